@@ -1,0 +1,103 @@
+"""Hand-over to Feast: write the feature tables, apply the repository, materialize.
+
+Feast's DuckDB offline store reads Parquet files, not ``.duckdb`` tables, so
+the feature tables are written as Parquet under ``<var>/features``. The
+repository's ``feature_store.yaml`` locates generated files through the
+``RECOMMENDER_VAR_DIR`` environment variable, which :func:`open_store` sets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from features.paths import VAR_DIR_ENV
+from features.transforms import FeatureTables
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+logger = logging.getLogger(__name__)
+
+USER_VIEWS = ("user_profile", "user_history")
+RESTAURANT_VIEWS = ("restaurant_profile", "restaurant_popularity")
+
+# Feature rows are stamped with the time they were computed; materializing
+# from this date on covers every row the pipeline writes.
+MATERIALIZE_FROM = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def write_feature_tables(tables: FeatureTables, features_dir: Path) -> list[Path]:
+    """Write each feature table to ``features_dir/<name>.parquet``, atomically."""
+    features_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, frame in tables.as_dict().items():
+        path = features_dir / f"{name}.parquet"
+        partial = path.with_suffix(".parquet.partial")
+        frame.write_parquet(partial)
+        partial.replace(path)
+        written.append(path)
+    return written
+
+
+def open_store(repo_path: Path, var_dir: Path) -> FeatureStore:
+    """Open the Feast repository with its generated files under ``var_dir``."""
+    from feast import FeatureStore
+
+    os.environ[VAR_DIR_ENV] = str(var_dir.resolve())
+    (var_dir / "feast").mkdir(parents=True, exist_ok=True)
+    return FeatureStore(repo_path=str(repo_path.resolve()))
+
+
+def apply_repository(repo_path: Path, var_dir: Path) -> None:
+    """Register every object of the repository, as ``feast apply`` does."""
+    from feast.repo_config import load_repo_config
+    from feast.repo_operations import apply_total
+
+    os.environ[VAR_DIR_ENV] = str(var_dir.resolve())
+    (var_dir / "feast").mkdir(parents=True, exist_ok=True)
+    repo = repo_path.resolve()
+    config = load_repo_config(repo, repo / "feature_store.yaml")
+
+    # apply_total changes the working directory and prints its plan.
+    output = io.StringIO()
+    with contextlib.chdir(Path.cwd()), contextlib.redirect_stdout(output):
+        apply_total(config, repo, skip_source_validation=False)
+    for line in output.getvalue().splitlines():
+        if line.strip():
+            logger.info("feast apply: %s", line.strip())
+
+
+def materialize(repo_path: Path, var_dir: Path) -> None:
+    """Load the latest feature values into the online store."""
+    store = open_store(repo_path, var_dir)
+    end = datetime.now(UTC) + timedelta(minutes=1)
+    with contextlib.redirect_stdout(io.StringIO()):
+        store.materialize(start_date=MATERIALIZE_FROM, end_date=end)
+    logger.info("materialized feature views into the online store")
+
+
+def online_features(
+    store: FeatureStore,
+    views: tuple[str, ...],
+    entity_rows: list[dict[str, Any]],
+) -> pl.DataFrame:
+    """Read every feature of ``views`` for ``entity_rows`` from the online store.
+
+    Entities the store does not know come back with null features.
+    """
+    references = []
+    for view_name in views:
+        view = store.get_feature_view(view_name)
+        references.extend(f"{view_name}:{field.name}" for field in view.features)
+    response = store.get_online_features(
+        features=references, entity_rows=entity_rows
+    ).to_dict()
+    return pl.DataFrame(response)

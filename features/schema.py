@@ -1,0 +1,124 @@
+"""Tables of the DuckDB store and their column names, defined once.
+
+Every module that reads or writes the store imports the names from here, so a
+column is renamed in one place. Optional columns are nullable; a data set that
+lacks them (the UCI one has no menus and no order times) leaves them empty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+USER_ID = "user_id"
+RESTAURANT_ID = "restaurant_id"
+MENU_ITEM_ID = "menu_item_id"
+ORDER_ID = "order_id"
+EVENT_TIMESTAMP = "event_timestamp"
+
+
+@dataclass(frozen=True)
+class Table:
+    """A store table: its name, its columns as (name, DuckDB type), its key."""
+
+    name: str
+    columns: tuple[tuple[str, str], ...]
+    primary_key: tuple[str, ...]
+
+    @property
+    def column_names(self) -> list[str]:
+        return [name for name, _ in self.columns]
+
+    def create_sql(self) -> str:
+        """Return the CREATE TABLE statement, idempotent."""
+        columns = [f"{name} {sql_type}" for name, sql_type in self.columns]
+        if self.primary_key:
+            columns.append(f"PRIMARY KEY ({', '.join(self.primary_key)})")
+        body = ",\n    ".join(columns)
+        return f"CREATE TABLE IF NOT EXISTS {self.name} (\n    {body}\n)"
+
+
+USERS = Table(
+    name="users",
+    columns=(
+        (USER_ID, "VARCHAR NOT NULL"),
+        ("signup_time", "TIMESTAMP"),
+        ("city", "VARCHAR"),
+        ("latitude", "DOUBLE"),
+        ("longitude", "DOUBLE"),
+        ("diet", "VARCHAR"),
+        ("liked_cuisines", "VARCHAR[]"),
+        ("budget", "VARCHAR"),
+        ("age_band", "VARCHAR"),
+    ),
+    primary_key=(USER_ID,),
+)
+
+RESTAURANTS = Table(
+    name="restaurants",
+    columns=(
+        (RESTAURANT_ID, "VARCHAR NOT NULL"),
+        ("name", "VARCHAR NOT NULL"),
+        ("city", "VARCHAR"),
+        ("latitude", "DOUBLE"),
+        ("longitude", "DOUBLE"),
+        ("cuisines", "VARCHAR[]"),
+        # 1 = low, 2 = medium, 3 = high.
+        ("price_level", "TINYINT"),
+        ("is_chain", "BOOLEAN"),
+        ("opened_at", "TIMESTAMP"),
+    ),
+    primary_key=(RESTAURANT_ID,),
+)
+
+MENU_ITEMS = Table(
+    name="menu_items",
+    columns=(
+        (MENU_ITEM_ID, "VARCHAR NOT NULL"),
+        (RESTAURANT_ID, "VARCHAR NOT NULL"),
+        ("name", "VARCHAR NOT NULL"),
+        ("description", "VARCHAR"),
+        ("price", "DOUBLE"),
+        ("is_vegetarian", "BOOLEAN"),
+    ),
+    primary_key=(MENU_ITEM_ID,),
+)
+
+ORDERS = Table(
+    name="orders",
+    columns=(
+        (ORDER_ID, "VARCHAR NOT NULL"),
+        (USER_ID, "VARCHAR NOT NULL"),
+        (RESTAURANT_ID, "VARCHAR NOT NULL"),
+        # Empty only for data sets without times, such as the UCI ratings.
+        ("ordered_at", "TIMESTAMP"),
+        ("total", "DOUBLE"),
+        ("rating", "DOUBLE"),
+    ),
+    primary_key=(ORDER_ID,),
+)
+
+ORDER_ITEMS = Table(
+    name="order_items",
+    columns=(
+        (ORDER_ID, "VARCHAR NOT NULL"),
+        (MENU_ITEM_ID, "VARCHAR NOT NULL"),
+        ("quantity", "INTEGER NOT NULL"),
+    ),
+    primary_key=(ORDER_ID, MENU_ITEM_ID),
+)
+
+IMPORT_REJECTS = Table(
+    name="import_rejects",
+    columns=(
+        ("source_file", "VARCHAR NOT NULL"),
+        ("line", "INTEGER"),
+        ("column_name", "VARCHAR"),
+        ("value", "VARCHAR"),
+        ("reason", "VARCHAR NOT NULL"),
+        ("imported_at", "TIMESTAMP NOT NULL"),
+    ),
+    primary_key=(),
+)
+
+DOMAIN_TABLES: tuple[Table, ...] = (USERS, RESTAURANTS, MENU_ITEMS, ORDERS, ORDER_ITEMS)
+ALL_TABLES: tuple[Table, ...] = (*DOMAIN_TABLES, IMPORT_REJECTS)

@@ -1,0 +1,175 @@
+"""Offline evaluation on seeded random splits: the ranker against popularity.
+
+For each split the ranker is trained, and every feature is computed, from the
+training part only. Each user with a held-out interaction is then scored on
+every restaurant they did not visit in the training part, and the held-out
+interactions are the relevant items. Relevance is binary: any visit counts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import statistics
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from features.schema import RESTAURANT_ID, USER_ID
+from features.store import fingerprint
+from features.transforms import build_feature_tables
+from models.dataset import candidate_pairs, feature_rows, training_set
+from models.metrics import mean_ignoring_nan, ndcg_at_k, recall_at_k
+from models.ranker import (
+    PopularityBaseline,
+    RankerConfig,
+    Scorer,
+    top_k,
+    train_ranker,
+)
+from models.splits import Split, random_splits
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """How the interactions are split and cut off."""
+
+    n_splits: int = 5
+    test_fraction: float = 0.2
+    seed: int = 0
+    k: int = 10
+
+
+def evaluate_splits(
+    users: pl.DataFrame,
+    restaurants: pl.DataFrame,
+    orders: pl.DataFrame,
+    config: RankerConfig,
+    settings: EvaluationSettings,
+) -> dict[str, Any]:
+    """Evaluate the ranker and the popularity baseline; return the report."""
+    interactions = orders.select(USER_ID, RESTAURANT_ID, "rating")
+    splits = random_splits(
+        interactions, settings.n_splits, settings.test_fraction, settings.seed
+    )
+    results = [
+        _evaluate_split(users, restaurants, split, config, settings.k)
+        for split in splits
+    ]
+    return {
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "settings": asdict(settings),
+        "relevance": "any held-out visit",
+        "data_fingerprint": fingerprint(interactions),
+        "ranker": {
+            "params": config.params,
+            "num_boost_round": config.num_boost_round,
+            "label_folds": config.label_folds,
+            "features": list(config.features),
+        },
+        "splits": results,
+        "summary": _summarize(results),
+    }
+
+
+def _evaluate_split(
+    users: pl.DataFrame,
+    restaurants: pl.DataFrame,
+    split: Split,
+    config: RankerConfig,
+    k: int,
+) -> dict[str, Any]:
+    training = training_set(
+        users, restaurants, split.train, config.label_folds, config.seed
+    )
+    ranker = train_ranker(training, config)
+
+    tables = build_feature_tables(users, restaurants, split.train, datetime.now(UTC))
+    test_users = sorted(split.test[USER_ID].unique().to_list())
+    pairs = candidate_pairs(test_users, restaurants[RESTAURANT_ID].to_list(), split.train)
+    rows = feature_rows(tables, pairs)
+    relevant = {
+        user_id: set(group[RESTAURANT_ID].to_list())
+        for (user_id,), group in split.test.group_by(USER_ID)
+    }
+
+    scorers: list[Scorer] = [ranker, PopularityBaseline()]
+    models = {scorer.name: _score_users(scorer, rows, relevant, k) for scorer in scorers}
+    logger.info(
+        "split seed %d: %s",
+        split.seed,
+        ", ".join(f"{name} NDCG@{k}={m[f'ndcg@{k}']:.4f}" for name, m in models.items()),
+    )
+    return {
+        "seed": split.seed,
+        "train_interactions": split.train.height,
+        "test_interactions": split.test.height,
+        "test_users": len(test_users),
+        "models": models,
+    }
+
+
+def _score_users(
+    scorer: Scorer,
+    rows: pl.DataFrame,
+    relevant: dict[str, set[str]],
+    k: int,
+) -> dict[str, float]:
+    ranked = top_k(rows, scorer.score(rows), k)
+    ndcg = [ndcg_at_k(ranked.get(user, []), items, k) for user, items in relevant.items()]
+    recall = [
+        recall_at_k(ranked.get(user, []), items, k) for user, items in relevant.items()
+    ]
+    return {f"ndcg@{k}": mean_ignoring_nan(ndcg), f"recall@{k}": mean_ignoring_nan(recall)}
+
+
+def _summarize(results: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
+    """Mean and sample standard deviation of each metric over the splits."""
+    summary: dict[str, dict[str, dict[str, float]]] = {}
+    for name, metrics in results[0]["models"].items():
+        summary[name] = {}
+        for metric in metrics:
+            values = [result["models"][name][metric] for result in results]
+            spread = statistics.stdev(values) if len(values) > 1 else math.nan
+            summary[name][metric] = {
+                "mean": statistics.fmean(values),
+                "std": spread,
+            }
+    return summary
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """The summary as a Markdown table, one row per model."""
+    summary = report["summary"]
+    metrics = list(next(iter(summary.values())))
+    header = "| model | " + " | ".join(metrics) + " |"
+    rule = "| --- | " + " | ".join("---:" for _ in metrics) + " |"
+    lines = [header, rule]
+    for name, values in summary.items():
+        cells = [f"{values[m]['mean']:.4f} ± {values[m]['std']:.4f}" for m in metrics]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    settings = report["settings"]
+    lines.append("")
+    lines.append(
+        f"Mean ± sample standard deviation over {settings['n_splits']} random "
+        f"{1 - settings['test_fraction']:.0%}/{settings['test_fraction']:.0%} "
+        f"splits (seeds {settings['seed']} to "
+        f"{settings['seed'] + settings['n_splits'] - 1})."
+    )
+    return "\n".join(lines)
+
+
+def write_report(report: dict[str, Any], reports_dir: Path) -> tuple[Path, Path]:
+    """Write ``evaluation.json`` and ``evaluation.md``; return their paths."""
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    json_path = reports_dir / "evaluation.json"
+    markdown_path = reports_dir / "evaluation.md"
+    json_path.write_text(json.dumps(report, indent=2) + "\n")
+    markdown_path.write_text("# Offline evaluation\n\n" + format_table(report) + "\n")
+    return json_path, markdown_path

@@ -1,0 +1,133 @@
+"""The LightGBM lambdarank ranker and the popularity baseline behind one interface."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import lightgbm as lgb
+import numpy as np
+import polars as pl
+import yaml
+
+from features.pairs import MODEL_FEATURES
+from features.schema import RESTAURANT_ID, USER_ID
+from models.dataset import LABEL, TrainingSet
+
+logger = logging.getLogger(__name__)
+
+
+class Scorer(Protocol):
+    """Anything that scores feature rows; higher means recommended first."""
+
+    name: str
+
+    def score(self, rows: pl.DataFrame) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class RankerConfig:
+    """Training settings, read from ``configs/ranker.yaml``."""
+
+    params: dict[str, Any]
+    num_boost_round: int
+    label_folds: int
+    seed: int
+    features: tuple[str, ...] = field(default=MODEL_FEATURES)
+
+
+def load_config(path: Path) -> RankerConfig:
+    """Read a ranker config file.
+
+    Raises:
+        ValueError: a required key is missing; names the key and the file.
+    """
+    raw = yaml.safe_load(path.read_text())
+    if not isinstance(raw, dict):
+        msg = f"{path}: expected a mapping of settings, got {type(raw).__name__}"
+        raise ValueError(msg)
+    for key in ("params", "num_boost_round", "label_folds", "seed"):
+        if key not in raw:
+            msg = f"{path}: missing required setting {key!r}"
+            raise ValueError(msg)
+
+    params = dict(raw["params"])
+    params.setdefault("seed", int(raw["seed"]))
+    return RankerConfig(
+        params=params,
+        num_boost_round=int(raw["num_boost_round"]),
+        label_folds=int(raw["label_folds"]),
+        seed=int(raw["seed"]),
+    )
+
+
+class LightGBMRanker:
+    """A trained lambdarank booster over ``features``."""
+
+    name = "lightgbm_ranker"
+
+    def __init__(self, booster: lgb.Booster, features: tuple[str, ...]) -> None:
+        self.booster = booster
+        self.features = features
+
+    def score(self, rows: pl.DataFrame) -> np.ndarray:
+        matrix = rows.select(self.features).cast(pl.Float64).to_numpy()
+        return np.asarray(self.booster.predict(matrix), dtype=np.float64)
+
+
+class PopularityBaseline:
+    """Ranks restaurants by how many interactions their features were built on."""
+
+    name = "popularity"
+
+    def score(self, rows: pl.DataFrame) -> np.ndarray:
+        return rows["restaurant_visit_count"].fill_null(0).cast(pl.Float64).to_numpy()
+
+
+def train_ranker(training: TrainingSet, config: RankerConfig) -> LightGBMRanker:
+    """Fit a lambdarank booster on ``training``.
+
+    Raises:
+        ValueError: the training set has no positive label, so there is
+            nothing to rank.
+    """
+    labels = training.rows[LABEL].to_numpy()
+    if labels.sum() == 0:
+        msg = "training set has no positive labels; are there any interactions?"
+        raise ValueError(msg)
+
+    matrix = training.rows.select(config.features).cast(pl.Float64).to_numpy()
+    dataset = lgb.Dataset(
+        matrix,
+        label=labels,
+        group=training.group_sizes,
+        feature_name=list(config.features),
+        free_raw_data=False,
+    )
+    booster = lgb.train(
+        config.params, dataset, num_boost_round=config.num_boost_round
+    )
+    logger.info(
+        "trained ranker on %d rows, %d groups, %d positives",
+        training.rows.height,
+        len(training.group_sizes),
+        int(labels.sum()),
+    )
+    return LightGBMRanker(booster, config.features)
+
+
+def top_k(rows: pl.DataFrame, scores: np.ndarray, k: int) -> dict[str, list[str]]:
+    """Each user's ``k`` best restaurant ids, best first.
+
+    Ties go to the smaller restaurant id, so that the order is deterministic.
+    """
+    ranked = (
+        rows.select(USER_ID, RESTAURANT_ID)
+        .with_columns(pl.Series("score", scores))
+        .sort([USER_ID, "score", RESTAURANT_ID], descending=[False, True, False])
+        .group_by(USER_ID, maintain_order=True)
+        .agg(pl.col(RESTAURANT_ID).head(k))
+    )
+    return dict(zip(ranked[USER_ID].to_list(), ranked[RESTAURANT_ID].to_list()))

@@ -1,0 +1,135 @@
+"""Model registry on disk: one folder per version and a ``current`` alias.
+
+Layout under the models folder::
+
+    <version>/model.txt       LightGBM booster in its text format
+    <version>/metadata.json   how the model was made (see ModelMetadata)
+    current                   a text file naming the version the service loads
+
+A version folder is written under a temporary name and renamed when complete,
+and ``current`` is replaced by rename, so a reader never sees half a model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+
+from models.ranker import LightGBMRanker
+
+MODEL_FILE = "model.txt"
+METADATA_FILE = "metadata.json"
+CURRENT_ALIAS = "current"
+
+
+@dataclass
+class ModelMetadata:
+    """What a reader needs to trust and reproduce a trained model."""
+
+    version: str
+    created_at: str
+    feature_service: str
+    features: list[str]
+    params: dict[str, Any]
+    num_boost_round: int
+    training: dict[str, Any]
+    data_fingerprint: str
+    git_commit: str | None
+    git_dirty: bool | None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """No model is registered, or the named version is missing."""
+
+
+def new_version(now: datetime | None = None) -> str:
+    """A sortable version name such as ``20261204T153000Z``."""
+    stamp = now or datetime.now(UTC)
+    return stamp.strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def save_model(
+    models_dir: Path, ranker: LightGBMRanker, metadata: ModelMetadata
+) -> Path:
+    """Write a model version and point ``current`` at it. Returns its folder."""
+    final = models_dir / metadata.version
+    if final.exists():
+        msg = f"model version {metadata.version} already exists in {models_dir}"
+        raise FileExistsError(msg)
+
+    partial = models_dir / f".{metadata.version}.partial"
+    partial.mkdir(parents=True)
+    ranker.booster.save_model(str(partial / MODEL_FILE))
+    (partial / METADATA_FILE).write_text(json.dumps(asdict(metadata), indent=2))
+    partial.rename(final)
+    set_current(models_dir, metadata.version)
+    return final
+
+
+def set_current(models_dir: Path, version: str) -> None:
+    """Point the ``current`` alias at ``version``."""
+    if not (models_dir / version / MODEL_FILE).is_file():
+        msg = f"model version {version} not found in {models_dir}"
+        raise ModelNotFoundError(msg)
+
+    partial = models_dir / f".{CURRENT_ALIAS}.partial"
+    partial.write_text(version + "\n")
+    os.replace(partial, models_dir / CURRENT_ALIAS)
+
+
+def load_current(models_dir: Path) -> tuple[LightGBMRanker, ModelMetadata]:
+    """Load the model that ``current`` names.
+
+    Raises:
+        ModelNotFoundError: no model has been trained yet.
+    """
+    alias = models_dir / CURRENT_ALIAS
+    if not alias.is_file():
+        msg = f"no current model in {models_dir}; run `recommender train` first"
+        raise ModelNotFoundError(msg)
+    return load_version(models_dir, alias.read_text().strip())
+
+
+def load_version(
+    models_dir: Path, version: str
+) -> tuple[LightGBMRanker, ModelMetadata]:
+    """Load one model version."""
+    folder = models_dir / version
+    if not (folder / MODEL_FILE).is_file():
+        msg = f"model version {version} not found in {models_dir}"
+        raise ModelNotFoundError(msg)
+
+    metadata = ModelMetadata(**json.loads((folder / METADATA_FILE).read_text()))
+    booster = lgb.Booster(model_file=str(folder / MODEL_FILE))
+    return LightGBMRanker(booster, tuple(metadata.features)), metadata
+
+
+def git_state(repo_dir: Path) -> tuple[str | None, bool | None]:
+    """The commit checked out in ``repo_dir`` and whether the tree has changes;
+    (None, None) outside a git checkout."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=repo_dir,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=repo_dir,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None, None
+    return commit, bool(status.strip())
