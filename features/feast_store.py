@@ -12,6 +12,7 @@ import contextlib
 import io
 import logging
 import os
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,13 +67,28 @@ def apply_repository(repo_path: Path, var_dir: Path) -> None:
     repo = repo_path.resolve()
     config = load_repo_config(repo, repo / "feature_store.yaml")
 
-    # apply_total changes the working directory and prints its plan.
+    # The definitions read RECOMMENDER_VAR_DIR when imported, so a module left
+    # over from an apply with another folder must be imported again.
+    _forget_modules_under(repo)
+    # apply_total changes the working directory, imports the definitions by
+    # module name from it, and prints its plan.
     output = io.StringIO()
-    with contextlib.chdir(Path.cwd()), contextlib.redirect_stdout(output):
-        apply_total(config, repo, skip_source_validation=False)
+    sys.path.insert(0, str(repo))
+    try:
+        with contextlib.chdir(Path.cwd()), contextlib.redirect_stdout(output):
+            apply_total(config, repo, skip_source_validation=False)
+    finally:
+        sys.path.remove(str(repo))
     for line in output.getvalue().splitlines():
         if line.strip():
             logger.info("feast apply: %s", line.strip())
+
+
+def _forget_modules_under(folder: Path) -> None:
+    for name, module in list(sys.modules.items()):
+        location = getattr(module, "__file__", None)
+        if location and Path(location).resolve().is_relative_to(folder):
+            del sys.modules[name]
 
 
 def materialize(repo_path: Path, var_dir: Path) -> None:
@@ -94,10 +110,35 @@ def online_features(
     Entities the store does not know come back with null features.
     """
     references = []
+    schema: dict[str, pl.DataType] = (
+        {key: pl.String() for key in entity_rows[0]} if entity_rows else {}
+    )
     for view_name in views:
         view = store.get_feature_view(view_name)
-        references.extend(f"{view_name}:{field.name}" for field in view.features)
+        for field in view.features:
+            references.append(f"{view_name}:{field.name}")
+            schema[field.name] = _polars_type(field.dtype)
     response = store.get_online_features(
         features=references, entity_rows=entity_rows
     ).to_dict()
-    return pl.DataFrame(response)
+    return pl.DataFrame(response, schema=schema)
+
+
+def _polars_type(feast_type: object) -> pl.DataType:
+    """The polars type of a Feast feature type used in this repository."""
+    from feast.types import Array, Bool, Float32, Float64, Int32, Int64, String
+
+    scalars: dict[object, pl.DataType] = {
+        Float64: pl.Float64(),
+        Float32: pl.Float32(),
+        Int64: pl.Int64(),
+        Int32: pl.Int32(),
+        String: pl.String(),
+        Bool: pl.Boolean(),
+    }
+    if isinstance(feast_type, Array):
+        return pl.List(_polars_type(feast_type.base_type))
+    if feast_type in scalars:
+        return scalars[feast_type]
+    msg = f"no polars type for Feast type {feast_type!r}; add it to _polars_type"
+    raise TypeError(msg)

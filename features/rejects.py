@@ -57,12 +57,12 @@ class RejectLog:
             }
             for r in self.rejects
         ]
-        schema = {
-            "source_file": pl.String,
-            "line": pl.Int32,
-            "column_name": pl.String,
-            "value": pl.String,
-            "reason": pl.String,
+        schema: dict[str, pl.DataType] = {
+            "source_file": pl.String(),
+            "line": pl.Int32(),
+            "column_name": pl.String(),
+            "value": pl.String(),
+            "reason": pl.String(),
             "imported_at": pl.Datetime("us"),
         }
         return pl.DataFrame(rows, schema=schema).select(IMPORT_REJECTS.column_names)

@@ -64,7 +64,7 @@ def replace_all(
 def read_table(connection: duckdb.DuckDBPyConnection, table: Table) -> pl.DataFrame:
     """Read a whole store table into polars, columns in schema order."""
     columns = ", ".join(table.column_names)
-    return connection.execute(f"SELECT {columns} FROM {table.name}").pl()
+    return connection.sql(f"SELECT {columns} FROM {table.name}").pl()
 
 
 def table_counts(connection: duckdb.DuckDBPyConnection) -> dict[str, int]:

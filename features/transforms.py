@@ -105,7 +105,10 @@ def _user_history(
         pl.col("rating").mean().alias("user_mean_rating"),
         pl.col(RESTAURANT_ID).sort().alias("user_visited_restaurant_ids"),
         # One entry per (visit, cuisine): counts show how often a cuisine recurs.
-        pl.col("cuisines").list.explode(keep_nulls=False, empty_as_null=False).sort().alias("user_history_cuisines"),
+        pl.col("cuisines")
+        .list.explode(keep_nulls=False, empty_as_null=False)
+        .sort()
+        .alias("user_history_cuisines"),
         pl.col("latitude").mean().alias("user_history_latitude"),
         pl.col("longitude").mean().alias("user_history_longitude"),
     )

@@ -81,11 +81,7 @@ def normalize_cuisine(names: pl.Expr) -> pl.Expr:
 
     ``Cafe-Coffee_Shop`` becomes ``cafe_coffee_shop``.
     """
-    return (
-        names.str.strip_chars()
-        .str.to_lowercase()
-        .str.replace_all(r"[\s-]+", "_")
-    )
+    return names.str.strip_chars().str.to_lowercase().str.replace_all(r"[\s-]+", "_")
 
 
 def _read(data_dir: Path, name: str) -> pl.DataFrame:

@@ -92,7 +92,9 @@ def _evaluate_split(
 
     tables = build_feature_tables(users, restaurants, split.train, datetime.now(UTC))
     test_users = sorted(split.test[USER_ID].unique().to_list())
-    pairs = candidate_pairs(test_users, restaurants[RESTAURANT_ID].to_list(), split.train)
+    pairs = candidate_pairs(
+        test_users, restaurants[RESTAURANT_ID].to_list(), split.train
+    )
     rows = feature_rows(tables, pairs)
     relevant = {
         user_id: set(group[RESTAURANT_ID].to_list())
@@ -100,11 +102,15 @@ def _evaluate_split(
     }
 
     scorers: list[Scorer] = [ranker, PopularityBaseline()]
-    models = {scorer.name: _score_users(scorer, rows, relevant, k) for scorer in scorers}
+    models = {
+        scorer.name: _score_users(scorer, rows, relevant, k) for scorer in scorers
+    }
     logger.info(
         "split seed %d: %s",
         split.seed,
-        ", ".join(f"{name} NDCG@{k}={m[f'ndcg@{k}']:.4f}" for name, m in models.items()),
+        ", ".join(
+            f"{name} NDCG@{k}={m[f'ndcg@{k}']:.4f}" for name, m in models.items()
+        ),
     )
     return {
         "seed": split.seed,
@@ -122,11 +128,16 @@ def _score_users(
     k: int,
 ) -> dict[str, float]:
     ranked = top_k(rows, scorer.score(rows), k)
-    ndcg = [ndcg_at_k(ranked.get(user, []), items, k) for user, items in relevant.items()]
+    ndcg = [
+        ndcg_at_k(ranked.get(user, []), items, k) for user, items in relevant.items()
+    ]
     recall = [
         recall_at_k(ranked.get(user, []), items, k) for user, items in relevant.items()
     ]
-    return {f"ndcg@{k}": mean_ignoring_nan(ndcg), f"recall@{k}": mean_ignoring_nan(recall)}
+    return {
+        f"ndcg@{k}": mean_ignoring_nan(ndcg),
+        f"recall@{k}": mean_ignoring_nan(recall),
+    }
 
 
 def _summarize(results: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:

@@ -29,7 +29,9 @@ def ndcg_at_k(ranked: Sequence[str], relevant: Collection[str], k: int) -> float
     if not relevant:
         return math.nan
 
-    ideal = sum(1.0 / math.log2(rank + 1) for rank in range(1, min(len(relevant), k) + 1))
+    ideal = sum(
+        1.0 / math.log2(rank + 1) for rank in range(1, min(len(relevant), k) + 1)
+    )
     return dcg_at_k(ranked, relevant, k) / ideal
 
 

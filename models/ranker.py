@@ -106,9 +106,7 @@ def train_ranker(training: TrainingSet, config: RankerConfig) -> LightGBMRanker:
         feature_name=list(config.features),
         free_raw_data=False,
     )
-    booster = lgb.train(
-        config.params, dataset, num_boost_round=config.num_boost_round
-    )
+    booster = lgb.train(config.params, dataset, num_boost_round=config.num_boost_round)
     logger.info(
         "trained ranker on %d rows, %d groups, %d positives",
         training.rows.height,
@@ -130,4 +128,6 @@ def top_k(rows: pl.DataFrame, scores: np.ndarray, k: int) -> dict[str, list[str]
         .group_by(USER_ID, maintain_order=True)
         .agg(pl.col(RESTAURANT_ID).head(k))
     )
-    return dict(zip(ranked[USER_ID].to_list(), ranked[RESTAURANT_ID].to_list()))
+    return dict(
+        zip(ranked[USER_ID].to_list(), ranked[RESTAURANT_ID].to_list(), strict=True)
+    )

@@ -1,0 +1,62 @@
+# Restaurant recommender: `make help` lists the targets.
+
+PYTHON ?= python3
+VENV ?= .venv
+VAR_DIR ?= var
+SOURCE ?= uci
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+BIN := $(VENV)/bin
+RECOMMENDER := $(BIN)/recommender
+export RECOMMENDER_VAR_DIR := $(abspath $(VAR_DIR))
+
+.DEFAULT_GOAL := help
+.PHONY: help setup data features train evaluate serve run test lint format clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*## "} {printf "  %-10s %s\n", $$1, $$2}'
+
+setup: $(VENV)/.installed ## Create .venv and install the project with pip
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Python 3.11 or newer is required; set PYTHON=python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+data: setup ## Import a data set into var/store.duckdb (SOURCE=uci)
+	$(RECOMMENDER) data --source $(SOURCE)
+
+features: setup ## Build feature tables, feast apply and materialize
+	$(RECOMMENDER) features
+
+train: setup ## Train the LightGBM ranker and make it the current model
+	$(RECOMMENDER) train
+
+evaluate: setup ## Ranker vs popularity on 5 seeded splits; writes var/reports
+	$(RECOMMENDER) evaluate
+
+serve: setup ## Serve the API on HOST:PORT (default 127.0.0.1:8000)
+	$(RECOMMENDER) serve --host $(HOST) --port $(PORT)
+
+run: setup ## Set up, import, build features, train, evaluate, then serve
+	$(RECOMMENDER) run --source $(SOURCE) --host $(HOST) --port $(PORT)
+
+test: setup ## Run the test suite, the whole-pipeline tests included
+	$(BIN)/pytest
+
+lint: setup ## Check formatting, lint rules and types
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+format: setup ## Rewrite files with ruff format and apply safe lint fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean: ## Delete generated files under var/ (keeps .venv)
+	rm -rf $(VAR_DIR)

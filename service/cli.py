@@ -1,0 +1,208 @@
+"""``recommender`` command: run the pipeline stages one by one or all at once."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from features.paths import (
+    FEATURE_REPO,
+    RANKER_CONFIG,
+    UCI_DATA_DIR,
+    VAR_DIR_ENV,
+    VarPaths,
+    default_var_dir,
+)
+from models.evaluate import EvaluationSettings
+
+logger = logging.getLogger("recommender")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and run the chosen stage; return the exit code."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # ibis 12, under Feast's DuckDB offline store, calls a method DuckDB 2
+    # deprecates; the warning is not ours to act on.
+    warnings.filterwarnings(
+        "ignore", message="fetch_arrow_table", category=DeprecationWarning
+    )
+    # Feast and its dependencies log every step at INFO.
+    for noisy in ("feast", "ibis", "numexpr"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    paths = VarPaths(args.var_dir.resolve())
+    try:
+        args.handler(args, paths)
+    except (FileNotFoundError, ValueError) as error:
+        logger.error("%s", error)
+        return 1
+    return 0
+
+
+def _data(args: argparse.Namespace, paths: VarPaths) -> None:
+    from service.pipeline import import_data
+
+    counts = import_data(paths, args.data_dir)
+    print(", ".join(f"{table}: {count}" for table, count in counts.items()))
+    print(f"store written to {paths.store}")
+
+
+def _features(args: argparse.Namespace, paths: VarPaths) -> None:
+    from service.pipeline import build_features
+
+    build_features(paths, args.feature_repo)
+
+
+def _train(args: argparse.Namespace, paths: VarPaths) -> None:
+    from service.pipeline import train
+
+    metadata = train(paths, args.config)
+    print(f"model {metadata.version} is current in {paths.models}")
+
+
+def _evaluate(args: argparse.Namespace, paths: VarPaths) -> None:
+    from service.pipeline import evaluate
+
+    settings = EvaluationSettings(n_splits=args.splits, seed=args.seed, k=args.k)
+    evaluate(paths, args.config, settings)
+
+
+def _serve(args: argparse.Namespace, paths: VarPaths) -> None:
+    import uvicorn
+
+    from service.app import create_app
+    from service.settings import Settings
+
+    settings = Settings(var_dir=paths.root, feature_repo=args.feature_repo)
+    print(
+        "when the server reports it is running, try:\n"
+        f"  curl 'http://{args.host}:{args.port}/users/U1077/recommendations?k=5'"
+    )
+    uvicorn.run(create_app(settings), host=args.host, port=args.port)
+
+
+def _run(args: argparse.Namespace, paths: VarPaths) -> None:
+    stages: list[tuple[str, Callable[[argparse.Namespace, VarPaths], None]]] = [
+        ("data", _data),
+        ("features", _features),
+        ("train", _train),
+        ("evaluate", _evaluate),
+    ]
+    for name, stage in stages:
+        started = time.perf_counter()
+        stage(args, paths)
+        logger.info("stage %s took %.1f s", name, time.perf_counter() - started)
+    if not args.no_serve:
+        _serve(args, paths)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="recommender", description="Restaurant recommender pipeline."
+    )
+    parser.add_argument(
+        "--var-dir",
+        type=Path,
+        default=default_var_dir(),
+        help=f"folder for generated files (default: ${VAR_DIR_ENV} or ./var)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug lines")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    data = commands.add_parser("data", help="import the bundled UCI data set")
+    _add_data_options(data)
+    data.set_defaults(handler=_data)
+
+    features = commands.add_parser(
+        "features", help="build feature tables, feast apply and materialize"
+    )
+    _add_feature_options(features)
+    features.set_defaults(handler=_features)
+
+    train = commands.add_parser("train", help="train the ranker, make it current")
+    _add_config_option(train)
+    train.set_defaults(handler=_train)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="ranker vs popularity on seeded random splits"
+    )
+    _add_config_option(evaluate)
+    _add_evaluation_options(evaluate)
+    evaluate.set_defaults(handler=_evaluate)
+
+    serve = commands.add_parser("serve", help="serve the API with the current model")
+    _add_feature_options(serve)
+    _add_server_options(serve)
+    serve.set_defaults(handler=_serve)
+
+    run = commands.add_parser("run", help="data, features, train, evaluate, then serve")
+    for add_options in (
+        _add_data_options,
+        _add_feature_options,
+        _add_config_option,
+        _add_evaluation_options,
+        _add_server_options,
+    ):
+        add_options(run)
+    run.add_argument(
+        "--no-serve", action="store_true", help="stop after the evaluation"
+    )
+    run.set_defaults(handler=_run)
+    return parser
+
+
+def _add_data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--source",
+        choices=["uci"],
+        default="uci",
+        help="data set to import (default: uci, the bundled files)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=UCI_DATA_DIR,
+        help=f"folder of the UCI CSV files (default: {UCI_DATA_DIR})",
+    )
+
+
+def _add_feature_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--feature-repo",
+        type=Path,
+        default=FEATURE_REPO,
+        help=f"Feast repository (default: {FEATURE_REPO})",
+    )
+
+
+def _add_config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=RANKER_CONFIG,
+        help=f"ranker settings (default: {RANKER_CONFIG})",
+    )
+
+
+def _add_evaluation_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--splits", type=int, default=5, help="number of splits")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the first split")
+    parser.add_argument("--k", type=int, default=10, help="list length for metrics")
+
+
+def _add_server_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

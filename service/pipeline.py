@@ -1,0 +1,84 @@
+"""The pipeline stages, each reading what the previous one wrote under var/."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from features import store
+from features.feast_store import apply_repository, materialize, write_feature_tables
+from features.paths import PROJECT_DIR, VarPaths
+from features.schema import ORDERS, RESTAURANTS, USERS
+from features.transforms import build_feature_tables
+from features.uci import load_uci, log_summary
+from models.evaluate import (
+    EvaluationSettings,
+    evaluate_splits,
+    format_table,
+    write_report,
+)
+from models.ranker import load_config
+from models.registry import ModelMetadata
+from models.training import train_current_model
+
+logger = logging.getLogger(__name__)
+
+
+def import_data(paths: VarPaths, data_dir: Path) -> dict[str, int]:
+    """Replace the store's contents with the UCI files in ``data_dir``."""
+    data = load_uci(data_dir)
+    log_summary(data)
+    connection = store.connect(paths.store)
+    try:
+        store.replace_all(connection, data.tables, data.rejects.to_frame())
+        return store.table_counts(connection)
+    finally:
+        connection.close()
+
+
+def build_features(paths: VarPaths, feature_repo: Path) -> None:
+    """Compute feature tables from every order, then apply and materialize Feast."""
+    users, restaurants, orders = _read_store(paths)
+    tables = build_feature_tables(users, restaurants, orders, datetime.now(UTC))
+    for path in write_feature_tables(tables, paths.features):
+        logger.info("wrote %s", path)
+    apply_repository(feature_repo, paths.root)
+    materialize(feature_repo, paths.root)
+
+
+def train(paths: VarPaths, config_path: Path) -> ModelMetadata:
+    """Train on every order and register the model as ``current``."""
+    users, restaurants, orders = _read_store(paths)
+    return train_current_model(
+        users, restaurants, orders, load_config(config_path), paths.models, PROJECT_DIR
+    )
+
+
+def evaluate(
+    paths: VarPaths, config_path: Path, settings: EvaluationSettings
+) -> dict[str, Any]:
+    """Evaluate on seeded splits, write the report and print its table."""
+    users, restaurants, orders = _read_store(paths)
+    report = evaluate_splits(
+        users, restaurants, orders, load_config(config_path), settings
+    )
+    json_path, markdown_path = write_report(report, paths.reports)
+    print(format_table(report))
+    print(f"\nreport written to {json_path} and {markdown_path}")
+    return report
+
+
+def _read_store(paths: VarPaths) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    connection = store.connect(paths.store, read_only=True)
+    try:
+        return (
+            store.read_table(connection, USERS),
+            store.read_table(connection, RESTAURANTS),
+            store.read_table(connection, ORDERS),
+        )
+    finally:
+        connection.close()

@@ -1,0 +1,53 @@
+"""Response bodies of the recommendation API."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+
+class Strategy(StrEnum):
+    """How a list was made."""
+
+    RANKER = "ranker"
+    POPULARITY = "popularity"
+
+
+class RecommendedRestaurant(BaseModel):
+    restaurant_id: str
+    name: str
+    score: float = Field(description="Higher is better; comparable within a list.")
+    rank: int = Field(ge=1, description="1 is the first recommendation.")
+
+
+class RecommendationList(BaseModel):
+    user_id: str
+    strategy: Strategy = Field(
+        description=(
+            "`ranker` for a user the feature store knows; `popularity` for an "
+            "unknown user, ranked by past orders."
+        )
+    )
+    model_version: str
+    recommendations: list[RecommendedRestaurant]
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "user_id": "U1077",
+                    "strategy": "ranker",
+                    "model_version": "20261204T153000123456Z",
+                    "recommendations": [
+                        {
+                            "restaurant_id": "135052",
+                            "name": "La Cantina Restaurante",
+                            "score": 1.73,
+                            "rank": 1,
+                        }
+                    ],
+                }
+            ]
+        }
+    }

@@ -1,0 +1,26 @@
+"""Service settings, read from ``RECOMMENDER_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from features.paths import FEATURE_REPO, default_var_dir
+
+
+class Settings(BaseSettings):
+    """Where the service finds its model and features, and request limits."""
+
+    model_config = SettingsConfigDict(env_prefix="RECOMMENDER_")
+
+    var_dir: Path = Field(
+        default_factory=default_var_dir,
+        description="Folder of generated files: store, features, models.",
+    )
+    feature_repo: Path = Field(
+        default=FEATURE_REPO, description="Feast repository with feature_store.yaml."
+    )
+    default_k: int = Field(default=10, ge=1, description="List length when k is unset.")
+    max_k: int = Field(default=100, ge=1, description="Largest k a request may ask.")

@@ -1,0 +1,105 @@
+"""The recommendation API over the real model and the real Feast online store."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def client(pipeline_var_dir: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(var_dir=pipeline_var_dir))) as test_client:
+        yield test_client
+
+
+def test_known_user_ranked(client: TestClient) -> None:
+    response = client.get("/users/U1077/recommendations", params={"k": 5})
+    body = response.json()
+
+    assert response.status_code == 200
+    assert body["strategy"] == "ranker"
+    assert body["user_id"] == "U1077"
+    assert len(body["recommendations"]) == 5
+    assert [item["rank"] for item in body["recommendations"]] == [1, 2, 3, 4, 5]
+    scores = [item["score"] for item in body["recommendations"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_known_user_visited_excluded(client: TestClient) -> None:
+    # U1077 rated 135085 and 132825 in rating_final.csv.
+    response = client.get("/users/U1077/recommendations", params={"k": 100})
+    returned = {item["restaurant_id"] for item in response.json()["recommendations"]}
+
+    assert "135085" not in returned
+    assert "132825" not in returned
+
+
+def test_unknown_user_gets_popularity(client: TestClient) -> None:
+    response = client.get("/users/nobody-here/recommendations")
+    body = response.json()
+
+    assert response.status_code == 200
+    assert body["strategy"] == "popularity"
+    assert len(body["recommendations"]) == 10
+    # 135085 has the most ratings in rating_final.csv (36).
+    assert body["recommendations"][0]["restaurant_id"] == "135085"
+    assert body["recommendations"][0]["name"] == "Tortas Locas Hipocampo"
+
+
+def test_model_version_is_current(client: TestClient, pipeline_var_dir: Path) -> None:
+    current = (pipeline_var_dir / "models" / "current").read_text().strip()
+    body = client.get("/users/U1077/recommendations").json()
+
+    assert body["model_version"] == current
+
+
+@pytest.mark.parametrize("k", ["0", "-3", "101", "ten", "2.5"])
+def test_invalid_k_rejected(client: TestClient, k: str) -> None:
+    response = client.get("/users/U1077/recommendations", params={"k": k})
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["detail"][0]["loc"] == ["query", "k"]
+
+
+def test_served_over_real_http(pipeline_var_dir: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(
+        create_app(Settings(var_dir=pipeline_var_dir)),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert server.started
+
+        url = f"http://127.0.0.1:{port}/users/U1077/recommendations?k=3"
+        response = httpx2.get(url, timeout=10)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+    assert response.status_code == 200
+    assert response.json()["strategy"] == "ranker"
+    assert len(response.json()["recommendations"]) == 3
