@@ -120,5 +120,16 @@ IMPORT_REJECTS = Table(
     primary_key=(),
 )
 
+# The true segment of each synthetic user. Evaluation reads it to check that
+# segments found from features match the planted ones; it is never a feature.
+USER_SEGMENTS = Table(
+    name="user_segments",
+    columns=(
+        (USER_ID, "VARCHAR NOT NULL"),
+        ("segment", "VARCHAR NOT NULL"),
+    ),
+    primary_key=(USER_ID,),
+)
+
 DOMAIN_TABLES: tuple[Table, ...] = (USERS, RESTAURANTS, MENU_ITEMS, ORDERS, ORDER_ITEMS)
-ALL_TABLES: tuple[Table, ...] = (*DOMAIN_TABLES, IMPORT_REJECTS)
+ALL_TABLES: tuple[Table, ...] = (*DOMAIN_TABLES, USER_SEGMENTS, IMPORT_REJECTS)

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
-from features.schema import ALL_TABLES, DOMAIN_TABLES, IMPORT_REJECTS, Table
+from features.schema import (
+    ALL_TABLES,
+    DOMAIN_TABLES,
+    IMPORT_REJECTS,
+    USER_SEGMENTS,
+    Table,
+)
+
+# Tables a whole-data-set import replaces.
+DATA_SET_TABLES = (*DOMAIN_TABLES, USER_SEGMENTS)
 
 logger = logging.getLogger(__name__)
 
@@ -34,13 +44,13 @@ def replace_all(
     frames: Mapping[str, pl.DataFrame],
     rejects: pl.DataFrame,
 ) -> None:
-    """Replace every domain table with ``frames`` in one transaction.
+    """Replace every data-set table with ``frames`` in one transaction.
 
     Tables absent from ``frames`` are emptied, so the store holds exactly one
     data set. On any error the transaction rolls back and the store is left as
     it was.
     """
-    unknown = set(frames) - {table.name for table in DOMAIN_TABLES}
+    unknown = set(frames) - {table.name for table in DATA_SET_TABLES}
     if unknown:
         msg = f"unknown store tables {sorted(unknown)}"
         raise ValueError(msg)
@@ -48,9 +58,9 @@ def replace_all(
     connection.execute("BEGIN TRANSACTION")
     try:
         # Children first, so that a later foreign key would not block the delete.
-        for table in reversed(DOMAIN_TABLES):
+        for table in reversed(DATA_SET_TABLES):
             connection.execute(f"DELETE FROM {table.name}")
-        for table in DOMAIN_TABLES:
+        for table in DATA_SET_TABLES:
             if table.name in frames:
                 _insert(connection, table, frames[table.name])
         connection.execute(f"DELETE FROM {IMPORT_REJECTS.name}")
@@ -59,6 +69,22 @@ def replace_all(
     except Exception:
         connection.execute("ROLLBACK")
         raise
+
+
+@contextmanager
+def registered(
+    connection: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame
+) -> Iterator[None]:
+    """Make ``frame`` queryable as the view ``name`` while the block runs."""
+    connection.register(name, frame.to_arrow())
+    try:
+        yield
+    finally:
+        # After a failed statement the transaction is aborted and unregister
+        # raises too; suppressing that keeps the statement's own error for the
+        # caller, who rolls back. A later register of the name replaces the view.
+        with suppress(duckdb.TransactionException):
+            connection.unregister(name)
 
 
 def read_table(connection: duckdb.DuckDBPyConnection, table: Table) -> pl.DataFrame:
@@ -87,17 +113,19 @@ def _insert(
         return
 
     columns = ", ".join(table.column_names)
-    connection.register("incoming", frame.select(table.column_names).to_arrow())
-    try:
+    with registered(connection, "incoming", frame.select(table.column_names)):
         connection.execute(
             f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM incoming"
         )
-    finally:
-        connection.unregister("incoming")
     logger.debug("inserted %d rows into %s", frame.height, table.name)
 
 
 def fingerprint(frame: pl.DataFrame) -> str:
     """SHA-256 of a frame's rows in sorted order, to tell whether data changed."""
-    ordered = frame.sort(frame.columns)
+    flat = frame.with_columns(
+        pl.col(name).list.join("|")
+        for name, dtype in frame.schema.items()
+        if isinstance(dtype, pl.List)
+    )
+    ordered = flat.sort(flat.columns)
     return hashlib.sha256(ordered.write_csv().encode()).hexdigest()

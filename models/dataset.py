@@ -80,7 +80,10 @@ def training_set(
         rows = feature_rows(tables, pairs).with_columns(
             pl.lit(fold, pl.Int64).alias(GROUP)
         )
-        positives = labels.select(USER_ID, RESTAURANT_ID, pl.lit(1).alias(LABEL))
+        # A repeated visit is one positive, not two rows.
+        positives = labels.select(
+            USER_ID, RESTAURANT_ID, pl.lit(1).alias(LABEL)
+        ).unique()
         parts.append(
             rows.join(positives, on=[USER_ID, RESTAURANT_ID], how="left").with_columns(
                 pl.col(LABEL).fill_null(0).cast(pl.Int64)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -51,7 +52,7 @@ class ModelNotFoundError(FileNotFoundError):
 
 
 def new_version(now: datetime | None = None) -> str:
-    """A sortable version name such as ``20261204T153000Z``."""
+    """A sortable version name, UTC to the microsecond: ``20261204T153000123456Z``."""
     stamp = now or datetime.now(UTC)
     return stamp.strftime("%Y%m%dT%H%M%S%fZ")
 
@@ -66,6 +67,8 @@ def save_model(
         raise FileExistsError(msg)
 
     partial = models_dir / f".{metadata.version}.partial"
+    # A partial folder is left only by a save that crashed; it is never read.
+    shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     ranker.booster.save_model(str(partial / MODEL_FILE))
     (partial / METADATA_FILE).write_text(json.dumps(asdict(metadata), indent=2))

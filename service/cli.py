@@ -6,7 +6,6 @@ import argparse
 import logging
 import sys
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -29,11 +28,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # ibis 12, under Feast's DuckDB offline store, calls a method DuckDB 2
-    # deprecates; the warning is not ours to act on.
-    warnings.filterwarnings(
-        "ignore", message="fetch_arrow_table", category=DeprecationWarning
     )
     # Feast and its dependencies log every step at INFO.
     for noisy in ("feast", "ibis", "numexpr"):

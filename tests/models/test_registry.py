@@ -1,0 +1,213 @@
+"""Tests of the on-disk model registry with a real, small LightGBM booster."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import polars as pl
+import pytest
+
+from models.ranker import LightGBMRanker
+from models.registry import (
+    CURRENT_ALIAS,
+    METADATA_FILE,
+    MODEL_FILE,
+    ModelMetadata,
+    ModelNotFoundError,
+    load_current,
+    load_version,
+    new_version,
+    save_model,
+    set_current,
+)
+
+FEATURES = ("signal", "noise_a", "noise_b")
+GROUP_SIZE = 10
+N_GROUPS = 8
+PARAMS = {
+    "objective": "lambdarank",
+    "min_data_in_leaf": 5,
+    "num_leaves": 7,
+    "learning_rate": 0.1,
+    "num_threads": 1,
+    "deterministic": True,
+    "force_row_wise": True,
+    "seed": 3,
+    "verbosity": -1,
+}
+
+
+def random_rows(seed: int, n_rows: int) -> pl.DataFrame:
+    generator = np.random.default_rng(seed)
+    return pl.DataFrame(
+        {name: generator.normal(size=n_rows) for name in FEATURES},
+    )
+
+
+@pytest.fixture(scope="module")
+def ranker() -> LightGBMRanker:
+    """A lambdarank booster trained on random groups labelled by ``signal``."""
+    rows = random_rows(seed=1, n_rows=GROUP_SIZE * N_GROUPS)
+    # The two rows with the highest signal in each group are the positives.
+    signal = rows["signal"].to_numpy().reshape(N_GROUPS, GROUP_SIZE)
+    ranks = signal.argsort(axis=1).argsort(axis=1)
+    labels = (ranks >= GROUP_SIZE - 2).astype(int).ravel()
+    dataset = lgb.Dataset(
+        rows.to_numpy(),
+        label=labels,
+        group=[GROUP_SIZE] * N_GROUPS,
+        feature_name=list(FEATURES),
+    )
+    booster = lgb.train(PARAMS, dataset, num_boost_round=10)
+    return LightGBMRanker(booster, FEATURES)
+
+
+def make_metadata(version: str) -> ModelMetadata:
+    return ModelMetadata(
+        version=version,
+        created_at="2024-06-01T12:00:00+00:00",
+        feature_service="ranker_test",
+        features=list(FEATURES),
+        params=PARAMS,
+        num_boost_round=10,
+        training={"rows": GROUP_SIZE * N_GROUPS, "groups": N_GROUPS},
+        data_fingerprint="0" * 64,
+        git_commit=None,
+        git_dirty=None,
+        metrics={"ndcg_at_10": 0.5},
+    )
+
+
+def test_save_model_writes_files(tmp_path: Path, ranker: LightGBMRanker) -> None:
+    folder = save_model(tmp_path, ranker, make_metadata("v1"))
+
+    assert folder == tmp_path / "v1"
+    assert (folder / MODEL_FILE).is_file()
+    assert (folder / METADATA_FILE).is_file()
+
+
+def test_save_model_metadata_json(tmp_path: Path, ranker: LightGBMRanker) -> None:
+    metadata = make_metadata("v1")
+
+    folder = save_model(tmp_path, ranker, metadata)
+    written = json.loads((folder / METADATA_FILE).read_text())
+
+    assert written == asdict(metadata)
+
+
+def test_save_model_sets_current(tmp_path: Path, ranker: LightGBMRanker) -> None:
+    save_model(tmp_path, ranker, make_metadata("v1"))
+
+    assert (tmp_path / CURRENT_ALIAS).read_text().strip() == "v1"
+
+
+def test_save_model_leaves_no_partial(tmp_path: Path, ranker: LightGBMRanker) -> None:
+    save_model(tmp_path, ranker, make_metadata("v1"))
+
+    assert sorted(path.name for path in tmp_path.iterdir()) == [CURRENT_ALIAS, "v1"]
+
+
+def test_save_model_creates_folder(tmp_path: Path, ranker: LightGBMRanker) -> None:
+    models_dir = tmp_path / "var" / "models"
+
+    save_model(models_dir, ranker, make_metadata("v1"))
+
+    assert (models_dir / "v1" / MODEL_FILE).is_file()
+
+
+def test_load_current_same_predictions(tmp_path: Path, ranker: LightGBMRanker) -> None:
+    rows = random_rows(seed=2, n_rows=50)
+    expected = ranker.score(rows)
+    save_model(tmp_path, ranker, make_metadata("v1"))
+
+    loaded, _ = load_current(tmp_path)
+    scores = loaded.score(rows)
+
+    # A constant model would pass this check trivially, so the scores must vary.
+    assert np.ptp(expected) > 0
+    np.testing.assert_allclose(scores, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_load_current_metadata(tmp_path: Path, ranker: LightGBMRanker) -> None:
+    metadata = make_metadata("v1")
+    save_model(tmp_path, ranker, metadata)
+
+    loaded, loaded_metadata = load_current(tmp_path)
+
+    assert loaded_metadata == metadata
+    assert loaded.features == FEATURES
+
+
+def test_load_current_latest_save(tmp_path: Path, ranker: LightGBMRanker) -> None:
+    save_model(tmp_path, ranker, make_metadata("v1"))
+    second = replace(make_metadata("v2"), feature_service="ranker_second")
+    save_model(tmp_path, ranker, second)
+
+    _, metadata = load_current(tmp_path)
+
+    assert metadata.version == "v2"
+    assert metadata.feature_service == "ranker_second"
+
+
+def test_set_current_back_to_older(tmp_path: Path, ranker: LightGBMRanker) -> None:
+    save_model(tmp_path, ranker, make_metadata("v1"))
+    save_model(tmp_path, ranker, make_metadata("v2"))
+
+    set_current(tmp_path, "v1")
+
+    assert load_current(tmp_path)[1].version == "v1"
+
+
+def test_set_current_missing_version(tmp_path: Path, ranker: LightGBMRanker) -> None:
+    save_model(tmp_path, ranker, make_metadata("v1"))
+
+    with pytest.raises(ModelNotFoundError, match="v9"):
+        set_current(tmp_path, "v9")
+    assert (tmp_path / CURRENT_ALIAS).read_text().strip() == "v1"
+
+
+def test_load_current_empty_folder(tmp_path: Path) -> None:
+    with pytest.raises(ModelNotFoundError, match="no current model"):
+        load_current(tmp_path)
+
+
+def test_load_current_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(ModelNotFoundError):
+        load_current(tmp_path / "absent")
+
+
+def test_model_not_found_is_file_error() -> None:
+    assert issubclass(ModelNotFoundError, FileNotFoundError)
+
+
+def test_load_version_missing(tmp_path: Path, ranker: LightGBMRanker) -> None:
+    save_model(tmp_path, ranker, make_metadata("v1"))
+
+    with pytest.raises(ModelNotFoundError, match="v2"):
+        load_version(tmp_path, "v2")
+
+
+def test_save_same_version_twice(tmp_path: Path, ranker: LightGBMRanker) -> None:
+    save_model(tmp_path, ranker, make_metadata("v1"))
+    model_text = (tmp_path / "v1" / MODEL_FILE).read_text()
+    changed = replace(make_metadata("v1"), feature_service="ranker_second")
+
+    with pytest.raises(FileExistsError, match="v1"):
+        save_model(tmp_path, ranker, changed)
+
+    assert (tmp_path / "v1" / MODEL_FILE).read_text() == model_text
+    assert load_current(tmp_path)[1].feature_service == "ranker_test"
+
+
+def test_new_version_sorts_by_time() -> None:
+    earlier = new_version(datetime(2024, 6, 1, 9, 59, 59, tzinfo=UTC))
+    later = new_version(datetime(2024, 6, 1, 10, 0, 0, tzinfo=UTC))
+
+    assert earlier < later
+    assert earlier.startswith("20240601T095959")
+    assert earlier.endswith("Z")
