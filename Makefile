@@ -12,7 +12,7 @@ RECOMMENDER := $(BIN)/recommender
 export RECOMMENDER_VAR_DIR := $(abspath $(VAR_DIR))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data features train evaluate serve run test lint format clean
+.PHONY: help setup data import features train evaluate serve run test lint format clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -30,6 +30,10 @@ $(VENV)/.installed: pyproject.toml
 
 data: setup ## Import a data set into var/store.duckdb (SOURCE=uci)
 	$(RECOMMENDER) data --source $(SOURCE)
+
+import: setup ## Import a folder of table files, DIR=path (docs/data-format.md)
+	@test -n "$(DIR)" || { echo "usage: make import DIR=path/to/folder"; exit 2; }
+	$(RECOMMENDER) import $(DIR)
 
 features: setup ## Build feature tables, feast apply and materialize
 	$(RECOMMENDER) features

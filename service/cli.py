@@ -21,6 +21,13 @@ from models.evaluate import EvaluationSettings
 
 logger = logging.getLogger("recommender")
 
+# Exit code of an import that loaded its good rows but rejected others.
+EXIT_REJECTS = 3
+
+
+class RejectedRowsError(Exception):
+    """An import rejected rows and the caller did not accept that."""
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run the chosen stage; return the exit code."""
@@ -36,6 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     paths = VarPaths(args.var_dir.resolve())
     try:
         args.handler(args, paths)
+    except RejectedRowsError as error:
+        logger.error("%s", error)
+        return EXIT_REJECTS
     except (FileNotFoundError, ValueError) as error:
         logger.error("%s", error)
         return 1
@@ -48,6 +58,27 @@ def _data(args: argparse.Namespace, paths: VarPaths) -> None:
     counts = import_data(paths, args.data_dir)
     print(", ".join(f"{table}: {count}" for table, count in counts.items()))
     print(f"store written to {paths.store}")
+
+
+def _import(args: argparse.Namespace, paths: VarPaths) -> None:
+    from service.pipeline import import_files
+
+    result = import_files(paths, args.directory)
+    print(f"{'table':<12} {'read':>9} {'inserted':>9} {'unchanged':>9} {'rejected':>9}")
+    for table, summary in result.tables.items():
+        print(
+            f"{table:<12} {summary.read:>9} {summary.inserted:>9} "
+            f"{summary.unchanged:>9} {summary.rejected:>9}"
+        )
+    for (source, reason), count in sorted(result.counts_by_reason().items()):
+        print(f"rejected {count} in {source}: {reason}")
+    rejected = sum(summary.rejected for summary in result.tables.values())
+    if rejected and not args.accept_rejects:
+        msg = (
+            f"{rejected} rows rejected; the other rows were loaded. See the "
+            "import_rejects table, or pass --accept-rejects to exit with 0"
+        )
+        raise RejectedRowsError(msg)
 
 
 def _features(args: argparse.Namespace, paths: VarPaths) -> None:
@@ -115,6 +146,23 @@ def _parser() -> argparse.ArgumentParser:
     data = commands.add_parser("data", help="import the bundled UCI data set")
     _add_data_options(data)
     data.set_defaults(handler=_data)
+
+    importer = commands.add_parser(
+        "import",
+        help="import a folder of table files (CSV or Parquet) into the store",
+        description=(
+            "Import users, restaurants, menu_items, orders and order_items "
+            "files from DIRECTORY; see docs/data-format.md. Rows already in the "
+            "store are left as they are; bad rows go to import_rejects."
+        ),
+    )
+    importer.add_argument("directory", type=Path, help="folder of table files")
+    importer.add_argument(
+        "--accept-rejects",
+        action="store_true",
+        help=f"exit with 0 instead of {EXIT_REJECTS} when rows were rejected",
+    )
+    importer.set_defaults(handler=_import)
 
     features = commands.add_parser(
         "features", help="build feature tables, feast apply and materialize"

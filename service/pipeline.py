@@ -11,6 +11,7 @@ import polars as pl
 
 from features import store
 from features.feast_store import apply_repository, materialize, write_feature_tables
+from features.importer import ImportResult, import_directory
 from features.paths import PROJECT_DIR, VarPaths
 from features.schema import ORDERS, RESTAURANTS, USERS
 from features.transforms import build_feature_tables
@@ -36,6 +37,15 @@ def import_data(paths: VarPaths, data_dir: Path) -> dict[str, int]:
     try:
         store.replace_all(connection, data.tables, data.rejects.to_frame())
         return store.table_counts(connection)
+    finally:
+        connection.close()
+
+
+def import_files(paths: VarPaths, directory: Path) -> ImportResult:
+    """Import a folder of table files into the store, keeping what is there."""
+    connection = store.connect(paths.store)
+    try:
+        return import_directory(connection, directory)
     finally:
         connection.close()
 

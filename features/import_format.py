@@ -1,0 +1,147 @@
+"""The import format: which columns each table file has, and what they accept.
+
+``docs/data-format.md`` describes the same rules for people; a test checks
+that it names every column listed here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from features.schema import (
+    MENU_ITEM_ID,
+    MENU_ITEMS,
+    ORDER_ID,
+    ORDER_ITEMS,
+    ORDERS,
+    RESTAURANT_ID,
+    RESTAURANTS,
+    USER_ID,
+    USERS,
+    Table,
+)
+
+# Separator of list values (cuisines) inside one CSV field.
+LIST_SEPARATOR = "|"
+TRUE_VALUES = ("true", "t", "1", "yes")
+FALSE_VALUES = ("false", "f", "0", "no")
+
+
+class Kind(StrEnum):
+    """The parser applied to a field's text."""
+
+    TEXT = "text"
+    FLOAT = "float"
+    INTEGER = "integer"
+    BOOLEAN = "boolean"
+    TIMESTAMP = "timestamp"
+    TEXT_LIST = "text list"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of an import file and its constraints."""
+
+    name: str
+    kind: Kind
+    required: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+    # Values are compared lower-cased; None allows any value.
+    choices: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A column whose value must be the key of a row in another table."""
+
+    column: str
+    table: Table
+
+
+@dataclass(frozen=True)
+class TableFormat:
+    """The file format of one store table."""
+
+    table: Table
+    columns: tuple[Column, ...]
+    references: tuple[Reference, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return self.table.primary_key
+
+    def column(self, name: str) -> Column:
+        return next(column for column in self.columns if column.name == name)
+
+
+FORMATS: tuple[TableFormat, ...] = (
+    TableFormat(
+        table=USERS,
+        columns=(
+            Column(USER_ID, Kind.TEXT, required=True),
+            Column("signup_time", Kind.TIMESTAMP),
+            Column("city", Kind.TEXT),
+            Column("latitude", Kind.FLOAT, minimum=-90, maximum=90),
+            Column("longitude", Kind.FLOAT, minimum=-180, maximum=180),
+            Column(
+                "diet",
+                Kind.TEXT,
+                choices=("vegetarian", "vegan", "pescatarian", "omnivore"),
+            ),
+            Column("liked_cuisines", Kind.TEXT_LIST),
+            Column("budget", Kind.TEXT, choices=("low", "medium", "high")),
+            Column("age_band", Kind.TEXT),
+        ),
+    ),
+    TableFormat(
+        table=RESTAURANTS,
+        columns=(
+            Column(RESTAURANT_ID, Kind.TEXT, required=True),
+            Column("name", Kind.TEXT, required=True),
+            Column("city", Kind.TEXT),
+            Column("latitude", Kind.FLOAT, minimum=-90, maximum=90),
+            Column("longitude", Kind.FLOAT, minimum=-180, maximum=180),
+            Column("cuisines", Kind.TEXT_LIST),
+            Column("price_level", Kind.INTEGER, minimum=1, maximum=3),
+            Column("is_chain", Kind.BOOLEAN),
+            Column("opened_at", Kind.TIMESTAMP),
+        ),
+    ),
+    TableFormat(
+        table=MENU_ITEMS,
+        columns=(
+            Column(MENU_ITEM_ID, Kind.TEXT, required=True),
+            Column(RESTAURANT_ID, Kind.TEXT, required=True),
+            Column("name", Kind.TEXT, required=True),
+            Column("description", Kind.TEXT),
+            Column("price", Kind.FLOAT, minimum=0),
+            Column("is_vegetarian", Kind.BOOLEAN),
+        ),
+        references=(Reference(RESTAURANT_ID, RESTAURANTS),),
+    ),
+    TableFormat(
+        table=ORDERS,
+        columns=(
+            Column(ORDER_ID, Kind.TEXT, required=True),
+            Column(USER_ID, Kind.TEXT, required=True),
+            Column(RESTAURANT_ID, Kind.TEXT, required=True),
+            Column("ordered_at", Kind.TIMESTAMP),
+            Column("total", Kind.FLOAT, minimum=0),
+            Column("rating", Kind.FLOAT, minimum=0, maximum=5),
+        ),
+        references=(Reference(USER_ID, USERS), Reference(RESTAURANT_ID, RESTAURANTS)),
+    ),
+    TableFormat(
+        table=ORDER_ITEMS,
+        columns=(
+            Column(ORDER_ID, Kind.TEXT, required=True),
+            Column(MENU_ITEM_ID, Kind.TEXT, required=True),
+            Column("quantity", Kind.INTEGER, required=True, minimum=1),
+        ),
+        references=(Reference(ORDER_ID, ORDERS), Reference(MENU_ITEM_ID, MENU_ITEMS)),
+    ),
+)
+
+FORMAT_BY_TABLE = {table_format.table.name: table_format for table_format in FORMATS}

@@ -1,0 +1,341 @@
+"""Import a directory of table files into the store, losing nothing.
+
+The directory contains one file per table (``users.csv`` or ``users.parquet``,
+and so on; see ``docs/data-format.md``); any subset of the tables may be
+present. Every file is read and checked before the store is touched, and
+the whole import is one transaction. A row is:
+
+- inserted when its key is new;
+- unchanged when a row with the same key and the same content is already in
+  the store or earlier in the file, so importing the same files twice
+  changes nothing;
+- rejected, with file, line, column, value and reason, when a field fails
+  its check, when its key repeats with different content (in the file or in
+  the store), or when it references a row that exists neither in the store
+  nor among the rows accepted from this import.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from features.import_files import ImportFileError, find_table_file, read_table_file
+from features.import_format import FORMATS, TableFormat
+from features.schema import IMPORT_REJECTS
+from features.store import registered
+from features.validation import LINE, REJECT_COLUMNS, parse_fields, polars_type
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ImportFileError", "ImportResult", "TableSummary", "import_directory"]
+
+
+@dataclass
+class TableSummary:
+    """Row counts of one table file: read, inserted, unchanged, rejected."""
+
+    source_file: str
+    read: int = 0
+    inserted: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+
+
+@dataclass
+class ImportResult:
+    """Per-table counts and every reject of one import."""
+
+    tables: dict[str, TableSummary] = field(default_factory=dict)
+    rejects: pl.DataFrame = field(default_factory=lambda: _empty_rejects())
+
+    def counts_by_reason(self) -> Counter[tuple[str, str]]:
+        """Rejected rows per (table file, reason)."""
+        pairs = self.rejects.select("source_file", "reason").rows()
+        return Counter((source, reason) for source, reason in pairs)
+
+
+def import_directory(
+    connection: duckdb.DuckDBPyConnection, directory: Path
+) -> ImportResult:
+    """Import every table file in ``directory`` in one transaction.
+
+    Raises:
+        ImportFileError: the directory or a file cannot be read; the store
+            is left exactly as it was.
+    """
+    if not directory.is_dir():
+        msg = f"import directory not found: {directory}"
+        raise ImportFileError(msg)
+
+    files = {
+        table_format.table.name: path
+        for table_format in FORMATS
+        if (path := find_table_file(directory, table_format)) is not None
+    }
+    if not files:
+        expected = ", ".join(f"{f.table.name}.csv" for f in FORMATS)
+        msg = f"{directory}: no table files; expected any of {expected} or .parquet"
+        raise ImportFileError(msg)
+
+    # Read and check every file before the transaction starts.
+    parsed = {
+        name: _read_and_parse(path, _format(name)) for name, path in files.items()
+    }
+
+    result = ImportResult()
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        for name, (source, rows, rejects) in parsed.items():
+            summary, table_rejects = _load_table(
+                connection, _format(name), source, rows, rejects
+            )
+            result.tables[name] = summary
+            result.rejects = pl.concat([result.rejects, table_rejects])
+        _record_rejects(connection, result.rejects)
+        connection.execute("COMMIT")
+    except Exception:
+        connection.execute("ROLLBACK")
+        raise
+    return result
+
+
+def _format(table_name: str) -> TableFormat:
+    return next(f for f in FORMATS if f.table.name == table_name)
+
+
+def _read_and_parse(
+    path: Path, table_format: TableFormat
+) -> tuple[str, pl.DataFrame, pl.DataFrame]:
+    raw, read_rejects = read_table_file(path, table_format)
+    rows, field_rejects = parse_fields(raw, table_format)
+    return str(path), rows, pl.concat([read_rejects, field_rejects])
+
+
+def _load_table(
+    connection: duckdb.DuckDBPyConnection,
+    table_format: TableFormat,
+    source: str,
+    rows: pl.DataFrame,
+    rejects: pl.DataFrame,
+) -> tuple[TableSummary, pl.DataFrame]:
+    summary = TableSummary(source_file=source)
+    # Records rejected while reading (wrong field count, invalid UTF-8) are
+    # not among the parsed rows but were read all the same.
+    unparsed = rejects.filter(~pl.col("line").is_in(rows[LINE].implode()))
+    summary.read = rows.height + unparsed["line"].n_unique()
+    rows = rows.filter(~pl.col(LINE).is_in(rejects["line"].implode()))
+
+    rows, conflicts, repeats = _split_in_file_conflicts(rows, table_format)
+    rows, missing = _check_references(connection, rows, table_format)
+    rows, clashes, unchanged = _compare_with_store(connection, rows, table_format)
+    _insert(connection, table_format, rows)
+
+    all_rejects = pl.concat([rejects, conflicts, missing, clashes]).sort("line")
+    summary.inserted = rows.height
+    summary.unchanged = unchanged + repeats
+    summary.rejected = all_rejects["line"].n_unique()
+    logger.info(
+        "%s: %d read, %d inserted, %d unchanged, %d rejected",
+        source,
+        summary.read,
+        summary.inserted,
+        summary.unchanged,
+        summary.rejected,
+    )
+    return summary, all_rejects.with_columns(pl.lit(source).alias("source_file"))
+
+
+def _split_in_file_conflicts(
+    rows: pl.DataFrame, table_format: TableFormat
+) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """Drop exact repeats of a row and reject every row of a key whose repeats
+    differ. Returns the kept rows, the rejects and the number of repeats."""
+    key = list(table_format.key)
+    content = [c.name for c in table_format.columns]
+    distinct = rows.unique(subset=content, keep="first", maintain_order=True)
+    repeats = rows.height - distinct.height
+    conflicting = distinct.filter(pl.len().over(key) > 1)
+    if conflicting.is_empty():
+        return distinct, _empty_reject_rows(), repeats
+
+    lines = conflicting.group_by(key).agg(pl.col(LINE).sort().alias("lines"))
+    flagged = conflicting.join(lines, on=key, how="left")
+    rejects = flagged.select(
+        pl.col(LINE).alias("line"),
+        pl.lit(", ".join(key)).alias("column_name"),
+        pl.concat_str([pl.col(k) for k in key], separator=", ").alias("value"),
+        pl.format(
+            "duplicate key with different content on lines {}",
+            pl.col("lines").cast(pl.List(pl.String)).list.join(", "),
+        ).alias("reason"),
+    )
+    kept = distinct.join(conflicting.select(key), on=key, how="anti")
+    return kept, rejects, repeats
+
+
+def _check_references(
+    connection: duckdb.DuckDBPyConnection,
+    rows: pl.DataFrame,
+    table_format: TableFormat,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Reject rows that reference a key found neither in the store nor earlier
+    in this import (earlier tables are already inserted in the transaction)."""
+    rejects = [_empty_reject_rows()]
+    for reference in table_format.references:
+        target_key = reference.table.primary_key[0]
+        known = _existing_keys(
+            connection, reference.table.name, target_key, rows[reference.column]
+        )
+        unknown = rows.filter(~pl.col(reference.column).is_in(known.implode()))
+        rejects.append(
+            unknown.select(
+                pl.col(LINE).alias("line"),
+                pl.lit(reference.column).alias("column_name"),
+                pl.col(reference.column).alias("value"),
+                pl.lit(f"{reference.column} not found in {reference.table.name}").alias(
+                    "reason"
+                ),
+            )
+        )
+        rows = rows.filter(pl.col(reference.column).is_in(known.implode()))
+    if table_format.table.name == "order_items":
+        rows, mismatched = _check_item_restaurants(connection, rows)
+        rejects.append(mismatched)
+    return rows, pl.concat(rejects)
+
+
+def _check_item_restaurants(
+    connection: duckdb.DuckDBPyConnection, rows: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Reject order items whose menu item belongs to another restaurant."""
+    items = rows.select(LINE, "order_id", "menu_item_id")
+    with registered(connection, "incoming_items", items):
+        mismatched = connection.sql(
+            f"""
+            SELECT i.{LINE} AS line, i.menu_item_id, m.restaurant_id AS item_at,
+                   o.restaurant_id AS order_at
+            FROM incoming_items i
+            JOIN orders o USING (order_id)
+            JOIN menu_items m USING (menu_item_id)
+            WHERE m.restaurant_id <> o.restaurant_id
+            """
+        ).pl()
+    rejects = mismatched.select(
+        pl.col("line").cast(pl.Int64),
+        pl.lit("menu_item_id").alias("column_name"),
+        pl.col("menu_item_id").alias("value"),
+        pl.format(
+            "menu item of restaurant {}, but the order is at restaurant {}",
+            "item_at",
+            "order_at",
+        ).alias("reason"),
+    )
+    return rows.filter(~pl.col(LINE).is_in(mismatched["line"].implode())), rejects
+
+
+def _existing_keys(
+    connection: duckdb.DuckDBPyConnection, table: str, key: str, values: pl.Series
+) -> pl.Series:
+    wanted = pl.DataFrame({"value": values.unique()})
+    with registered(connection, "wanted_keys", wanted):
+        found = connection.sql(
+            f"SELECT t.{key} FROM {table} t JOIN wanted_keys w ON t.{key} = w.value"
+        ).pl()
+    return found[key]
+
+
+def _compare_with_store(
+    connection: duckdb.DuckDBPyConnection,
+    rows: pl.DataFrame,
+    table_format: TableFormat,
+) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """Split rows into new ones, clashes with stored content, and repeats."""
+    key = list(table_format.key)
+    content = [c.name for c in table_format.columns]
+    with registered(connection, "incoming_keys", rows.select(key)):
+        stored = connection.sql(
+            f"SELECT t.* FROM {table_format.table.name} t "
+            f"JOIN incoming_keys USING ({', '.join(key)})"
+        ).pl()
+    if stored.is_empty():
+        return rows, _empty_reject_rows(), 0
+
+    stored = stored.select(
+        [pl.col(c.name).cast(polars_type(c.kind)) for c in table_format.columns]
+    )
+    compared = rows.join(stored, on=key, how="inner", suffix="_stored")
+    same = pl.all_horizontal(
+        [pl.col(c).eq_missing(pl.col(f"{c}_stored")) for c in content if c not in key]
+        or [pl.lit(True)]
+    )
+    clashing = compared.filter(~same)
+    rejects = clashing.select(
+        pl.col(LINE).alias("line"),
+        pl.lit(", ".join(key)).alias("column_name"),
+        pl.concat_str([pl.col(k) for k in key], separator=", ").alias("value"),
+        pl.lit("key already in the store with different content").alias("reason"),
+    )
+    new_rows = rows.join(stored.select(key), on=key, how="anti")
+    return new_rows, rejects, compared.height - clashing.height
+
+
+def _insert(
+    connection: duckdb.DuckDBPyConnection,
+    table_format: TableFormat,
+    rows: pl.DataFrame,
+) -> None:
+    if rows.is_empty():
+        return
+    columns = [c.name for c in table_format.columns]
+    names = ", ".join(columns)
+    with registered(connection, "incoming_rows", rows.select(columns)):
+        connection.execute(
+            f"INSERT INTO {table_format.table.name} ({names}) "
+            f"SELECT {names} FROM incoming_rows"
+        )
+
+
+def _record_rejects(
+    connection: duckdb.DuckDBPyConnection, rejects: pl.DataFrame
+) -> None:
+    """Append rejects not recorded by an earlier import of the same file."""
+    if rejects.is_empty():
+        return
+    stamped = rejects.with_columns(
+        pl.lit(datetime.now(UTC).replace(tzinfo=None), pl.Datetime("us")).alias(
+            "imported_at"
+        ),
+        pl.col("line").cast(pl.Int32),
+    ).select(IMPORT_REJECTS.column_names)
+    with registered(connection, "new_rejects", stamped):
+        connection.execute(
+            f"""
+            INSERT INTO {IMPORT_REJECTS.name}
+            SELECT * FROM new_rejects n
+            WHERE NOT EXISTS (
+                SELECT 1 FROM {IMPORT_REJECTS.name} r
+                WHERE r.source_file = n.source_file
+                  AND r.line IS NOT DISTINCT FROM n.line
+                  AND r.column_name IS NOT DISTINCT FROM n.column_name
+                  AND r.value IS NOT DISTINCT FROM n.value
+                  AND r.reason = n.reason
+            )
+            """
+        )
+
+
+def _empty_reject_rows() -> pl.DataFrame:
+    return pl.DataFrame(schema=REJECT_COLUMNS)
+
+
+def _empty_rejects() -> pl.DataFrame:
+    return pl.DataFrame(schema={"source_file": pl.String(), **REJECT_COLUMNS}).select(
+        "line", "column_name", "value", "reason", "source_file"
+    )

@@ -1,0 +1,185 @@
+"""Field-level checks of an import file, vectorised with polars.
+
+:func:`parse_fields` turns a frame of raw text into typed columns and lists
+every field that failed a check. A row with any failed field is rejected as
+a whole, but every failed field of it is reported, so one pass over a file
+shows all of its problems.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from features.import_format import (
+    FALSE_VALUES,
+    LIST_SEPARATOR,
+    TRUE_VALUES,
+    Column,
+    Kind,
+    TableFormat,
+)
+
+LINE = "_line"
+REJECT_COLUMNS = {
+    "line": pl.Int64(),
+    "column_name": pl.String(),
+    "value": pl.String(),
+    "reason": pl.String(),
+}
+
+# Accepted time forms, tried in order after a "T" separator becomes a space.
+# Times with an offset or "Z" are converted to UTC; others are taken as UTC.
+_ZONED_FORMATS = ("%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%d %H:%M%#z")
+_NAIVE_FORMATS = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%d")
+
+_POLARS_TYPES: dict[Kind, pl.DataType] = {
+    Kind.TEXT: pl.String(),
+    Kind.FLOAT: pl.Float64(),
+    Kind.INTEGER: pl.Int64(),
+    Kind.BOOLEAN: pl.Boolean(),
+    Kind.TIMESTAMP: pl.Datetime("us"),
+    Kind.TEXT_LIST: pl.List(pl.String()),
+}
+
+
+def parse_fields(
+    raw: pl.DataFrame, table_format: TableFormat
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Parse every column of ``raw`` by its format.
+
+    Args:
+        raw: one String column per format column present in the file (absent
+            optional columns are filled with nulls here), and ``_line``.
+        table_format: the rules of the table.
+
+    Returns:
+        The parsed frame, every row and the ``_line`` column kept, and the
+        rejects (line, column_name, value, reason) of fields that failed.
+    """
+    parsed = raw.select(LINE)
+    rejects = []
+    for column in table_format.columns:
+        text = (
+            raw[column.name].str.strip_chars()
+            if column.name in raw.columns
+            else pl.Series(column.name, [None] * raw.height, pl.String)
+        )
+        text = text.replace("", None)
+        values, reasons = _parse_column(text, column)
+        parsed = parsed.with_columns(values.alias(column.name))
+        rejects.append(
+            pl.DataFrame(
+                {
+                    "line": raw[LINE],
+                    "column_name": column.name,
+                    "value": text,
+                    "reason": reasons,
+                },
+                schema=REJECT_COLUMNS,
+            ).drop_nulls("reason")
+        )
+    return parsed, pl.concat(rejects)
+
+
+def empty_rejects() -> pl.DataFrame:
+    return pl.DataFrame(schema=REJECT_COLUMNS)
+
+
+def polars_type(kind: Kind) -> pl.DataType:
+    """Return the polars type of a parsed column of ``kind``."""
+    return _POLARS_TYPES[kind]
+
+
+def _parse_column(text: pl.Series, column: Column) -> tuple[pl.Series, pl.Series]:
+    """Return the typed values and, per row, the reason it failed or null."""
+    frame = pl.DataFrame({"text": text})
+    value = _typed(pl.col("text"), column.kind)
+    bad_type = pl.col("text").is_not_null() & value.is_null()
+    checks: list[tuple[pl.Expr, str]] = [
+        (bad_type, f"expected {_describe(column.kind)}")
+    ]
+    if column.required:
+        checks.append((pl.col("text").is_null(), "missing required value"))
+    if column.kind is Kind.FLOAT:
+        checks.append(
+            (value.is_infinite() | value.is_nan(), "expected a finite number")
+        )
+    if column.minimum is not None:
+        checks.append(
+            (value < column.minimum, f"expected a value >= {column.minimum:g}")
+        )
+    if column.maximum is not None:
+        checks.append(
+            (value > column.maximum, f"expected a value <= {column.maximum:g}")
+        )
+    if column.choices is not None:
+        allowed = ", ".join(column.choices)
+        checks.append(
+            (
+                pl.col("text").is_not_null()
+                & ~pl.col("text").str.to_lowercase().is_in(column.choices),
+                f"expected one of {allowed}",
+            )
+        )
+
+    # The first failed check names the reason.
+    reason = pl.lit(None, pl.String)
+    for failed, message in reversed(checks):
+        reason = (
+            pl.when(failed.fill_null(False)).then(pl.lit(message)).otherwise(reason)
+        )
+    if column.choices is not None:
+        value = value.str.to_lowercase()
+    result = frame.select(value.alias("value"), reason.alias("reason"))
+    return result["value"], result["reason"]
+
+
+def _typed(text: pl.Expr, kind: Kind) -> pl.Expr:
+    if kind is Kind.TEXT:
+        return text
+    if kind is Kind.FLOAT:
+        return text.cast(pl.Float64, strict=False)
+    if kind is Kind.INTEGER:
+        return text.cast(pl.Int64, strict=False)
+    if kind is Kind.BOOLEAN:
+        lowered = text.str.to_lowercase()
+        return (
+            pl.when(lowered.is_in(TRUE_VALUES))
+            .then(True)
+            .when(lowered.is_in(FALSE_VALUES))
+            .then(False)
+            .otherwise(None)
+        )
+    if kind is Kind.TIMESTAMP:
+        return _timestamp(text)
+    return (
+        text.str.split(LIST_SEPARATOR)
+        .list.eval(pl.element().str.strip_chars())
+        .list.eval(pl.element().filter(pl.element() != ""))
+    )
+
+
+def _timestamp(text: pl.Expr) -> pl.Expr:
+    spaced = text.str.replace("T", " ", literal=True)
+    zoned = [
+        spaced.str.to_datetime(fmt, strict=False, time_zone="UTC")
+        .dt.replace_time_zone(None)
+        .dt.cast_time_unit("us")
+        for fmt in _ZONED_FORMATS
+    ]
+    naive = [
+        spaced.str.to_datetime(fmt, strict=False).dt.cast_time_unit("us")
+        for fmt in _NAIVE_FORMATS
+    ]
+    return pl.coalesce(*zoned, *naive)
+
+
+def _describe(kind: Kind) -> str:
+    return {
+        Kind.TEXT: "text",
+        Kind.FLOAT: "a number",
+        Kind.INTEGER: "an integer",
+        Kind.BOOLEAN: "true or false",
+        Kind.TIMESTAMP: "an ISO 8601 time such as 2026-03-01T12:30:00Z",
+        Kind.TEXT_LIST: f"values separated by {LIST_SEPARATOR}",
+    }[kind]
