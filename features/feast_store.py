@@ -16,7 +16,7 @@ import sys
 import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -106,28 +106,34 @@ def materialize(repo_path: Path, var_dir: Path) -> None:
     logger.info("materialized feature views into the online store")
 
 
-def online_features(
-    store: FeatureStore,
-    views: tuple[str, ...],
-    entity_rows: list[dict[str, Any]],
-) -> pl.DataFrame:
-    """Read every feature of ``views`` for ``entity_rows`` from the online store.
+class OnlineReader:
+    """Reads whole feature views for one entity from the online store.
 
-    Entities the store does not know come back with null features.
+    The feature references and their types are looked up in the registry once,
+    here, rather than on every read.
     """
-    references = []
-    schema: dict[str, pl.DataType] = (
-        {key: pl.String() for key in entity_rows[0]} if entity_rows else {}
-    )
-    for view_name in views:
-        view = store.get_feature_view(view_name)
-        for field in view.features:
-            references.append(f"{view_name}:{field.name}")
-            schema[field.name] = _polars_type(field.dtype)
-    response = store.get_online_features(
-        features=references, entity_rows=entity_rows
-    ).to_dict()
-    return pl.DataFrame(response, schema=schema)
+
+    def __init__(
+        self, store: FeatureStore, views: tuple[str, ...], join_key: str
+    ) -> None:
+        self.store = store
+        self.join_key = join_key
+        self.references: list[str] = []
+        self.schema: dict[str, pl.DataType] = {join_key: pl.String()}
+        for view_name in views:
+            view = store.get_feature_view(view_name)
+            for field in view.features:
+                self.references.append(f"{view_name}:{field.name}")
+                self.schema[field.name] = _polars_type(field.dtype)
+
+    def read(self, keys: list[str]) -> pl.DataFrame:
+        """Return one row per key; keys the store does not have get null
+        features."""
+        response = self.store.get_online_features(
+            features=self.references,
+            entity_rows=[{self.join_key: key} for key in keys],
+        ).to_dict()
+        return pl.DataFrame(response, schema=self.schema)
 
 
 def _polars_type(feast_type: object) -> pl.DataType:

@@ -16,7 +16,7 @@ import polars as pl
 from features.feast_store import (
     RESTAURANT_VIEWS,
     USER_VIEWS,
-    online_features,
+    OnlineReader,
     open_store,
 )
 from features.pairs import pair_features
@@ -56,8 +56,9 @@ class Recommender:
         finally:
             connection.close()
 
-        entity_rows = [{RESTAURANT_ID: rid} for rid in restaurant_ids]
-        self.restaurants = online_features(self.store, RESTAURANT_VIEWS, entity_rows)
+        restaurant_reader = OnlineReader(self.store, RESTAURANT_VIEWS, RESTAURANT_ID)
+        self.restaurants = restaurant_reader.read(restaurant_ids)
+        self.user_reader = OnlineReader(self.store, USER_VIEWS, USER_ID)
         self.names = dict(
             zip(
                 self.restaurants[RESTAURANT_ID].to_list(),
@@ -75,7 +76,7 @@ class Recommender:
     def recommend(self, user_id: str, k: int) -> RecommendationList:
         """Rank the user's top ``k`` restaurants: with the model if the online store
         has the user's features, by popularity otherwise."""
-        user = online_features(self.store, USER_VIEWS, [{USER_ID: user_id}])
+        user = self.user_reader.read([user_id])
         if user["user_visit_count"].is_null().all():
             strategy, ranked = Strategy.POPULARITY, self.popular
         else:
