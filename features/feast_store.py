@@ -106,6 +106,10 @@ def materialize(repo_path: Path, var_dir: Path) -> None:
     logger.info("materialized feature views into the online store")
 
 
+class FeaturesNotReadyError(FileNotFoundError):
+    """The Feast registry lacks a feature view the caller needs."""
+
+
 class OnlineReader:
     """Reads whole feature views for one entity from the online store.
 
@@ -120,8 +124,17 @@ class OnlineReader:
         self.join_key = join_key
         self.references: list[str] = []
         self.schema: dict[str, pl.DataType] = {join_key: pl.String()}
+        from feast.errors import FeatureViewNotFoundException
+
         for view_name in views:
-            view = store.get_feature_view(view_name)
+            try:
+                view = store.get_feature_view(view_name)
+            except FeatureViewNotFoundException as error:
+                msg = (
+                    f"feature view {view_name} not found in the Feast registry; "
+                    "run `recommender features` first"
+                )
+                raise FeaturesNotReadyError(msg) from error
             for field in view.features:
                 self.references.append(f"{view_name}:{field.name}")
                 self.schema[field.name] = _polars_type(field.dtype)

@@ -37,6 +37,23 @@ REQUIRED_FILES = (
     "rating_final.csv",
 )
 
+# Columns the adapter reads from each file; others are ignored.
+_COLUMNS_READ = {
+    "userprofile.csv": ("userID", "latitude", "longitude", "budget", "birth_year"),
+    "usercuisine.csv": ("userID", "Rcuisine"),
+    "geoplaces2.csv": (
+        "placeID",
+        "latitude",
+        "longitude",
+        "name",
+        "city",
+        "price",
+        "franchise",
+    ),
+    "chefmozcuisine.csv": ("placeID", "Rcuisine"),
+    "rating_final.csv": ("userID", "placeID", "rating"),
+}
+
 # The survey was collected in 2011; ages are given as of that year.
 SURVEY_YEAR = 2011
 PRICE_LEVELS = {"low": 1, "medium": 2, "high": 3}
@@ -57,6 +74,9 @@ def load_uci(data_dir: Path) -> UciData:
     Raises:
         FileNotFoundError: a required file is missing; names the file.
     """
+    if not data_dir.is_dir():
+        msg = f"UCI data folder not found: {data_dir}"
+        raise FileNotFoundError(msg)
     for name in REQUIRED_FILES:
         if not (data_dir / name).is_file():
             msg = f"UCI file not found: {data_dir / name}"
@@ -66,6 +86,13 @@ def load_uci(data_dir: Path) -> UciData:
     restaurants = _restaurants(data_dir, rejects)
     users = _users(data_dir, restaurants, rejects)
     orders = _orders(data_dir, users, restaurants, rejects)
+    for frame, source in ((users, "userprofile.csv"), (restaurants, "geoplaces2.csv")):
+        if frame.is_empty():
+            msg = f"{data_dir / source}: no usable rows; the store was not changed"
+            raise ValueError(msg)
+    if orders.is_empty():
+        msg = f"{data_dir / 'rating_final.csv'}: no usable ratings; store not changed"
+        raise ValueError(msg)
     tables = {
         USERS.name: users,
         RESTAURANTS.name: restaurants,
@@ -85,13 +112,25 @@ def normalize_cuisine(names: pl.Expr) -> pl.Expr:
 
 
 def _read(data_dir: Path, name: str) -> pl.DataFrame:
-    """Read a UCI file as strings, ``?`` as null, with its 1-based line number."""
-    frame = pl.read_csv(
-        data_dir / name,
-        infer_schema=False,
-        null_values=["?"],
-        encoding="utf8",
-    )
+    """Read a UCI file as strings, ``?`` as null, with its 1-based line number.
+
+    Raises:
+        ValueError: the file is empty, not UTF-8, malformed, or lacks one of
+            the columns the adapter reads; names the file.
+    """
+    path = data_dir / name
+    try:
+        frame = pl.read_csv(
+            path, infer_schema=False, null_values=["?"], encoding="utf8"
+        )
+    except pl.exceptions.PolarsError as error:
+        first_line = str(error).splitlines()[0][:200]
+        msg = f"{path}: unreadable UCI file: {first_line}"
+        raise ValueError(msg) from error
+    missing = [column for column in _COLUMNS_READ[name] if column not in frame.columns]
+    if missing:
+        msg = f"{path}: missing columns {missing}; found {frame.columns}"
+        raise ValueError(msg)
     # Line 1 is the header, so the first data row is on line 2.
     return frame.with_row_index("line", offset=2).with_columns(
         pl.col(pl.String).str.strip_chars()

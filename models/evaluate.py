@@ -140,14 +140,17 @@ def _score_users(
     }
 
 
-def _summarize(results: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
-    """Mean and sample standard deviation of each metric over the splits."""
-    summary: dict[str, dict[str, dict[str, float]]] = {}
+def _summarize(
+    results: list[dict[str, Any]],
+) -> dict[str, dict[str, dict[str, float | None]]]:
+    """Mean and sample standard deviation of each metric over the splits; the
+    deviation is None (null in JSON) for a single split."""
+    summary: dict[str, dict[str, dict[str, float | None]]] = {}
     for name, metrics in results[0]["models"].items():
         summary[name] = {}
         for metric in metrics:
             values = [result["models"][name][metric] for result in results]
-            spread = statistics.stdev(values) if len(values) > 1 else math.nan
+            spread = statistics.stdev(values) if len(values) > 1 else None
             summary[name][metric] = {
                 "mean": statistics.fmean(values),
                 "std": spread,
@@ -163,7 +166,7 @@ def format_table(report: dict[str, Any]) -> str:
     rule = "| --- | " + " | ".join("---:" for _ in metrics) + " |"
     lines = [header, rule]
     for name, values in summary.items():
-        cells = [f"{values[m]['mean']:.4f} ± {values[m]['std']:.4f}" for m in metrics]
+        cells = [_mean_and_spread(values[m]) for m in metrics]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     settings = report["settings"]
     lines.append("")
@@ -176,11 +179,29 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _without_nan(value: Any) -> Any:
+    """Replace nan by None, since strict JSON has no nan."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _without_nan(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_nan(item) for item in value]
+    return value
+
+
+def _mean_and_spread(value: dict[str, float | None]) -> str:
+    mean, spread = value["mean"], value["std"]
+    if spread is None:
+        return f"{mean:.4f}"
+    return f"{mean:.4f} ± {spread:.4f}"
+
+
 def write_report(report: dict[str, Any], reports_dir: Path) -> tuple[Path, Path]:
     """Write ``evaluation.json`` and ``evaluation.md``; return their paths."""
     reports_dir.mkdir(parents=True, exist_ok=True)
     json_path = reports_dir / "evaluation.json"
     markdown_path = reports_dir / "evaluation.md"
-    json_path.write_text(json.dumps(report, indent=2) + "\n")
+    json_path.write_text(json.dumps(_without_nan(report), indent=2) + "\n")
     markdown_path.write_text("# Offline evaluation\n\n" + format_table(report) + "\n")
     return json_path, markdown_path

@@ -12,6 +12,7 @@ and ``current`` is replaced by rename, so a reader never sees half a model.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -45,6 +46,9 @@ class ModelMetadata:
     git_commit: str | None
     git_dirty: bool | None
     metrics: dict[str, float] = field(default_factory=dict)
+    # SHA-256 of model.txt, checked on load: LightGBM can crash the process on
+    # a damaged model file instead of raising.
+    model_sha256: str | None = None
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -71,6 +75,7 @@ def save_model(
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     ranker.booster.save_model(str(partial / MODEL_FILE))
+    metadata.model_sha256 = _sha256(partial / MODEL_FILE)
     (partial / METADATA_FILE).write_text(json.dumps(asdict(metadata), indent=2))
     partial.rename(final)
     set_current(models_dir, metadata.version)
@@ -110,9 +115,23 @@ def load_version(
         msg = f"model version {version} not found in {models_dir}"
         raise ModelNotFoundError(msg)
 
-    metadata = ModelMetadata(**json.loads((folder / METADATA_FILE).read_text()))
+    try:
+        metadata = ModelMetadata(**json.loads((folder / METADATA_FILE).read_text()))
+    except (OSError, ValueError, TypeError) as error:
+        msg = f"invalid model metadata {folder / METADATA_FILE}: {error}"
+        raise ValueError(msg) from error
+    if metadata.model_sha256 != _sha256(folder / MODEL_FILE):
+        msg = (
+            f"{folder / MODEL_FILE} does not match the checksum in its metadata; "
+            "the file is damaged, retrain with `recommender train`"
+        )
+        raise ValueError(msg)
     booster = lgb.Booster(model_file=str(folder / MODEL_FILE))
     return LightGBMRanker(booster, tuple(metadata.features)), metadata
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def git_state(repo_dir: Path) -> tuple[str | None, bool | None]:

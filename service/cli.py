@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -40,6 +41,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for noisy in ("feast", "ibis", "numexpr"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
+    if str(args.var_dir) in ("", ".") or (
+        args.var_dir.exists() and not args.var_dir.is_dir()
+    ):
+        logger.error("--var-dir must name a folder, got %r", str(args.var_dir))
+        return 2
     paths = VarPaths(args.var_dir.resolve())
     try:
         args.handler(args, paths)
@@ -105,17 +111,36 @@ def _serve(args: argparse.Namespace, paths: VarPaths) -> None:
     import uvicorn
 
     from service.app import create_app
+    from service.recommender import Recommender
     from service.settings import Settings
 
+    _check_port_free(args.host, args.port)
     settings = Settings(var_dir=paths.root, feature_repo=args.feature_repo)
+    # Loading here, not in the app's start-up, turns a missing model or
+    # feature view into a one-line error instead of a server traceback.
+    recommender = Recommender(settings)
     print(
         "when the server reports it is running, try:\n"
         f"  curl 'http://{args.host}:{args.port}/users/U1077/recommendations?k=5'"
     )
-    uvicorn.run(create_app(settings), host=args.host, port=args.port)
+    uvicorn.run(create_app(settings, recommender), host=args.host, port=args.port)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket() as probe:
+        # Uvicorn binds with SO_REUSEADDR too, so only a listening socket fails.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            msg = f"cannot listen on {host}:{port}: {error.strerror}; pick --port"
+            raise ValueError(msg) from error
 
 
 def _run(args: argparse.Namespace, paths: VarPaths) -> None:
+    if not args.no_serve:
+        # Fail before minutes of work, not after.
+        _check_port_free(args.host, args.port)
     stages: list[tuple[str, Callable[[argparse.Namespace, VarPaths], None]]] = [
         ("data", _data),
         ("features", _features),
@@ -132,7 +157,9 @@ def _run(args: argparse.Namespace, paths: VarPaths) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="recommender", description="Restaurant recommender pipeline."
+        prog="recommender",
+        description="Restaurant recommender pipeline.",
+        epilog="Global options such as --var-dir go before the command.",
     )
     parser.add_argument(
         "--var-dir",
@@ -236,14 +263,53 @@ def _add_config_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_evaluation_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--splits", type=int, default=5, help="number of splits")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the first split")
-    parser.add_argument("--k", type=int, default=10, help="list length for metrics")
+    parser.add_argument(
+        "--splits",
+        type=_bounded_int(1, 100),
+        default=5,
+        help="number of random splits (default: 5)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=_bounded_int(0, 2**32 - 1),
+        default=0,
+        help="seed of the first split (default: 0)",
+    )
+    parser.add_argument(
+        "--k",
+        type=_bounded_int(1, 1000),
+        default=10,
+        help="list length for the metrics (default: 10)",
+    )
 
 
 def _add_server_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=8000, help="port to listen on")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port",
+        type=_bounded_int(1, 65535),
+        default=8000,
+        help="port to listen on (default: 8000)",
+    )
+
+
+def _bounded_int(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer from ``low`` to ``high`` inclusive."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            msg = f"expected an integer, got {text!r}"
+            raise argparse.ArgumentTypeError(msg) from None
+        if not low <= value <= high:
+            msg = f"expected an integer from {low} to {high}, got {value}"
+            raise argparse.ArgumentTypeError(msg)
+        return value
+
+    return parse
 
 
 if __name__ == "__main__":

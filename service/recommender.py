@@ -76,8 +76,16 @@ class Recommender:
     def recommend(self, user_id: str, k: int) -> RecommendationList:
         """Rank the user's top ``k`` restaurants: with the model if the online store
         has the user's features, by popularity otherwise."""
-        user = self.user_reader.read([user_id])
-        if user["user_visit_count"].is_null().all():
+        degraded = False
+        try:
+            user = self.user_reader.read([user_id])
+        except Exception as error:
+            # Feast raises plain exceptions, for example while a feature view is
+            # being materialized; a list by popularity is still useful.
+            logger.warning("online read failed for user %s: %s", user_id, error)
+            user, degraded = None, True
+
+        if user is None or user["user_visit_count"].is_null().all():
             strategy, ranked = Strategy.POPULARITY, self.popular
         else:
             strategy, ranked = Strategy.RANKER, self._rank_for(user)
@@ -97,6 +105,7 @@ class Recommender:
             user_id=user_id,
             strategy=strategy,
             model_version=self.metadata.version,
+            degraded=degraded,
             recommendations=items,
         )
 

@@ -30,6 +30,13 @@ class RecommendationList(BaseModel):
         )
     )
     model_version: str
+    degraded: bool = Field(
+        default=False,
+        description=(
+            "True when the user's features could not be read and the list fell "
+            "back to popularity."
+        ),
+    )
     recommendations: list[RecommendedRestaurant]
 
     model_config = {
@@ -39,6 +46,7 @@ class RecommendationList(BaseModel):
                     "user_id": "U1077",
                     "strategy": "ranker",
                     "model_version": "20261204T153000123456Z",
+                    "degraded": False,
                     "recommendations": [
                         {
                             "restaurant_id": "135052",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from features.paths import FEATURE_REPO, default_var_dir
@@ -24,3 +25,10 @@ class Settings(BaseSettings):
     )
     default_k: int = Field(default=10, ge=1, description="List length when k is unset.")
     max_k: int = Field(default=100, ge=1, description="Largest k a request may ask.")
+
+    @model_validator(mode="after")
+    def _default_within_max(self) -> Self:
+        if self.default_k > self.max_k:
+            msg = f"default_k ({self.default_k}) must not exceed max_k ({self.max_k})"
+            raise ValueError(msg)
+        return self

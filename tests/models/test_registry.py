@@ -211,3 +211,20 @@ def test_new_version_sorts_by_time() -> None:
     assert earlier < later
     assert earlier.startswith("20240601T095959")
     assert earlier.endswith("Z")
+
+
+def test_damaged_model_file_rejected(tmp_path: Path, ranker: LightGBMRanker) -> None:
+    folder = save_model(tmp_path, ranker, make_metadata("20260101T000000000000Z"))
+    model_file = folder / "model.txt"
+    model_file.write_bytes(model_file.read_bytes()[:200])
+
+    with pytest.raises(ValueError, match="does not match the checksum"):
+        load_current(tmp_path)
+
+
+def test_invalid_metadata_rejected(tmp_path: Path, ranker: LightGBMRanker) -> None:
+    folder = save_model(tmp_path, ranker, make_metadata("20260101T000000000000Z"))
+    (folder / "metadata.json").write_text("{not json")
+
+    with pytest.raises(ValueError, match="invalid model metadata"):
+        load_current(tmp_path)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -103,3 +105,41 @@ def test_served_over_real_http(pipeline_var_dir: Path) -> None:
     assert response.status_code == 200
     assert response.json()["strategy"] == "ranker"
     assert len(response.json()["recommendations"]) == 3
+
+
+def test_healthz_answers_head(client: TestClient) -> None:
+    assert client.head("/healthz").status_code == 200
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("user_id", ["U10%0077", "U%01", "a%7Fb"], ids=str)
+def test_control_characters_rejected(client: TestClient, user_id: str) -> None:
+    response = client.get(f"/users/{user_id}/recommendations")
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["path", "user_id"]
+
+
+def test_lost_online_table_degrades(pipeline_var_dir: Path, tmp_path: Path) -> None:
+    var_dir = tmp_path / "var"
+    shutil.copytree(pipeline_var_dir, var_dir)
+    app = create_app(Settings(var_dir=var_dir))
+
+    with TestClient(app) as test_client:
+        # The online store loses the user tables after start-up.
+        online = sqlite3.connect(var_dir / "feast" / "online_store.db")
+        for view in ("user_profile", "user_history"):
+            online.execute(f"DROP TABLE restaurant_recommender_{view}")
+        online.commit()
+        online.close()
+        response = test_client.get("/users/U1077/recommendations", params={"k": 3})
+
+    assert response.status_code == 200
+    assert response.json()["degraded"] is True
+    assert response.json()["strategy"] == "popularity"
+    assert len(response.json()["recommendations"]) == 3
+
+
+def test_default_k_above_max_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="must not exceed max_k"):
+        Settings(var_dir=tmp_path, default_k=500, max_k=100)

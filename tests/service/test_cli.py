@@ -1,0 +1,86 @@
+"""The recommender command: argument checks and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from service.cli import main
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["evaluate", "--k", "0"],
+        ["evaluate", "--splits", "0"],
+        ["evaluate", "--seed", "-1"],
+        ["serve", "--port", "70000"],
+        ["run", "--port", "0"],
+        ["data", "--source", "csv"],
+    ],
+    ids=lambda arguments: " ".join(arguments),
+)
+def test_bad_argument_exits_2(
+    arguments: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as raised:
+        main(["--var-dir", str(tmp_path), *arguments])
+
+    assert raised.value.code == 2
+    assert "error: argument" in capsys.readouterr().err
+
+
+def test_var_dir_file_rejected(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    file = tmp_path / "not-a-folder"
+    file.write_text("x")
+
+    assert main(["--var-dir", str(file), "data"]) == 2
+    assert "--var-dir must name a folder" in caplog.text
+
+
+def test_serve_without_model_fails(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert main(["--var-dir", str(tmp_path), "serve", "--port", "8799"]) == 1
+    assert "no current model" in caplog.text
+
+
+def test_run_fails_on_busy_port(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+
+        code = main(["--var-dir", str(tmp_path), "run", "--port", str(port)])
+
+    assert code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in caplog.text
+    # Nothing ran: the store was never written.
+    assert not (tmp_path / "store.duckdb").exists()
+
+
+def test_missing_data_folder_named(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    missing = tmp_path / "nowhere"
+
+    assert main(["--var-dir", str(tmp_path), "data", "--data-dir", str(missing)]) == 1
+    assert f"UCI data folder not found: {missing}" in caplog.text
+
+
+def test_single_split_report_is_json(tmp_path: Path) -> None:
+    var_dir = str(tmp_path / "var")
+    assert main(["--var-dir", var_dir, "data"]) == 0
+
+    assert main(["--var-dir", var_dir, "evaluate", "--splits", "1"]) == 0
+
+    text = (tmp_path / "var" / "reports" / "evaluation.json").read_text()
+    report = json.loads(text, parse_constant=pytest.fail)
+    assert report["summary"]["popularity"]["ndcg@10"]["std"] is None
