@@ -11,6 +11,7 @@ from __future__ import annotations
 import polars as pl
 
 from features.cities import EARTH_RADIUS_KM
+from features.schema import USER_ID
 
 # The model's inputs, in the order the booster expects them.
 MODEL_FEATURES: tuple[str, ...] = (
@@ -36,8 +37,8 @@ _PAIR_INDEX = "_pair"
 def pair_features(pairs: pl.DataFrame) -> pl.DataFrame:
     """Add the pair features to ``pairs`` and return it, row order kept.
 
-    ``pairs`` has one row per (user, restaurant) with the user's and the
-    restaurant's feature columns side by side. Missing inputs (a user without
+    ``pairs`` has one row per (user, restaurant): ``user_id`` and the user's
+    and the restaurant's feature columns side by side. Missing inputs (a user without
     coordinates, a restaurant without cuisines) give null features, which
     LightGBM treats as missing.
     """
@@ -92,16 +93,19 @@ def _haversine_km(
 def _history_cuisine_affinity(indexed: pl.DataFrame) -> pl.DataFrame:
     """Per pair: for the restaurant's cuisine the user visited most often, the
     share of the user's visits that were to a restaurant serving it."""
+    # Counted once per user, not once per pair: a user has many candidates.
     history = (
-        indexed.select(_PAIR_INDEX, pl.col("user_history_cuisines").alias("cuisine"))
+        indexed.select(USER_ID, pl.col("user_history_cuisines").alias("cuisine"))
+        .unique(USER_ID)
         .explode("cuisine")
         .drop_nulls("cuisine")
-        .group_by(_PAIR_INDEX, "cuisine")
+        .group_by(USER_ID, "cuisine")
         .agg(pl.len().alias("visits"))
     )
     offered = (
         indexed.select(
             _PAIR_INDEX,
+            USER_ID,
             "user_visit_count",
             pl.col("restaurant_cuisines").alias("cuisine"),
         )
@@ -109,7 +113,7 @@ def _history_cuisine_affinity(indexed: pl.DataFrame) -> pl.DataFrame:
         .drop_nulls("cuisine")
     )
     return (
-        offered.join(history, on=[_PAIR_INDEX, "cuisine"], how="inner")
+        offered.join(history, on=[USER_ID, "cuisine"], how="inner")
         .group_by(_PAIR_INDEX)
         .agg(
             (pl.col("visits") / pl.col("user_visit_count"))

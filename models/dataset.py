@@ -56,13 +56,17 @@ def training_set(
     interactions: pl.DataFrame,
     n_folds: int,
     seed: int,
+    negatives_per_group: int | None = None,
 ) -> TrainingSet:
     """Build labelled rows from ``interactions`` without label leakage.
 
     The interactions are cut into ``n_folds`` folds. For each fold, features
     are computed from the other folds, and every user with an interaction in
     the fold gets one query group: all restaurants they did not visit in the
-    other folds, labelled 1 when visited in this fold.
+    other folds, labelled 1 when visited in this fold. With
+    ``negatives_per_group``, each group keeps all its positives and that many
+    of its negatives, drawn at random (seeded), which bounds the training set
+    when there are many restaurants.
     """
     folds = fold_assignment(interactions.height, n_folds, seed)
     as_of = datetime.now(UTC)
@@ -77,19 +81,29 @@ def training_set(
         pairs = candidate_pairs(
             sorted(labels[USER_ID].unique().to_list()), restaurant_ids, visible
         )
-        rows = feature_rows(tables, pairs).with_columns(
-            pl.lit(fold, pl.Int64).alias(GROUP)
-        )
         # A repeated visit is one positive, not two rows.
         positives = labels.select(
             USER_ID, RESTAURANT_ID, pl.lit(1).alias(LABEL)
         ).unique()
+        pairs = pairs.join(positives, on=[USER_ID, RESTAURANT_ID], how="left")
+        pairs = pairs.with_columns(pl.col(LABEL).fill_null(0).cast(pl.Int64))
+        if negatives_per_group is not None:
+            pairs = _sample_negatives(pairs, negatives_per_group, seed + fold)
         parts.append(
-            rows.join(positives, on=[USER_ID, RESTAURANT_ID], how="left").with_columns(
-                pl.col(LABEL).fill_null(0).cast(pl.Int64)
+            feature_rows(tables, pairs).with_columns(
+                pl.lit(fold, pl.Int64).alias(GROUP)
             )
         )
 
     rows = pl.concat(parts).sort(GROUP, USER_ID, RESTAURANT_ID)
     sizes = rows.group_by(GROUP, USER_ID, maintain_order=True).len()["len"]
     return TrainingSet(rows=rows, group_sizes=sizes.to_numpy())
+
+
+def _sample_negatives(pairs: pl.DataFrame, count: int, seed: int) -> pl.DataFrame:
+    draw = pl.Series("_draw", np.random.default_rng(seed).random(pairs.height))
+    kept = pairs.with_columns(draw).filter(
+        (pl.col(LABEL) == 1)
+        | (pl.col("_draw").rank("ordinal").over(USER_ID, LABEL) <= count)
+    )
+    return kept.drop("_draw")

@@ -86,7 +86,12 @@ def _evaluate_split(
     k: int,
 ) -> dict[str, Any]:
     training = training_set(
-        users, restaurants, split.train, config.label_folds, config.seed
+        users,
+        restaurants,
+        split.train,
+        config.label_folds,
+        config.seed,
+        config.negatives_per_group,
     )
     ranker = train_ranker(training, config)
 

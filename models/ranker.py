@@ -35,6 +35,8 @@ class RankerConfig:
     num_boost_round: int
     label_folds: int
     seed: int
+    # None keeps every negative candidate of a training group.
+    negatives_per_group: int | None = None
     features: tuple[str, ...] = field(default=MODEL_FEATURES)
 
 
@@ -60,7 +62,17 @@ def load_config(path: Path) -> RankerConfig:
         num_boost_round=int(raw["num_boost_round"]),
         label_folds=int(raw["label_folds"]),
         seed=int(raw["seed"]),
+        negatives_per_group=_optional_int(raw.get("negatives_per_group")),
     )
+
+
+def _optional_int(value: object) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or value < 1:
+        msg = f"negatives_per_group must be a positive integer or null, got {value!r}"
+        raise ValueError(msg)
+    return value
 
 
 class LightGBMRanker:

@@ -32,7 +32,12 @@ def train_current_model(
     started = time.perf_counter()
     interactions = orders.select(USER_ID, RESTAURANT_ID, "rating")
     training = training_set(
-        users, restaurants, interactions, config.label_folds, config.seed
+        users,
+        restaurants,
+        interactions,
+        config.label_folds,
+        config.seed,
+        config.negatives_per_group,
     )
     ranker = train_ranker(training, config)
     seconds = time.perf_counter() - started

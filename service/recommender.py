@@ -116,7 +116,7 @@ class Recommender:
                 visited.to_list() if visited is not None else []
             )
         )
-        rows = pair_features(user.drop(USER_ID).join(candidates, how="cross"))
+        rows = pair_features(user.join(candidates, how="cross"))
         return _sorted(rows[RESTAURANT_ID].to_list(), self.ranker.score(rows).tolist())
 
     def _rank_by_popularity(self) -> _Ranked:

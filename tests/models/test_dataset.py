@@ -209,3 +209,39 @@ def test_candidate_pairs_no_users() -> None:
     exclude = pl.DataFrame({"user_id": ["a"], "restaurant_id": ["x"]})
 
     assert candidate_pairs([], ["x", "y"], exclude).height == 0
+
+
+def test_sampled_negatives_bounded(
+    uci_tables, interactions, training: TrainingSet
+) -> None:
+    sampled = training_set(
+        uci_tables["users"],
+        uci_tables["restaurants"],
+        interactions,
+        N_FOLDS,
+        SEED,
+        negatives_per_group=5,
+    )
+    counts = sampled.rows.group_by(GROUP, "user_id").agg(
+        (pl.col(LABEL) == 0).sum().alias("negatives"),
+        (pl.col(LABEL) == 1).sum().alias("positives"),
+    )
+    full_positives = int(training.rows[LABEL].sum())
+
+    assert counts["negatives"].max() == 5
+    assert int(sampled.rows[LABEL].sum()) == full_positives
+    assert int(sampled.group_sizes.sum()) == sampled.rows.height
+
+
+def test_sampled_negatives_deterministic(uci_tables, interactions) -> None:
+    def draw() -> pl.DataFrame:
+        return training_set(
+            uci_tables["users"],
+            uci_tables["restaurants"],
+            interactions,
+            N_FOLDS,
+            SEED,
+            negatives_per_group=5,
+        ).rows.select(GROUP, "user_id", "restaurant_id")
+
+    assert draw().equals(draw())
