@@ -1,0 +1,1429 @@
+"""Vegetarian classification of menu items from their name and description.
+
+A menu item is vegetarian when it contains no meat, poultry, fish, shellfish,
+insects, or ingredients made from them: stock, fish sauce, dashi, anchovy,
+gelatin, lard. Eggs, dairy and honey count as vegetarian, and so does cheese
+whatever its rennet, because menus never name the rennet. Whether a dish is
+vegan is not decided here.
+
+The rules, in the order they apply:
+
+1. An explicit ``is_vegetarian`` label, when not null, wins (only in
+   :func:`classify_menu` and in the ``label`` argument of
+   :func:`is_vegetarian_dish`).
+2. Otherwise the lexicon decides. Text is lower-cased and stripped of accents
+   (Unicode NFKD), so "Jamón" matches ``jamon`` and "CAMARONES" matches
+   ``camarones``. Terms match whole words only: "ham" is not found in
+   "graham" or "hamburguesa", nor "chicken" in "chickpea".
+3. An **ingredient term** names an animal food: chicken, pollo, jamón,
+   camarones, anchoas, gelatina. Only a modifier directly before it ("vegan
+   chorizo", "soy chorizo", "Beyond meat", "seitan fried chicken") or a Spanish
+   one after it ("chorizo de soya", "pollo vegano") cancels it. A negation
+   cancels it too: "sin tocino", "no bacon", "shrimp-free". A dish-wide
+   "vegan" does not, so "Chicken and veggie stir fry" stays meat.
+4. A **main-ingredient dish term** names a dish whose meat is its filling or
+   protein: "al pastor", "carnitas", "bolognese", "burger", "pozole", "paella",
+   "sushi", "lasagna", "kebab". A meat substitute or a vegetable right before
+   it or after "de"/"of" cancels it: "Tacos de coliflor al pastor", "Lentil
+   bolognese", "Pozole de hongos", "Sushi de aguacate", "Beyond burger".
+5. A **classic dish term** names a dish whose classic recipe has meat that the
+   name does not state: "BLT", "club sandwich", "enchiladas suizas",
+   "mapo tofu". Only a plant protein or a diet word cancels it ("Tempeh BLT");
+   a vegetable does not ("Avocado BLT" keeps its bacon). A plant protein right
+   after a main or classic dish term cancels it as well: "Kung pao tofu".
+6. A **broth dish term** names a dish whose animal part is its broth, stock,
+   dressing, fish sauce or gelatin: "ramen", "pho", "pad thai", "miso soup",
+   "French onion soup", "Caesar salad", "green curry", "panna cotta". Only a
+   diet word cancels it ("Vegan pad thai", "Veggie ramen"). A new main
+   ingredient does not ("Pad thai with tofu", "Vegetable pho", "Ensalada César
+   sin anchoas"), because the broth or sauce is unchanged.
+7. A **declaration** anywhere in the name or description ("vegetarian",
+   "vegano", "vegetal", "plant-based", "meatless", "sin carne") cancels every
+   dish term, but no ingredient term. Offers such as "vegetarian option
+   available" or "o vegetariano" are not declarations, and "not suitable for
+   vegetarians" counts as an ingredient term.
+8. Text with no remaining term is vegetarian.
+
+Name and description are joined for matching, but punctuation ends a phrase:
+a modifier never crosses a comma, a full stop or the end of the name.
+
+Both entry points run the same regular expressions over the same normalised
+text: :func:`classify_menu` with polars (the Rust ``regex`` crate) and
+:func:`is_vegetarian_dish` with Python's ``re``. The patterns therefore use
+only syntax both engines read the same way, without look-around or
+back-references. ``tests/features/test_vegetarian.py`` checks that both agree
+on every labelled dish.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+PREDICTION_COLUMN = "is_vegetarian_pred"
+EVIDENCE_COLUMN = "vegetarian_evidence"
+EVIDENCE_LABEL = "label"
+EVIDENCE_LEXICON = "lexicon"
+
+# Letters that NFKD does not split into a base letter and a mark.
+_LETTER_FOLDS = {
+    "œ": "oe",
+    "æ": "ae",
+    "ß": "ss",
+    "ø": "o",
+    "ł": "l",
+    "đ": "d",
+    "\u0131": "i",
+}
+# Punctuation that ends a phrase. It becomes " | ", which ``\s+`` cannot cross.
+_PHRASE_BREAK = '[.,;:!?()\\[\\]{}/|\\\\"\u2013\u2014]+'
+_PHRASE_BREAK_TOKEN = " | "
+
+# Tokens written into the text by the rewriting steps. NONVEG_TOKEN is an
+# ingredient term, and the others match no term list.
+SAFE_TOKEN = " vegsafe "
+NONVEG_TOKEN = " nonveg "
+OPTION_TOKEN = " vegoption "
+NEGATED_TOKEN = " nomeat "
+SUBSTITUTE_TOKEN = " plantmeat "
+VEGETARIAN_DISH_TOKEN = " vegdish "
+
+
+# ---------------------------------------------------------------------------
+# Term lists. Each entry is a regular expression fragment over normalised
+# text: lower case, no accents, words separated by single spaces.
+# ---------------------------------------------------------------------------
+
+MEAT_TERMS: tuple[str, ...] = (
+    # English: red meat, poultry, game, cuts, offal.
+    "meats?",
+    "beef",
+    "sirloin",
+    "rib ?eyes?",
+    "t bone",
+    "filet mignon",
+    "tenderloin",
+    "brisket",
+    "short ribs?",
+    "spare ?ribs?",
+    "baby back",
+    "ribs",
+    "veal",
+    "pork",
+    "pigs?",
+    "piglet",
+    "suckling",
+    "hams?",
+    "bacon",
+    "pancetta",
+    "prosciutto",
+    "guanciale",
+    "salami",
+    "pepperoni",
+    "sausages?",
+    "bratwurst",
+    "wurst",
+    "kielbasa",
+    "frankfurters?",
+    "wieners?",
+    "mortadella",
+    "pastrami",
+    "corned beef",
+    "jerky",
+    "lamb",
+    "mutton",
+    "goat",
+    "venison",
+    "bison",
+    "elk",
+    "boar",
+    "rabbit",
+    "duck",
+    "duckling",
+    "goose",
+    "turkey",
+    "chickens?",
+    "poultry",
+    "quail",
+    "pheasant",
+    "drumsticks?",
+    "thighs?",
+    "liver",
+    "liverwurst",
+    "foie gras",
+    "sweetbreads?",
+    "tripe",
+    "oxtail",
+    "tongue",
+    "bone marrow",
+    "bone broth",
+    "head cheese",
+    "charcuterie",
+    "cold cuts",
+    "deli meats?",
+    "black pudding",
+    "white pudding",
+    "pork rinds?",
+    "cracklings?",
+    "lard",
+    "suet",
+    "tallow",
+    "schmaltz",
+    "gelatine?",
+    "jell ?o",
+    "aspic",
+    "marshmallows?",
+    "gumm(?:y|ies) bears?",
+    "escargots?",
+    "snails?",
+    "frog legs?",
+    # Spanish: red meat, poultry, cuts, cured meats, offal.
+    "carnes?",
+    "res",
+    "ternera",
+    "vaca",
+    "buey",
+    "toro",
+    "bistec",
+    "bistek",
+    "biste",
+    "filetes?",
+    "arrachera",
+    "picana",
+    "entrana",
+    "aguayon",
+    "chuletas?",
+    "chuleton",
+    "costillas?",
+    "lomo",
+    "solomillo",
+    "cerdo",
+    "puerco",
+    "cochinita",
+    "cochinillo",
+    "lechon",
+    "pernil",
+    "jamon(?:es)?",
+    "tocino",
+    "tocineta",
+    "panceta",
+    "chorizos?",
+    "chistorra",
+    "longaniza",
+    "salchichas?",
+    "salchichon",
+    "butifarra",
+    "morcilla",
+    "moronga",
+    "sobrasada",
+    "fuet",
+    "cecina",
+    "embutidos?",
+    "carnes frias",
+    "tasajo",
+    "machaca",
+    "suadero",
+    "tripas?",
+    "patas?",
+    "patitas",
+    "manitas de (?:cerdo|puerco)",
+    "lengua",
+    "sesos",
+    "buche",
+    "cachete",
+    "higado",
+    "rinones",
+    "mollejas",
+    "menudo",
+    "pancita",
+    "mondongo",
+    "callos",
+    "chicharr?on(?:es)?",
+    "tuetano",
+    "manteca de (?:cerdo|puerco)",
+    "pollos?",
+    "pollito",
+    "gallina",
+    "pechugas?",
+    "muslos?",
+    "pavo",
+    "pato",
+    "codorniz",
+    "conejo",
+    "cordero",
+    "borrego",
+    "chivo",
+    "cabrito",
+    "cabra",
+    "venado",
+    "jabali",
+    "gelatinas?",
+    "grenetina",
+    "malvaviscos?",
+    "gomitas",
+    "caracoles",
+    "ancas de rana",
+    "chapulines",
+    "escamoles",
+    "gusanos?",
+    # Italian and French words common on menus.
+    "manzo",
+    "maiale",
+    "salsiccia",
+    "salame",
+    "speck",
+    "bresaola",
+    "nduja",
+    "capicola",
+    "porchetta",
+    "lardo",
+    "vitello",
+    "agnello",
+    "cinghiale",
+    "coniglio",
+    "anatra",
+    "polpette",
+    "polpettine",
+    "ossobuco",
+    "osso buco",
+    "saltimbocca",
+    "boeuf",
+    "poulet",
+    "porc",
+    "jambon",
+    "lardons",
+    "canard",
+    "agneau",
+    "veau",
+    "saucisses?",
+    "saucisson",
+    "magret",
+    "rillettes",
+    "pate",
+    "coq",
+    # Romanised Asian words for meats and cuts.
+    "chashu",
+    "char siu",
+    "tonkatsu",
+    "yakitori",
+    "tsukune",
+    "gyudon",
+    "katsudon",
+    "oyakodon",
+    "butadon",
+    "unadon",
+    "bulgogi",
+    "galbi",
+    "kalbi",
+    "samgyeopsal",
+    "jeyuk",
+    "gai",
+    "murgh",
+    "taouk",
+    "tawook",
+    "gosht",
+    "keema",
+    "kheema",
+    "lap cheong",
+)
+
+FISH_TERMS: tuple[str, ...] = (
+    # English.
+    "fish",
+    "fishes",
+    "seafood",
+    "shellfish",
+    "salmon",
+    "lox",
+    "tuna",
+    "cod",
+    "haddock",
+    "halibut",
+    "tilapia",
+    "trout",
+    "bass",
+    "snapper",
+    "mahi(?: mahi)?",
+    "swordfish",
+    "catfish",
+    "monkfish",
+    "whitefish",
+    "sole",
+    "flounder",
+    "grouper",
+    "branzino",
+    "yellowtail",
+    "sardines?",
+    "anchov(?:y|ies)",
+    "mackerel",
+    "herring",
+    "eel",
+    "caviar",
+    "roe",
+    "shrimps?",
+    "prawns?",
+    "scampi",
+    "crabs?",
+    "lobsters?",
+    "crayfish",
+    "crawfish",
+    "langoustines?",
+    "clams?",
+    "mussels?",
+    "oysters?",
+    "scallops?",
+    "squid",
+    "calamari",
+    "octopus",
+    "surimi",
+    "kanikama",
+    "bonito",
+    "katsuobushi",
+    "dashi",
+    "worcestershire",
+    "clamato",
+    "nam pla",
+    "nuoc mam",
+    "belacan",
+    "bagoong",
+    # Spanish.
+    "pescados?",
+    "pez",
+    "atun(?:es)?",
+    "salmon(?:es)?",
+    "bacalao",
+    "merluza",
+    "truchas?",
+    "robalo",
+    "huachinango",
+    "mojarras?",
+    "sardinas?",
+    "anchoas?",
+    "boquerones",
+    "caballa",
+    "dorado",
+    "mero",
+    "lenguado",
+    "marlin",
+    "cazon",
+    "camar(?:on|ones)",
+    "gambas?",
+    "langostinos?",
+    "langostas?",
+    "cangrejos?",
+    "jaibas?",
+    "almejas?",
+    "mejill(?:on|ones)",
+    "osti(?:on|ones)",
+    "ostras?",
+    "vieiras?",
+    "callos? de hacha",
+    "pulpos?",
+    "calamar(?:es)?",
+    "chipirones",
+    "sepia",
+    "mariscos?",
+    "huevas",
+    "salsa inglesa",
+    "pescadillas?",
+    "chilpachole",
+    # Italian and French.
+    "tonno",
+    "acciughe",
+    "alici",
+    "gamberi",
+    "gamberetti",
+    "vongole",
+    "cozze",
+    "polpo",
+    "pesce",
+    "salmone",
+    "baccala",
+    "frutti di mare",
+    "saumon",
+    "thon",
+    "crevettes",
+    "moules",
+    "huitres",
+    # Romanised Asian words.
+    "ebi",
+    "maguro",
+    "hamachi",
+    "unagi",
+    "tako",
+    "saba",
+    "kani",
+    "hotate",
+    "toro",
+    "ikura",
+    "tobiko",
+    "masago",
+    "haemul",
+    "goong",
+    "pla",
+    "jhinga",
+    "machli",
+    "machhi",
+)
+
+# Dishes whose meat or fish is the filling or the protein. A meat substitute
+# or a vegetable named next to the term cancels it (see module docstring).
+MAIN_DISH_TERMS: tuple[str, ...] = (
+    # Mexican and Latin American.
+    "(?:al )?pastor",
+    "trompo",
+    "carnitas",
+    "barbacoa",
+    "birria",
+    "pozole",
+    "posole",
+    "tinga",
+    "picadillo",
+    "alambre",
+    "gringas?",
+    "tacos arabes",
+    "consome",
+    "mole poblano",
+    "pambazos?",
+    "panuchos?",
+    "salbutes?",
+    "aguachile",
+    "ceviches?",
+    "cebiche",
+    "milanesas?",
+    "fajitas?",
+    "taco salad",
+    "sancocho",
+    "mofongo",
+    "coxinhas?",
+    "moqueca",
+    "parrillada",
+    # Spanish.
+    "paellas?",
+    "fideua",
+    "hamburguesas?",
+    "albondigas?",
+    # North American and British.
+    "burgers?",
+    "hamburgers?",
+    "cheeseburgers?",
+    "smash ?burgers?",
+    "whoppers?",
+    "big mac",
+    "quarter pounder",
+    "sliders",
+    "patty melt",
+    "patt(?:y|ies)",
+    "hot ?dogs?",
+    "corn dogs?",
+    "meatballs?",
+    "meatloaf",
+    "nuggets",
+    "tenders",
+    "steaks?",
+    "wings?",
+    "alitas?",
+    "sloppy joes?",
+    "po boys?",
+    "benedict",
+    "gravy",
+    "poutine",
+    "pot pies?",
+    "shepherd s pie",
+    "shepherds pie",
+    "pasty",
+    "pasties",
+    "chili dogs?",
+    "jambalaya",
+    "gumbo",
+    "chowder",
+    "bisque",
+    # Italian, French, Greek, Middle Eastern.
+    "bolognese",
+    "bolonesa",
+    "bolognesa",
+    "ragu",
+    "carbonara",
+    "amatriciana",
+    "lasagnas?",
+    "lasagnes?",
+    "lasanas?",
+    "cannelloni",
+    "canelones",
+    "moussaka",
+    "musaka",
+    "cotoletta",
+    "stroganoff",
+    "goulash",
+    "schnitzel",
+    "carpaccio",
+    "tartare",
+    "gyros?",
+    "souvlaki",
+    "kebabs?",
+    "kebaps?",
+    "kabobs?",
+    "doner",
+    "shawarmas?",
+    "kofta",
+    "kofte",
+    "kibbeh",
+    # Asian.
+    "sushi",
+    "nigiri",
+    "maki",
+    "temaki",
+    "sashimi",
+    "poke",
+    "katsu",
+    "karaage",
+    "gyoza",
+    "yakisoba",
+    "bibimbap",
+    "japchae",
+    "mandu",
+    "kung pao",
+    "general tsos?(?: s)?",
+    "moo shu",
+    "wontons?",
+    "shumai",
+    "siu mai",
+    "xiao long bao",
+    "egg rolls?",
+    "summer rolls?",
+    "goi cuon",
+    "banh mi",
+    "banh xeo",
+    "lumpia",
+    "biryani",
+    "vindaloo",
+    "tikka",
+    "rogan josh",
+    "seekh",
+)
+
+# Dishes whose animal part is the broth, stock, dressing, sauce or gelatin.
+# Only a diet word cancels them, because a new main ingredient leaves the
+# broth as it was.
+BROTH_DISH_TERMS: tuple[str, ...] = (
+    "ramen",
+    "pho",
+    "udon",
+    "soba",
+    "miso soup",
+    "sopa de miso",
+    "agedashi",
+    "chawanmushi",
+    "okonomiyaki",
+    "takoyaki",
+    "pad thai",
+    "pad see ew",
+    "pad kee mao",
+    "drunken noodles",
+    "pad kra pao",
+    "tom yum",
+    "tom yam",
+    "tom kha",
+    "som tam",
+    "papaya salad",
+    "larb",
+    "laab",
+    "laksa",
+    "nasi goreng",
+    "mee goreng",
+    "(?:green|red|yellow|panang|massaman|thai) curry",
+    "curry (?:verde|rojo|amarillo|panang|massaman|tailandes)",
+    "nuoc cham",
+    "french onion",
+    "onion soup",
+    "sopa de cebolla",
+    "soupe a l oignon",
+    "caesar",
+    "cesar",
+    "nicoise",
+    "puttanesca",
+    "bloody (?:mary|caesar)",
+    "sopa de tortilla",
+    "tortilla soup",
+    "sopa azteca",
+    "hot and sour soup",
+    "egg drop soup",
+    "wonton soup",
+    "matzo ball soup",
+    "panna cotta",
+    "s mores",
+    "smores",
+)
+
+# Dishes whose classic recipe has meat or fish that the name does not state.
+# A plant protein or a diet word cancels them ("Tempeh BLT"). A vegetable does
+# not, because "Avocado BLT" still has bacon.
+# NOTE: a meat dish whose name states no meat and that is missing from the dish
+# lists is classified vegetarian ("Pot roast", "Lahmacun"). Such dishes cause
+# most false positives.
+CLASSIC_DISH_TERMS: tuple[str, ...] = (
+    # Mexican and Latin American.
+    "tacos gobernador",
+    "campechan[oa]s?",
+    "cochinita pibil",
+    "chilorio",
+    "discada",
+    "caldo tlalpeno",
+    "torta ahogada",
+    "tortas ahogadas",
+    "torta cubana",
+    "cubanos?",
+    "sincronizadas?",
+    "enchiladas suizas",
+    "huevos motulenos",
+    "frijoles charros",
+    "mole de olla",
+    "chiles? en nogada",
+    "vuelve a la vida",
+    "zarandeado",
+    "tikin xic",
+    "sopa de lima",
+    "relleno negro",
+    "queso relleno",
+    "choriqueso",
+    "choripan",
+    "salchipapas?",
+    "anticuchos?",
+    "saltenas?",
+    "churrasco",
+    "ropa vieja",
+    "lomo saltado",
+    "pabellon criollo",
+    "bandeja paisa",
+    "ajiaco",
+    "feijoada",
+    "acaraje",
+    "chivito",
+    "matambre",
+    "reina pepiada",
+    "pupusas? revueltas?",
+    "de asada",
+    # Spanish.
+    "fabada",
+    "cocido (?:madrileno|montanes|maragato|lebaniego|gallego)",
+    "flamenquin",
+    "san jacobo",
+    "ensaladilla rusa",
+    "empanada gallega",
+    "arroz negro",
+    "arroz a banda",
+    "salmorejo",
+    "sopa castellana",
+    # North American, British, French, Italian.
+    "club sandwich",
+    "clubhouse",
+    "blts?",
+    "reubens?",
+    "monte cristo",
+    "philly",
+    "cheesesteak",
+    "french dip",
+    "muffuletta",
+    "pigs in a blanket",
+    "cobb",
+    "chef s salad",
+    "chef salad",
+    "denver omelett?e",
+    "western omelett?e",
+    "chili cheese fries",
+    "frito pie",
+    "surf and turf",
+    "red beans and rice",
+    "scotch eggs?",
+    "toad in the hole",
+    "haggis",
+    "bangers",
+    "cottage pie",
+    "full english",
+    "quiche lorraine",
+    "croque (?:monsieur|madame)",
+    "cassoulet",
+    "bouillabaisse",
+    "cioppino",
+    "etouffee",
+    "pastitsio",
+    "vitello tonnato",
+    "hawaiian pizza",
+    "pizza hawaiana",
+    "hawaiana",
+    "meat lovers?",
+    "diavola",
+    "capricciosa",
+    "quattro stagioni",
+    # Asian.
+    "mapo tofu",
+    "dan ?dan",
+    "har gow",
+    "california rolls?",
+    "dragon rolls?",
+    "rainbow rolls?",
+    "spider rolls?",
+    "philadelphia rolls?",
+    "bun bo hue",
+    "bun cha",
+    "sisig",
+    "haleem",
+    "nihari",
+)
+
+# Words that, directly before an ingredient term, turn it into a meat
+# substitute: "vegan chorizo", "soy chorizo", "Beyond meat", "mock duck".
+# NOTE: "soy chicken" and "veggie chicken" read as substitutes, though a
+# Cantonese menu's soy chicken is chicken in soy sauce.
+INGREDIENT_MODIFIERS_BEFORE: tuple[str, ...] = (
+    "vegan",
+    "vegana",
+    "vegano",
+    "vegetarian",
+    "vegetariana",
+    "vegetariano",
+    "veggie",
+    "plant based",
+    "meatless",
+    "meat free",
+    "mock",
+    "faux",
+    "fake",
+    "impossible",
+    "beyond",
+    "quorn",
+    "soy",
+    "soya",
+    "soja",
+    "tofu",
+    "tempeh",
+    "seitan",
+    "jackfruit",
+)
+
+# Preparation words that may stand between a modifier and its ingredient term:
+# "seitan fried chicken", "vegan pulled pork".
+PREPARATION_WORDS: tuple[str, ...] = (
+    "fried",
+    "crispy",
+    "pulled",
+    "ground",
+    "smoked",
+    "grilled",
+    "shredded",
+    "breaded",
+    "popcorn",
+    "roast(?:ed)?",
+    "baked",
+    "bbq",
+    "deli",
+)
+
+# Words that, directly after an ingredient term, turn it into a meat
+# substitute: "chorizo de soya", "pollo vegano", "carne vegetal".
+# Only Spanish forms: in English "Chicken vegan aioli" or "Chicken & veggie
+# wrap" the word after the meat does not qualify it.
+INGREDIENT_MODIFIERS_AFTER: tuple[str, ...] = (
+    "vegan[oa]s?",
+    "vegetarian[oa]s?",
+    "vegetal",
+    "de (?:soya|soja|seitan|tofu|tempeh|trigo|yaca|jaca|setas|hongos)",
+    "de champinon(?:es)?",
+    "de chicharo",
+)
+
+# Plant proteins and brand names of meat substitutes. Next to a classic or a
+# main-ingredient dish term they name its protein: "Tofu banh mi", "Tempeh BLT".
+PROTEIN_WORDS: tuple[str, ...] = (
+    "plantmeat",
+    "tofu",
+    "tempeh",
+    "seitan",
+    "soy",
+    "soya",
+    "soja",
+    "jackfruit",
+    "yaca",
+    "jaca",
+    "quorn",
+    "beyond",
+    "impossible",
+    "mock",
+    "faux",
+)
+
+# Vegetables and other foods that, next to a main-ingredient dish term, name
+# its main ingredient: "Lentil bolognese", "Pozole de hongos", "Sushi de
+# aguacate". English "cheese" is left out because a cheeseburger is beef.
+VEGETABLE_WORDS: tuple[str, ...] = (
+    "mushrooms?",
+    "portobellos?",
+    "portabellas?",
+    "shiitake",
+    "setas?",
+    "hongos?",
+    "champinon(?:es)?",
+    "cauliflower",
+    "coliflor",
+    "eggplants?",
+    "aubergines?",
+    "berenjenas?",
+    "lentils?",
+    "lentejas?",
+    "beans?",
+    "frijol(?:es)?",
+    "alubias?",
+    "chickpeas?",
+    "garbanzos?",
+    "quinoa",
+    "zucchini",
+    "calabacin",
+    "calabacitas?",
+    "squash",
+    "calabaza",
+    "pumpkin",
+    "sweet potato",
+    "camote",
+    "boniato",
+    "potato(?:es)?",
+    "papas?",
+    "patatas?",
+    "beets?",
+    "beetroot",
+    "betabel",
+    "remolacha",
+    "carrots?",
+    "zanahorias?",
+    "spinach",
+    "espinacas?",
+    "paneer",
+    "malai",
+    "lauki",
+    "halloumi",
+    "falafel",
+    "nopal(?:es)?",
+    "huitlacoche",
+    "cuitlacoche",
+    "flor de calabaza",
+    "rajas",
+    "tomato(?:es)?",
+    "tomates?",
+    "jitomates?",
+    "avocados?",
+    "aguacates?",
+    "cucumbers?",
+    "pepinos?",
+    "kappa",
+    "oshinko",
+    "inari",
+    "kanpyo",
+    "asparagus",
+    "esparragos?",
+    "coconut",
+    "coco",
+    "hearts of palm",
+    "palmitos?",
+    "walnuts?",
+    "nuez",
+    "nueces",
+    "jamaica",
+    "hibiscus",
+    "vegetables?",
+    "veggies?",
+    "veg",
+    "verduras?",
+    "verdure",
+    "legumes",
+    "garden",
+    "vegetal(?:es)?",
+)
+
+# Diet words that, directly before a broth or sauce dish, declare the
+# vegetarian version of it: "Vegan pad thai", "Veggie ramen".
+DIET_WORDS: tuple[str, ...] = (
+    "vegan[oa]?s?",
+    "vegetarian[oa]?s?",
+    "veggie",
+    "veg",
+    "plant based",
+    "meatless",
+    "meat free",
+)
+
+# Words that declare the whole dish vegetarian (see the module docstring).
+DECLARATIONS: tuple[str, ...] = (
+    r"vegetarian\w*",
+    r"vegetarien\w*",
+    r"vegan\w*",
+    "vegetal",
+    "plant based",
+    "meatless",
+    "meat free",
+    "sin carne",
+    "no meat",
+    "without meat",
+)
+
+# Phrases that contain a term but name no animal food. They are replaced by
+# SAFE_TOKEN before any term is matched.
+SAFE_PHRASES: tuple[str, ...] = (
+    "goats?(?: s)? (?:cheese|milk|yogh?urt|curd|butter)s?",
+    "(?:queso|quesos|leche|yogh?urt|crema|mantequilla|requeson|cajeta)"
+    " de (?:cabra|vaca|oveja|bufala|burra)",
+    "beef ?steak tomato(?:es)?",
+    "(?:salsa|sauce|glaze) (?:barbacoa|bbq)",
+    "aceite vegetal",
+    "vegetable oil",
+    "carbon vegetal",
+    "(?:king )?oyster mushrooms?",
+    "(?:setas?|hongos?) (?:ostra|de cardo)",
+    "hen of the woods",
+    "chicken of the woods",
+    "lenguas? de gato",
+    "chicharr?on(?:es)? de (?:queso|harina)",
+    "duros de harina",
+    "duck sauce",
+    "swedish fish",
+    "angel wings",
+    "welsh rabbit",
+    "lambs?(?: s)? lettuce",
+    "coconut meat",
+    "carne de coco",
+    "gai lan",
+    "(?:duck|quail|goose) eggs?",
+    "huevos? de (?:codorniz|pato|gallina)",
+    "(?:agua|aguas|nieve|paleta|paletas|sorbete|helado|mermelada|jugo|licuado"
+    "|dulce|queso) de tuna",
+    "tunas? (?:rojas?|verdes?|blancas?|cardonas?)",
+    "peppermint patt(?:y|ies)",
+)
+
+# Phrases that state a dish is not vegetarian. They become NONVEG_TOKEN, an
+# ingredient term. "not vegan" is not among them: a dish with cheese is not
+# vegan and can still be vegetarian.
+NOT_VEGETARIAN_PHRASES: tuple[str, ...] = (
+    r"(?:not|no|non|nor) (?:suitable for |apt[oa]s? para |es |apt for )?"
+    r"vegetarian\w*",
+    "non ?veg",
+)
+
+# Phrases that offer a vegetarian version instead of declaring one:
+# "vegetarian option available", "o vegetariano", "can be made vegan".
+OPTION_PHRASES: tuple[str, ...] = (
+    r"(?:vegan|vegetarian|veggie)\w* (?:options?|versions?|alternatives?"
+    r"|substitutes?|opciones?)(?: (?:is|are))?(?: also)?"
+    r" (?:available|on request|upon request|disponibles?)",
+    r"(?:can be|may be|also available|available|puede ser|pidelo|pidela"
+    r"|make it|hazlo|disponible|se puede (?:preparar|hacer|pedir))"
+    r" (?:made |served |en version |preparad[oa] |as )?(?:vegan|vegetarian)\w*",
+    r"(?:opcion|opciones|version) (?:vegan|vegetarian)\w*",
+    r"(?:vegan|vegetarian)\w* (?:on request|upon request|bajo pedido"
+    r"|a peticion|sobre pedido|por encargo)",
+    r"ask (?:for |about )?(?:our |the |a )?(?:vegan|vegetarian)\w*",
+    r"(?:or|o|u) (?:vegan|vegetarian)\w*",
+    r"(?:no|not|non) (?:suitable for |apt[oa]s? para )?vegan\w*",
+)
+
+NEGATIONS: tuple[str, ...] = ("sin", "without", "no", "hold the", "minus", "free of")
+NEGATION_SUFFIXES: tuple[str, ...] = ("free",)
+CONJUNCTIONS: tuple[str, ...] = ("ni", "nor", "or", "o", "y", "and", "e")
+
+
+def _alternation(terms: Iterable[str]) -> str:
+    """Join regex fragments into one non-capturing alternation."""
+    # Longer fragments first, so that "corn dogs?" is tried before "dogs?".
+    ordered = sorted(set(terms), key=lambda term: (-len(term), term))
+    return "(?:" + "|".join(ordered) + ")"
+
+
+def _words(alternation: str) -> str:
+    return rf"\b{alternation}\b"
+
+
+@dataclass(frozen=True)
+class _Patterns:
+    """Regular expressions of the rules, as strings both engines accept."""
+
+    safe: str
+    not_vegetarian: str
+    option: str
+    declaration: str
+    modified_before: str
+    modified_after: str
+    negated: str
+    main_dish_qualified_before: str
+    main_dish_qualified_after: str
+    classic_dish_qualified_before: str
+    classic_dish_qualified_after: str
+    dish_then_protein: str
+    broth_dish_qualified: str
+    ingredient: str
+    dish: str
+
+    def rewrites(self) -> tuple[tuple[str, str], ...]:
+        """Rewriting steps applied before the declaration check, in order."""
+        return (
+            (self.safe, SAFE_TOKEN),
+            (self.not_vegetarian, NONVEG_TOKEN),
+            (self.option, OPTION_TOKEN),
+        )
+
+    def scoping(self) -> tuple[tuple[str, str], ...]:
+        """Rewriting steps that cancel terms by their neighbours, in order.
+
+        Modifiers come before negations, so that "meat free sausage" is read
+        as a substitute and a lone "meat free" as a negation.
+        """
+        return (
+            (self.modified_before, SUBSTITUTE_TOKEN),
+            (self.modified_after, SUBSTITUTE_TOKEN),
+            (self.negated, NEGATED_TOKEN),
+            (self.main_dish_qualified_before, VEGETARIAN_DISH_TOKEN),
+            (self.main_dish_qualified_after, VEGETARIAN_DISH_TOKEN),
+            (self.classic_dish_qualified_before, VEGETARIAN_DISH_TOKEN),
+            (self.classic_dish_qualified_after, VEGETARIAN_DISH_TOKEN),
+            (self.dish_then_protein, VEGETARIAN_DISH_TOKEN),
+            (self.broth_dish_qualified, VEGETARIAN_DISH_TOKEN),
+        )
+
+
+def _qualified_before(qualifier: str, dish: str) -> str:
+    """Return the pattern of a qualifier before dish terms: "veg seekh kebab"."""
+    # "style" and "estilo" may stand between: "coliflor estilo pastor".
+    style = r"(?:(?:estilo|style|a la|al)\s+)?"
+    return rf"\b{qualifier}\s+{style}{dish}(?:\s+{dish})*\b"
+
+
+def _qualified_after(dish: str, qualifier: str) -> str:
+    """Return the pattern of a dish term, then "de", "of" or "di", a qualifier.
+
+    NOTE: the qualifier must follow the term in the same phrase, so a
+    description such as "Nuggets de garbanzo" does not reach the name
+    "Nuggets sin pollo".
+    """
+    # One word may stand between: "Pozole rojo de hongos".
+    of = r"(?:\w+\s+)?(?:de|del|of|di|aux|au)\s+(?:la\s+|las\s+|los\s+)?"
+    return rf"\b{dish}\s+{of}{qualifier}\b"
+
+
+def _modified_before(ingredient: str) -> str:
+    """Return the pattern of a modifier, then ingredient terms: "Beyond meat"."""
+    modifier = _alternation(INGREDIENT_MODIFIERS_BEFORE)
+    preparation = rf"(?:{_alternation(PREPARATION_WORDS)}\s+)?"
+    return rf"\b{modifier}\s+{preparation}{ingredient}(?:\s+{ingredient})*\b"
+
+
+def _dish_then_protein(dish: str, protein: str) -> str:
+    """Return the pattern of a dish term, then a plant protein: "Kung pao tofu".
+
+    Only plant proteins count here: in "Steak potatoes" the vegetable is a
+    side, not the dish's main ingredient.
+    """
+    return rf"\b{dish}\s+{protein}\b"
+
+
+def _build_patterns() -> _Patterns:
+    ingredient = _alternation((*MEAT_TERMS, *FISH_TERMS, NONVEG_TOKEN.strip()))
+    main_dish = _alternation(MAIN_DISH_TERMS)
+    classic_dish = _alternation(CLASSIC_DISH_TERMS)
+    broth_dish = _alternation(BROTH_DISH_TERMS)
+
+    diet = _alternation(DIET_WORDS)
+    protein = _alternation((*PROTEIN_WORDS, *DIET_WORDS))
+    substitute = _alternation((*PROTEIN_WORDS, *DIET_WORDS, *VEGETABLE_WORDS))
+    negation = _alternation(NEGATIONS)
+    conjunction = _alternation(CONJUNCTIONS)
+
+    negated_list = rf"{ingredient}(?:\s+{conjunction}\s+{ingredient})*"
+    negated = (
+        rf"\b{negation}\s+{negated_list}\b"
+        rf"|\b{ingredient}\s+{_alternation(NEGATION_SUFFIXES)}\b"
+    )
+
+    return _Patterns(
+        safe=_words(_alternation(SAFE_PHRASES)),
+        not_vegetarian=_words(_alternation(NOT_VEGETARIAN_PHRASES)),
+        option=_words(_alternation(OPTION_PHRASES)),
+        declaration=_words(_alternation(DECLARATIONS)),
+        modified_before=_modified_before(ingredient),
+        modified_after=rf"\b{ingredient}\s+"
+        rf"{_alternation(INGREDIENT_MODIFIERS_AFTER)}\b",
+        negated=negated,
+        main_dish_qualified_before=_qualified_before(substitute, main_dish),
+        main_dish_qualified_after=_qualified_after(main_dish, substitute),
+        classic_dish_qualified_before=_qualified_before(protein, classic_dish),
+        classic_dish_qualified_after=_qualified_after(classic_dish, protein),
+        dish_then_protein=_dish_then_protein(
+            _alternation((main_dish, classic_dish)), _alternation(PROTEIN_WORDS)
+        ),
+        broth_dish_qualified=rf"\b{diet}\s+{broth_dish}\b",
+        ingredient=_words(ingredient),
+        dish=_words(_alternation((main_dish, classic_dish, broth_dish))),
+    )
+
+
+PATTERNS = _build_patterns()
+
+_REWRITES = tuple((re.compile(p), token) for p, token in PATTERNS.rewrites())
+_SCOPING = tuple((re.compile(p), token) for p, token in PATTERNS.scoping())
+_DECLARATION = re.compile(PATTERNS.declaration)
+_INGREDIENT = re.compile(PATTERNS.ingredient)
+_DISH = re.compile(PATTERNS.dish)
+_PHRASE_BREAK_RE = re.compile(_PHRASE_BREAK)
+_NON_WORD_RE = re.compile(r"[^a-z0-9|]+")
+_BREAK_RUN_RE = re.compile(r"\s*\|[\s|]*")
+_SPACE_RUN_RE = re.compile(r" +")
+_FOLD_TABLE = str.maketrans(_LETTER_FOLDS)
+
+
+# ---------------------------------------------------------------------------
+# Scalar entry points.
+# ---------------------------------------------------------------------------
+
+
+def normalize_text(text: str) -> str:
+    """Lower-case ``text``, strip accents and reduce it to words and breaks.
+
+    Letters are folded to ASCII ("Jamón" to "jamon", "bœuf" to "boeuf"),
+    phrase-ending punctuation becomes `` | `` and every other run of
+    characters outside ``a-z0-9`` becomes one space. :func:`normalize_expr`
+    does the same in polars.
+    """
+    lowered = unicodedata.normalize("NFKD", text.lower())
+    # Drop every combining mark, as ``\p{M}`` does in :func:`normalize_expr`.
+    stripped = "".join(
+        char for char in lowered if not unicodedata.category(char).startswith("M")
+    )
+    folded = stripped.translate(_FOLD_TABLE)
+    broken = _PHRASE_BREAK_RE.sub(_PHRASE_BREAK_TOKEN, folded)
+    words = _NON_WORD_RE.sub(" ", broken)
+    return _SPACE_RUN_RE.sub(" ", _BREAK_RUN_RE.sub(_PHRASE_BREAK_TOKEN, words)).strip()
+
+
+def dish_text(name: str, description: str | None = None) -> str:
+    """Return the normalised text that the rules read: name, a break, description."""
+    parts = [normalize_text(name)]
+    if description is not None:
+        parts.append(normalize_text(description))
+    return _PHRASE_BREAK_TOKEN.join(parts)
+
+
+@dataclass(frozen=True)
+class DishVerdict:
+    """The decision for one dish and the terms behind it."""
+
+    is_vegetarian: bool
+    ingredient_terms: tuple[str, ...]
+    dish_terms: tuple[str, ...]
+    declared: bool
+
+
+def explain_dish(name: str, description: str | None = None) -> DishVerdict:
+    """Classify a dish by the lexicon and return the terms that decided it.
+
+    ``dish_terms`` lists the dish terms still present, even when a declaration
+    cancels them. ``declared`` tells whether one did.
+    """
+    text = dish_text(name, description)
+    for pattern, token in _REWRITES:
+        text = pattern.sub(token, text)
+    declared = _DECLARATION.search(text) is not None
+    for pattern, token in _SCOPING:
+        text = pattern.sub(token, text)
+    ingredients = tuple(match.group(0) for match in _INGREDIENT.finditer(text))
+    dishes = tuple(match.group(0) for match in _DISH.finditer(text))
+    vegetarian = not ingredients and (declared or not dishes)
+    return DishVerdict(vegetarian, ingredients, dishes, declared)
+
+
+def is_vegetarian_dish(
+    name: str, description: str | None = None, *, label: bool | None = None
+) -> bool:
+    """Return whether a dish is vegetarian: ``label`` if given, else the lexicon.
+
+    A dish that names no meat or fish is vegetarian. See the module docstring
+    for the rules.
+    """
+    if label is not None:
+        return label
+    return explain_dish(name, description).is_vegetarian
+
+
+# ---------------------------------------------------------------------------
+# Vectorised entry point.
+# ---------------------------------------------------------------------------
+
+
+def normalize_expr(text: pl.Expr) -> pl.Expr:
+    """The polars form of :func:`normalize_text`."""
+    return (
+        text.str.to_lowercase()
+        .str.normalize("NFKD")
+        .str.replace_all(r"\p{M}+", "")
+        .str.replace_many(list(_LETTER_FOLDS), list(_LETTER_FOLDS.values()))
+        .str.replace_all(_PHRASE_BREAK, _PHRASE_BREAK_TOKEN)
+        .str.replace_all(r"[^a-z0-9|]+", " ")
+        .str.replace_all(r"\s*\|[\s|]*", _PHRASE_BREAK_TOKEN)
+        .str.replace_all(" +", " ")
+        .str.strip_chars()
+    )
+
+
+def classify_menu(menu_items: pl.DataFrame) -> pl.DataFrame:
+    """Add ``is_vegetarian_pred`` and ``vegetarian_evidence`` to menu items.
+
+    ``menu_items`` needs ``name`` and may have ``description`` and
+    ``is_vegetarian``; other columns pass through unchanged. A non-null
+    ``is_vegetarian`` label is copied with evidence ``label``. Every other row
+    is classified by the lexicon with evidence ``lexicon``, with the same result
+    as :func:`is_vegetarian_dish` on its name and description.
+
+    Raises:
+        ValueError: ``name`` is missing.
+    """
+    if "name" not in menu_items.columns:
+        msg = f"menu items need a 'name' column; found {menu_items.columns}"
+        raise ValueError(msg)
+    description = (
+        normalize_expr(pl.col("description").cast(pl.String))
+        if "description" in menu_items.columns
+        else pl.lit(None, pl.String)
+    )
+    label = (
+        pl.col("is_vegetarian").cast(pl.Boolean)
+        if "is_vegetarian" in menu_items.columns
+        else pl.lit(None, pl.Boolean)
+    )
+    text = pl.concat_str(
+        [normalize_expr(pl.col("name").cast(pl.String)), description],
+        separator=_PHRASE_BREAK_TOKEN,
+        ignore_nulls=True,
+    )
+    for pattern, token in PATTERNS.rewrites():
+        text = text.str.replace_all(pattern, token)
+    rewritten = "_vegetarian_rewritten"
+    scoped = "_vegetarian_scoped"
+    declared = "_vegetarian_declared"
+    frame = menu_items.with_columns(text.alias(rewritten))
+    scoped_text = pl.col(rewritten)
+    for pattern, token in PATTERNS.scoping():
+        scoped_text = scoped_text.str.replace_all(pattern, token)
+    frame = frame.with_columns(
+        pl.col(rewritten).str.contains(PATTERNS.declaration).alias(declared),
+        scoped_text.alias(scoped),
+    )
+    by_lexicon = ~pl.col(scoped).str.contains(PATTERNS.ingredient) & (
+        pl.col(declared) | ~pl.col(scoped).str.contains(PATTERNS.dish)
+    )
+    return frame.with_columns(
+        pl.coalesce(label, by_lexicon).alias(PREDICTION_COLUMN),
+        pl.when(label.is_not_null())
+        .then(pl.lit(EVIDENCE_LABEL))
+        .otherwise(pl.lit(EVIDENCE_LEXICON))
+        .alias(EVIDENCE_COLUMN),
+    ).drop(rewritten, scoped, declared)
+
+
+# ---------------------------------------------------------------------------
+# Evaluation against a labelled dish list.
+# ---------------------------------------------------------------------------
+
+DEV_HALF = "dev"
+TEST_HALF = "test"
+DISH_LABEL_SCHEMA = {
+    "name": pl.String,
+    "description": pl.String,
+    "is_vegetarian": pl.Boolean,
+    "language": pl.String,
+}
+
+
+def holdout_half(name: str) -> str:
+    """Assign a dish to the ``dev`` or ``test`` half by a SHA-256 hash of its name.
+
+    The lexicon is tuned on ``dev`` only. Rows that share a name share a half.
+    """
+    first_byte = hashlib.sha256(name.encode("utf-8")).digest()[0]
+    return DEV_HALF if first_byte % 2 == 0 else TEST_HALF
+
+
+def read_dish_labels(path: Path) -> pl.DataFrame:
+    """Read a labelled dish list and add its ``half`` column.
+
+    The CSV has the columns of ``DISH_LABEL_SCHEMA``; ``description`` may be
+    empty. See ``tests/features/data/dish_labels.md``.
+
+    Raises:
+        ValueError: a name or label is empty; names the CSV line.
+    """
+    frame = pl.read_csv(path, schema=DISH_LABEL_SCHEMA)
+    for column in ("name", "is_vegetarian"):
+        missing = frame.with_row_index("line", offset=2).filter(
+            pl.col(column).is_null()
+        )
+        if not missing.is_empty():
+            msg = f"{path}: line {missing['line'][0]} has no {column}"
+            raise ValueError(msg)
+    return frame.with_columns(
+        pl.col("name").map_elements(holdout_half, return_dtype=pl.String).alias("half")
+    )
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Confusion counts of the vegetarian class and the scores derived from them.
+
+    A score whose denominator is zero is NaN, so that a threshold check on it
+    fails.
+    """
+
+    true_positives: int
+    false_positives: int
+    false_negatives: int
+    true_negatives: int
+
+    @property
+    def precision(self) -> float:
+        predicted = self.true_positives + self.false_positives
+        return self.true_positives / predicted if predicted else math.nan
+
+    @property
+    def recall(self) -> float:
+        actual = self.true_positives + self.false_negatives
+        return self.true_positives / actual if actual else math.nan
+
+    @property
+    def f1(self) -> float:
+        total = self.precision + self.recall
+        return 2 * self.precision * self.recall / total if total else math.nan
+
+    @property
+    def count(self) -> int:
+        return (
+            self.true_positives
+            + self.false_positives
+            + self.false_negatives
+            + self.true_negatives
+        )
+
+
+def score_predictions(predicted: Iterable[bool], expected: Iterable[bool]) -> Scores:
+    """Count predictions against labels, with "vegetarian" as the positive class.
+
+    Raises:
+        ValueError: the two sequences differ in length.
+    """
+    pairs = list(zip(predicted, expected, strict=True))
+    return Scores(
+        true_positives=sum(1 for p, e in pairs if p and e),
+        false_positives=sum(1 for p, e in pairs if p and not e),
+        false_negatives=sum(1 for p, e in pairs if not p and e),
+        true_negatives=sum(1 for p, e in pairs if not p and not e),
+    )
