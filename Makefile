@@ -4,15 +4,21 @@ PYTHON ?= python3
 VENV ?= .venv
 VAR_DIR ?= var
 SOURCE ?= uci
+# Size and seed of the world that SOURCE=synthetic generates.
+USERS ?= 5000
+RESTAURANTS ?= 300
+DAYS ?= 120
+SEED ?= 0
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
 BIN := $(VENV)/bin
 RECOMMENDER := $(BIN)/recommender
+WORLD := --users $(USERS) --restaurants $(RESTAURANTS) --days $(DAYS) --world-seed $(SEED)
 export RECOMMENDER_VAR_DIR := $(abspath $(VAR_DIR))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data import features train evaluate serve run test lint format clean
+.PHONY: help setup data import features train evaluate serve run test bench lint format clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -28,8 +34,8 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $@
 
-data: setup ## Import a data set into var/store.duckdb (SOURCE=uci)
-	$(RECOMMENDER) data --source $(SOURCE)
+data: setup ## Load SOURCE=uci (bundled) or SOURCE=synthetic (USERS, RESTAURANTS, DAYS, SEED)
+	$(RECOMMENDER) data --source $(SOURCE) $(WORLD)
 
 import: setup ## Import a folder of table files, DIR=path (docs/data-format.md)
 	@test -n "$(DIR)" || { echo "usage: make import DIR=path/to/folder"; exit 2; }
@@ -48,10 +54,14 @@ serve: setup ## Serve the API on HOST:PORT (default 127.0.0.1:8000)
 	$(RECOMMENDER) serve --host $(HOST) --port $(PORT)
 
 run: setup ## Set up, import, build features, train, evaluate, then serve
-	$(RECOMMENDER) run --source $(SOURCE) --host $(HOST) --port $(PORT)
+	$(RECOMMENDER) run --source $(SOURCE) $(WORLD) --host $(HOST) --port $(PORT)
 
 test: setup ## Run the test suite, the whole-pipeline tests included
 	$(BIN)/pytest
+
+bench: setup ## Benchmarks: 1M-user world into DuckDB, vegetarian classifier; var/bench
+	$(BIN)/python bench/store_bench.py
+	$(BIN)/python bench/vegetarian_eval.py
 
 lint: setup ## Check formatting, lint rules and types
 	$(BIN)/ruff format --check .

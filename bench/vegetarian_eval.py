@@ -18,19 +18,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shlex
 import statistics
 import sys
 import time
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
+from machine_info import describe_machine
 
 from features.vegetarian import (
     DEV_HALF,
@@ -84,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "labels": _display_path(args.labels),
-        "machine": machine(),
+        "machine": describe_machine(PACKAGES),
         "scores": {name: _score_dict(score) for name, score in scores.items()},
         "misclassified": _misclassified(scored),
         "timing": timing,
@@ -147,23 +145,6 @@ def time_classification(
         "is_vegetarian_dish_us": round(scalar_seconds / sample * 1e6, 1),
         "scalar_sample": sample,
         "scalar_agrees": agree,
-    }
-
-
-def machine() -> dict[str, Any]:
-    """Describe the machine: CPU model, cores, OS, Python and package versions."""
-    versions: dict[str, str | None] = {}
-    for package in PACKAGES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
-    return {
-        "cpu": _cpu_model(),
-        "logical_cores": os.cpu_count(),
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        "packages": versions,
     }
 
 
@@ -276,16 +257,6 @@ def _display_path(path: Path) -> str:
     if resolved.is_relative_to(REPOSITORY):
         return str(resolved.relative_to(REPOSITORY))
     return str(path)
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _parser() -> argparse.ArgumentParser:

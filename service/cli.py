@@ -18,6 +18,7 @@ from features.paths import (
     VarPaths,
     default_var_dir,
 )
+from features.synthetic.config import MIN_DAYS, MIN_RESTAURANTS, MIN_USERS
 from models.evaluate import EvaluationSettings
 
 logger = logging.getLogger("recommender")
@@ -59,9 +60,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _data(args: argparse.Namespace, paths: VarPaths) -> None:
-    from service.pipeline import import_data
+    from service.pipeline import generate_synthetic, import_data
 
-    counts = import_data(paths, args.data_dir)
+    if args.source == "synthetic":
+        from features.synthetic import WorldConfig
+
+        config = WorldConfig(
+            users=args.users,
+            restaurants=args.restaurants,
+            days=args.days,
+            seed=args.world_seed,
+        )
+        counts = generate_synthetic(paths, config)
+    else:
+        counts = import_data(paths, args.data_dir)
     print(", ".join(f"{table}: {count}" for table, count in counts.items()))
     print(f"store written to {paths.store}")
 
@@ -232,15 +244,43 @@ def _parser() -> argparse.ArgumentParser:
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--source",
-        choices=["uci"],
+        choices=["uci", "synthetic"],
         default="uci",
-        help="data set to import (default: uci, the bundled files)",
+        help=(
+            "uci: the bundled UCI files; synthetic: a generated food-delivery "
+            "world (default: uci)"
+        ),
     )
     parser.add_argument(
         "--data-dir",
         type=Path,
         default=UCI_DATA_DIR,
         help=f"folder of the UCI CSV files (default: {UCI_DATA_DIR})",
+    )
+    world = parser.add_argument_group("synthetic world (with --source synthetic)")
+    world.add_argument(
+        "--users",
+        type=_bounded_int(MIN_USERS, 10**8),
+        default=5000,
+        help="default: 5000",
+    )
+    world.add_argument(
+        "--restaurants",
+        type=_bounded_int(MIN_RESTAURANTS, 10**7),
+        default=300,
+        help="default: 300",
+    )
+    world.add_argument(
+        "--days",
+        type=_bounded_int(MIN_DAYS, 3650),
+        default=120,
+        help="days of orders (default: 120)",
+    )
+    world.add_argument(
+        "--world-seed",
+        type=_bounded_int(0, 2**32 - 1),
+        default=0,
+        help="seed of the generator (default: 0)",
     )
 
 

@@ -13,7 +13,9 @@ from features import store
 from features.feast_store import apply_repository, materialize, write_feature_tables
 from features.importer import ImportResult, import_directory
 from features.paths import PROJECT_DIR, VarPaths
+from features.rejects import RejectLog
 from features.schema import ORDERS, RESTAURANTS, USERS
+from features.synthetic import WorldConfig, generate_world
 from features.transforms import build_feature_tables
 from features.uci import load_uci, log_summary
 from models.evaluate import (
@@ -36,6 +38,19 @@ def import_data(paths: VarPaths, data_dir: Path) -> dict[str, int]:
     connection = store.connect(paths.store)
     try:
         store.replace_all(connection, data.tables, data.rejects.to_frame())
+        return store.table_counts(connection)
+    finally:
+        connection.close()
+
+
+def generate_synthetic(paths: VarPaths, config: WorldConfig) -> dict[str, int]:
+    """Replace the store's contents with a generated synthetic world."""
+    frames = generate_world(config)
+    connection = store.connect(paths.store)
+    try:
+        # release drops each frame once loaded, so a world of millions of
+        # orders is not held twice.
+        store.load_frames(connection, frames, RejectLog().to_frame(), release=True)
         return store.table_counts(connection)
     finally:
         connection.close()

@@ -6,6 +6,7 @@ import json
 import socket
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from service.cli import main
@@ -84,3 +85,26 @@ def test_single_split_report_is_json(tmp_path: Path) -> None:
     text = (tmp_path / "var" / "reports" / "evaluation.json").read_text()
     report = json.loads(text, parse_constant=pytest.fail)
     assert report["summary"]["popularity"]["ndcg@10"]["std"] is None
+
+
+def test_synthetic_source_loads_world(tmp_path: Path) -> None:
+    var_dir = tmp_path / "var"
+    arguments = ["--users", "300", "--restaurants", "60", "--days", "30"]
+
+    assert (
+        main(["--var-dir", str(var_dir), "data", "--source", "synthetic", *arguments])
+        == 0
+    )
+
+    connection = duckdb.connect(str(var_dir / "store.duckdb"), read_only=True)
+    try:
+        users = connection.execute("SELECT count(*) FROM users").fetchall()[0][0]
+        segments = connection.execute("SELECT count(*) FROM user_segments").fetchall()[
+            0
+        ][0]
+        orders = connection.execute("SELECT count(*) FROM orders").fetchall()[0][0]
+    finally:
+        connection.close()
+    assert users == 300
+    assert segments == 300
+    assert orders > 0

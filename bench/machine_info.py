@@ -1,0 +1,65 @@
+"""Description of the machine a benchmark ran on, for its JSON and Markdown."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+def describe_machine(packages: tuple[str, ...]) -> dict[str, Any]:
+    """CPU model, cores, memory, OS, Python, the versions of ``packages`` and
+    the git commit (with a note when the tree has uncommitted changes)."""
+    versions: dict[str, str | None] = {}
+    for package in packages:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return {
+        "cpu": _cpu_model(),
+        "logical_cores": os.cpu_count(),
+        "memory_gb": round(
+            os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9, 1
+        ),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "packages": versions,
+        "git_commit": _git_commit(),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _git_commit() -> str | None:
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=REPOSITORY,
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=REPOSITORY,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return f"{commit} with uncommitted changes" if status.strip() else commit
