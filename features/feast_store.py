@@ -2,8 +2,14 @@
 
 Feast's DuckDB offline store reads Parquet files, not ``.duckdb`` tables, so
 the feature tables are written as Parquet under ``<var>/features``. The
-repository's ``feature_store.yaml`` locates generated files through the
+repository's configuration files locate generated files through the
 ``RECOMMENDER_VAR_DIR`` environment variable, which :func:`open_store` sets.
+
+Each Feast profile has its own configuration file over the same feature
+definitions (see :func:`features.paths.feast_yaml`). The ``embedded`` profile
+keeps the registry and the SQLite online store under the var folder. The
+``production`` profile uses a SQL registry on PostgreSQL and a Redis online
+store, located by the variables of :data:`PRODUCTION_DEFAULTS`.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from features.paths import VAR_DIR_ENV
+from features.paths import EMBEDDED, PRODUCTION, VAR_DIR_ENV, feast_yaml
 from features.transforms import FeatureTables
 
 if TYPE_CHECKING:
@@ -34,6 +40,21 @@ RESTAURANT_VIEWS = ("restaurant_profile", "restaurant_popularity")
 # Feature rows are stamped with the time they were computed; materializing
 # from this date on covers every row the pipeline writes.
 MATERIALIZE_FROM = datetime(2000, 1, 1, tzinfo=UTC)
+
+# Variables that profiles/production.yaml expands, with their values when unset.
+# They are the Feast project name (letters, digits, underscores), the SQLAlchemy
+# URL of the registry database, and the Redis connection string in Feast's
+# "host:port,option=value" format.
+PROJECT_ENV = "RECOMMENDER_FEAST_PROJECT"
+REGISTRY_URL_ENV = "RECOMMENDER_REGISTRY_URL"
+REDIS_ENV = "RECOMMENDER_REDIS_CONNECTION_STRING"
+PRODUCTION_DEFAULTS = {
+    PROJECT_ENV: "restaurant_recommender",
+    REGISTRY_URL_ENV: (
+        "postgresql+psycopg://postgres@127.0.0.1:5432/restaurant_recommender"
+    ),
+    REDIS_ENV: "127.0.0.1:6379",
+}
 
 
 def write_feature_tables(tables: FeatureTables, features_dir: Path) -> list[Path]:
@@ -49,24 +70,40 @@ def write_feature_tables(tables: FeatureTables, features_dir: Path) -> list[Path
     return written
 
 
-def open_store(repo_path: Path, var_dir: Path) -> FeatureStore:
-    """Open the Feast repository with its generated files under ``var_dir``."""
-    from feast import FeatureStore
+def prepare_profile(repo_path: Path, var_dir: Path, profile: str) -> Path:
+    """Set the environment variables that the profile's configuration file
+    expands, and return that file.
 
+    ``RECOMMENDER_VAR_DIR`` is always set to ``var_dir``. For the production
+    profile, each variable of :data:`PRODUCTION_DEFAULTS` keeps its value if it
+    is set and gets the default otherwise.
+    """
+    config_file = feast_yaml(repo_path.resolve(), profile)
     os.environ[VAR_DIR_ENV] = str(var_dir.resolve())
     (var_dir / "feast").mkdir(parents=True, exist_ok=True)
-    return FeatureStore(repo_path=str(repo_path.resolve()))
+    if profile == PRODUCTION:
+        for name, default in PRODUCTION_DEFAULTS.items():
+            os.environ.setdefault(name, default)
+    return config_file
 
 
-def apply_repository(repo_path: Path, var_dir: Path) -> None:
+def open_store(repo_path: Path, var_dir: Path, profile: str = EMBEDDED) -> FeatureStore:
+    """Open the Feast repository in ``profile``, with its generated files under
+    ``var_dir``."""
+    from feast import FeatureStore
+
+    config_file = prepare_profile(repo_path, var_dir, profile)
+    return FeatureStore(repo_path=str(repo_path.resolve()), fs_yaml_file=config_file)
+
+
+def apply_repository(repo_path: Path, var_dir: Path, profile: str = EMBEDDED) -> None:
     """Register every object of the repository, as ``feast apply`` does."""
     from feast.repo_config import load_repo_config
     from feast.repo_operations import apply_total
 
-    os.environ[VAR_DIR_ENV] = str(var_dir.resolve())
-    (var_dir / "feast").mkdir(parents=True, exist_ok=True)
+    config_file = prepare_profile(repo_path, var_dir, profile)
     repo = repo_path.resolve()
-    config = load_repo_config(repo, repo / "feature_store.yaml")
+    config = load_repo_config(repo, config_file)
 
     # The definitions read RECOMMENDER_VAR_DIR when imported, so a module left
     # over from an apply with another folder must be imported again.
@@ -92,9 +129,9 @@ def _forget_modules_under(folder: Path) -> None:
             del sys.modules[name]
 
 
-def materialize(repo_path: Path, var_dir: Path) -> None:
+def materialize(repo_path: Path, var_dir: Path, profile: str = EMBEDDED) -> None:
     """Load the latest feature values into the online store."""
-    store = open_store(repo_path, var_dir)
+    store = open_store(repo_path, var_dir, profile)
     end = datetime.now(UTC) + timedelta(minutes=1)
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         # ibis 12, under Feast's DuckDB offline store, calls a method that
@@ -104,6 +141,30 @@ def materialize(repo_path: Path, var_dir: Path) -> None:
         )
         store.materialize(start_date=MATERIALIZE_FROM, end_date=end)
     logger.info("materialized feature views into the online store")
+
+
+def remove_project(store: FeatureStore) -> None:
+    """Delete the store's project: its online values and its registry rows.
+
+    Other projects in the same registry and online store are kept. This differs
+    from ``FeatureStore.teardown`` (and so ``feast teardown``) in Feast 0.67,
+    which deletes every project of the registry. In a shared PostgreSQL registry
+    those include other deployments' projects.
+    """
+    from feast.infra.registry.sql import SqlRegistry, feature_view_version_history
+    from sqlalchemy import delete
+
+    views = store.list_feature_views()
+    entities = store.list_entities()
+    store._get_provider().teardown_infra(store.project, views, entities)
+    store.registry.delete_project(store.project)
+    if isinstance(store.registry, SqlRegistry):
+        # SqlRegistry.delete_project in Feast 0.67 leaves this table's rows.
+        history = feature_view_version_history
+        with store.registry.write_engine.begin() as connection:
+            connection.execute(
+                delete(history).where(history.c.project_id == store.project)
+            )
 
 
 class FeaturesNotReadyError(FileNotFoundError):

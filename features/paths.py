@@ -14,10 +14,39 @@ RANKER_CONFIG = PROJECT_DIR / "configs" / "ranker.yaml"
 
 VAR_DIR_ENV = "RECOMMENDER_VAR_DIR"
 
+# The Feast profile picks the repository's configuration file. The "embedded"
+# profile keeps everything under the var folder, and "production" uses Redis
+# and PostgreSQL.
+FEAST_PROFILE_ENV = "RECOMMENDER_FEAST_PROFILE"
+EMBEDDED = "embedded"
+PRODUCTION = "production"
+FEAST_PROFILES = (EMBEDDED, PRODUCTION)
+
 
 def default_var_dir() -> Path:
     """``$RECOMMENDER_VAR_DIR`` if set, else ``var/`` in the working directory."""
     return Path(os.environ.get(VAR_DIR_ENV, "var")).resolve()
+
+
+def default_feast_profile() -> str:
+    """Return ``$RECOMMENDER_FEAST_PROFILE`` if set, else ``embedded``.
+
+    The value is not validated here. :func:`feast_yaml` and the service settings
+    reject an unknown profile."""
+    return os.environ.get(FEAST_PROFILE_ENV, EMBEDDED)
+
+
+def feast_yaml(repo_path: Path, profile: str) -> Path:
+    """Return the Feast configuration file of ``profile`` in the repository."""
+    if profile == EMBEDDED:
+        return repo_path / "feature_store.yaml"
+    if profile == PRODUCTION:
+        return repo_path / "profiles" / "production.yaml"
+    msg = (
+        f"invalid Feast profile {profile!r} (from --feast-profile or "
+        f"{FEAST_PROFILE_ENV}); expected one of {', '.join(FEAST_PROFILES)}"
+    )
+    raise ValueError(msg)
 
 
 @dataclass(frozen=True)

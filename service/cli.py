@@ -11,11 +11,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from features.paths import (
+    FEAST_PROFILE_ENV,
+    FEAST_PROFILES,
     FEATURE_REPO,
     RANKER_CONFIG,
     UCI_DATA_DIR,
     VAR_DIR_ENV,
     VarPaths,
+    default_feast_profile,
     default_var_dir,
 )
 from features.synthetic.config import MIN_DAYS, MIN_RESTAURANTS, MIN_USERS
@@ -102,7 +105,7 @@ def _import(args: argparse.Namespace, paths: VarPaths) -> None:
 def _features(args: argparse.Namespace, paths: VarPaths) -> None:
     from service.pipeline import build_features
 
-    build_features(paths, args.feature_repo)
+    build_features(paths, args.feature_repo, args.feast_profile)
 
 
 def _train(args: argparse.Namespace, paths: VarPaths) -> None:
@@ -127,7 +130,11 @@ def _serve(args: argparse.Namespace, paths: VarPaths) -> None:
     from service.settings import Settings
 
     _check_port_free(args.host, args.port)
-    settings = Settings(var_dir=paths.root, feature_repo=args.feature_repo)
+    settings = Settings(
+        var_dir=paths.root,
+        feature_repo=args.feature_repo,
+        feast_profile=args.feast_profile,
+    )
     # Loading here, not in the app's start-up, turns a missing model or
     # feature view into a one-line error instead of a server traceback.
     recommender = Recommender(settings)
@@ -290,6 +297,16 @@ def _add_feature_options(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=FEATURE_REPO,
         help=f"Feast repository (default: {FEATURE_REPO})",
+    )
+    parser.add_argument(
+        "--feast-profile",
+        choices=FEAST_PROFILES,
+        default=default_feast_profile(),
+        help=(
+            "embedded: file registry and SQLite online store under the var "
+            "folder; production: PostgreSQL registry and Redis online store "
+            f"(default: ${FEAST_PROFILE_ENV} or embedded)"
+        ),
     )
 
 

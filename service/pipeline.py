@@ -12,7 +12,7 @@ import polars as pl
 from features import store
 from features.feast_store import apply_repository, materialize, write_feature_tables
 from features.importer import ImportResult, import_directory
-from features.paths import PROJECT_DIR, VarPaths
+from features.paths import EMBEDDED, PROJECT_DIR, VarPaths
 from features.rejects import RejectLog
 from features.schema import ORDERS, RESTAURANTS, USERS
 from features.synthetic import WorldConfig, generate_world
@@ -65,14 +65,17 @@ def import_files(paths: VarPaths, directory: Path) -> ImportResult:
         connection.close()
 
 
-def build_features(paths: VarPaths, feature_repo: Path) -> None:
-    """Compute feature tables from every order, then apply and materialize Feast."""
+def build_features(
+    paths: VarPaths, feature_repo: Path, feast_profile: str = EMBEDDED
+) -> None:
+    """Compute feature tables from every order, then apply and materialize Feast
+    in ``feast_profile``."""
     users, restaurants, orders = _read_store(paths)
     tables = build_feature_tables(users, restaurants, orders, datetime.now(UTC))
     for path in write_feature_tables(tables, paths.features):
         logger.info("wrote %s", path)
-    apply_repository(feature_repo, paths.root)
-    materialize(feature_repo, paths.root)
+    apply_repository(feature_repo, paths.root, feast_profile)
+    materialize(feature_repo, paths.root, feast_profile)
 
 
 def train(paths: VarPaths, config_path: Path) -> ModelMetadata:

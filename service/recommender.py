@@ -42,7 +42,9 @@ class Recommender:
     def __init__(self, settings: Settings) -> None:
         paths = VarPaths(settings.var_dir)
         self.ranker, self.metadata = load_current(paths.models)
-        self.store = open_store(settings.feature_repo, settings.var_dir)
+        self.store = open_store(
+            settings.feature_repo, settings.var_dir, settings.feast_profile
+        )
 
         connection = connect(paths.store, read_only=True)
         try:

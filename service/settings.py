@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,6 +22,13 @@ class Settings(BaseSettings):
     )
     feature_repo: Path = Field(
         default=FEATURE_REPO, description="Feast repository with feature_store.yaml."
+    )
+    feast_profile: Literal["embedded", "production"] = Field(
+        default="embedded",
+        description=(
+            "Feast configuration: embedded (SQLite online store and file registry "
+            "under var_dir) or production (Redis and a PostgreSQL registry)."
+        ),
     )
     default_k: int = Field(default=10, ge=1, description="List length when k is unset.")
     max_k: int = Field(default=100, ge=1, description="Largest k a request may ask.")
