@@ -13,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
-from features.import_format import LIST_SEPARATOR, TableFormat
+from features.import_format import LIST_SEPARATOR, Kind, TableFormat
 from features.validation import LINE, REJECT_COLUMNS
 
 # Fields may be long descriptions, but not unbounded.
@@ -169,6 +169,29 @@ def _has_invalid_utf8(values: list[str]) -> bool:
     return False
 
 
+def _check_parquet_types(
+    path: Path, frame: pl.DataFrame, table_format: TableFormat
+) -> None:
+    """Raise ImportFileError for a column whose Parquet type cannot hold its
+    values: text as floats (an id 7.0), lists of non-strings, binary, structs."""
+    for name, dtype in frame.schema.items():
+        kind = table_format.column(name).kind
+        if kind is Kind.TEXT:
+            allowed = dtype == pl.String or dtype.is_integer()
+        elif kind is Kind.TEXT_LIST:
+            allowed = dtype in (pl.String, pl.List(pl.String))
+        elif kind is Kind.TIMESTAMP:
+            allowed = dtype == pl.String or isinstance(dtype, pl.Datetime | pl.Date)
+        else:
+            allowed = dtype == pl.String or dtype.is_numeric() or dtype == pl.Boolean
+        if not allowed:
+            msg = (
+                f"{path}: column {name} has Parquet type {dtype}, which cannot hold "
+                f"{kind.value} values; write it as {kind.value} or text"
+            )
+            raise ImportFileError(msg)
+
+
 def _read_parquet(path: Path, table_format: TableFormat) -> pl.DataFrame:
     try:
         frame = pl.read_parquet(path)
@@ -176,6 +199,7 @@ def _read_parquet(path: Path, table_format: TableFormat) -> pl.DataFrame:
         msg = f"{path}: unreadable Parquet file: {error}"
         raise ImportFileError(msg) from error
     _check_header(path, frame.columns, table_format)
+    _check_parquet_types(path, frame, table_format)
 
     as_text = []
     for name, dtype in frame.schema.items():

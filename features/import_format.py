@@ -22,6 +22,8 @@ from features.schema import (
     Table,
 )
 
+# The largest value of the store's INTEGER columns.
+MAX_INT32 = 2**31 - 1
 # Separator of list values (cuisines) inside one CSV field.
 LIST_SEPARATOR = "|"
 TRUE_VALUES = ("true", "t", "1", "yes")
@@ -138,7 +140,9 @@ FORMATS: tuple[TableFormat, ...] = (
         columns=(
             Column(ORDER_ID, Kind.TEXT, required=True),
             Column(MENU_ITEM_ID, Kind.TEXT, required=True),
-            Column("quantity", Kind.INTEGER, required=True, minimum=1),
+            Column(
+                "quantity", Kind.INTEGER, required=True, minimum=1, maximum=MAX_INT32
+            ),
         ),
         references=(Reference(ORDER_ID, ORDERS), Reference(MENU_ITEM_ID, MENU_ITEMS)),
     ),

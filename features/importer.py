@@ -56,9 +56,10 @@ class ImportResult:
     rejects: pl.DataFrame = field(default_factory=lambda: _empty_rejects())
 
     def counts_by_reason(self) -> Counter[tuple[str, str]]:
-        """Rejected rows per (table file, reason)."""
-        pairs = self.rejects.select("source_file", "reason").rows()
-        return Counter((source, reason) for source, reason in pairs)
+        """Rejected rows per (table file, reason); a row with two fields
+        failing for one reason counts once."""
+        rows = self.rejects.select("source_file", "line", "reason").unique().rows()
+        return Counter((source, reason) for source, _, reason in rows)
 
 
 def import_directory(
@@ -90,11 +91,12 @@ def import_directory(
     }
 
     result = ImportResult()
+    rejected_keys: dict[str, pl.Series] = {}
     connection.execute("BEGIN TRANSACTION")
     try:
         for name, (source, rows, rejects) in parsed.items():
             summary, table_rejects = _load_table(
-                connection, _format(name), source, rows, rejects
+                connection, _format(name), source, rows, rejects, rejected_keys
             )
             result.tables[name] = summary
             result.rejects = pl.concat([result.rejects, table_rejects])
@@ -115,7 +117,8 @@ def _read_and_parse(
 ) -> tuple[str, pl.DataFrame, pl.DataFrame]:
     raw, read_rejects = read_table_file(path, table_format)
     rows, field_rejects = parse_fields(raw, table_format)
-    return str(path), rows, pl.concat([read_rejects, field_rejects])
+    # The absolute path, so that one file imported by two paths is one source.
+    return str(path.resolve()), rows, pl.concat([read_rejects, field_rejects])
 
 
 def _load_table(
@@ -124,22 +127,32 @@ def _load_table(
     source: str,
     rows: pl.DataFrame,
     rejects: pl.DataFrame,
+    rejected_keys: dict[str, pl.Series],
 ) -> tuple[TableSummary, pl.DataFrame]:
     summary = TableSummary(source_file=source)
     # Records rejected while reading (wrong field count, invalid UTF-8) are
     # not among the parsed rows but were read all the same.
     unparsed = rejects.filter(~pl.col("line").is_in(rows[LINE].implode()))
     summary.read = rows.height + unparsed["line"].n_unique()
+    parsed = rows
     rows = rows.filter(~pl.col(LINE).is_in(rejects["line"].implode()))
 
     rows, conflicts, repeats = _split_in_file_conflicts(rows, table_format)
-    rows, missing = _check_references(connection, rows, table_format)
+    rows, missing = _check_references(connection, rows, table_format, rejected_keys)
     rows, clashes, unchanged = _compare_with_store(connection, rows, table_format)
     _insert(connection, table_format, rows)
 
-    all_rejects = pl.concat([rejects, conflicts, missing, clashes]).sort("line")
+    first_rejects = pl.concat([rejects, conflicts, missing, clashes])
+    repeat_rejects, loaded_repeats = _repeat_outcomes(repeats, first_rejects)
+    all_rejects = pl.concat([first_rejects, repeat_rejects]).sort("line")
+    if len(table_format.key) == 1:
+        # Rows that reference one of these keys are rejected too, even when
+        # the key exists in the store, since the import meant another row.
+        key = table_format.key[0]
+        refused = parsed.filter(pl.col(LINE).is_in(all_rejects["line"].implode()))
+        rejected_keys[table_format.table.name] = refused[key].drop_nulls()
     summary.inserted = rows.height
-    summary.unchanged = unchanged + repeats
+    summary.unchanged = unchanged + loaded_repeats
     summary.rejected = all_rejects["line"].n_unique()
     logger.info(
         "%s: %d read, %d inserted, %d unchanged, %d rejected",
@@ -154,20 +167,19 @@ def _load_table(
 
 def _split_in_file_conflicts(
     rows: pl.DataFrame, table_format: TableFormat
-) -> tuple[pl.DataFrame, pl.DataFrame, int]:
-    """Drop exact repeats of a row and reject every row of a key whose repeats
-    differ. Returns the kept rows, the rejects and the number of repeats."""
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Reject every row of a key whose rows differ, and set exact repeats aside.
+
+    Returns the rows to load (the first of each set of exact repeats), the
+    rejects, and the repeats with the line of their first copy, which share
+    that copy's outcome.
+    """
     key = list(table_format.key)
     content = [c.name for c in table_format.columns]
-    distinct = rows.unique(subset=content, keep="first", maintain_order=True)
-    repeats = rows.height - distinct.height
-    conflicting = distinct.filter(pl.len().over(key) > 1)
-    if conflicting.is_empty():
-        return distinct, _empty_reject_rows(), repeats
-
-    lines = conflicting.group_by(key).agg(pl.col(LINE).sort().alias("lines"))
-    flagged = conflicting.join(lines, on=key, how="left")
-    rejects = flagged.select(
+    signature = pl.struct(content).hash()
+    differing = rows.filter(signature.n_unique().over(key) > 1)
+    lines = differing.group_by(key).agg(pl.col(LINE).sort().alias("lines"))
+    rejects = differing.join(lines, on=key, how="left").select(
         pl.col(LINE).alias("line"),
         pl.lit(", ".join(key)).alias("column_name"),
         pl.concat_str([pl.col(k) for k in key], separator=", ").alias("value"),
@@ -176,19 +188,58 @@ def _split_in_file_conflicts(
             pl.col("lines").cast(pl.List(pl.String)).list.join(", "),
         ).alias("reason"),
     )
-    kept = distinct.join(conflicting.select(key), on=key, how="anti")
-    return kept, rejects, repeats
+
+    consistent = rows.join(differing.select(LINE), on=LINE, how="anti")
+    first = consistent.unique(subset=key, keep="first", maintain_order=True)
+    repeats = (
+        consistent.join(first.select(LINE), on=LINE, how="anti")
+        .join(first.select(*key, pl.col(LINE).alias("first_line")), on=key)
+        .select(LINE, "first_line")
+    )
+    return first, rejects.cast({"line": pl.Int64}), repeats
+
+
+def _repeat_outcomes(
+    repeats: pl.DataFrame, rejects: pl.DataFrame
+) -> tuple[pl.DataFrame, int]:
+    """Rejects for repeats of a rejected row, and the count of the others."""
+    rejected_lines = rejects["line"].unique().implode()
+    of_rejected = repeats.filter(pl.col("first_line").is_in(rejected_lines))
+    repeat_rejects = of_rejected.select(
+        pl.col(LINE).alias("line"),
+        pl.lit(None, pl.String).alias("column_name"),
+        pl.lit(None, pl.String).alias("value"),
+        pl.format("same as line {}, which was rejected", "first_line").alias("reason"),
+    )
+    return repeat_rejects, repeats.height - of_rejected.height
 
 
 def _check_references(
     connection: duckdb.DuckDBPyConnection,
     rows: pl.DataFrame,
     table_format: TableFormat,
+    rejected_keys: dict[str, pl.Series],
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Reject rows that reference a key found neither in the store nor earlier
-    in this import (earlier tables are already inserted in the transaction)."""
+    """Reject rows that reference a key rejected earlier in this import, or a
+    key found neither in the store nor earlier in this import (earlier tables
+    are already inserted in the transaction)."""
     rejects = [_empty_reject_rows()]
     for reference in table_format.references:
+        refused = rejected_keys.get(reference.table.name)
+        if refused is not None and not refused.is_empty():
+            hit = pl.col(reference.column).is_in(refused.implode())
+            rejects.append(
+                rows.filter(hit).select(
+                    pl.col(LINE).alias("line"),
+                    pl.lit(reference.column).alias("column_name"),
+                    pl.col(reference.column).alias("value"),
+                    pl.lit(
+                        f"{reference.column} was rejected in this import's "
+                        f"{reference.table.name} file"
+                    ).alias("reason"),
+                )
+            )
+            rows = rows.filter(~hit)
         target_key = reference.table.primary_key[0]
         known = _existing_keys(
             connection, reference.table.name, target_key, rows[reference.column]

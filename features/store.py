@@ -40,7 +40,13 @@ def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
         raise FileNotFoundError(msg)
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    connection = duckdb.connect(str(path), read_only=read_only)
+    try:
+        connection = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as error:
+        # Another process holding the store, or a file that is not a store.
+        first_line = str(error).splitlines()[0]
+        msg = f"cannot open store {path}: {first_line}"
+        raise ValueError(msg) from error
     if not read_only:
         for table in ALL_TABLES:
             connection.execute(table.create_sql())

@@ -106,11 +106,11 @@ def _parse_column(text: pl.Series, column: Column) -> tuple[pl.Series, pl.Series
         )
     if column.minimum is not None:
         checks.append(
-            (value < column.minimum, f"expected a value >= {column.minimum:g}")
+            (value < column.minimum, f"expected a value >= {_number(column.minimum)}")
         )
     if column.maximum is not None:
         checks.append(
-            (value > column.maximum, f"expected a value <= {column.maximum:g}")
+            (value > column.maximum, f"expected a value <= {_number(column.maximum)}")
         )
     if column.choices is not None:
         allowed = ", ".join(column.choices)
@@ -130,6 +130,9 @@ def _parse_column(text: pl.Series, column: Column) -> tuple[pl.Series, pl.Series
         )
     if column.choices is not None:
         value = value.str.to_lowercase()
+    if column.kind is Kind.TEXT_LIST:
+        # An empty field and an empty list are the same: no values.
+        value = value.fill_null(pl.lit([], pl.List(pl.String)))
     result = frame.select(value.alias("value"), reason.alias("reason"))
     return result["value"], result["reason"]
 
@@ -140,7 +143,11 @@ def _typed(text: pl.Expr, kind: Kind) -> pl.Expr:
     if kind is Kind.FLOAT:
         return text.cast(pl.Float64, strict=False)
     if kind is Kind.INTEGER:
-        return text.cast(pl.Int64, strict=False)
+        # "3.0" is an integer too: Parquet writers such as pandas store an
+        # integer column with nulls as floats.
+        number = text.cast(pl.Float64, strict=False)
+        integral = number.is_finite() & (number == number.floor())
+        return pl.when(integral).then(number).cast(pl.Int64, strict=False)
     if kind is Kind.BOOLEAN:
         lowered = text.str.to_lowercase()
         return (
@@ -183,3 +190,8 @@ def _describe(kind: Kind) -> str:
         Kind.TIMESTAMP: "an ISO 8601 time such as 2026-03-01T12:30:00Z",
         Kind.TEXT_LIST: f"values separated by {LIST_SEPARATOR}",
     }[kind]
+
+
+def _number(value: float) -> str:
+    """A bound as written by people: 2147483647, not 2.14748e+09."""
+    return str(int(value)) if float(value).is_integer() else str(value)

@@ -26,6 +26,12 @@ from models.evaluate import EvaluationSettings
 
 logger = logging.getLogger("recommender")
 
+# Largest synthetic world the command accepts. Generating and loading 1 million
+# users with 20 orders each peaks at 5.9 GB (docs/benchmarks.md), so 3 million
+# is an estimated 18 GB, within a 24 GB machine.
+MAX_WORLD_USERS = 3_000_000
+MAX_WORLD_RESTAURANTS = 100_000
+
 # Exit code of an import that loaded its good rows but rejected others.
 EXIT_REJECTS = 3
 
@@ -267,13 +273,13 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     world = parser.add_argument_group("synthetic world (with --source synthetic)")
     world.add_argument(
         "--users",
-        type=_bounded_int(MIN_USERS, 10**8),
+        type=_bounded_int(MIN_USERS, MAX_WORLD_USERS),
         default=5000,
         help="default: 5000",
     )
     world.add_argument(
         "--restaurants",
-        type=_bounded_int(MIN_RESTAURANTS, 10**7),
+        type=_bounded_int(MIN_RESTAURANTS, MAX_WORLD_RESTAURANTS),
         default=300,
         help="default: 300",
     )

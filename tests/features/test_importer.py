@@ -112,7 +112,7 @@ def test_values_parsed_to_types(
     orders = connection.sql("SELECT * FROM orders ORDER BY order_id").pl()
     items = connection.sql("SELECT * FROM menu_items ORDER BY menu_item_id").pl()
 
-    assert users["liked_cuisines"].to_list() == [["pizza", "thai"], None, ["burgers"]]
+    assert users["liked_cuisines"].to_list() == [["pizza", "thai"], [], ["burgers"]]
     assert str(users["signup_time"][0]) == "2026-01-02 10:00:00"
     assert str(orders["ordered_at"][1]) == "2026-02-02 12:15:00"
     # 20:00 at +01:00 is 19:00 UTC.
@@ -282,8 +282,8 @@ def test_rejected_user_cascades(
 
     assert reasons == {
         "users": "expected a number",
-        "orders": "user_id not found in users",
-        "order_items": "order_id not found in orders",
+        "orders": "user_id was rejected in this import's users file",
+        "order_items": "order_id was rejected in this import's orders file",
     }
     assert counts(connection) == BASE_COUNTS
 
@@ -506,3 +506,128 @@ def test_formats_match_store_schema() -> None:
     for table_format in FORMATS:
         names = [column.name for column in table_format.columns]
         assert names == table_format.table.column_names
+
+
+def test_empty_lists_round_trip(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    csv_dir = write_files(
+        tmp_path / "csv",
+        {"users.csv": "user_id,liked_cuisines\ne1,\ne2,|\ne3,thai\n"},
+    )
+    import_directory(connection, csv_dir)
+    parquet_dir = tmp_path / "parquet"
+    parquet_dir.mkdir()
+    connection.sql("SELECT user_id, liked_cuisines FROM users").pl().write_parquet(
+        parquet_dir / "users.parquet"
+    )
+
+    again = import_directory(connection, parquet_dir)
+    stored = connection.sql("SELECT liked_cuisines FROM users ORDER BY 1").pl()
+
+    assert stored["liked_cuisines"].to_list() == [[], [], ["thai"]]
+    assert again.tables["users"].unchanged == 3
+    assert again.rejects.is_empty()
+
+
+def test_huge_quantity_rejected(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    files = with_line(BASE_FILES, "order_items.csv", "o1,m2,3000000000")
+    result = import_directory(connection, write_files(tmp_path / "in", files))
+
+    assert result.rejects["reason"].to_list() == ["expected a value <= 2147483647"]
+    assert counts(connection) == BASE_COUNTS
+
+
+def test_integral_float_quantity_accepted(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    files = with_line(BASE_FILES, "order_items.csv", "o1,m2,2.0")
+    result = import_directory(connection, write_files(tmp_path / "in", files))
+
+    assert result.rejects.is_empty()
+    assert counts(connection)["order_items"] == 6
+
+
+@pytest.mark.parametrize(
+    ("column", "values"),
+    [
+        ("name", [{"a": 1}]),
+        ("name", [b"\xff\xfe"]),
+        ("restaurant_id", [7.5]),
+        ("cuisines", [[1, 2]]),
+    ],
+    ids=["struct name", "binary name", "float id", "integer list"],
+)
+def test_parquet_wrong_type_fails(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path, column: str, values: list
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    frame = pl.DataFrame({"restaurant_id": ["r1"], "name": ["Pizza"]}).with_columns(
+        pl.Series(column, values)
+    )
+    frame.write_parquet(folder / "restaurants.parquet")
+
+    with pytest.raises(ImportFileError, match=f"column {column} has Parquet type"):
+        import_directory(connection, folder)
+
+
+def test_repeat_of_rejected_row_rejected(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    files = with_line(BASE_FILES, "orders.csv", "o9,u404,r1,,,")
+    files = with_line(files, "orders.csv", "o9,u404,r1,,,")
+    result = import_directory(connection, write_files(tmp_path / "in", files))
+    reasons = dict(zip(result.rejects["line"], result.rejects["reason"], strict=True))
+
+    assert reasons == {
+        5: "user_id not found in users",
+        6: "same as line 5, which was rejected",
+    }
+    assert result.tables["orders"].unchanged == 0
+
+
+def test_conflict_with_repeat_all_rejected(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    files = with_line(BASE_FILES, "users.csv", "u9,,Lyon,1,1,,,")
+    files = with_line(files, "users.csv", "u9,,Lyon,1,1,,,")
+    files = with_line(files, "users.csv", "u9,,Paris,1,1,,,")
+    result = import_directory(connection, write_files(tmp_path / "in", files))
+
+    assert sorted(result.rejects["line"].to_list()) == [5, 6, 7]
+    assert result.tables["users"].unchanged == 0
+
+
+def test_items_of_rejected_order_rejected(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    import_directory(connection, write_files(tmp_path / "first", BASE_FILES))
+    later = {
+        "orders.csv": "order_id,user_id,restaurant_id\no1,u2,r1\n",
+        "order_items.csv": "order_id,menu_item_id,quantity\no1,m2,3\n",
+    }
+
+    result = import_directory(connection, write_files(tmp_path / "later", later))
+
+    assert result.tables["order_items"].rejected == 1
+    assert "was rejected in this import" in result.rejects["reason"][1]
+    assert counts(connection)["order_items"] == 5
+
+
+def test_other_path_same_rejects(
+    connection: duckdb.DuckDBPyConnection,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    files = with_line(BASE_FILES, "order_items.csv", "o1,m2,-1")
+    folder = write_files(tmp_path / "in", files)
+    import_directory(connection, folder)
+    monkeypatch.chdir(tmp_path)
+
+    import_directory(connection, Path("in"))
+    stored = connection.execute("SELECT count(*) FROM import_rejects").fetchall()
+
+    assert stored[0][0] == 1
