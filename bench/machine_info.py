@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import platform
-import subprocess
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from models.registry import git_state
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 
@@ -45,21 +46,7 @@ def _cpu_model() -> str:
 
 
 def _git_commit() -> str | None:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=REPOSITORY,
-        ).stdout.strip()
-        status = subprocess.run(
-            ["git", "status", "--porcelain"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=REPOSITORY,
-        ).stdout
-    except (OSError, subprocess.CalledProcessError):
+    commit, dirty = git_state(REPOSITORY)
+    if commit is None:
         return None
-    return f"{commit} with uncommitted changes" if status.strip() else commit
+    return f"{commit[:7]} with uncommitted changes" if dirty else commit[:7]

@@ -211,7 +211,7 @@ class OnlineReader:
 
 
 def _polars_type(feast_type: object) -> pl.DataType:
-    """The polars type of a Feast feature type used in this repository."""
+    """Return the polars type of a Feast feature type used in this repository."""
     from feast.types import Array, Bool, Float32, Float64, Int32, Int64, String
 
     scalars: dict[object, pl.DataType] = {

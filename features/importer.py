@@ -9,10 +9,12 @@ the whole import is one transaction. A row is:
 - unchanged when a row with the same key and the same content is already in
   the store or earlier in the file, so importing the same files twice
   changes nothing;
-- rejected, with file, line, column, value and reason, when a field fails
-  its check, when its key repeats with different content (in the file or in
-  the store), or when it references a row that exists neither in the store
-  nor among the rows accepted from this import.
+- rejected, with file, line, column, value and reason, in the other cases.
+  A field may fail its check, or the key may repeat with different content
+  in the file or in the store. The row may reference a key that was
+  rejected in this import, or one found neither in the store nor among the
+  rows accepted from this import. An exact repeat of a rejected row is
+  rejected with it.
 """
 
 from __future__ import annotations
@@ -149,8 +151,8 @@ def _load_table(
         # Rows that reference one of these keys are rejected too, even when
         # the key exists in the store, since the import meant another row.
         key = table_format.key[0]
-        refused = parsed.filter(pl.col(LINE).is_in(all_rejects["line"].implode()))
-        rejected_keys[table_format.table.name] = refused[key].drop_nulls()
+        rejected_rows = parsed.filter(pl.col(LINE).is_in(all_rejects["line"].implode()))
+        rejected_keys[table_format.table.name] = rejected_rows[key].drop_nulls()
     summary.inserted = rows.height
     summary.unchanged = unchanged + loaded_repeats
     summary.rejected = all_rejects["line"].n_unique()
@@ -225,9 +227,9 @@ def _check_references(
     are already inserted in the transaction)."""
     rejects = [_empty_reject_rows()]
     for reference in table_format.references:
-        refused = rejected_keys.get(reference.table.name)
-        if refused is not None and not refused.is_empty():
-            hit = pl.col(reference.column).is_in(refused.implode())
+        rejected = rejected_keys.get(reference.table.name)
+        if rejected is not None and not rejected.is_empty():
+            hit = pl.col(reference.column).is_in(rejected.implode())
             rejects.append(
                 rows.filter(hit).select(
                     pl.col(LINE).alias("line"),
@@ -294,10 +296,10 @@ def _check_item_restaurants(
 def _existing_keys(
     connection: duckdb.DuckDBPyConnection, table: str, key: str, values: pl.Series
 ) -> pl.Series:
-    wanted = pl.DataFrame({"value": values.unique()})
-    with registered(connection, "wanted_keys", wanted):
+    lookup = pl.DataFrame({"value": values.unique()})
+    with registered(connection, "lookup_keys", lookup):
         found = connection.sql(
-            f"SELECT t.{key} FROM {table} t JOIN wanted_keys w ON t.{key} = w.value"
+            f"SELECT t.{key} FROM {table} t JOIN lookup_keys w ON t.{key} = w.value"
         ).pl()
     return found[key]
 

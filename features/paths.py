@@ -1,4 +1,4 @@
-"""Where the project's inputs live and where generated files go."""
+"""Paths of the project's inputs and of the folder for generated files."""
 
 from __future__ import annotations
 

@@ -60,7 +60,7 @@ def replace_all(
 ) -> None:
     """Replace every data-set table with ``frames`` in one transaction.
 
-    Tables absent from ``frames`` are emptied, so the store holds exactly one
+    Tables absent from ``frames`` are emptied, so the store contains exactly one
     data set. On any error the transaction rolls back and the store is left as
     it was.
     """

@@ -1,6 +1,6 @@
 """Adapter from the UCI "Restaurant & consumer data" files to the store tables.
 
-Each rating becomes one order without a time: the data set says who visited
+Each rating becomes one order without a time: the data set records who visited
 which restaurant, not when. The files have no menus, so ``menu_items`` and
 ``order_items`` stay empty. Real quirks handled here: ``?`` marks a missing
 value, ``chefmozcuisine.csv`` lists restaurants absent from ``geoplaces2.csv``

@@ -193,5 +193,5 @@ def _describe(kind: Kind) -> str:
 
 
 def _number(value: float) -> str:
-    """A bound as written by people: 2147483647, not 2.14748e+09."""
+    """Format a bound as people write it: 2147483647, not 2.14748e+09."""
     return str(int(value)) if float(value).is_integer() else str(value)

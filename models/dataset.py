@@ -30,7 +30,7 @@ def candidate_pairs(
 ) -> pl.DataFrame:
     """Every (user, restaurant) pair except those in ``exclude``.
 
-    ``exclude`` holds the interactions the features were computed from, so a
+    ``exclude`` contains the interactions the features were computed from, so a
     restaurant a user already visited is not a candidate for that user.
     """
     users = pl.DataFrame({USER_ID: user_ids}, schema={USER_ID: pl.String})

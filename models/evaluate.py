@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class EvaluationSettings:
-    """How the interactions are split and cut off."""
+    """Split settings: number of splits, held-out share, first seed, list length."""
 
     n_splits: int = 5
     test_fraction: float = 0.2
@@ -164,7 +164,7 @@ def _summarize(
 
 
 def format_table(report: dict[str, Any]) -> str:
-    """The summary as a Markdown table, one row per model."""
+    """Format the summary as a Markdown table, one row per model."""
     summary = report["summary"]
     metrics = list(next(iter(summary.values())))
     header = "| model | " + " | ".join(metrics) + " |"

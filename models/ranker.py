@@ -129,7 +129,7 @@ def train_ranker(training: TrainingSet, config: RankerConfig) -> LightGBMRanker:
 
 
 def top_k(rows: pl.DataFrame, scores: np.ndarray, k: int) -> dict[str, list[str]]:
-    """Each user's ``k`` best restaurant ids, best first.
+    """Return each user's ``k`` best restaurant ids, best first.
 
     Ties go to the smaller restaurant id, so that the order is deterministic.
     """

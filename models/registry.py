@@ -33,7 +33,7 @@ CURRENT_ALIAS = "current"
 
 @dataclass
 class ModelMetadata:
-    """What a reader needs to trust and reproduce a trained model."""
+    """Provenance of a trained model: inputs, settings, data and code version."""
 
     version: str
     created_at: str
@@ -135,8 +135,8 @@ def _sha256(path: Path) -> str:
 
 
 def git_state(repo_dir: Path) -> tuple[str | None, bool | None]:
-    """The commit checked out in ``repo_dir`` and whether the tree has changes;
-    (None, None) outside a git checkout."""
+    """Return the commit checked out in ``repo_dir`` and whether the tree has
+    changes, or (None, None) outside a git checkout."""
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"],

@@ -73,7 +73,7 @@ def _recommender(request: Request) -> Recommender:
 
 
 async def _internal_error(request: Request, error: Exception) -> JSONResponse:
-    """Answer an unexpected error with JSON, and log it with its traceback."""
+    """Return a JSON 500 for an unexpected error and log its traceback."""
     logger.error(
         "unhandled error on %s %s", request.method, request.url.path, exc_info=error
     )

@@ -359,7 +359,7 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _bounded_int(low: int, high: int) -> Callable[[str], int]:
-    """An argparse type: an integer from ``low`` to ``high`` inclusive."""
+    """Return an argparse type that accepts integers from ``low`` to ``high``."""
 
     def parse(text: str) -> int:
         try:

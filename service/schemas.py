@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 
 class Strategy(StrEnum):
-    """How a list was made."""
+    """Strategy that produced a recommendation list."""
 
     RANKER = "ranker"
     POPULARITY = "popularity"

@@ -12,7 +12,7 @@ from features.paths import FEATURE_REPO, default_var_dir
 
 
 class Settings(BaseSettings):
-    """Where the service finds its model and features, and request limits."""
+    """Service settings: locations of the model and features, request limits."""
 
     model_config = SettingsConfigDict(env_prefix="RECOMMENDER_")
 
