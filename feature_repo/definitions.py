@@ -10,7 +10,9 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+import pandas as pd
 from feast import Entity, FeatureService, FeatureView, Field, FileSource
+from feast.on_demand_feature_view import on_demand_feature_view
 from feast.types import Array, Float64, Int64, String
 from feast.value_type import ValueType
 
@@ -58,20 +60,54 @@ user_profile = FeatureView(
     description="Declared attributes: location, budget, liked cuisines.",
 )
 
-user_history = FeatureView(
-    name="user_history",
+user_activity = FeatureView(
+    name="user_activity",
     entities=[user],
     ttl=NO_EXPIRY,
     schema=[
-        Field(name="user_visit_count", dtype=Int64),
+        Field(name="user_order_count", dtype=Int64),
+        Field(name="user_orders_7d", dtype=Int64),
+        Field(name="user_orders_30d", dtype=Int64),
+        Field(name="user_orders_90d", dtype=Int64),
+        Field(name="user_days_since_last_order", dtype=Float64),
+        Field(name="user_avg_order_value", dtype=Float64),
         Field(name="user_mean_rating", dtype=Float64),
         Field(name="user_visited_restaurant_ids", dtype=Array(String)),
-        Field(name="user_history_cuisines", dtype=Array(String)),
         Field(name="user_history_latitude", dtype=Float64),
         Field(name="user_history_longitude", dtype=Float64),
     ],
-    source=_source("user_history"),
-    description="What the user's past orders say: count, places, cuisines.",
+    source=_source("user_activity"),
+    description="How much and how recently the user ordered, and from where.",
+)
+
+user_diet = FeatureView(
+    name="user_diet",
+    entities=[user],
+    ttl=NO_EXPIRY,
+    schema=[
+        Field(name="user_declared_vegetarian", dtype=Int64),
+        Field(name="user_diet_order_count", dtype=Int64),
+        Field(name="user_vegetarian_order_ratio", dtype=Float64),
+        Field(name="user_vegetarian_item_ratio", dtype=Float64),
+    ],
+    source=_source("user_diet"),
+    description="Declared diet and the share of vegetarian orders and items.",
+)
+
+user_cuisine = FeatureView(
+    name="user_cuisine",
+    entities=[user],
+    ttl=NO_EXPIRY,
+    schema=[
+        Field(name="user_coffee_tea_share", dtype=Float64),
+        Field(name="user_pizza_share", dtype=Float64),
+        Field(name="user_cuisine_names", dtype=Array(String)),
+        Field(name="user_cuisine_shares", dtype=Array(Float64)),
+        Field(name="user_top_cuisine_share", dtype=Float64),
+        Field(name="user_cuisine_diversity", dtype=Float64),
+    ],
+    source=_source("user_cuisine"),
+    description="Share of the user's orders per cuisine, and their diversity.",
 )
 
 restaurant_profile = FeatureView(
@@ -91,22 +127,108 @@ restaurant_profile = FeatureView(
     description="Static content of a restaurant: place, price level, cuisines.",
 )
 
+restaurant_menu = FeatureView(
+    name="restaurant_menu",
+    entities=[restaurant],
+    ttl=NO_EXPIRY,
+    schema=[
+        Field(name="restaurant_menu_item_count", dtype=Int64),
+        Field(name="restaurant_vegetarian_item_share", dtype=Float64),
+        Field(name="restaurant_vegetarian_main_count", dtype=Int64),
+        Field(name="restaurant_median_item_price", dtype=Float64),
+        Field(name="restaurant_has_vegetarian_options", dtype=Int64),
+        Field(name="restaurant_vegetarian_evidence", dtype=String),
+    ],
+    source=_source("restaurant_menu"),
+    description="Vegetarian options on the menu, and what that rests on.",
+)
+
 restaurant_popularity = FeatureView(
     name="restaurant_popularity",
     entities=[restaurant],
     ttl=NO_EXPIRY,
     schema=[
-        Field(name="restaurant_visit_count", dtype=Int64),
+        Field(name="restaurant_days_since_opening", dtype=Float64),
+        Field(name="restaurant_order_count", dtype=Int64),
         Field(name="restaurant_user_count", dtype=Int64),
-        Field(name="restaurant_visit_share", dtype=Float64),
+        Field(name="restaurant_orders_7d", dtype=Int64),
+        Field(name="restaurant_users_7d", dtype=Int64),
+        Field(name="restaurant_orders_30d", dtype=Int64),
+        Field(name="restaurant_users_30d", dtype=Int64),
         Field(name="restaurant_mean_rating", dtype=Float64),
+        Field(name="restaurant_order_share", dtype=Float64),
     ],
     source=_source("restaurant_popularity"),
-    description="How often the restaurant was ordered from, and how it was rated.",
+    description="Orders and users, overall and recent; rating; age.",
 )
+
+
+# Pair features: the transformation is features.pairs.pair_features, which the
+# service also calls itself. Feast rebuilds this function from its source, so
+# the import is inside it. Every output is a Float64 (NaN when unknown).
+@on_demand_feature_view(
+    sources=[
+        user_profile,
+        user_activity,
+        user_diet,
+        user_cuisine,
+        restaurant_profile,
+        restaurant_menu,
+    ],
+    schema=[
+        Field(name="distance_km", dtype=Float64),
+        Field(name="history_distance_km", dtype=Float64),
+        Field(name="same_city", dtype=Float64),
+        Field(name="declared_cuisine_match", dtype=Float64),
+        Field(name="cuisine_affinity", dtype=Float64),
+        Field(name="price_budget_gap", dtype=Float64),
+        Field(name="past_orders_here", dtype=Float64),
+        Field(name="vegetarian_match", dtype=Float64),
+        Field(name="vegetarian_gap", dtype=Float64),
+    ],
+    mode="pandas",
+    description="Features of a (user, restaurant) pair; see features/pairs.py.",
+)
+def user_restaurant_pair(inputs: pd.DataFrame) -> pd.DataFrame:
+    from features.pairs import pandas_pair_features
+
+    return pandas_pair_features(inputs)
+
 
 ranker_v1 = FeatureService(
     name="ranker_v1",
-    features=[user_profile, user_history, restaurant_profile, restaurant_popularity],
-    description="Every feature the first LightGBM ranker reads.",
+    features=[
+        user_profile,
+        user_activity,
+        user_cuisine,
+        restaurant_profile,
+        restaurant_popularity,
+        user_restaurant_pair[
+            [
+                "distance_km",
+                "history_distance_km",
+                "same_city",
+                "declared_cuisine_match",
+                "cuisine_affinity",
+                "price_budget_gap",
+                "past_orders_here",
+            ]
+        ],
+    ],
+    description="The ranker's features without diet and vegetarian-menu ones.",
+)
+
+ranker_v2 = FeatureService(
+    name="ranker_v2",
+    features=[
+        user_profile,
+        user_activity,
+        user_diet,
+        user_cuisine,
+        restaurant_profile,
+        restaurant_menu,
+        restaurant_popularity,
+        user_restaurant_pair,
+    ],
+    description="Every feature: ranker_v1 plus the diet and vegetarian-menu ones.",
 )

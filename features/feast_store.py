@@ -27,15 +27,21 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from features.paths import EMBEDDED, PRODUCTION, VAR_DIR_ENV, feast_yaml
-from features.transforms import FeatureTables
+from features.transforms import FEATURE_TABLES, RESTAURANT, USER
 
 if TYPE_CHECKING:
     from feast import FeatureStore
 
 logger = logging.getLogger(__name__)
 
-USER_VIEWS = ("user_profile", "user_history")
-RESTAURANT_VIEWS = ("restaurant_profile", "restaurant_popularity")
+
+def views_of(entity: str) -> tuple[str, ...]:
+    """Names of the feature tables (and so feature views) of ``entity``."""
+    return tuple(spec.name for spec in FEATURE_TABLES.values() if spec.entity == entity)
+
+
+USER_VIEWS = views_of(USER)
+RESTAURANT_VIEWS = views_of(RESTAURANT)
 
 # Feature rows are stamped with the time they were computed; materializing
 # from this date on covers every row the pipeline writes.
@@ -57,11 +63,13 @@ PRODUCTION_DEFAULTS = {
 }
 
 
-def write_feature_tables(tables: FeatureTables, features_dir: Path) -> list[Path]:
+def write_feature_tables(
+    tables: dict[str, pl.DataFrame], features_dir: Path
+) -> list[Path]:
     """Write each feature table to ``features_dir/<name>.parquet``, atomically."""
     features_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, frame in tables.as_dict().items():
+    for name, frame in tables.items():
         path = features_dir / f"{name}.parquet"
         partial = path.with_suffix(".parquet.partial")
         frame.write_parquet(partial)

@@ -1,53 +1,107 @@
 """Features of a (user, restaurant) pair, defined once for training and serving.
 
-Training calls :func:`pair_features` on every candidate pair of a split;
-the service calls it on one user's row joined to every restaurant in memory.
-Both pass the same columns, those of ``FeatureTables.users()`` and
-``FeatureTables.restaurants()``, so a feature cannot drift between the two.
+:func:`pair_features` is the transformation of the Feast on-demand feature
+view ``user_restaurant_pair`` (``feature_repo/definitions.py``), so training
+rows read through ``get_historical_features`` get their pair features from
+it. The service calls the same function on one user's row joined to every
+restaurant in memory, which is much faster than asking Feast for hundreds of
+pair rows per request.
 """
 
 from __future__ import annotations
 
+import math
+from typing import TYPE_CHECKING, Any
+
 import polars as pl
 
 from features.cities import EARTH_RADIUS_KM
-from features.schema import USER_ID
+from features.schema import RESTAURANT_ID, USER_ID
 
-# The model's inputs, in the order the booster expects them.
-MODEL_FEATURES: tuple[str, ...] = (
+if TYPE_CHECKING:
+    import pandas as pd
+
+# Pair features that do not depend on diet or menu features.
+BASE_PAIR_FEATURES: tuple[str, ...] = (
     "distance_km",
     "history_distance_km",
     "same_city",
     "declared_cuisine_match",
-    "history_cuisine_affinity",
+    "cuisine_affinity",
     "price_budget_gap",
-    "restaurant_price_level",
-    "restaurant_is_chain",
-    "restaurant_visit_share",
-    "restaurant_user_count",
-    "restaurant_mean_rating",
-    "user_visit_count",
-    "user_mean_rating",
-    "user_budget_level",
+    "past_orders_here",
 )
+VEGETARIAN_PAIR_FEATURES: tuple[str, ...] = ("vegetarian_match", "vegetarian_gap")
+PAIR_FEATURES: tuple[str, ...] = (*BASE_PAIR_FEATURES, *VEGETARIAN_PAIR_FEATURES)
+
+# The columns pair_features reads, besides user_id and restaurant_id, with
+# their types.
+PAIR_INPUTS: dict[str, pl.DataType] = {
+    "user_latitude": pl.Float64(),
+    "user_longitude": pl.Float64(),
+    "user_city": pl.String(),
+    "user_budget_level": pl.Int64(),
+    "user_liked_cuisines": pl.List(pl.String),
+    "user_visited_restaurant_ids": pl.List(pl.String),
+    "user_history_latitude": pl.Float64(),
+    "user_history_longitude": pl.Float64(),
+    "user_cuisine_names": pl.List(pl.String),
+    "user_cuisine_shares": pl.List(pl.Float64),
+    "user_vegetarian_order_ratio": pl.Float64(),
+    "restaurant_latitude": pl.Float64(),
+    "restaurant_longitude": pl.Float64(),
+    "restaurant_city": pl.String(),
+    "restaurant_price_level": pl.Int64(),
+    "restaurant_cuisines": pl.List(pl.String),
+    "restaurant_vegetarian_item_share": pl.Float64(),
+    "restaurant_has_vegetarian_options": pl.Int64(),
+}
 
 _PAIR_INDEX = "_pair"
+# Identifies a user's row: the same user appears once per cutoff in training
+# rows, with a different history at each.
+_HISTORY = "_history"
 
 
 def pair_features(pairs: pl.DataFrame) -> pl.DataFrame:
-    """Add the pair features to ``pairs`` and return it, row order kept.
+    """Return the pair features of ``pairs``, one row per input row, in order.
 
-    ``pairs`` has one row per (user, restaurant): ``user_id`` and the user's
-    and the restaurant's feature columns side by side. Missing inputs (a user without
-    coordinates, a restaurant without cuisines) give null features, which
-    LightGBM treats as missing.
+    ``pairs`` has one row per (user, restaurant): ``user_id``,
+    ``restaurant_id`` and the columns of :data:`PAIR_INPUTS`. Missing inputs (a
+    user without coordinates, a restaurant without a menu) give null features,
+    which LightGBM treats as missing.
+
+    Features:
+        distance_km: from the user's declared location to the restaurant.
+        history_distance_km: from the mean location of the user's past
+            restaurants to this one.
+        same_city: 1 when the user's and the restaurant's cities are equal.
+        declared_cuisine_match: number of the restaurant's cuisines the user
+            declared to like.
+        cuisine_affinity: the largest share of the user's past orders that
+            went to a cuisine of this restaurant (0 without a match).
+        price_budget_gap: restaurant price level minus the user's budget level.
+        past_orders_here: the user's past orders at this restaurant.
+        vegetarian_match: the user's vegetarian-order ratio times the share of
+            vegetarian items on the restaurant's menu.
+        vegetarian_gap: the user's vegetarian-order ratio when the restaurant
+            has no vegetarian options, 0 when it has some.
     """
-    indexed = pairs.with_row_index(_PAIR_INDEX)
-    affinity = _history_cuisine_affinity(indexed)
+    indexed = pairs.with_row_index(_PAIR_INDEX).with_columns(
+        pl.struct(
+            USER_ID,
+            pl.col("user_visited_restaurant_ids").hash(),
+            pl.col("user_cuisine_names").hash(),
+            pl.col("user_cuisine_shares").hash(),
+        )
+        .hash()
+        .alias(_HISTORY)
+    )
     return (
-        indexed.join(affinity, on=_PAIR_INDEX, how="left")
+        indexed.join(_cuisine_affinity(indexed), on=_PAIR_INDEX, how="left")
+        .join(_past_orders(indexed), on=[_HISTORY, RESTAURANT_ID], how="left")
         .sort(_PAIR_INDEX)
-        .with_columns(
+        .select(
             _haversine_km(
                 "user_latitude",
                 "user_longitude",
@@ -68,12 +122,21 @@ def pair_features(pairs: pl.DataFrame) -> pl.DataFrame:
             .list.len()
             .cast(pl.Int64)
             .alias("declared_cuisine_match"),
-            pl.col("history_cuisine_affinity").fill_null(0.0),
-            (pl.col("restaurant_price_level") - pl.col("user_budget_level")).alias(
-                "price_budget_gap"
-            ),
+            pl.col("cuisine_affinity").fill_null(0.0),
+            (
+                pl.col("restaurant_price_level").cast(pl.Int64)
+                - pl.col("user_budget_level").cast(pl.Int64)
+            ).alias("price_budget_gap"),
+            pl.col("past_orders_here").fill_null(0).cast(pl.Int64),
+            (
+                pl.col("user_vegetarian_order_ratio")
+                * pl.col("restaurant_vegetarian_item_share")
+            ).alias("vegetarian_match"),
+            (
+                pl.col("user_vegetarian_order_ratio")
+                * (1 - pl.col("restaurant_has_vegetarian_options"))
+            ).alias("vegetarian_gap"),
         )
-        .drop(_PAIR_INDEX)
     )
 
 
@@ -90,34 +153,83 @@ def _haversine_km(
     return 2 * EARTH_RADIUS_KM * a.sqrt().arcsin()
 
 
-def _history_cuisine_affinity(indexed: pl.DataFrame) -> pl.DataFrame:
-    """Per pair: for the restaurant's cuisine the user visited most often, the
-    share of the user's visits that were to a restaurant serving it."""
-    # Counted once per user, not once per pair: a user has many candidates.
-    history = (
-        indexed.select(USER_ID, pl.col("user_history_cuisines").alias("cuisine"))
-        .unique(USER_ID)
-        .explode("cuisine")
+def _cuisine_affinity(indexed: pl.DataFrame) -> pl.DataFrame:
+    # Exploded once per user, not once per pair: a user has many candidates.
+    shares = (
+        indexed.select(
+            _HISTORY,
+            pl.col("user_cuisine_names").alias("cuisine"),
+            pl.col("user_cuisine_shares").alias("share"),
+        )
+        .unique(_HISTORY)
+        .explode("cuisine", "share")
         .drop_nulls("cuisine")
-        .group_by(USER_ID, "cuisine")
-        .agg(pl.len().alias("visits"))
     )
     offered = (
         indexed.select(
-            _PAIR_INDEX,
-            USER_ID,
-            "user_visit_count",
-            pl.col("restaurant_cuisines").alias("cuisine"),
+            _PAIR_INDEX, _HISTORY, pl.col("restaurant_cuisines").alias("cuisine")
         )
         .explode("cuisine")
         .drop_nulls("cuisine")
     )
     return (
-        offered.join(history, on=[USER_ID, "cuisine"], how="inner")
+        offered.join(shares, on=[_HISTORY, "cuisine"], how="inner")
         .group_by(_PAIR_INDEX)
-        .agg(
-            (pl.col("visits") / pl.col("user_visit_count"))
-            .max()
-            .alias("history_cuisine_affinity")
-        )
+        .agg(pl.col("share").max().alias("cuisine_affinity"))
     )
+
+
+def _past_orders(indexed: pl.DataFrame) -> pl.DataFrame:
+    return (
+        indexed.select(
+            _HISTORY, pl.col("user_visited_restaurant_ids").alias(RESTAURANT_ID)
+        )
+        .unique(_HISTORY)
+        .explode(RESTAURANT_ID)
+        .drop_nulls(RESTAURANT_ID)
+        .group_by(_HISTORY, RESTAURANT_ID)
+        .agg(pl.len().cast(pl.Int64).alias("past_orders_here"))
+    )
+
+
+def pandas_pair_features(inputs: pd.DataFrame) -> pd.DataFrame:
+    """:func:`pair_features` on a pandas frame as Feast passes it to the
+    on-demand view, returned as float64 columns with NaN for unknown values.
+
+    Feast passes list features as numpy arrays (or None) and integer features
+    as floats when any is missing; both are converted to the types of
+    :data:`PAIR_INPUTS`. A missing column is read as all nulls: ``feast apply``
+    checks the view on made-up rows without join keys.
+    """
+    import pandas as pd
+
+    height = len(inputs)
+    columns: dict[str, pl.Series] = {}
+    for key in (USER_ID, RESTAURANT_ID):
+        values = (
+            [str(v) for v in inputs[key]]
+            if key in inputs.columns
+            else [str(i) for i in range(height)]
+        )
+        columns[key] = pl.Series(key, values, dtype=pl.String)
+    for name, dtype in PAIR_INPUTS.items():
+        if name not in inputs.columns:
+            columns[name] = pl.Series(name, [None] * height, dtype=dtype)
+        elif isinstance(dtype, pl.List):
+            columns[name] = pl.Series(
+                name, [_as_list(v) for v in inputs[name]], dtype=dtype
+            )
+        else:
+            columns[name] = pl.from_pandas(
+                inputs[name].rename(name), nan_to_null=True
+            ).cast(dtype, strict=False)
+    result = pair_features(pl.DataFrame(columns)).cast(pl.Float64)
+    return pd.DataFrame(
+        {name: result[name].to_numpy() for name in PAIR_FEATURES}, index=inputs.index
+    )
+
+
+def _as_list(value: Any) -> list[Any] | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return list(value)

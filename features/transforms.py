@@ -1,86 +1,274 @@
-"""Feature tables of users and restaurants, computed from a set of interactions.
+"""Feature tables of users and restaurants as of a cutoff.
 
-A table computed from the training interactions alone is what keeps held-out
-interactions out of training: evaluation passes the training part of each
-split, serving passes every order in the store. Column names carry their
-entity prefix (``user_``, ``restaurant_``) so that feature names stay unique
-across Feast feature views.
+Each table is computed by one function registered with :func:`feature_table`
+and becomes one Feast feature view of the same name (declared in
+``feature_repo/definitions.py``). A function receives a :class:`Snapshot`:
+the store's users, restaurants and classified menu items, and the orders the
+features may see. For a cutoff, those are the orders placed strictly before
+it; for a label fold of a data set without order times, the orders of the
+other folds. The function returns one row per entity: the key column and the
+features, named with their entity prefix (``user_``, ``restaurant_``) so that
+names stay unique when views are read together.
+
+Menus and declared attributes have no history in the store, so every
+snapshot sees their current values. Windows counted in days (orders in the
+last 7 days, days since the last order) are null when orders have no times.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import polars as pl
 
-from features.schema import EVENT_TIMESTAMP, RESTAURANT_ID, USER_ID
+from features.schema import (
+    EVENT_TIMESTAMP,
+    MENU_ITEM_ID,
+    ORDER_ID,
+    RESTAURANT_ID,
+    USER_ID,
+)
+from features.vegetarian import PREDICTION_COLUMN, classify_menu
+
+USER = "user"
+RESTAURANT = "restaurant"
+ENTITY_KEYS = {USER: USER_ID, RESTAURANT: RESTAURANT_ID}
 
 BUDGET_LEVELS = {"low": 1, "medium": 2, "high": 3}
+VEGETARIAN_DIETS = ("vegetarian", "vegan")
+# Cuisine tags whose orders count as coffee or tea, and as pizza.
+COFFEE_TEA_CUISINES = ("cafe", "cafe_coffee_shop", "coffee", "coffee_shop", "tea")
+PIZZA_CUISINES = ("pizza", "pizzeria")
+# Cuisine tags that say a restaurant serves vegetarian dishes.
+VEGETARIAN_CUISINES = ("vegetarian", "vegan")
+ACTIVITY_WINDOWS_DAYS = (7, 30, 90)
+POPULARITY_WINDOWS_DAYS = (7, 30)
+
+# Values of restaurant_vegetarian_evidence.
+EVIDENCE_MENU = "menu"
+EVIDENCE_CUISINE = "cuisine"
+EVIDENCE_NONE = "none"
+
+_DAY_US = 86_400 * 1_000_000
 
 
 @dataclass(frozen=True)
-class FeatureTables:
-    """The four feature tables, one row per entity, as of one point in time."""
+class StoreFrames:
+    """The store tables the transforms read, with menu items classified.
 
-    user_profile: pl.DataFrame
-    user_history: pl.DataFrame
-    restaurant_profile: pl.DataFrame
-    restaurant_popularity: pl.DataFrame
-
-    def as_dict(self) -> dict[str, pl.DataFrame]:
-        return {
-            "user_profile": self.user_profile,
-            "user_history": self.user_history,
-            "restaurant_profile": self.restaurant_profile,
-            "restaurant_popularity": self.restaurant_popularity,
-        }
-
-    def users(self) -> pl.DataFrame:
-        """User profile and history joined, one row per user."""
-        return self.user_profile.drop(EVENT_TIMESTAMP).join(
-            self.user_history.drop(EVENT_TIMESTAMP), on=USER_ID, how="left"
-        )
-
-    def restaurants(self) -> pl.DataFrame:
-        """Restaurant profile and popularity joined, one row per restaurant."""
-        return self.restaurant_profile.drop(EVENT_TIMESTAMP).join(
-            self.restaurant_popularity.drop(EVENT_TIMESTAMP),
-            on=RESTAURANT_ID,
-            how="left",
-        )
-
-
-def build_feature_tables(
-    users: pl.DataFrame,
-    restaurants: pl.DataFrame,
-    interactions: pl.DataFrame,
-    as_of: datetime,
-) -> FeatureTables:
-    """Compute every feature table from the store tables and ``interactions``.
-
-    Args:
-        users: rows of the ``users`` store table.
-        restaurants: rows of the ``restaurants`` store table.
-        interactions: orders the features may see, with ``user_id``,
-            ``restaurant_id`` and ``rating``; held-out orders must not be here.
-        as_of: the ``event_timestamp`` written on every row, in UTC.
+    ``orders`` carries, per order, the item counts that diet features need:
+    ``item_count`` and ``vegetarian_item_count`` (null for an order without
+    items, such as a UCI rating).
     """
-    stamp = pl.lit(as_of, pl.Datetime("us", "UTC")).alias(EVENT_TIMESTAMP)
-    return FeatureTables(
-        user_profile=_user_profile(users).with_columns(stamp),
-        user_history=_user_history(users, restaurants, interactions).with_columns(
-            stamp
-        ),
-        restaurant_profile=_restaurant_profile(restaurants).with_columns(stamp),
-        restaurant_popularity=_restaurant_popularity(
-            restaurants, interactions
-        ).with_columns(stamp),
+
+    users: pl.DataFrame
+    restaurants: pl.DataFrame
+    menu_items: pl.DataFrame
+    orders: pl.DataFrame
+
+    @classmethod
+    def from_store_tables(
+        cls,
+        users: pl.DataFrame,
+        restaurants: pl.DataFrame,
+        menu_items: pl.DataFrame,
+        orders: pl.DataFrame,
+        order_items: pl.DataFrame,
+    ) -> StoreFrames:
+        """Classify the menu items and count each order's vegetarian items."""
+        menu = classify_menu(
+            menu_items.with_columns(
+                pl.col(MENU_ITEM_ID, RESTAURANT_ID).cast(pl.String),
+                pl.col("price").cast(pl.Float64),
+            )
+        )
+        items = order_items.with_columns(
+            pl.col(ORDER_ID, MENU_ITEM_ID).cast(pl.String),
+            pl.col("quantity").cast(pl.Int64),
+        ).join(
+            menu.select(MENU_ITEM_ID, PREDICTION_COLUMN), on=MENU_ITEM_ID, how="left"
+        )
+        per_order = items.group_by(ORDER_ID).agg(
+            pl.col("quantity").sum().cast(pl.Int64).alias("item_count"),
+            pl.col("quantity")
+            .filter(pl.col(PREDICTION_COLUMN))
+            .sum()
+            .cast(pl.Int64)
+            .alias("vegetarian_item_count"),
+        )
+        return cls(
+            users=users,
+            restaurants=restaurants,
+            menu_items=menu,
+            orders=orders.join(per_order, on=ORDER_ID, how="left"),
+        )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the features may see at one point in time.
+
+    Attributes:
+        store: every store table.
+        orders: the visible orders, a subset of ``store.orders``.
+        cutoff: the ``event_timestamp`` of the rows, in UTC; day windows are
+            counted back from it.
+    """
+
+    store: StoreFrames
+    orders: pl.DataFrame
+    cutoff: datetime
+
+    @property
+    def cutoff_naive(self) -> datetime:
+        """The cutoff as a naive UTC time, comparable with store times."""
+        return self.cutoff.astimezone(UTC).replace(tzinfo=None)
+
+    @property
+    def timed(self) -> bool:
+        """Whether the visible orders have times."""
+        return self.orders.height > 0 and self.orders["ordered_at"].null_count() == 0
+
+
+def snapshot_at(store: StoreFrames, cutoff: datetime) -> Snapshot:
+    """The snapshot of ``store`` at ``cutoff``: orders strictly before it.
+
+    Orders without a time are visible at every cutoff.
+    """
+    naive = cutoff.astimezone(UTC).replace(tzinfo=None)
+    visible = store.orders.filter(
+        pl.col("ordered_at").is_null() | (pl.col("ordered_at") < naive)
+    )
+    return Snapshot(store=store, orders=visible, cutoff=cutoff)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A registered feature table: its name, entity and compute function."""
+
+    name: str
+    entity: str
+    compute: Callable[[Snapshot], pl.DataFrame]
+
+    @property
+    def key(self) -> str:
+        return ENTITY_KEYS[self.entity]
+
+
+FEATURE_TABLES: dict[str, TableSpec] = {}
+
+
+def feature_table(
+    name: str, entity: str
+) -> Callable[[Callable[[Snapshot], pl.DataFrame]], Callable[[Snapshot], pl.DataFrame]]:
+    """Register a function as the feature table ``name`` of ``entity``.
+
+    The function takes a :class:`Snapshot` and returns one row per user (or
+    restaurant) with the key column and the feature columns.
+    """
+    if entity not in ENTITY_KEYS:
+        msg = f"entity must be one of {sorted(ENTITY_KEYS)}, got {entity!r}"
+        raise ValueError(msg)
+
+    def register(
+        compute: Callable[[Snapshot], pl.DataFrame],
+    ) -> Callable[[Snapshot], pl.DataFrame]:
+        if name in FEATURE_TABLES:
+            msg = f"feature table {name!r} is registered twice"
+            raise ValueError(msg)
+        FEATURE_TABLES[name] = TableSpec(name, entity, compute)
+        return compute
+
+    return register
+
+
+def compute_tables(snapshot: Snapshot) -> dict[str, pl.DataFrame]:
+    """Compute every registered table at ``snapshot``, stamped with its cutoff.
+
+    Raises:
+        ValueError: a table lacks its key column or repeats a key.
+    """
+    stamp = pl.lit(snapshot.cutoff, pl.Datetime("us", "UTC")).alias(EVENT_TIMESTAMP)
+    tables = {}
+    for spec in FEATURE_TABLES.values():
+        frame = spec.compute(snapshot)
+        if spec.key not in frame.columns:
+            msg = f"feature table {spec.name} has no {spec.key} column"
+            raise ValueError(msg)
+        if frame[spec.key].is_duplicated().any():
+            msg = f"feature table {spec.name} has more than one row per {spec.key}"
+            raise ValueError(msg)
+        tables[spec.name] = frame.with_columns(stamp)
+    return tables
+
+
+def join_entity_tables(tables: dict[str, pl.DataFrame], entity: str) -> pl.DataFrame:
+    """Join every table of ``entity`` on its key, without timestamps."""
+    key = ENTITY_KEYS[entity]
+    joined: pl.DataFrame | None = None
+    for spec in FEATURE_TABLES.values():
+        if spec.entity != entity or spec.name not in tables:
+            continue
+        frame = tables[spec.name].drop(EVENT_TIMESTAMP, strict=False)
+        joined = frame if joined is None else joined.join(frame, on=key, how="left")
+    if joined is None:
+        msg = f"no feature table of entity {entity!r}"
+        raise ValueError(msg)
+    return joined
+
+
+def _days_since(column: str, snapshot: Snapshot) -> pl.Expr:
+    elapsed = pl.lit(snapshot.cutoff_naive, pl.Datetime("us")) - pl.col(column)
+    return elapsed.dt.total_microseconds() / _DAY_US
+
+
+def _within_days(days: int, snapshot: Snapshot) -> pl.Expr:
+    return _days_since("ordered_at", snapshot) <= days
+
+
+def _per_entity(
+    keys: pl.DataFrame, features: pl.DataFrame, zero_filled: list[str]
+) -> pl.DataFrame:
+    """One row per key of ``keys``; counts of entities without orders are 0."""
+    return keys.join(features, on=keys.columns[0], how="left").with_columns(
+        pl.col(name).fill_null(0) for name in zero_filled
     )
 
 
-def _user_profile(users: pl.DataFrame) -> pl.DataFrame:
-    return users.select(
+def _window_counts(
+    snapshot: Snapshot, prefix: str, windows: tuple[int, ...], users: bool
+) -> list[pl.Expr]:
+    """Order (and distinct user) counts per window; null without order times."""
+    expressions = []
+    for days in windows:
+        recent = _within_days(days, snapshot)
+        orders = pl.col(ORDER_ID).filter(recent).len().cast(pl.Int64)
+        expressions.append(
+            (orders if snapshot.timed else pl.lit(None, pl.Int64)).alias(
+                f"{prefix}_orders_{days}d"
+            )
+        )
+        if users:
+            distinct = pl.col(USER_ID).filter(recent).n_unique().cast(pl.Int64)
+            expressions.append(
+                (distinct if snapshot.timed else pl.lit(None, pl.Int64)).alias(
+                    f"{prefix}_users_{days}d"
+                )
+            )
+    return expressions
+
+
+# ---------------------------------------------------------------------------
+# User tables.
+# ---------------------------------------------------------------------------
+
+
+@feature_table("user_profile", USER)
+def user_profile(snapshot: Snapshot) -> pl.DataFrame:
+    """Declared attributes: location, city, budget level, liked cuisines."""
+    return snapshot.store.users.select(
         USER_ID,
         pl.col("latitude").alias("user_latitude"),
         pl.col("longitude").alias("user_longitude"),
@@ -92,40 +280,142 @@ def _user_profile(users: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _user_history(
-    users: pl.DataFrame, restaurants: pl.DataFrame, interactions: pl.DataFrame
-) -> pl.DataFrame:
-    visits = interactions.select(USER_ID, RESTAURANT_ID, "rating").join(
-        restaurants.select(RESTAURANT_ID, "latitude", "longitude", "cuisines"),
+@feature_table("user_activity", USER)
+def user_activity(snapshot: Snapshot) -> pl.DataFrame:
+    """How much and how recently the user ordered, and from where.
+
+    ``user_visited_restaurant_ids`` lists the restaurant of every past order,
+    sorted, with repeats, so that a restaurant's count is the number of orders
+    placed there.
+    """
+    located = snapshot.orders.join(
+        snapshot.store.restaurants.select(RESTAURANT_ID, "latitude", "longitude"),
         on=RESTAURANT_ID,
         how="inner",
     )
-    history = visits.group_by(USER_ID).agg(
-        pl.len().cast(pl.Int64).alias("user_visit_count"),
+    last = pl.col("ordered_at").max()
+    activity = located.group_by(USER_ID).agg(
+        pl.len().cast(pl.Int64).alias("user_order_count"),
+        *_window_counts(snapshot, "user", ACTIVITY_WINDOWS_DAYS, users=False),
+        (
+            (
+                pl.lit(snapshot.cutoff_naive, pl.Datetime("us")) - last
+            ).dt.total_microseconds()
+            / _DAY_US
+            if snapshot.timed
+            else pl.lit(None, pl.Float64)
+        ).alias("user_days_since_last_order"),
+        pl.col("total").mean().alias("user_avg_order_value"),
         pl.col("rating").mean().alias("user_mean_rating"),
         pl.col(RESTAURANT_ID).sort().alias("user_visited_restaurant_ids"),
-        # One entry per (visit, cuisine): counts show how often a cuisine recurs.
-        pl.col("cuisines")
-        .list.explode(keep_nulls=False, empty_as_null=False)
-        .sort()
-        .alias("user_history_cuisines"),
         pl.col("latitude").mean().alias("user_history_latitude"),
         pl.col("longitude").mean().alias("user_history_longitude"),
     )
-    empty_list = pl.lit([], pl.List(pl.String))
-    return (
-        users.select(USER_ID)
-        .join(history, on=USER_ID, how="left")
-        .with_columns(
-            pl.col("user_visit_count").fill_null(0),
-            pl.col("user_visited_restaurant_ids").fill_null(empty_list),
-            pl.col("user_history_cuisines").fill_null(empty_list),
-        )
+    counts = ["user_order_count"]
+    if snapshot.timed:
+        counts += [f"user_orders_{days}d" for days in ACTIVITY_WINDOWS_DAYS]
+    return _per_entity(
+        snapshot.store.users.select(USER_ID), activity, counts
+    ).with_columns(
+        pl.col("user_visited_restaurant_ids").fill_null(pl.lit([], pl.List(pl.String)))
     )
 
 
-def _restaurant_profile(restaurants: pl.DataFrame) -> pl.DataFrame:
-    return restaurants.select(
+@feature_table("user_diet", USER)
+def user_diet(snapshot: Snapshot) -> pl.DataFrame:
+    """Declared diet and the share of vegetarian orders and items.
+
+    An order is vegetarian when every item in it is (by label, or by the
+    menu classifier otherwise). Orders without items, such as UCI ratings, do
+    not count; ``user_diet_order_count`` is the number that do, so the model
+    can tell a ratio resting on one order from one resting on fifty.
+    """
+    with_items = snapshot.orders.filter(pl.col("item_count") > 0)
+    diet = with_items.group_by(USER_ID).agg(
+        pl.len().cast(pl.Int64).alias("user_diet_order_count"),
+        (pl.col("vegetarian_item_count") == pl.col("item_count"))
+        .mean()
+        .alias("user_vegetarian_order_ratio"),
+        (pl.col("vegetarian_item_count").sum() / pl.col("item_count").sum()).alias(
+            "user_vegetarian_item_ratio"
+        ),
+    )
+    declared = snapshot.store.users.select(
+        USER_ID,
+        pl.when(pl.col("diet").is_null())
+        .then(None)
+        .otherwise(pl.col("diet").str.to_lowercase().is_in(VEGETARIAN_DIETS))
+        .cast(pl.Int64)
+        .alias("user_declared_vegetarian"),
+    )
+    return _per_entity(declared, diet, ["user_diet_order_count"])
+
+
+@feature_table("user_cuisine", USER)
+def user_cuisine(snapshot: Snapshot) -> pl.DataFrame:
+    """Share of the user's orders per cuisine, coffee or tea and pizza shares,
+    and diversity.
+
+    A restaurant tagged with two cuisines counts for both, so shares can add
+    up to more than 1. ``user_cuisine_names`` and ``user_cuisine_shares`` are
+    parallel lists, largest share first. Diversity is the exponential of the
+    entropy of the cuisine counts: the number of equally frequent cuisines
+    with the same spread (1 for a user who only orders one cuisine).
+    """
+    orders = snapshot.orders.select(USER_ID, RESTAURANT_ID).join(
+        snapshot.store.restaurants.select(RESTAURANT_ID, "cuisines"),
+        on=RESTAURANT_ID,
+        how="inner",
+    )
+    totals = orders.group_by(USER_ID).agg(
+        pl.len().alias("_orders"),
+        pl.col("cuisines")
+        .list.eval(pl.element().is_in(COFFEE_TEA_CUISINES).any())
+        .explode()
+        .mean()
+        .alias("user_coffee_tea_share"),
+        pl.col("cuisines")
+        .list.eval(pl.element().is_in(PIZZA_CUISINES).any())
+        .explode()
+        .mean()
+        .alias("user_pizza_share"),
+    )
+    counts = (
+        orders.explode("cuisines")
+        .drop_nulls("cuisines")
+        .group_by(USER_ID, "cuisines")
+        .agg(pl.len().alias("_count"))
+        .join(totals.select(USER_ID, "_orders"), on=USER_ID)
+        .with_columns(
+            (pl.col("_count") / pl.col("_orders")).alias("_share"),
+            (pl.col("_count") / pl.col("_count").sum().over(USER_ID)).alias("_p"),
+        )
+        .sort(USER_ID, "_share", "cuisines", descending=[False, True, False])
+    )
+    profile = counts.group_by(USER_ID, maintain_order=True).agg(
+        pl.col("cuisines").alias("user_cuisine_names"),
+        pl.col("_share").alias("user_cuisine_shares"),
+        pl.col("_share").first().alias("user_top_cuisine_share"),
+        (-(pl.col("_p") * pl.col("_p").log()).sum())
+        .exp()
+        .alias("user_cuisine_diversity"),
+    )
+    features = totals.drop("_orders").join(profile, on=USER_ID, how="left")
+    return _per_entity(snapshot.store.users.select(USER_ID), features, []).with_columns(
+        pl.col("user_cuisine_names").fill_null(pl.lit([], pl.List(pl.String))),
+        pl.col("user_cuisine_shares").fill_null(pl.lit([], pl.List(pl.Float64))),
+    )
+
+
+# ---------------------------------------------------------------------------
+# Restaurant tables.
+# ---------------------------------------------------------------------------
+
+
+@feature_table("restaurant_profile", RESTAURANT)
+def restaurant_profile(snapshot: Snapshot) -> pl.DataFrame:
+    """Static content: name, place, price level, chain or not, cuisines."""
+    return snapshot.store.restaurants.select(
         RESTAURANT_ID,
         pl.col("name").alias("restaurant_name"),
         pl.col("latitude").alias("restaurant_latitude"),
@@ -137,25 +427,80 @@ def _restaurant_profile(restaurants: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _restaurant_popularity(
-    restaurants: pl.DataFrame, interactions: pl.DataFrame
-) -> pl.DataFrame:
-    total = max(interactions.height, 1)
-    counts = interactions.group_by(RESTAURANT_ID).agg(
-        pl.len().cast(pl.Int64).alias("restaurant_visit_count"),
+@feature_table("restaurant_menu", RESTAURANT)
+def restaurant_menu(snapshot: Snapshot) -> pl.DataFrame:
+    """Vegetarian options on the menu, and the evidence they rest on.
+
+    A main dish is an item priced at or above its menu's median price (the
+    store has no course column; drinks, sides and desserts are the cheap
+    items). A restaurant without menu items has vegetarian options when it
+    is tagged with a vegetarian or vegan cuisine; otherwise the value is
+    unknown (null), and ``restaurant_vegetarian_evidence`` says which case
+    applies: ``menu``, ``cuisine`` or ``none``.
+    """
+    menu = snapshot.store.menu_items.with_columns(
+        (pl.col("price") >= pl.col("price").median().over(RESTAURANT_ID)).alias("_main")
+    )
+    by_menu = menu.group_by(RESTAURANT_ID).agg(
+        pl.len().cast(pl.Int64).alias("restaurant_menu_item_count"),
+        pl.col(PREDICTION_COLUMN).mean().alias("restaurant_vegetarian_item_share"),
+        (pl.col(PREDICTION_COLUMN) & pl.col("_main"))
+        .sum()
+        .cast(pl.Int64)
+        .alias("restaurant_vegetarian_main_count"),
+        pl.col("price").median().alias("restaurant_median_item_price"),
+    )
+    tagged = (
+        pl.col("cuisines").list.eval(pl.element().is_in(VEGETARIAN_CUISINES)).list.any()
+    )
+    has_menu = pl.col("restaurant_menu_item_count") > 0
+    return (
+        snapshot.store.restaurants.select(RESTAURANT_ID, "cuisines")
+        .join(by_menu, on=RESTAURANT_ID, how="left")
+        .with_columns(pl.col("restaurant_menu_item_count").fill_null(0))
+        .with_columns(
+            pl.when(has_menu)
+            .then(pl.col("restaurant_vegetarian_item_share") > 0)
+            .when(tagged)
+            .then(pl.lit(True))
+            .otherwise(None)
+            .cast(pl.Int64)
+            .alias("restaurant_has_vegetarian_options"),
+            pl.when(has_menu)
+            .then(pl.lit(EVIDENCE_MENU))
+            .when(tagged)
+            .then(pl.lit(EVIDENCE_CUISINE))
+            .otherwise(pl.lit(EVIDENCE_NONE))
+            .alias("restaurant_vegetarian_evidence"),
+        )
+        .drop("cuisines")
+    )
+
+
+@feature_table("restaurant_popularity", RESTAURANT)
+def restaurant_popularity(snapshot: Snapshot) -> pl.DataFrame:
+    """Orders and distinct users, overall and in recent windows; mean rating;
+    days since opening.
+
+    ``restaurant_order_share`` is the restaurant's share of all visible
+    orders, so that snapshots built on different numbers of orders (label
+    folds, cutoffs) stay comparable.
+    """
+    total = max(snapshot.orders.height, 1)
+    counts = snapshot.orders.group_by(RESTAURANT_ID).agg(
+        pl.len().cast(pl.Int64).alias("restaurant_order_count"),
         pl.col(USER_ID).n_unique().cast(pl.Int64).alias("restaurant_user_count"),
+        *_window_counts(snapshot, "restaurant", POPULARITY_WINDOWS_DAYS, users=True),
         pl.col("rating").mean().alias("restaurant_mean_rating"),
     )
-    return (
-        restaurants.select(RESTAURANT_ID)
-        .join(counts, on=RESTAURANT_ID, how="left")
-        .with_columns(
-            pl.col("restaurant_visit_count").fill_null(0),
-            pl.col("restaurant_user_count").fill_null(0),
-        )
-        .with_columns(
-            # A share rather than a count, so that tables computed from samples
-            # of different sizes (inner training folds, full data) agree.
-            (pl.col("restaurant_visit_count") / total).alias("restaurant_visit_share")
-        )
+    zero = ["restaurant_order_count", "restaurant_user_count"]
+    if snapshot.timed:
+        for days in POPULARITY_WINDOWS_DAYS:
+            zero += [f"restaurant_orders_{days}d", f"restaurant_users_{days}d"]
+    opened = snapshot.store.restaurants.select(
+        RESTAURANT_ID,
+        _days_since("opened_at", snapshot).alias("restaurant_days_since_opening"),
+    )
+    return _per_entity(opened, counts, zero).with_columns(
+        (pl.col("restaurant_order_count") / total).alias("restaurant_order_share")
     )

@@ -1,17 +1,31 @@
-"""Candidate pairs and the feature rows the ranker trains and scores on."""
+"""Labelled (user, restaurant, cutoff) rows and their features.
+
+:func:`labelled_rows` turns the labelled snapshots of ``models.cutoffs`` into
+query groups: per snapshot, each user with a label gets one group of
+candidate restaurants, labelled 1 when ordered from after the cutoff. The
+features of those rows come either from Feast (:func:`rows_from_feast`, what
+training reads, point-in-time correct through ``get_historical_features``)
+or from tables computed in memory (:func:`rows_in_memory`, what evaluation
+reads on its splits). Both add the pair features with
+``features.pairs.pair_features``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
 from features.pairs import pair_features
-from features.schema import RESTAURANT_ID, USER_ID
-from features.transforms import FeatureTables, build_feature_tables
-from models.splits import fold_assignment
+from features.schema import EVENT_TIMESTAMP, RESTAURANT_ID, USER_ID
+from features.transforms import RESTAURANT, USER, join_entity_tables
+from models.cutoffs import LabelledSnapshot
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
 
 LABEL = "label"
 GROUP = "group"
@@ -25,79 +39,79 @@ class TrainingSet:
     group_sizes: np.ndarray
 
 
-def candidate_pairs(
-    user_ids: list[str], restaurant_ids: list[str], exclude: pl.DataFrame
-) -> pl.DataFrame:
-    """Every (user, restaurant) pair except those in ``exclude``.
+def open_restaurants(labelled: LabelledSnapshot) -> list[str]:
+    """Restaurants open at the snapshot's cutoff (no opening time counts as
+    open), sorted."""
+    restaurants = labelled.snapshot.store.restaurants
+    cutoff = labelled.snapshot.cutoff_naive
+    if labelled.repeats_allowed:
+        restaurants = restaurants.filter(
+            pl.col("opened_at").is_null() | (pl.col("opened_at") < cutoff)
+        )
+    return sorted(restaurants[RESTAURANT_ID].to_list())
 
-    ``exclude`` contains the interactions the features were computed from, so a
-    restaurant a user already visited is not a candidate for that user.
-    """
+
+def candidate_pairs(
+    user_ids: list[str], restaurant_ids: list[str], exclude: pl.DataFrame | None
+) -> pl.DataFrame:
+    """Every (user, restaurant) pair except those in ``exclude``."""
     users = pl.DataFrame({USER_ID: user_ids}, schema={USER_ID: pl.String})
     restaurants = pl.DataFrame(
         {RESTAURANT_ID: restaurant_ids}, schema={RESTAURANT_ID: pl.String}
     )
-    return users.join(restaurants, how="cross").join(
+    pairs = users.join(restaurants, how="cross")
+    if exclude is None:
+        return pairs
+    return pairs.join(
         exclude.select(USER_ID, RESTAURANT_ID), on=[USER_ID, RESTAURANT_ID], how="anti"
     )
 
 
-def feature_rows(tables: FeatureTables, pairs: pl.DataFrame) -> pl.DataFrame:
-    """Join user and restaurant features to ``pairs`` and add the pair features."""
-    joined = pairs.join(tables.users(), on=USER_ID, how="left").join(
-        tables.restaurants(), on=RESTAURANT_ID, how="left"
-    )
-    return pair_features(joined)
-
-
-def training_set(
-    users: pl.DataFrame,
-    restaurants: pl.DataFrame,
-    interactions: pl.DataFrame,
-    n_folds: int,
+def labelled_rows(
+    snapshots: list[LabelledSnapshot],
+    negatives_per_group: int | None,
     seed: int,
-    negatives_per_group: int | None = None,
-) -> TrainingSet:
-    """Build labelled rows from ``interactions`` without label leakage.
+) -> pl.DataFrame:
+    """One row per (snapshot, labelled user, candidate restaurant).
 
-    The interactions are cut into ``n_folds`` folds. For each fold, features
-    are computed from the other folds, and every user with an interaction in
-    the fold gets one query group: all restaurants they did not visit in the
-    other folds, labelled 1 when visited in this fold. With
+    Columns: ``user_id``, ``restaurant_id``, ``event_timestamp`` (the cutoff),
+    ``label`` (1 when the user ordered there after the cutoff) and ``group``
+    (the snapshot's index). Candidates are the restaurants open at the cutoff;
+    when repeats are not allowed (ratings without times), a restaurant the user
+    rated in the visible orders is not a candidate. With
     ``negatives_per_group``, each group keeps all its positives and that many
-    of its negatives, drawn at random (seeded), which bounds the training set
-    when there are many restaurants.
+    negatives drawn at random (seeded).
     """
-    folds = fold_assignment(interactions.height, n_folds, seed)
-    as_of = datetime.now(UTC)
-    restaurant_ids = restaurants[RESTAURANT_ID].to_list()
-
     parts = []
-    for fold in range(n_folds):
-        in_fold = pl.Series(folds == fold)
-        labels = interactions.filter(in_fold)
-        visible = interactions.filter(~in_fold)
-        tables = build_feature_tables(users, restaurants, visible, as_of)
+    for index, labelled in enumerate(snapshots):
+        if labelled.labels.height == 0:
+            continue
+        exclude = None if labelled.repeats_allowed else labelled.snapshot.orders
         pairs = candidate_pairs(
-            sorted(labels[USER_ID].unique().to_list()), restaurant_ids, visible
+            sorted(labelled.labels[USER_ID].unique().to_list()),
+            open_restaurants(labelled),
+            exclude,
         )
-        # A repeated visit is one positive, not two rows.
-        positives = labels.select(
-            USER_ID, RESTAURANT_ID, pl.lit(1).alias(LABEL)
+        # A repeated order is one positive, not two rows.
+        positives = labelled.labels.select(
+            USER_ID, RESTAURANT_ID, pl.lit(1, pl.Int64).alias(LABEL)
         ).unique()
         pairs = pairs.join(positives, on=[USER_ID, RESTAURANT_ID], how="left")
-        pairs = pairs.with_columns(pl.col(LABEL).fill_null(0).cast(pl.Int64))
+        pairs = pairs.with_columns(pl.col(LABEL).fill_null(0))
         if negatives_per_group is not None:
-            pairs = _sample_negatives(pairs, negatives_per_group, seed + fold)
+            pairs = _sample_negatives(pairs, negatives_per_group, seed + index)
         parts.append(
-            feature_rows(tables, pairs).with_columns(
-                pl.lit(fold, pl.Int64).alias(GROUP)
+            pairs.with_columns(
+                pl.lit(labelled.snapshot.cutoff, pl.Datetime("us", "UTC")).alias(
+                    EVENT_TIMESTAMP
+                ),
+                pl.lit(index, pl.Int64).alias(GROUP),
             )
         )
-
-    rows = pl.concat(parts).sort(GROUP, USER_ID, RESTAURANT_ID)
-    sizes = rows.group_by(GROUP, USER_ID, maintain_order=True).len()["len"]
-    return TrainingSet(rows=rows, group_sizes=sizes.to_numpy())
+    if not parts:
+        msg = "no snapshot has labels: there are no orders after any cutoff"
+        raise ValueError(msg)
+    return pl.concat(parts).sort(GROUP, USER_ID, RESTAURANT_ID)
 
 
 def _sample_negatives(pairs: pl.DataFrame, count: int, seed: int) -> pl.DataFrame:
@@ -107,3 +121,82 @@ def _sample_negatives(pairs: pl.DataFrame, count: int, seed: int) -> pl.DataFram
         | (pl.col("_draw").rank("ordinal").over(USER_ID, LABEL) <= count)
     )
     return kept.drop("_draw")
+
+
+def with_pair_features(joined: pl.DataFrame) -> pl.DataFrame:
+    """Append the pair features to rows that carry user and restaurant
+    features."""
+    return pl.concat([joined, pair_features(joined)], how="horizontal")
+
+
+def rows_in_memory(
+    rows: pl.DataFrame, tables_by_cutoff: dict[datetime, dict[str, pl.DataFrame]]
+) -> pl.DataFrame:
+    """Join the features of each row's cutoff, from tables computed in memory.
+
+    Row order is kept.
+    """
+    parts = []
+    indexed = rows.with_row_index("_row")
+    for cutoff, tables in tables_by_cutoff.items():
+        part = indexed.filter(pl.col(EVENT_TIMESTAMP) == cutoff)
+        if part.height == 0:
+            continue
+        part = part.join(join_entity_tables(tables, USER), on=USER_ID, how="left").join(
+            join_entity_tables(tables, RESTAURANT), on=RESTAURANT_ID, how="left"
+        )
+        parts.append(part)
+    joined = pl.concat(parts).sort("_row").drop("_row")
+    if joined.height != rows.height:
+        msg = "some rows have a cutoff without feature tables"
+        raise ValueError(msg)
+    return with_pair_features(joined)
+
+
+def rows_from_feast(
+    rows: pl.DataFrame, store: FeatureStore, feature_service: str
+) -> pl.DataFrame:
+    """Read each row's features at its cutoff with ``get_historical_features``.
+
+    The pair features come from the service's on-demand view. Only scalar
+    numeric features are kept (lists and strings are inputs of the pair
+    features, not model inputs). Row order is kept.
+    """
+    service = store.get_feature_service(feature_service)
+    wanted = [*numeric_features(store, feature_service)]
+    entity_df = rows.select(USER_ID, RESTAURANT_ID, EVENT_TIMESTAMP).with_row_index(
+        "_row"
+    )
+    result = store.get_historical_features(
+        entity_df=entity_df.to_pandas(), features=service
+    ).to_df()
+    features = pl.from_pandas(result[["_row", *wanted]]).with_columns(
+        pl.col("_row").cast(pl.UInt32)
+    )
+    joined = (
+        rows.with_row_index("_row")
+        .join(features, on="_row", how="left")
+        .sort("_row")
+        .drop("_row")
+    )
+    return joined.with_columns(pl.col(wanted).cast(pl.Float64))
+
+
+def numeric_features(store: FeatureStore, feature_service: str) -> list[str]:
+    """The scalar numeric features of a feature service, in its order: the
+    model's inputs."""
+    from feast.types import Bool, Float32, Float64, Int32, Int64
+
+    numeric = {Float64, Float32, Int64, Int32, Bool}
+    service = store.get_feature_service(feature_service)
+    names = []
+    for projection in service.feature_view_projections:
+        names += [f.name for f in projection.features if f.dtype in numeric]
+    return names
+
+
+def training_set(rows: pl.DataFrame) -> TrainingSet:
+    """Sort featured rows into query groups and count each group's rows."""
+    ordered = rows.sort(GROUP, USER_ID, RESTAURANT_ID)
+    sizes = ordered.group_by(GROUP, USER_ID, maintain_order=True).len()["len"]
+    return TrainingSet(rows=ordered, group_sizes=sizes.to_numpy())

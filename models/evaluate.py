@@ -1,9 +1,10 @@
 """Offline evaluation on seeded random splits: the ranker against popularity.
 
 For each split the ranker is trained, and every feature is computed, from the
-training part only. Each user with a held-out interaction is then scored on
-every restaurant they did not visit in the training part, and the held-out
-interactions are the relevant items. Relevance is binary: any visit counts.
+training part only. Each user with a held-out order is then scored on every
+candidate restaurant (for ratings without times, those they did not rate in
+the training part), and the held-out orders are the relevant items.
+Relevance is binary: any order counts.
 """
 
 from __future__ import annotations
@@ -12,17 +13,28 @@ import json
 import logging
 import math
 import statistics
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from features.schema import RESTAURANT_ID, USER_ID
 from features.store import fingerprint
-from features.transforms import build_feature_tables
-from models.dataset import candidate_pairs, feature_rows, training_set
+from features.transforms import StoreFrames, compute_tables, snapshot_at
+from models.cutoffs import (
+    LabelledSnapshot,
+    has_order_times,
+    serving_cutoff,
+    training_snapshots,
+)
+from models.dataset import (
+    labelled_rows,
+    numeric_features,
+    rows_in_memory,
+    training_set,
+)
 from models.metrics import mean_ignoring_nan, ndcg_at_k, recall_at_k
 from models.ranker import (
     PopularityBaseline,
@@ -32,6 +44,9 @@ from models.ranker import (
     train_ranker,
 )
 from models.splits import Split, random_splits
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
 
 logger = logging.getLogger(__name__)
 
@@ -47,31 +62,36 @@ class EvaluationSettings:
 
 
 def evaluate_splits(
-    users: pl.DataFrame,
-    restaurants: pl.DataFrame,
-    orders: pl.DataFrame,
+    frames: StoreFrames,
+    feature_store: FeatureStore,
     config: RankerConfig,
     settings: EvaluationSettings,
 ) -> dict[str, Any]:
-    """Evaluate the ranker and the popularity baseline; return the report."""
-    interactions = orders.select(USER_ID, RESTAURANT_ID, "rating")
+    """Evaluate the ranker and the popularity baseline; return the report.
+
+    The model's inputs are the numeric features of the configured feature
+    service, read from the Feast registry; their values are computed in
+    memory from each split's training part with the same transforms.
+    """
+    features = numeric_features(feature_store, config.feature_service)
     splits = random_splits(
-        interactions, settings.n_splits, settings.test_fraction, settings.seed
+        frames.orders, settings.n_splits, settings.test_fraction, settings.seed
     )
     results = [
-        _evaluate_split(users, restaurants, split, config, settings.k)
-        for split in splits
+        _evaluate_split(frames, split, config, features, settings.k) for split in splits
     ]
+    interactions = frames.orders.select(USER_ID, RESTAURANT_ID, "rating")
     return {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "settings": asdict(settings),
-        "relevance": "any held-out visit",
+        "relevance": "any held-out order",
         "data_fingerprint": fingerprint(interactions),
         "ranker": {
+            "feature_service": config.feature_service,
             "params": config.params,
             "num_boost_round": config.num_boost_round,
-            "label_folds": config.label_folds,
-            "features": list(config.features),
+            "cutoffs": asdict(config.cutoffs),
+            "features": features,
         },
         "splits": results,
         "summary": _summarize(results),
@@ -79,28 +99,30 @@ def evaluate_splits(
 
 
 def _evaluate_split(
-    users: pl.DataFrame,
-    restaurants: pl.DataFrame,
+    frames: StoreFrames,
     split: Split,
     config: RankerConfig,
+    features: list[str],
     k: int,
 ) -> dict[str, Any]:
-    training = training_set(
-        users,
-        restaurants,
-        split.train,
-        config.label_folds,
-        config.seed,
-        config.negatives_per_group,
-    )
-    ranker = train_ranker(training, config)
+    train_frames = replace(frames, orders=split.train)
+    snapshots = training_snapshots(train_frames, config.cutoffs)
+    rows = labelled_rows(snapshots, config.negatives_per_group, config.seed)
+    tables = {s.snapshot.cutoff: compute_tables(s.snapshot) for s in snapshots}
+    ranker = train_ranker(training_set(rows_in_memory(rows, tables)), config, features)
 
-    tables = build_feature_tables(users, restaurants, split.train, datetime.now(UTC))
-    test_users = sorted(split.test[USER_ID].unique().to_list())
-    pairs = candidate_pairs(
-        test_users, restaurants[RESTAURANT_ID].to_list(), split.train
+    # The held-out orders are the labels of one more snapshot: the training
+    # part as of the serving cutoff.
+    test_snapshot = snapshot_at(train_frames, serving_cutoff(train_frames))
+    test = LabelledSnapshot(
+        snapshot=test_snapshot,
+        labels=split.test.select(USER_ID, RESTAURANT_ID),
+        repeats_allowed=has_order_times(train_frames),
     )
-    rows = feature_rows(tables, pairs)
+    test_rows = rows_in_memory(
+        labelled_rows([test], None, config.seed),
+        {test_snapshot.cutoff: compute_tables(test_snapshot)},
+    )
     relevant = {
         user_id: set(group[RESTAURANT_ID].to_list())
         for (user_id,), group in split.test.group_by(USER_ID)
@@ -108,7 +130,7 @@ def _evaluate_split(
 
     scorers: list[Scorer] = [ranker, PopularityBaseline()]
     models = {
-        scorer.name: _score_users(scorer, rows, relevant, k) for scorer in scorers
+        scorer.name: _score_users(scorer, test_rows, relevant, k) for scorer in scorers
     }
     logger.info(
         "split seed %d: %s",
@@ -119,9 +141,9 @@ def _evaluate_split(
     )
     return {
         "seed": split.seed,
-        "train_interactions": split.train.height,
-        "test_interactions": split.test.height,
-        "test_users": len(test_users),
+        "train_orders": split.train.height,
+        "test_orders": split.test.height,
+        "test_users": len(relevant),
         "models": models,
     }
 

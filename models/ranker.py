@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -12,8 +12,8 @@ import numpy as np
 import polars as pl
 import yaml
 
-from features.pairs import MODEL_FEATURES
 from features.schema import RESTAURANT_ID, USER_ID
+from models.cutoffs import CutoffSettings
 from models.dataset import LABEL, TrainingSet
 
 logger = logging.getLogger(__name__)
@@ -33,11 +33,12 @@ class RankerConfig:
 
     params: dict[str, Any]
     num_boost_round: int
-    label_folds: int
     seed: int
+    # The Feast feature service whose numeric features the model reads.
+    feature_service: str
+    cutoffs: CutoffSettings
     # None keeps every negative candidate of a training group.
     negatives_per_group: int | None = None
-    features: tuple[str, ...] = field(default=MODEL_FEATURES)
 
 
 def load_config(path: Path) -> RankerConfig:
@@ -50,18 +51,41 @@ def load_config(path: Path) -> RankerConfig:
     if not isinstance(raw, dict):
         msg = f"{path}: expected a mapping of settings, got {type(raw).__name__}"
         raise ValueError(msg)
-    for key in ("params", "num_boost_round", "label_folds", "seed"):
+    for key in ("params", "num_boost_round", "seed", "feature_service"):
         if key not in raw:
             msg = f"{path}: missing required setting {key!r}"
             raise ValueError(msg)
 
     params = dict(raw["params"])
-    params.setdefault("seed", int(raw["seed"]))
+    seed = int(raw["seed"])
+    params.setdefault("seed", seed)
+    windows = raw.get("cutoffs") or {}
+    if not isinstance(windows, dict):
+        msg = f"{path}: 'cutoffs' must be a mapping, got {type(windows).__name__}"
+        raise ValueError(msg)
+    unknown = set(windows) - {"label_folds", "count", "every_days", "horizon_days"}
+    if unknown:
+        msg = f"{path}: unknown 'cutoffs' settings {sorted(unknown)}"
+        raise ValueError(msg)
+    defaults = CutoffSettings()
+    cutoffs = CutoffSettings(
+        label_folds=windows.get("label_folds", defaults.label_folds),
+        seed=seed,
+        cutoffs=windows.get("count", defaults.cutoffs),
+        cutoff_every_days=windows.get("every_days", defaults.cutoff_every_days),
+        horizon_days=windows.get("horizon_days", defaults.horizon_days),
+    )
+    try:
+        cutoffs.validate()
+    except ValueError as error:
+        msg = f"{path}: cutoffs: {error}"
+        raise ValueError(msg) from error
     return RankerConfig(
         params=params,
         num_boost_round=int(raw["num_boost_round"]),
-        label_folds=int(raw["label_folds"]),
-        seed=int(raw["seed"]),
+        seed=seed,
+        feature_service=str(raw["feature_service"]),
+        cutoffs=cutoffs,
         negatives_per_group=_optional_int(raw.get("negatives_per_group")),
     )
 
@@ -90,15 +114,17 @@ class LightGBMRanker:
 
 
 class PopularityBaseline:
-    """Ranks restaurants by how many interactions their features were built on."""
+    """Ranks restaurants by how many visible orders they received."""
 
     name = "popularity"
 
     def score(self, rows: pl.DataFrame) -> np.ndarray:
-        return rows["restaurant_visit_count"].fill_null(0).cast(pl.Float64).to_numpy()
+        return rows["restaurant_order_count"].fill_null(0).cast(pl.Float64).to_numpy()
 
 
-def train_ranker(training: TrainingSet, config: RankerConfig) -> LightGBMRanker:
+def train_ranker(
+    training: TrainingSet, config: RankerConfig, features: list[str]
+) -> LightGBMRanker:
     """Fit a lambdarank booster on ``training``.
 
     Raises:
@@ -110,12 +136,12 @@ def train_ranker(training: TrainingSet, config: RankerConfig) -> LightGBMRanker:
         msg = "training set has no positive labels; are there any interactions?"
         raise ValueError(msg)
 
-    matrix = training.rows.select(config.features).cast(pl.Float64).to_numpy()
+    matrix = training.rows.select(features).cast(pl.Float64).to_numpy()
     dataset = lgb.Dataset(
         matrix,
         label=labels,
         group=training.group_sizes,
-        feature_name=list(config.features),
+        feature_name=list(features),
         free_raw_data=False,
     )
     booster = lgb.train(config.params, dataset, num_boost_round=config.num_boost_round)
@@ -125,7 +151,7 @@ def train_ranker(training: TrainingSet, config: RankerConfig) -> LightGBMRanker:
         len(training.group_sizes),
         int(labels.sum()),
     )
-    return LightGBMRanker(booster, config.features)
+    return LightGBMRanker(booster, tuple(features))
 
 
 def top_k(rows: pl.DataFrame, scores: np.ndarray, k: int) -> dict[str, list[str]]:

@@ -1,4 +1,4 @@
-"""Train the model the service loads, on every interaction in the store."""
+"""Train the model the service loads, with features read from Feast."""
 
 from __future__ import annotations
 
@@ -6,55 +6,70 @@ import logging
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-
-import polars as pl
+from typing import TYPE_CHECKING
 
 from features.schema import RESTAURANT_ID, USER_ID
 from features.store import fingerprint
-from models.dataset import training_set
+from features.transforms import StoreFrames
+from models.cutoffs import has_order_times, training_snapshots
+from models.dataset import (
+    LABEL,
+    labelled_rows,
+    numeric_features,
+    rows_from_feast,
+    training_set,
+)
 from models.ranker import RankerConfig, train_ranker
 from models.registry import ModelMetadata, git_state, new_version, save_model
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from feast import FeatureStore
 
-FEATURE_SERVICE = "ranker_v1"
+logger = logging.getLogger(__name__)
 
 
 def train_current_model(
-    users: pl.DataFrame,
-    restaurants: pl.DataFrame,
-    orders: pl.DataFrame,
+    store_frames: StoreFrames,
+    feature_store: FeatureStore,
     config: RankerConfig,
     models_dir: Path,
     project_dir: Path,
 ) -> ModelMetadata:
-    """Train on all orders, register the model and make it ``current``."""
+    """Train on the training cutoffs, register the model and make it ``current``.
+
+    Each training row reads its features at its cutoff from the offline store
+    through ``get_historical_features`` and the feature service named in
+    ``config``; the feature tables must have been written for the same store
+    and config (``recommender features``).
+    """
     started = time.perf_counter()
-    interactions = orders.select(USER_ID, RESTAURANT_ID, "rating")
-    training = training_set(
-        users,
-        restaurants,
-        interactions,
-        config.label_folds,
-        config.seed,
-        config.negatives_per_group,
-    )
-    ranker = train_ranker(training, config)
+    snapshots = training_snapshots(store_frames, config.cutoffs)
+    rows = labelled_rows(snapshots, config.negatives_per_group, config.seed)
+    features = numeric_features(feature_store, config.feature_service)
+    featured = rows_from_feast(rows, feature_store, config.feature_service)
+    training = training_set(featured)
+    ranker = train_ranker(training, config, features)
     seconds = time.perf_counter() - started
 
+    timed = has_order_times(store_frames)
     commit, dirty = git_state(project_dir)
+    interactions = store_frames.orders.select(USER_ID, RESTAURANT_ID, "rating")
     metadata = ModelMetadata(
         version=new_version(),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        feature_service=FEATURE_SERVICE,
-        features=list(config.features),
+        feature_service=config.feature_service,
+        features=features,
         params=config.params,
         num_boost_round=config.num_boost_round,
         training={
-            "interactions": interactions.height,
+            "orders": store_frames.orders.height,
             "rows": training.rows.height,
+            "positives": int(training.rows[LABEL].sum()),
             "groups": len(training.group_sizes),
-            "label_folds": config.label_folds,
+            "cutoffs": [s.snapshot.cutoff.isoformat() for s in snapshots],
+            "cutoff_kind": "order time" if timed else "label fold",
+            # Whether restaurants a user ordered from stay candidates.
+            "repeat_orders": timed,
             "seed": config.seed,
             "seconds": round(seconds, 2),
         },

@@ -61,8 +61,12 @@ def create_app(
             int,
             Query(ge=1, le=settings.max_k, description="Number of restaurants."),
         ] = settings.default_k,
+        include_features: Annotated[
+            bool,
+            Query(description="Add each restaurant's model input values."),
+        ] = False,
     ) -> RecommendationList:
-        return recommender.recommend(user_id, k)
+        return recommender.recommend(user_id, k, include_features=include_features)
 
     return app
 

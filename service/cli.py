@@ -111,13 +111,13 @@ def _import(args: argparse.Namespace, paths: VarPaths) -> None:
 def _features(args: argparse.Namespace, paths: VarPaths) -> None:
     from service.pipeline import build_features
 
-    build_features(paths, args.feature_repo, args.feast_profile)
+    build_features(paths, args.feature_repo, args.config, args.feast_profile)
 
 
 def _train(args: argparse.Namespace, paths: VarPaths) -> None:
     from service.pipeline import train
 
-    metadata = train(paths, args.config)
+    metadata = train(paths, args.config, args.feature_repo, args.feast_profile)
     print(f"model {metadata.version} is current in {paths.models}")
 
 
@@ -125,7 +125,7 @@ def _evaluate(args: argparse.Namespace, paths: VarPaths) -> None:
     from service.pipeline import evaluate
 
     settings = EvaluationSettings(n_splits=args.splits, seed=args.seed, k=args.k)
-    evaluate(paths, args.config, settings)
+    evaluate(paths, args.config, settings, args.feature_repo, args.feast_profile)
 
 
 def _serve(args: argparse.Namespace, paths: VarPaths) -> None:
@@ -220,15 +220,18 @@ def _parser() -> argparse.ArgumentParser:
         "features", help="build feature tables, feast apply and materialize"
     )
     _add_feature_options(features)
+    _add_config_option(features)
     features.set_defaults(handler=_features)
 
     train = commands.add_parser("train", help="train the ranker, make it current")
+    _add_feature_options(train)
     _add_config_option(train)
     train.set_defaults(handler=_train)
 
     evaluate = commands.add_parser(
         "evaluate", help="ranker vs popularity on seeded random splits"
     )
+    _add_feature_options(evaluate)
     _add_config_option(evaluate)
     _add_evaluation_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-
 from features import store
-from features.feast_store import apply_repository, materialize, write_feature_tables
+from features.feast_store import (
+    apply_repository,
+    materialize,
+    open_store,
+    write_feature_tables,
+)
 from features.importer import ImportResult, import_directory
 from features.paths import EMBEDDED, PROJECT_DIR, VarPaths
 from features.rejects import RejectLog
-from features.schema import ORDERS, RESTAURANTS, USERS
+from features.schema import MENU_ITEMS, ORDER_ITEMS, ORDERS, RESTAURANTS, USERS
 from features.synthetic import WorldConfig, generate_world
-from features.transforms import build_feature_tables
+from features.transforms import StoreFrames
 from features.uci import load_uci, log_summary
+from models.cutoffs import feature_history
 from models.evaluate import (
     EvaluationSettings,
     evaluate_splits,
@@ -66,47 +69,64 @@ def import_files(paths: VarPaths, directory: Path) -> ImportResult:
 
 
 def build_features(
-    paths: VarPaths, feature_repo: Path, feast_profile: str = EMBEDDED
+    paths: VarPaths,
+    feature_repo: Path,
+    config_path: Path,
+    feast_profile: str = EMBEDDED,
 ) -> None:
-    """Compute feature tables from every order, then apply and materialize Feast
-    in ``feast_profile``."""
-    users, restaurants, orders = _read_store(paths)
-    tables = build_feature_tables(users, restaurants, orders, datetime.now(UTC))
+    """Compute the feature tables at every training cutoff and at the serving
+    cutoff, then apply and materialize Feast in ``feast_profile``."""
+    frames = read_store(paths)
+    config = load_config(config_path)
+    tables = feature_history(frames, config.cutoffs)
     for path in write_feature_tables(tables, paths.features):
         logger.info("wrote %s", path)
     apply_repository(feature_repo, paths.root, feast_profile)
     materialize(feature_repo, paths.root, feast_profile)
 
 
-def train(paths: VarPaths, config_path: Path) -> ModelMetadata:
-    """Train on every order and register the model as ``current``."""
-    users, restaurants, orders = _read_store(paths)
+def train(
+    paths: VarPaths,
+    config_path: Path,
+    feature_repo: Path,
+    feast_profile: str = EMBEDDED,
+) -> ModelMetadata:
+    """Train on the training cutoffs and register the model as ``current``."""
+    frames = read_store(paths)
+    feature_store = open_store(feature_repo, paths.root, feast_profile)
     return train_current_model(
-        users, restaurants, orders, load_config(config_path), paths.models, PROJECT_DIR
+        frames, feature_store, load_config(config_path), paths.models, PROJECT_DIR
     )
 
 
 def evaluate(
-    paths: VarPaths, config_path: Path, settings: EvaluationSettings
+    paths: VarPaths,
+    config_path: Path,
+    settings: EvaluationSettings,
+    feature_repo: Path,
+    feast_profile: str = EMBEDDED,
 ) -> dict[str, Any]:
     """Evaluate on seeded splits, write the report and print its table."""
-    users, restaurants, orders = _read_store(paths)
-    report = evaluate_splits(
-        users, restaurants, orders, load_config(config_path), settings
-    )
+    frames = read_store(paths)
+    config = load_config(config_path)
+    feature_store = open_store(feature_repo, paths.root, feast_profile)
+    report = evaluate_splits(frames, feature_store, config, settings)
     json_path, markdown_path = write_report(report, paths.reports)
     print(format_table(report))
     print(f"\nreport written to {json_path} and {markdown_path}")
     return report
 
 
-def _read_store(paths: VarPaths) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+def read_store(paths: VarPaths) -> StoreFrames:
+    """Read the tables the features need from the store."""
     connection = store.connect(paths.store, read_only=True)
     try:
-        return (
-            store.read_table(connection, USERS),
-            store.read_table(connection, RESTAURANTS),
-            store.read_table(connection, ORDERS),
+        return StoreFrames.from_store_tables(
+            users=store.read_table(connection, USERS),
+            restaurants=store.read_table(connection, RESTAURANTS),
+            menu_items=store.read_table(connection, MENU_ITEMS),
+            orders=store.read_table(connection, ORDERS),
+            order_items=store.read_table(connection, ORDER_ITEMS),
         )
     finally:
         connection.close()

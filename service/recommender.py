@@ -2,8 +2,11 @@
 
 Start-up loads the current model and every restaurant's features (from the
 Feast online store) into memory. A request then reads the user's features
-from the online store once, scores every restaurant the user has not visited
-with the pair features of ``features.pairs``, and keeps the best ``k``.
+from the online store once, computes the pair features of every candidate
+restaurant with ``features.pairs.pair_features`` (the transformation of the
+on-demand view the model was trained with), scores them and keeps the best
+``k``. When the model was trained on ratings without times, restaurants the
+user already rated are not candidates.
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ from features.feast_store import (
     OnlineReader,
     open_store,
 )
-from features.pairs import pair_features
 from features.paths import VarPaths
 from features.schema import RESTAURANT_ID, RESTAURANTS, USER_ID
 from features.store import connect
+from models.dataset import with_pair_features
 from models.registry import load_current
 from service.schemas import RecommendationList, RecommendedRestaurant, Strategy
 from service.settings import Settings
@@ -34,6 +37,8 @@ logger = logging.getLogger(__name__)
 class _Ranked:
     restaurant_ids: list[str]
     scores: list[float]
+    # The model's inputs per restaurant, in the order of restaurant_ids.
+    features: list[dict[str, float | None]] | None = None
 
 
 class Recommender:
@@ -68,6 +73,7 @@ class Recommender:
                 strict=True,
             )
         )
+        self.repeat_orders = bool(self.metadata.training.get("repeat_orders", False))
         self.popular = self._rank_by_popularity()
         logger.info(
             "loaded model %s and %d restaurants",
@@ -75,7 +81,9 @@ class Recommender:
             self.restaurants.height,
         )
 
-    def recommend(self, user_id: str, k: int) -> RecommendationList:
+    def recommend(
+        self, user_id: str, k: int, include_features: bool = False
+    ) -> RecommendationList:
         """Rank the user's top ``k`` restaurants: with the model if the online store
         has the user's features, by popularity otherwise."""
         degraded = False
@@ -87,10 +95,10 @@ class Recommender:
             logger.warning("online read failed for user %s: %s", user_id, error)
             user, degraded = None, True
 
-        if user is None or user["user_visit_count"].is_null().all():
+        if user is None or user["user_order_count"].is_null().all():
             strategy, ranked = Strategy.POPULARITY, self.popular
         else:
-            strategy, ranked = Strategy.RANKER, self._rank_for(user)
+            strategy, ranked = Strategy.RANKER, self._rank_for(user, k)
 
         items = [
             RecommendedRestaurant(
@@ -98,6 +106,11 @@ class Recommender:
                 name=self.names.get(restaurant_id, ""),
                 score=round(score, 6),
                 rank=rank,
+                features=(
+                    ranked.features[rank - 1]
+                    if include_features and ranked.features is not None
+                    else None
+                ),
             )
             for rank, (restaurant_id, score) in enumerate(
                 zip(ranked.restaurant_ids[:k], ranked.scores[:k], strict=True), start=1
@@ -111,19 +124,31 @@ class Recommender:
             recommendations=items,
         )
 
-    def _rank_for(self, user: pl.DataFrame) -> _Ranked:
+    def _rank_for(self, user: pl.DataFrame, k: int) -> _Ranked:
+        candidates = self.restaurants
         visited = user["user_visited_restaurant_ids"][0]
-        candidates = self.restaurants.filter(
-            ~pl.col(RESTAURANT_ID).is_in(
-                visited.to_list() if visited is not None else []
-            )
+        if not self.repeat_orders and visited is not None:
+            candidates = candidates.filter(~pl.col(RESTAURANT_ID).is_in(visited))
+        rows = with_pair_features(user.join(candidates, how="cross"))
+        ranked = _sorted(
+            rows[RESTAURANT_ID].to_list(), self.ranker.score(rows).tolist()
         )
-        rows = pair_features(user.join(candidates, how="cross"))
-        return _sorted(rows[RESTAURANT_ID].to_list(), self.ranker.score(rows).tolist())
+        top = pl.DataFrame({RESTAURANT_ID: ranked.restaurant_ids[:k]})
+        inputs = top.join(
+            rows.select(RESTAURANT_ID, *self.ranker.features),
+            on=RESTAURANT_ID,
+            how="left",
+            maintain_order="left",
+        ).drop(RESTAURANT_ID)
+        return _Ranked(
+            ranked.restaurant_ids,
+            ranked.scores,
+            inputs.cast(pl.Float64).to_dicts(),
+        )
 
     def _rank_by_popularity(self) -> _Ranked:
-        counts = self.restaurants["restaurant_visit_share"].fill_null(0.0).to_list()
-        return _sorted(self.restaurants[RESTAURANT_ID].to_list(), counts)
+        shares = self.restaurants["restaurant_order_share"].fill_null(0.0).to_list()
+        return _sorted(self.restaurants[RESTAURANT_ID].to_list(), shares)
 
 
 def _sorted(restaurant_ids: list[str], scores: list[float]) -> _Ranked:

@@ -19,6 +19,14 @@ class RecommendedRestaurant(BaseModel):
     name: str
     score: float = Field(description="Higher is better; comparable within a list.")
     rank: int = Field(ge=1, description="1 is the first recommendation.")
+    features: dict[str, float | None] | None = Field(
+        default=None,
+        description=(
+            "The model's input values for this restaurant and user, by feature "
+            "name (null when unknown); only with `include_features=true` and the "
+            "ranker strategy."
+        ),
+    )
 
 
 class RecommendationList(BaseModel):

@@ -1,0 +1,148 @@
+"""The points in time at which feature tables are computed.
+
+Training needs the past as it was: each training example reads the features
+of its cutoff, computed from orders strictly before it, and its label comes
+from the orders after it. The feature build and the training run derive the
+same cutoffs from the store and the ranker config, so every cutoff a training
+row asks for has its feature rows in the Parquet files.
+
+Orders with times (a delivery platform, the synthetic world) give
+``cutoffs`` cutoffs, ``cutoff_every_days`` apart, the latest ``horizon_days``
+before the serving cutoff; the labels of a cutoff are the orders placed in the
+``horizon_days`` after it. The serving cutoff is midnight UTC after the last
+order, so that a store loaded from a finished data set is served as of its
+end rather than as of today.
+
+Orders without times (the UCI ratings) have no past to cut. The ratings are
+split into ``label_folds`` seeded folds instead; the snapshot of fold ``f``
+sees the other folds, its labels are the ratings of fold ``f``, and it is
+stamped ``f`` days after :data:`UNTIMED_EPOCH`, a placeholder date that only
+keeps the folds apart in the feature tables. Their serving cutoff is the
+time of the feature build.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+
+from features.schema import ORDER_ID, RESTAURANT_ID, USER_ID
+from features.transforms import Snapshot, StoreFrames, compute_tables, snapshot_at
+from models.splits import fold_assignment
+
+UNTIMED_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class CutoffSettings:
+    """How many training cutoffs, how far apart, and the label horizon."""
+
+    label_folds: int = 5
+    seed: int = 7
+    cutoffs: int = 4
+    cutoff_every_days: int = 7
+    horizon_days: int = 7
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first setting out of range."""
+        for name in ("label_folds", "cutoffs", "cutoff_every_days", "horizon_days"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                msg = f"{name} must be a positive integer, got {value!r}"
+                raise ValueError(msg)
+        if self.label_folds < 2:
+            msg = f"label_folds must be at least 2, got {self.label_folds}"
+            raise ValueError(msg)
+
+
+@dataclass(frozen=True)
+class LabelledSnapshot:
+    """A training snapshot and the (user, restaurant) pairs ordered after it."""
+
+    snapshot: Snapshot
+    labels: pl.DataFrame
+    # Whether restaurants the user ordered from before stay candidates.
+    repeats_allowed: bool
+
+
+def has_order_times(store: StoreFrames) -> bool:
+    """Whether every order has a time (and there is at least one order)."""
+    orders = store.orders
+    return orders.height > 0 and orders["ordered_at"].null_count() == 0
+
+
+def serving_cutoff(store: StoreFrames, now: datetime | None = None) -> datetime:
+    """Midnight UTC after the last order; ``now`` for orders without times."""
+    if not has_order_times(store):
+        return now if now is not None else datetime.now(UTC)
+    last = store.orders["ordered_at"].max()
+    assert isinstance(last, datetime)
+    day = last.replace(hour=0, minute=0, second=0, microsecond=0)
+    return (day + timedelta(days=1)).replace(tzinfo=UTC)
+
+
+def training_snapshots(
+    store: StoreFrames, settings: CutoffSettings
+) -> list[LabelledSnapshot]:
+    """The labelled snapshots training reads, oldest first."""
+    settings.validate()
+    if has_order_times(store):
+        return _timed_snapshots(store, settings)
+    return _fold_snapshots(store, settings)
+
+
+def _timed_snapshots(
+    store: StoreFrames, settings: CutoffSettings
+) -> list[LabelledSnapshot]:
+    end = serving_cutoff(store)
+    horizon = timedelta(days=settings.horizon_days)
+    snapshots = []
+    for index in reversed(range(settings.cutoffs)):
+        cutoff = end - horizon - timedelta(days=index * settings.cutoff_every_days)
+        start, stop = (
+            cutoff.replace(tzinfo=None),
+            (cutoff + horizon).replace(tzinfo=None),
+        )
+        labels = store.orders.filter(
+            (pl.col("ordered_at") >= start) & (pl.col("ordered_at") < stop)
+        ).select(USER_ID, RESTAURANT_ID)
+        snapshots.append(
+            LabelledSnapshot(snapshot_at(store, cutoff), labels, repeats_allowed=True)
+        )
+    return snapshots
+
+
+def _fold_snapshots(
+    store: StoreFrames, settings: CutoffSettings
+) -> list[LabelledSnapshot]:
+    orders = store.orders.sort(ORDER_ID)
+    folds = pl.Series(
+        fold_assignment(orders.height, settings.label_folds, settings.seed)
+    )
+    snapshots = []
+    for fold in range(settings.label_folds):
+        in_fold = folds == fold
+        snapshot = Snapshot(
+            store=store,
+            orders=orders.filter(~in_fold),
+            cutoff=UNTIMED_EPOCH + timedelta(days=fold),
+        )
+        labels = orders.filter(in_fold).select(USER_ID, RESTAURANT_ID)
+        snapshots.append(LabelledSnapshot(snapshot, labels, repeats_allowed=False))
+    return snapshots
+
+
+def feature_history(
+    store: StoreFrames, settings: CutoffSettings, now: datetime | None = None
+) -> dict[str, pl.DataFrame]:
+    """Every feature table at every training cutoff and at the serving cutoff,
+    one frame per table with the snapshots' rows stacked."""
+    snapshots = [labelled.snapshot for labelled in training_snapshots(store, settings)]
+    snapshots.append(snapshot_at(store, serving_cutoff(store, now)))
+    stacked: dict[str, list[pl.DataFrame]] = {}
+    for snapshot in snapshots:
+        for name, frame in compute_tables(snapshot).items():
+            stacked.setdefault(name, []).append(frame)
+    return {name: pl.concat(frames) for name, frames in stacked.items()}
