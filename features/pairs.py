@@ -220,9 +220,8 @@ def pandas_pair_features(inputs: pd.DataFrame) -> pd.DataFrame:
                 name, [_as_list(v) for v in inputs[name]], dtype=dtype
             )
         else:
-            columns[name] = pl.from_pandas(
-                inputs[name].rename(name), nan_to_null=True
-            ).cast(dtype, strict=False)
+            scalar = pl.Series(name, inputs[name].to_numpy(), nan_to_null=True)
+            columns[name] = scalar.cast(dtype, strict=False)
     result = pair_features(pl.DataFrame(columns)).cast(pl.Float64)
     return pd.DataFrame(
         {name: result[name].to_numpy() for name in PAIR_FEATURES}, index=inputs.index
