@@ -162,8 +162,8 @@ def rows_from_feast(
     numeric features are kept (lists and strings are inputs of the pair
     features, not model inputs). Row order is kept.
     """
+    wanted = numeric_features(store, feature_service)
     service = store.get_feature_service(feature_service)
-    wanted = [*numeric_features(store, feature_service)]
     entity_df = rows.select(USER_ID, RESTAURANT_ID, EVENT_TIMESTAMP).with_row_index(
         "_row"
     )
@@ -185,10 +185,21 @@ def rows_from_feast(
 def numeric_features(store: FeatureStore, feature_service: str) -> list[str]:
     """The scalar numeric features of a feature service, in its order: the
     model's inputs."""
+    from feast.errors import FeatureServiceNotFoundException
     from feast.types import Bool, Float32, Float64, Int32, Int64
 
+    from features.feast_store import FeaturesNotReadyError
+
     numeric = {Float64, Float32, Int64, Int32, Bool}
-    service = store.get_feature_service(feature_service)
+    try:
+        service = store.get_feature_service(feature_service)
+    except FeatureServiceNotFoundException as error:
+        msg = (
+            f"feature service {feature_service} not found in the Feast registry; "
+            "run `recommender features` first, or check feature_service in the "
+            "ranker config"
+        )
+        raise FeaturesNotReadyError(msg) from error
     names = []
     for projection in service.feature_view_projections:
         names += [f.name for f in projection.features if f.dtype in numeric]

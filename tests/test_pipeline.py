@@ -27,7 +27,15 @@ def test_store_holds_uci_tables(pipeline_var_dir: Path) -> None:
 def test_feast_repository_materialized(pipeline_var_dir: Path) -> None:
     assert (pipeline_var_dir / "feast" / "registry.db").is_file()
     assert (pipeline_var_dir / "feast" / "online_store.db").is_file()
-    for table in ("user_profile", "user_history", "restaurant_profile"):
+    for table in (
+        "user_profile",
+        "user_activity",
+        "user_diet",
+        "user_cuisine",
+        "restaurant_profile",
+        "restaurant_menu",
+        "restaurant_popularity",
+    ):
         assert (pipeline_var_dir / "features" / f"{table}.parquet").is_file()
 
 
@@ -38,10 +46,16 @@ def test_current_model_registered(pipeline_var_dir: Path) -> None:
 
     assert (models / version / "model.txt").is_file()
     assert metadata["version"] == version
-    assert metadata["feature_service"] == "ranker_v1"
-    assert "distance_km" in metadata["features"]
-    assert "restaurant_visit_share" in metadata["features"]
-    assert metadata["training"]["interactions"] == 1161
+    assert metadata["feature_service"] == "ranker_v2"
+    for feature in ("distance_km", "restaurant_order_share", "vegetarian_gap"):
+        assert feature in metadata["features"]
+    assert metadata["training"]["orders"] == 1161
+    # UCI ratings have no times: one cutoff per label fold, every rating a
+    # positive label in exactly one fold.
+    assert metadata["training"]["cutoff_kind"] == "label fold"
+    assert len(metadata["training"]["cutoffs"]) == 5
+    assert metadata["training"]["positives"] == 1161
+    assert metadata["training"]["repeat_orders"] is False
 
 
 def test_ranker_beats_popularity(pipeline_var_dir: Path) -> None:

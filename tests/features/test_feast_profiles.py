@@ -131,8 +131,8 @@ def var_dir(project: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     paths = VarPaths(root)
     import_data(paths, UCI_DATA_DIR)
     try:
-        build_features(paths, FEATURE_REPO, PRODUCTION)
-        train(paths, RANKER_CONFIG)
+        build_features(paths, FEATURE_REPO, RANKER_CONFIG, PRODUCTION)
+        train(paths, RANKER_CONFIG, FEATURE_REPO, PRODUCTION)
         yield root
     finally:
         store = open_store(FEATURE_REPO, root, PRODUCTION)
@@ -167,7 +167,7 @@ def test_user_features_match_embedded(
     production = readers[PRODUCTION][0].read([KNOWN_USER])
     embedded = readers[EMBEDDED][0].read([KNOWN_USER])
 
-    assert production["user_visit_count"][0] is not None
+    assert production["user_order_count"][0] is not None
     assert production.to_dicts() == embedded.to_dicts()
 
 

@@ -128,7 +128,7 @@ def test_lost_online_table_degrades(pipeline_var_dir: Path, tmp_path: Path) -> N
     with TestClient(app) as test_client:
         # The online store loses the user tables after start-up.
         online = sqlite3.connect(var_dir / "feast" / "online_store.db")
-        for view in ("user_profile", "user_history"):
+        for view in ("user_profile", "user_activity"):
             online.execute(f"DROP TABLE restaurant_recommender_{view}")
         online.commit()
         online.close()

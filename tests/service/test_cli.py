@@ -79,12 +79,23 @@ def test_missing_data_folder_named(
 def test_single_split_report_is_json(tmp_path: Path) -> None:
     var_dir = str(tmp_path / "var")
     assert main(["--var-dir", var_dir, "data"]) == 0
+    assert main(["--var-dir", var_dir, "features"]) == 0
 
     assert main(["--var-dir", var_dir, "evaluate", "--splits", "1"]) == 0
 
     text = (tmp_path / "var" / "reports" / "evaluation.json").read_text()
     report = json.loads(text, parse_constant=pytest.fail)
     assert report["summary"]["popularity"]["ndcg@10"]["std"] is None
+
+
+def test_evaluate_before_features_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    var_dir = str(tmp_path / "var")
+    assert main(["--var-dir", var_dir, "data"]) == 0
+
+    assert main(["--var-dir", var_dir, "evaluate", "--splits", "1"]) == 1
+    assert "run `recommender features` first" in caplog.text
 
 
 def test_synthetic_source_loads_world(tmp_path: Path) -> None:

@@ -1,0 +1,224 @@
+"""Feast reads the feature tables as they were at each cutoff, online and offline.
+
+The module loads a small synthetic world (orders with times), runs
+`recommender features` (feature tables at four training cutoffs and at the
+serving cutoff, feast apply, materialize into SQLite), then reads the values
+back through Feast.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from feast import FeatureStore
+
+from features.feast_store import open_store
+from features.paths import FEATURE_REPO, RANKER_CONFIG, VarPaths
+from features.schema import EVENT_TIMESTAMP, RESTAURANT_ID, USER_ID
+from features.transforms import (
+    RESTAURANT,
+    USER,
+    StoreFrames,
+    compute_tables,
+    join_entity_tables,
+    snapshot_at,
+)
+from models.cutoffs import serving_cutoff, training_snapshots
+from models.dataset import (
+    labelled_rows,
+    numeric_features,
+    rows_from_feast,
+    rows_in_memory,
+)
+from models.ranker import load_config
+from service.cli import main
+from service.pipeline import read_store
+
+pytestmark = pytest.mark.slow
+
+WORLD = ["--users", "300", "--restaurants", "60", "--days", "45", "--world-seed", "3"]
+SAMPLE_USERS = 40
+SAMPLE_RESTAURANTS = 20
+
+
+@pytest.fixture(scope="module")
+def var_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("feast_features")
+    assert main(["--var-dir", str(root), "data", "--source", "synthetic", *WORLD]) == 0
+    assert main(["--var-dir", str(root), "features"]) == 0
+    return root
+
+
+@pytest.fixture(scope="module")
+def frames(var_dir: Path) -> StoreFrames:
+    return read_store(VarPaths(var_dir))
+
+
+@pytest.fixture(scope="module")
+def store(var_dir: Path) -> FeatureStore:
+    return open_store(FEATURE_REPO, var_dir)
+
+
+def _close(expected: Any, actual: Any) -> bool:
+    """Equal, with floats compared to 1e-9 and NaN or None as missing."""
+    missing = (None,)
+    if isinstance(expected, float) and math.isnan(expected):
+        expected = None
+    if isinstance(actual, float) and math.isnan(actual):
+        actual = None
+    if expected in missing or actual in missing:
+        return expected in missing and actual in missing
+    if isinstance(expected, float) or isinstance(actual, float):
+        return math.isclose(float(expected), float(actual), rel_tol=1e-9, abs_tol=1e-9)
+    if isinstance(expected, list | tuple):
+        return len(expected) == len(list(actual)) and all(
+            _close(e, a) for e, a in zip(expected, list(actual), strict=True)
+        )
+    return bool(expected == actual)
+
+
+def _mismatches(
+    expected: pl.DataFrame, actual: pl.DataFrame, key: list[str]
+) -> list[str]:
+    """Describe every cell of ``expected`` that ``actual`` holds differently."""
+    joined = expected.join(actual, on=key, how="left", suffix="__actual")
+    problems = []
+    for row in joined.iter_rows(named=True):
+        for name in expected.columns:
+            if name in key:
+                continue
+            if not _close(row[name], row[f"{name}__actual"]):
+                problems.append(
+                    f"{[row[k] for k in key]} {name}: expected {row[name]!r}, "
+                    f"got {row[f'{name}__actual']!r}"
+                )
+    return problems
+
+
+def test_training_cutoffs_are_order_times(var_dir: Path, frames: StoreFrames) -> None:
+    config = load_config(RANKER_CONFIG)
+    cutoffs = [s.snapshot.cutoff for s in training_snapshots(frames, config.cutoffs)]
+    stamps = pl.read_parquet(VarPaths(var_dir).features / "user_activity.parquet")
+
+    assert len(cutoffs) == 4
+    assert [b - a for a, b in itertools.pairwise(cutoffs)] == [timedelta(days=7)] * 3
+    assert sorted(stamps[EVENT_TIMESTAMP].unique().to_list()) == [
+        *cutoffs,
+        serving_cutoff(frames),
+    ]
+
+
+def test_historical_reads_each_cutoff(frames: StoreFrames, store: FeatureStore) -> None:
+    """At each training cutoff, and one hour after it, Feast returns the values
+    computed from the orders before that cutoff."""
+    config = load_config(RANKER_CONFIG)
+    users = sorted(frames.users[USER_ID].to_list())[:SAMPLE_USERS]
+    features = [
+        "user_activity:user_order_count",
+        "user_activity:user_orders_7d",
+        "user_activity:user_days_since_last_order",
+        "user_diet:user_vegetarian_order_ratio",
+        "user_cuisine:user_pizza_share",
+    ]
+    for labelled in training_snapshots(frames, config.cutoffs):
+        cutoff = labelled.snapshot.cutoff
+        expected = join_entity_tables(compute_tables(labelled.snapshot), USER).select(
+            USER_ID, *[f.split(":")[1] for f in features]
+        )
+        expected = expected.filter(pl.col(USER_ID).is_in(users))
+        for moment in (cutoff, cutoff + timedelta(hours=1)):
+            entity_df = pl.DataFrame(
+                {USER_ID: users, EVENT_TIMESTAMP: [moment] * len(users)}
+            ).to_pandas()
+            result = pl.from_pandas(
+                store.get_historical_features(entity_df, features).to_df()
+            ).drop(EVENT_TIMESTAMP)
+
+            assert _mismatches(expected, result, [USER_ID]) == []
+
+
+def test_online_matches_offline_at_serving_cutoff(
+    frames: StoreFrames, store: FeatureStore
+) -> None:
+    """Online reads and offline reads at the serving cutoff agree on every
+    feature of ranker_v2, the pair features of the on-demand view included."""
+    users = sorted(frames.users[USER_ID].to_list())[:SAMPLE_USERS:4]
+    restaurants = sorted(frames.restaurants[RESTAURANT_ID].to_list())[
+        :SAMPLE_RESTAURANTS
+    ]
+    pairs = pl.DataFrame({USER_ID: users}).join(
+        pl.DataFrame({RESTAURANT_ID: restaurants}), how="cross"
+    )
+    service = store.get_feature_service("ranker_v2")
+    online = pl.DataFrame(
+        store.get_online_features(
+            features=service, entity_rows=pairs.to_dicts()
+        ).to_dict()
+    )
+    entity_df = pairs.with_columns(
+        pl.lit(serving_cutoff(frames)).alias(EVENT_TIMESTAMP)
+    ).to_pandas()
+    offline = pl.from_pandas(
+        store.get_historical_features(entity_df, service).to_df()
+    ).drop(EVENT_TIMESTAMP)
+
+    names = [c for c in offline.columns if c not in (USER_ID, RESTAURANT_ID)]
+    assert len(names) >= 50
+    assert "vegetarian_gap" in names
+    assert online.height == offline.height == pairs.height
+    assert _mismatches(offline, online, [USER_ID, RESTAURANT_ID]) == []
+
+
+def test_feast_rows_equal_rows_in_memory(
+    frames: StoreFrames, store: FeatureStore
+) -> None:
+    """What training reads through Feast is what evaluation computes in memory."""
+    config = load_config(RANKER_CONFIG)
+    snapshots = training_snapshots(frames, config.cutoffs)
+    rows = labelled_rows(snapshots, 5, config.seed)
+    tables = {s.snapshot.cutoff: compute_tables(s.snapshot) for s in snapshots}
+    features = numeric_features(store, "ranker_v2")
+    key = ["_row"]
+
+    from_feast = rows_from_feast(rows, store, "ranker_v2").with_row_index("_row")
+    in_memory = rows_in_memory(rows, tables).with_row_index("_row")
+
+    assert from_feast.height == rows.height
+    assert (
+        _mismatches(
+            in_memory.select(*key, *features), from_feast.select(*key, *features), key
+        )
+        == []
+    )
+
+
+def test_online_restaurants_match_serving_tables(
+    frames: StoreFrames, store: FeatureStore
+) -> None:
+    tables = compute_tables(snapshot_at(frames, serving_cutoff(frames)))
+    expected = join_entity_tables(tables, RESTAURANT)
+    names = [c for c in expected.columns if c != RESTAURANT_ID]
+    online = pl.DataFrame(
+        store.get_online_features(
+            features=[
+                f"{view}:{name}"
+                for view in (
+                    "restaurant_profile",
+                    "restaurant_menu",
+                    "restaurant_popularity",
+                )
+                for name in tables[view].columns
+                if name not in (RESTAURANT_ID, EVENT_TIMESTAMP)
+            ],
+            entity_rows=[{RESTAURANT_ID: r} for r in expected[RESTAURANT_ID]],
+        ).to_dict()
+    )
+
+    assert len(names) > 20
+    assert _mismatches(expected, online, [RESTAURANT_ID]) == []
