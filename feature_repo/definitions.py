@@ -218,17 +218,20 @@ ranker_v1 = FeatureService(
     description="The ranker's features without diet and vegetarian-menu ones.",
 )
 
+# A later service can extend this list: features=[*ranker_v2_features, new_view].
+ranker_v2_features = [
+    user_profile,
+    user_activity,
+    user_diet,
+    user_cuisine,
+    restaurant_profile,
+    restaurant_menu,
+    restaurant_popularity,
+    user_restaurant_pair,
+]
+
 ranker_v2 = FeatureService(
     name="ranker_v2",
-    features=[
-        user_profile,
-        user_activity,
-        user_diet,
-        user_cuisine,
-        restaurant_profile,
-        restaurant_menu,
-        restaurant_popularity,
-        user_restaurant_pair,
-    ],
+    features=ranker_v2_features,
     description="Every feature: ranker_v1 plus the diet and vegetarian-menu ones.",
 )

@@ -232,3 +232,37 @@ def write_report(report: dict[str, Any], reports_dir: Path) -> tuple[Path, Path]
     json_path.write_text(json.dumps(_without_nan(report), indent=2) + "\n")
     markdown_path.write_text("# Offline evaluation\n\n" + format_table(report) + "\n")
     return json_path, markdown_path
+
+
+def compare_reports(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """A Markdown table of each model's mean metrics in two reports and the
+    change from ``before`` to ``after``.
+
+    Rows are the models and metrics present in both reports.
+    """
+    lines = [
+        f"before: {before['ranker']['feature_service']} "
+        f"({len(before['ranker']['features'])} features), "
+        f"after: {after['ranker']['feature_service']} "
+        f"({len(after['ranker']['features'])} features)",
+        "",
+        "| model | metric | before | after | change |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for name, metrics in before["summary"].items():
+        for metric, value in metrics.items():
+            other = after["summary"].get(name, {}).get(metric)
+            if other is None:
+                continue
+            old, new = value["mean"], other["mean"]
+            lines.append(
+                f"| {name} | {metric} | {old:.4f} | {new:.4f} | {new - old:+.4f} |"
+            )
+    added = sorted(set(after["ranker"]["features"]) - set(before["ranker"]["features"]))
+    removed = sorted(
+        set(before["ranker"]["features"]) - set(after["ranker"]["features"])
+    )
+    lines.append("")
+    lines.append(f"features added: {', '.join(added) or 'none'}")
+    lines.append(f"features removed: {', '.join(removed) or 'none'}")
+    return "\n".join(lines)

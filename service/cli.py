@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import socket
 import sys
@@ -117,7 +118,13 @@ def _features(args: argparse.Namespace, paths: VarPaths) -> None:
 def _train(args: argparse.Namespace, paths: VarPaths) -> None:
     from service.pipeline import train
 
-    metadata = train(paths, args.config, args.feature_repo, args.feast_profile)
+    metadata = train(
+        paths,
+        args.config,
+        args.feature_repo,
+        args.feast_profile,
+        args.feature_service,
+    )
     print(f"model {metadata.version} is current in {paths.models}")
 
 
@@ -125,7 +132,34 @@ def _evaluate(args: argparse.Namespace, paths: VarPaths) -> None:
     from service.pipeline import evaluate
 
     settings = EvaluationSettings(n_splits=args.splits, seed=args.seed, k=args.k)
-    evaluate(paths, args.config, settings, args.feature_repo, args.feast_profile)
+    evaluate(
+        paths,
+        args.config,
+        settings,
+        args.feature_repo,
+        args.feast_profile,
+        args.feature_service,
+    )
+
+
+def _compare(args: argparse.Namespace, paths: VarPaths) -> None:
+    from models.evaluate import compare_reports
+
+    reports = []
+    for path in (args.before, args.after):
+        try:
+            reports.append(json.loads(path.read_text()))
+        except FileNotFoundError as error:
+            msg = f"evaluation report not found: {path}"
+            raise FileNotFoundError(msg) from error
+        except json.JSONDecodeError as error:
+            msg = f"{path}: not a JSON evaluation report ({error})"
+            raise ValueError(msg) from error
+    try:
+        print(compare_reports(*reports))
+    except (KeyError, TypeError) as error:
+        msg = f"not an evaluation report written by `recommender evaluate`: {error}"
+        raise ValueError(msg) from error
 
 
 def _serve(args: argparse.Namespace, paths: VarPaths) -> None:
@@ -226,6 +260,7 @@ def _parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train the ranker, make it current")
     _add_feature_options(train)
     _add_config_option(train)
+    _add_service_option(train)
     train.set_defaults(handler=_train)
 
     evaluate = commands.add_parser(
@@ -233,8 +268,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_feature_options(evaluate)
     _add_config_option(evaluate)
+    _add_service_option(evaluate)
     _add_evaluation_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)
+
+    compare = commands.add_parser(
+        "compare", help="compare two evaluation reports metric by metric"
+    )
+    compare.add_argument("before", type=Path, help="evaluation.json of the first run")
+    compare.add_argument("after", type=Path, help="evaluation.json of the second run")
+    compare.set_defaults(handler=_compare)
 
     serve = commands.add_parser("serve", help="serve the API with the current model")
     _add_feature_options(serve)
@@ -246,6 +289,7 @@ def _parser() -> argparse.ArgumentParser:
         _add_data_options,
         _add_feature_options,
         _add_config_option,
+        _add_service_option,
         _add_evaluation_options,
         _add_server_options,
     ):
@@ -325,6 +369,17 @@ def _add_config_option(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=RANKER_CONFIG,
         help=f"ranker settings (default: {RANKER_CONFIG})",
+    )
+
+
+def _add_service_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--feature-service",
+        default=None,
+        help=(
+            "Feast feature service the model reads, such as ranker_v1 "
+            "(default: feature_service in the ranker config)"
+        ),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from models.evaluate import (
     format_table,
     write_report,
 )
-from models.ranker import load_config
+from models.ranker import RankerConfig, load_config
 from models.registry import ModelMetadata
 from models.training import train_current_model
 
@@ -90,13 +91,16 @@ def train(
     config_path: Path,
     feature_repo: Path,
     feast_profile: str = EMBEDDED,
+    feature_service: str | None = None,
 ) -> ModelMetadata:
-    """Train on the training cutoffs and register the model as ``current``."""
+    """Train on the training cutoffs and register the model as ``current``.
+
+    ``feature_service``, when given, replaces the one named in the config.
+    """
     frames = read_store(paths)
+    config = _with_service(load_config(config_path), feature_service)
     feature_store = open_store(feature_repo, paths.root, feast_profile)
-    return train_current_model(
-        frames, feature_store, load_config(config_path), paths.models, PROJECT_DIR
-    )
+    return train_current_model(frames, feature_store, config, paths.models, PROJECT_DIR)
 
 
 def evaluate(
@@ -105,16 +109,26 @@ def evaluate(
     settings: EvaluationSettings,
     feature_repo: Path,
     feast_profile: str = EMBEDDED,
+    feature_service: str | None = None,
 ) -> dict[str, Any]:
-    """Evaluate on seeded splits, write the report and print its table."""
+    """Evaluate on seeded splits, write the report and print its table.
+
+    ``feature_service``, when given, replaces the one named in the config.
+    """
     frames = read_store(paths)
-    config = load_config(config_path)
+    config = _with_service(load_config(config_path), feature_service)
     feature_store = open_store(feature_repo, paths.root, feast_profile)
     report = evaluate_splits(frames, feature_store, config, settings)
     json_path, markdown_path = write_report(report, paths.reports)
     print(format_table(report))
     print(f"\nreport written to {json_path} and {markdown_path}")
     return report
+
+
+def _with_service(config: RankerConfig, feature_service: str | None) -> RankerConfig:
+    if feature_service is None:
+        return config
+    return replace(config, feature_service=feature_service)
 
 
 def read_store(paths: VarPaths) -> StoreFrames:
