@@ -219,6 +219,12 @@ def pandas_pair_features(inputs: pd.DataFrame) -> pd.DataFrame:
             columns[name] = pl.Series(
                 name, [_as_list(v) for v in inputs[name]], dtype=dtype
             )
+        elif dtype == pl.String:
+            # pandas marks a missing text value with NaN as often as None.
+            column = inputs[name]
+            columns[name] = pl.Series(
+                name, column.where(column.notna(), None).tolist(), dtype=pl.String
+            )
         else:
             scalar = pl.Series(name, inputs[name].to_numpy(), nan_to_null=True)
             columns[name] = scalar.cast(dtype, strict=False)

@@ -128,8 +128,10 @@ class Snapshot:
 
     @property
     def timed(self) -> bool:
-        """Whether the visible orders have times."""
-        return self.orders.height > 0 and self.orders["ordered_at"].null_count() == 0
+        """Whether the store's orders have times (then a user without visible
+        orders has 0 orders in each window, not an unknown count)."""
+        orders = self.store.orders
+        return orders.height > 0 and orders["ordered_at"].null_count() == 0
 
 
 def snapshot_at(store: StoreFrames, cutoff: datetime) -> Snapshot:
@@ -190,7 +192,8 @@ def compute_tables(snapshot: Snapshot) -> dict[str, pl.DataFrame]:
     Raises:
         ValueError: a table lacks its key column or repeats a key.
     """
-    stamp = pl.lit(snapshot.cutoff, pl.Datetime("us", "UTC")).alias(EVENT_TIMESTAMP)
+    stamp = pl.lit(snapshot.cutoff.astimezone(UTC), pl.Datetime("us", "UTC"))
+    stamp = stamp.alias(EVENT_TIMESTAMP)
     tables = {}
     for spec in FEATURE_TABLES.values():
         frame = spec.compute(snapshot)
@@ -206,6 +209,9 @@ def compute_tables(snapshot: Snapshot) -> dict[str, pl.DataFrame]:
 
 def join_entity_tables(tables: dict[str, pl.DataFrame], entity: str) -> pl.DataFrame:
     """Join every table of ``entity`` on its key, without timestamps."""
+    if entity not in ENTITY_KEYS:
+        msg = f"entity must be one of {sorted(ENTITY_KEYS)}, got {entity!r}"
+        raise ValueError(msg)
     key = ENTITY_KEYS[entity]
     joined: pl.DataFrame | None = None
     for spec in FEATURE_TABLES.values():
@@ -362,8 +368,12 @@ def user_cuisine(snapshot: Snapshot) -> pl.DataFrame:
     entropy of the cuisine counts: the number of equally frequent cuisines
     with the same spread (1 for a user who only orders one cuisine).
     """
+    # A restaurant without cuisines counts in every share's denominator.
     orders = snapshot.orders.select(USER_ID, RESTAURANT_ID).join(
-        snapshot.store.restaurants.select(RESTAURANT_ID, "cuisines"),
+        snapshot.store.restaurants.select(
+            RESTAURANT_ID,
+            pl.col("cuisines").fill_null(pl.lit([], pl.List(pl.String))),
+        ),
         on=RESTAURANT_ID,
         how="inner",
     )
@@ -497,9 +507,12 @@ def restaurant_popularity(snapshot: Snapshot) -> pl.DataFrame:
     if snapshot.timed:
         for days in POPULARITY_WINDOWS_DAYS:
             zero += [f"restaurant_orders_{days}d", f"restaurant_users_{days}d"]
+    # Null, not negative, for a restaurant that opens after the cutoff: the
+    # snapshot must not tell when it will open.
+    age = _days_since("opened_at", snapshot)
     opened = snapshot.store.restaurants.select(
         RESTAURANT_ID,
-        _days_since("opened_at", snapshot).alias("restaurant_days_since_opening"),
+        pl.when(age >= 0).then(age).alias("restaurant_days_since_opening"),
     )
     return _per_entity(opened, counts, zero).with_columns(
         (pl.col("restaurant_order_count") / total).alias("restaurant_order_share")
