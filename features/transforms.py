@@ -4,11 +4,11 @@ Each table is computed by one function registered with :func:`feature_table`
 and becomes one Feast feature view of the same name (declared in
 ``feature_repo/definitions.py``). A function receives a :class:`Snapshot`:
 the store's users, restaurants and classified menu items, and the orders the
-features may see. For a cutoff, those are the orders placed strictly before
-it; for a label fold of a data set without order times, the orders of the
-other folds. The function returns one row per entity: the key column and the
-features, named with their entity prefix (``user_``, ``restaurant_``) so that
-names stay unique when views are read together.
+features may see. At a cutoff, those are the orders placed strictly before
+it. For a label fold of a data set without order times, they are the orders
+of the other folds. The function returns one row per entity, with the key
+column and the features. Feature names start with their entity (``user_``,
+``restaurant_``), so names stay unique when views are read together.
 
 Menus and declared attributes have no history in the store, so every
 snapshot sees their current values. Windows counted in days (orders in the
@@ -41,7 +41,7 @@ VEGETARIAN_DIETS = ("vegetarian", "vegan")
 # Cuisine tags whose orders count as coffee or tea, and as pizza.
 COFFEE_TEA_CUISINES = ("cafe", "cafe_coffee_shop", "coffee", "coffee_shop", "tea")
 PIZZA_CUISINES = ("pizza", "pizzeria")
-# Cuisine tags that say a restaurant serves vegetarian dishes.
+# Cuisine tags of restaurants that serve vegetarian dishes.
 VEGETARIAN_CUISINES = ("vegetarian", "vegan")
 ACTIVITY_WINDOWS_DAYS = (7, 30, 90)
 POPULARITY_WINDOWS_DAYS = (7, 30)
@@ -108,7 +108,7 @@ class StoreFrames:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What the features may see at one point in time.
+    """The data visible to the features at one point in time.
 
     Attributes:
         store: every store table.
@@ -135,7 +135,7 @@ class Snapshot:
 
 
 def snapshot_at(store: StoreFrames, cutoff: datetime) -> Snapshot:
-    """The snapshot of ``store`` at ``cutoff``: orders strictly before it.
+    """Return the snapshot of ``store`` at ``cutoff``: orders strictly before it.
 
     Orders without a time are visible at every cutoff.
     """
@@ -237,7 +237,8 @@ def _within_days(days: int, snapshot: Snapshot) -> pl.Expr:
 def _per_entity(
     keys: pl.DataFrame, features: pl.DataFrame, zero_filled: list[str]
 ) -> pl.DataFrame:
-    """One row per key of ``keys``; counts of entities without orders are 0."""
+    """Left-join ``features`` to ``keys`` and set the counts of entities without
+    orders to 0."""
     return keys.join(features, on=keys.columns[0], how="left").with_columns(
         pl.col(name).fill_null(0) for name in zero_filled
     )
@@ -246,7 +247,8 @@ def _per_entity(
 def _window_counts(
     snapshot: Snapshot, prefix: str, windows: tuple[int, ...], users: bool
 ) -> list[pl.Expr]:
-    """Order (and distinct user) counts per window; null without order times."""
+    """Return order (and distinct user) counts per window, null without order
+    times."""
     expressions = []
     for days in windows:
         recent = _within_days(days, snapshot)
@@ -288,7 +290,7 @@ def user_profile(snapshot: Snapshot) -> pl.DataFrame:
 
 @feature_table("user_activity", USER)
 def user_activity(snapshot: Snapshot) -> pl.DataFrame:
-    """How much and how recently the user ordered, and from where.
+    """Compute how much and how recently the user ordered, and from where.
 
     ``user_visited_restaurant_ids`` lists the restaurant of every past order,
     sorted, with repeats, so that a restaurant's count is the number of orders
