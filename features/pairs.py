@@ -87,15 +87,23 @@ def pair_features(pairs: pl.DataFrame) -> pl.DataFrame:
         vegetarian_gap: the user's vegetarian-order ratio when the restaurant
             has no vegetarian options, 0 when it has some.
     """
+    # Rows of one user with one history share this key: a hash of the user id
+    # and the history lists written out as text.
+    separator = "\x1f"
+    history_text = pl.concat_str(
+        [
+            pl.col(USER_ID),
+            pl.col("user_visited_restaurant_ids").list.join(separator),
+            pl.col("user_cuisine_names").list.join(separator),
+            pl.col("user_cuisine_shares")
+            .list.eval(pl.element().cast(pl.String))
+            .list.join(separator),
+        ],
+        separator="\x1e",
+        ignore_nulls=True,
+    )
     indexed = pairs.with_row_index(_PAIR_INDEX).with_columns(
-        pl.struct(
-            USER_ID,
-            pl.col("user_visited_restaurant_ids").hash(),
-            pl.col("user_cuisine_names").hash(),
-            pl.col("user_cuisine_shares").hash(),
-        )
-        .hash()
-        .alias(_HISTORY)
+        history_text.hash().alias(_HISTORY)
     )
     return (
         indexed.join(_cuisine_affinity(indexed), on=_PAIR_INDEX, how="left")

@@ -49,7 +49,7 @@ class CutoffSettings:
         """Raise ValueError naming the first setting out of range."""
         for name in ("label_folds", "cutoffs", "cutoff_every_days", "horizon_days"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 msg = f"{name} must be a positive integer, got {value!r}"
                 raise ValueError(msg)
         if self.label_folds < 2:

@@ -59,11 +59,14 @@ def candidate_pairs(
     restaurants = pl.DataFrame(
         {RESTAURANT_ID: restaurant_ids}, schema={RESTAURANT_ID: pl.String}
     )
-    pairs = users.join(restaurants, how="cross")
+    pairs = users.join(restaurants, how="cross", maintain_order="left_right")
     if exclude is None:
         return pairs
     return pairs.join(
-        exclude.select(USER_ID, RESTAURANT_ID), on=[USER_ID, RESTAURANT_ID], how="anti"
+        exclude.select(USER_ID, RESTAURANT_ID),
+        on=[USER_ID, RESTAURANT_ID],
+        how="anti",
+        maintain_order="left",
     )
 
 
@@ -76,7 +79,8 @@ def labelled_rows(
 
     Columns: ``user_id``, ``restaurant_id``, ``event_timestamp`` (the cutoff),
     ``label`` (1 when the user ordered there after the cutoff) and ``group``
-    (the snapshot's index). Candidates are the restaurants open at the cutoff;
+    (the snapshot's index). Users whose group would hold no positive are left
+    out. Candidates are the restaurants open at the cutoff;
     when repeats are not allowed (ratings without times), a restaurant the user
     rated in the visible orders is not a candidate. With
     ``negatives_per_group``, each group keeps all its positives and that many
@@ -96,8 +100,13 @@ def labelled_rows(
         positives = labelled.labels.select(
             USER_ID, RESTAURANT_ID, pl.lit(1, pl.Int64).alias(LABEL)
         ).unique()
-        pairs = pairs.join(positives, on=[USER_ID, RESTAURANT_ID], how="left")
+        pairs = pairs.join(
+            positives, on=[USER_ID, RESTAURANT_ID], how="left", maintain_order="left"
+        )
         pairs = pairs.with_columns(pl.col(LABEL).fill_null(0))
+        # A group without a positive (the user only ordered from restaurants
+        # that opened after the cutoff) teaches lambdarank nothing.
+        pairs = pairs.filter(pl.col(LABEL).max().over(USER_ID) == 1)
         if negatives_per_group is not None:
             pairs = _sample_negatives(pairs, negatives_per_group, seed + index)
         parts.append(
@@ -146,7 +155,7 @@ def rows_in_memory(
             join_entity_tables(tables, RESTAURANT), on=RESTAURANT_ID, how="left"
         )
         parts.append(part)
-    joined = pl.concat(parts).sort("_row").drop("_row")
+    joined = pl.concat(parts).sort("_row").drop("_row") if parts else rows.clear()
     if joined.height != rows.height:
         msg = "some rows have a cutoff without feature tables"
         raise ValueError(msg)

@@ -41,6 +41,18 @@ class RankerConfig:
     negatives_per_group: int | None = None
 
 
+_SETTINGS = {
+    "params",
+    "num_boost_round",
+    "seed",
+    "feature_service",
+    "cutoffs",
+    "negatives_per_group",
+}
+# The keys of the ``cutoffs`` mapping and their smallest valid values.
+_CUTOFF_MINIMUMS = {"count": 1, "every_days": 1, "horizon_days": 1, "label_folds": 2}
+
+
 def load_config(path: Path) -> RankerConfig:
     """Read a ranker config file.
 
@@ -55,6 +67,13 @@ def load_config(path: Path) -> RankerConfig:
         if key not in raw:
             msg = f"{path}: missing required setting {key!r}"
             raise ValueError(msg)
+    unknown_settings = set(raw) - _SETTINGS
+    if unknown_settings:
+        msg = (
+            f"{path}: unknown settings {sorted(unknown_settings)}; expected some of "
+            f"{sorted(_SETTINGS)}"
+        )
+        raise ValueError(msg)
 
     params = dict(raw["params"])
     seed = int(raw["seed"])
@@ -63,10 +82,18 @@ def load_config(path: Path) -> RankerConfig:
     if not isinstance(windows, dict):
         msg = f"{path}: 'cutoffs' must be a mapping, got {type(windows).__name__}"
         raise ValueError(msg)
-    unknown = set(windows) - {"label_folds", "count", "every_days", "horizon_days"}
+    unknown = set(windows) - set(_CUTOFF_MINIMUMS)
     if unknown:
         msg = f"{path}: unknown 'cutoffs' settings {sorted(unknown)}"
         raise ValueError(msg)
+    for key, value in windows.items():
+        minimum = _CUTOFF_MINIMUMS[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            msg = (
+                f"{path}: cutoffs: {key} must be an integer of at least {minimum}, "
+                f"got {value!r}"
+            )
+            raise ValueError(msg)
     defaults = CutoffSettings()
     cutoffs = CutoffSettings(
         label_folds=windows.get("label_folds", defaults.label_folds),
@@ -76,9 +103,9 @@ def load_config(path: Path) -> RankerConfig:
         horizon_days=windows.get("horizon_days", defaults.horizon_days),
     )
     try:
-        cutoffs.validate()
+        negatives = _optional_int(raw.get("negatives_per_group"))
     except ValueError as error:
-        msg = f"{path}: cutoffs: {error}"
+        msg = f"{path}: {error}"
         raise ValueError(msg) from error
     return RankerConfig(
         params=params,
@@ -86,14 +113,14 @@ def load_config(path: Path) -> RankerConfig:
         seed=seed,
         feature_service=str(raw["feature_service"]),
         cutoffs=cutoffs,
-        negatives_per_group=_optional_int(raw.get("negatives_per_group")),
+        negatives_per_group=negatives,
     )
 
 
 def _optional_int(value: object) -> int | None:
     if value is None:
         return None
-    if not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         msg = f"negatives_per_group must be a positive integer or null, got {value!r}"
         raise ValueError(msg)
     return value

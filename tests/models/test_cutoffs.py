@@ -1,0 +1,585 @@
+"""Tests of the training cutoffs, their labels and the stacked feature history.
+
+Orders with times come from hand-made order lists and a small synthetic world,
+orders without times from the bundled UCI ratings. The ranker config tests
+are here because the config's ``cutoffs`` mapping builds the settings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+import yaml
+
+from features.paths import RANKER_CONFIG, UCI_DATA_DIR
+from features.schema import ORDER_ID, RESTAURANT_ID, USER_ID
+from features.synthetic import WorldConfig, generate_world
+from features.transforms import FEATURE_TABLES, USER, StoreFrames
+from features.uci import load_uci
+from models.cutoffs import (
+    UNTIMED_EPOCH,
+    CutoffSettings,
+    LabelledSnapshot,
+    feature_history,
+    has_order_times,
+    serving_cutoff,
+    training_snapshots,
+)
+from models.ranker import load_config
+
+STORE_TABLES = ("users", "restaurants", "menu_items", "orders", "order_items")
+# Cutoffs 5 days apart with a 4-day horizon: the label windows do not touch.
+HAND_SETTINGS = CutoffSettings(cutoffs=3, cutoff_every_days=5, horizon_days=4)
+NOW = datetime(2025, 5, 1, 12, 30, tzinfo=UTC)
+
+# Order id, user, restaurant, naive UTC time. The last order is on 2024-03-20,
+# so the serving cutoff is 2024-03-21 and, with HAND_SETTINGS, the training
+# cutoffs are 2024-03-07, 2024-03-12 and 2024-03-17.
+HAND_ORDERS = [
+    ("o1", "u1", "r1", datetime(2024, 3, 6, 23, 59, 59)),
+    ("o2", "u1", "r2", datetime(2024, 3, 7)),
+    ("o3", "u2", "r1", datetime(2024, 3, 10, 23, 59, 59)),
+    # Exactly at the end of the first label window, so in no window.
+    ("o4", "u2", "r3", datetime(2024, 3, 11)),
+    # A repeat of o2's pair, placed after the second cutoff.
+    ("o5", "u1", "r2", datetime(2024, 3, 12, 8)),
+    # Between the second label window (ending 03-16) and the third cutoff.
+    ("o6", "u3", "r1", datetime(2024, 3, 16, 12)),
+    ("o7", "u2", "r2", datetime(2024, 3, 20, 18, 30)),
+]
+
+
+def orders_only_store(rows: list[tuple[str, str, str, datetime | None]]) -> StoreFrames:
+    """A store with only orders: enough for cutoffs, not for feature tables."""
+    orders = pl.DataFrame(
+        rows,
+        schema={
+            ORDER_ID: pl.String,
+            USER_ID: pl.String,
+            RESTAURANT_ID: pl.String,
+            "ordered_at": pl.Datetime("us"),
+        },
+        orient="row",
+    )
+    empty = pl.DataFrame()
+    return StoreFrames(users=empty, restaurants=empty, menu_items=empty, orders=orders)
+
+
+def pairs(frame: pl.DataFrame) -> Counter[tuple[str, str]]:
+    """The (user, restaurant) pairs of a frame, with repeats counted."""
+    return Counter(frame.select(USER_ID, RESTAURANT_ID).iter_rows())
+
+
+def order_ids(frame: pl.DataFrame) -> set[str]:
+    return set(frame[ORDER_ID].to_list())
+
+
+def as_naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+@pytest.fixture(scope="module")
+def timed_store() -> StoreFrames:
+    world = generate_world(WorldConfig(users=200, restaurants=60, days=40, seed=5))
+    return StoreFrames.from_store_tables(**{name: world[name] for name in STORE_TABLES})
+
+
+@pytest.fixture(scope="module")
+def uci_store() -> StoreFrames:
+    tables = load_uci(UCI_DATA_DIR).tables
+    return StoreFrames.from_store_tables(
+        **{name: tables[name] for name in STORE_TABLES}
+    )
+
+
+@pytest.fixture(scope="module")
+def uci_snapshots(uci_store: StoreFrames) -> list[LabelledSnapshot]:
+    return training_snapshots(uci_store, CutoffSettings(label_folds=5, seed=7))
+
+
+# ---------------------------------------------------------------------------
+# has_order_times and serving_cutoff.
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("times", "expected"),
+    [
+        ([datetime(2024, 3, 1), datetime(2024, 3, 2)], True),
+        ([None, None], False),
+        ([datetime(2024, 3, 1), None], False),
+        ([], False),
+    ],
+    ids=["all-timed", "none-timed", "one-untimed", "no-orders"],
+)
+def test_has_order_times(times: list[datetime | None], expected: bool) -> None:
+    store = orders_only_store(
+        [(f"o{i}", "u1", "r1", moment) for i, moment in enumerate(times)]
+    )
+
+    assert has_order_times(store) is expected
+
+
+@pytest.mark.parametrize(
+    ("last_order", "expected"),
+    [
+        (datetime(2024, 3, 5, 17, 30), datetime(2024, 3, 6, tzinfo=UTC)),
+        (datetime(2024, 3, 5, 23, 59, 59, 999999), datetime(2024, 3, 6, tzinfo=UTC)),
+        # An order at midnight must stay strictly before the serving cutoff.
+        (datetime(2024, 3, 5), datetime(2024, 3, 6, tzinfo=UTC)),
+        (datetime(2024, 12, 31, 8), datetime(2025, 1, 1, tzinfo=UTC)),
+    ],
+    ids=["afternoon", "last-microsecond", "midnight", "new-year"],
+)
+def test_serving_cutoff_midnight_after_last(
+    last_order: datetime, expected: datetime
+) -> None:
+    store = orders_only_store(
+        [
+            ("o1", "u1", "r1", datetime(2024, 1, 2, 9)),
+            ("o2", "u1", "r2", last_order),
+        ]
+    )
+
+    cutoff = serving_cutoff(store, now=NOW)
+
+    assert cutoff == expected
+    assert cutoff.utcoffset() == timedelta(0)
+
+
+def test_serving_cutoff_untimed_is_now(uci_store: StoreFrames) -> None:
+    assert serving_cutoff(uci_store, now=NOW) == NOW
+
+
+def test_serving_cutoff_untimed_default_now(uci_store: StoreFrames) -> None:
+    before = datetime.now(UTC)
+
+    cutoff = serving_cutoff(uci_store)
+
+    assert before <= cutoff <= datetime.now(UTC)
+
+
+# ---------------------------------------------------------------------------
+# Training cutoffs of orders with times.
+# ---------------------------------------------------------------------------
+
+
+def test_timed_cutoffs_by_hand() -> None:
+    snapshots = training_snapshots(orders_only_store(HAND_ORDERS), HAND_SETTINGS)
+
+    assert [labelled.snapshot.cutoff for labelled in snapshots] == [
+        datetime(2024, 3, 7, tzinfo=UTC),
+        datetime(2024, 3, 12, tzinfo=UTC),
+        datetime(2024, 3, 17, tzinfo=UTC),
+    ]
+
+
+def test_timed_labels_by_hand() -> None:
+    snapshots = training_snapshots(orders_only_store(HAND_ORDERS), HAND_SETTINGS)
+    first, second, third = (pairs(labelled.labels) for labelled in snapshots)
+
+    # o2 at the first cutoff itself and o3 one second before its window ends.
+    assert first == Counter({("u1", "r2"): 1, ("u2", "r1"): 1})
+    assert second == Counter({("u1", "r2"): 1})
+    assert third == Counter({("u2", "r2"): 1})
+
+
+def test_timed_visible_orders_by_hand() -> None:
+    snapshots = training_snapshots(orders_only_store(HAND_ORDERS), HAND_SETTINGS)
+    first, second, third = (order_ids(s.snapshot.orders) for s in snapshots)
+
+    # o2 is placed at the first cutoff, so that snapshot does not see it.
+    assert first == {"o1"}
+    assert second == {"o1", "o2", "o3", "o4"}
+    assert third == {"o1", "o2", "o3", "o4", "o5", "o6"}
+
+
+def test_timed_labels_columns() -> None:
+    snapshots = training_snapshots(orders_only_store(HAND_ORDERS), HAND_SETTINGS)
+
+    for labelled in snapshots:
+        assert labelled.labels.columns == [USER_ID, RESTAURANT_ID]
+
+
+def test_timed_cutoffs_count_spacing(timed_store: StoreFrames) -> None:
+    settings = CutoffSettings(cutoffs=4, cutoff_every_days=5, horizon_days=6)
+    end = serving_cutoff(timed_store)
+
+    cutoffs = [s.snapshot.cutoff for s in training_snapshots(timed_store, settings)]
+
+    assert len(cutoffs) == 4
+    assert cutoffs[-1] == end - timedelta(days=6)
+    for earlier, later in pairwise(cutoffs):
+        assert later - earlier == timedelta(days=5)
+
+
+def test_timed_labels_in_horizon(timed_store: StoreFrames) -> None:
+    # Windows of 9 days every 4 days overlap, so an order can label two cutoffs.
+    settings = CutoffSettings(cutoffs=3, cutoff_every_days=4, horizon_days=9)
+    orders = list(timed_store.orders.iter_rows(named=True))
+
+    for labelled in training_snapshots(timed_store, settings):
+        start = as_naive_utc(labelled.snapshot.cutoff)
+        stop = start + timedelta(days=9)
+        expected = Counter(
+            (order[USER_ID], order[RESTAURANT_ID])
+            for order in orders
+            if start <= order["ordered_at"] < stop
+        )
+        assert expected, f"no orders in the window from {start}"
+        assert pairs(labelled.labels) == expected, f"cutoff {start}"
+
+
+def test_timed_snapshot_sees_only_past(timed_store: StoreFrames) -> None:
+    orders = list(timed_store.orders.iter_rows(named=True))
+
+    for labelled in training_snapshots(timed_store, CutoffSettings()):
+        cutoff = as_naive_utc(labelled.snapshot.cutoff)
+        expected = {o[ORDER_ID] for o in orders if o["ordered_at"] < cutoff}
+        assert order_ids(labelled.snapshot.orders) == expected, f"cutoff {cutoff}"
+
+
+def test_timed_snapshot_stores_whole_store(timed_store: StoreFrames) -> None:
+    for labelled in training_snapshots(timed_store, CutoffSettings()):
+        assert labelled.snapshot.store is timed_store
+
+
+def test_timed_repeats_allowed(timed_store: StoreFrames) -> None:
+    snapshots = training_snapshots(timed_store, CutoffSettings())
+
+    assert [labelled.repeats_allowed for labelled in snapshots] == [True] * 4
+
+
+# ---------------------------------------------------------------------------
+# Label folds of orders without times.
+# ---------------------------------------------------------------------------
+
+
+def test_untimed_cutoffs_fold_days(uci_snapshots: list[LabelledSnapshot]) -> None:
+    assert [labelled.snapshot.cutoff for labelled in uci_snapshots] == [
+        datetime(2000, 1, 1, tzinfo=UTC),
+        datetime(2000, 1, 2, tzinfo=UTC),
+        datetime(2000, 1, 3, tzinfo=UTC),
+        datetime(2000, 1, 4, tzinfo=UTC),
+        datetime(2000, 1, 5, tzinfo=UTC),
+    ]
+    assert uci_snapshots[0].snapshot.cutoff == UNTIMED_EPOCH
+
+
+def test_untimed_every_order_one_label(
+    uci_store: StoreFrames, uci_snapshots: list[LabelledSnapshot]
+) -> None:
+    all_labels: Counter[tuple[str, str]] = Counter()
+    for labelled in uci_snapshots:
+        all_labels += pairs(labelled.labels)
+
+    # A UCI order id is "user:restaurant", so every pair occurs once.
+    assert max(pairs(uci_store.orders).values()) == 1
+    assert all_labels == pairs(uci_store.orders)
+
+
+def test_untimed_labels_hidden_in_fold(
+    uci_store: StoreFrames, uci_snapshots: list[LabelledSnapshot]
+) -> None:
+    everything = set(pairs(uci_store.orders))
+
+    for fold, labelled in enumerate(uci_snapshots):
+        labels = set(pairs(labelled.labels))
+        visible = set(pairs(labelled.snapshot.orders))
+        assert not labels & visible, f"fold {fold}"
+        assert labels | visible == everything, f"fold {fold}"
+
+
+def test_untimed_fold_sizes_equal(
+    uci_store: StoreFrames, uci_snapshots: list[LabelledSnapshot]
+) -> None:
+    total = uci_store.orders.height
+    sizes = [labelled.labels.height for labelled in uci_snapshots]
+
+    assert sum(sizes) == total
+    assert set(sizes) <= {total // 5, total // 5 + 1}
+
+
+def test_untimed_repeats_not_allowed(uci_snapshots: list[LabelledSnapshot]) -> None:
+    assert [labelled.repeats_allowed for labelled in uci_snapshots] == [False] * 5
+
+
+def test_untimed_folds_ignore_row_order(
+    uci_store: StoreFrames, uci_snapshots: list[LabelledSnapshot]
+) -> None:
+    reversed_store = replace(uci_store, orders=uci_store.orders.reverse())
+
+    again = training_snapshots(reversed_store, CutoffSettings(label_folds=5, seed=7))
+
+    for fold, (first, second) in enumerate(zip(uci_snapshots, again, strict=True)):
+        assert pairs(first.labels) == pairs(second.labels), f"fold {fold}"
+
+
+def test_untimed_folds_follow_seed(
+    uci_store: StoreFrames, uci_snapshots: list[LabelledSnapshot]
+) -> None:
+    other = training_snapshots(uci_store, CutoffSettings(label_folds=5, seed=8))
+
+    assert pairs(other[0].labels) != pairs(uci_snapshots[0].labels)
+
+
+def test_untimed_mixed_orders_use_folds() -> None:
+    # One order without a time is enough to fall back to label folds.
+    store = orders_only_store(
+        [
+            ("o1", "u1", "r1", datetime(2024, 3, 1)),
+            ("o2", "u1", "r2", None),
+            ("o3", "u2", "r1", datetime(2024, 3, 2)),
+            ("o4", "u2", "r3", None),
+        ]
+    )
+
+    snapshots = training_snapshots(store, CutoffSettings(label_folds=2))
+
+    assert [s.snapshot.cutoff for s in snapshots] == [
+        UNTIMED_EPOCH,
+        UNTIMED_EPOCH + timedelta(days=1),
+    ]
+    assert sum(s.labels.height for s in snapshots) == 4
+
+
+# ---------------------------------------------------------------------------
+# CutoffSettings.validate.
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["label_folds", "cutoffs", "cutoff_every_days", "horizon_days"]
+)
+@pytest.mark.parametrize("value", [0, -3, 2.5, "7"])
+def test_validate_not_positive_integer(name: str, value: object) -> None:
+    settings = CutoffSettings(**{name: value})
+
+    with pytest.raises(ValueError, match=f"{name} must be a positive integer"):
+        settings.validate()
+
+
+def test_validate_one_label_fold() -> None:
+    with pytest.raises(ValueError, match="label_folds must be at least 2, got 1"):
+        CutoffSettings(label_folds=1).validate()
+
+
+def test_validate_defaults_pass() -> None:
+    CutoffSettings().validate()
+    CutoffSettings(label_folds=2, cutoffs=1, cutoff_every_days=1).validate()
+
+
+def test_training_snapshots_validates() -> None:
+    store = orders_only_store(HAND_ORDERS)
+
+    with pytest.raises(ValueError, match="horizon_days must be a positive integer"):
+        training_snapshots(store, CutoffSettings(horizon_days=0))
+
+
+# ---------------------------------------------------------------------------
+# feature_history.
+# ---------------------------------------------------------------------------
+
+
+def entity_rows(store: StoreFrames, table: str) -> int:
+    entity = FEATURE_TABLES[table].entity
+    return store.users.height if entity == USER else store.restaurants.height
+
+
+def test_history_timed_blocks(timed_store: StoreFrames) -> None:
+    settings = CutoffSettings(cutoffs=2, cutoff_every_days=7, horizon_days=7)
+    end = serving_cutoff(timed_store)
+    expected = [end - timedelta(days=14), end - timedelta(days=7), end]
+
+    history = feature_history(timed_store, settings)
+
+    assert set(history) == set(FEATURE_TABLES)
+    for name, frame in history.items():
+        blocks = frame.group_by("event_timestamp").len().sort("event_timestamp")
+        assert blocks["event_timestamp"].to_list() == expected, name
+        rows = entity_rows(timed_store, name)
+        assert blocks["len"].to_list() == [rows, rows, rows], name
+
+
+def test_history_timed_counts_past(timed_store: StoreFrames) -> None:
+    settings = CutoffSettings(cutoffs=2, cutoff_every_days=7, horizon_days=7)
+    orders = list(timed_store.orders.iter_rows(named=True))
+
+    activity = feature_history(timed_store, settings)["user_activity"]
+    totals = activity.group_by("event_timestamp").agg(pl.col("user_order_count").sum())
+
+    for stamp, total in totals.iter_rows():
+        cutoff = as_naive_utc(stamp)
+        expected = sum(1 for order in orders if order["ordered_at"] < cutoff)
+        assert total == expected, f"cutoff {cutoff}"
+
+
+def test_history_timed_restaurant_keys(timed_store: StoreFrames) -> None:
+    settings = CutoffSettings(cutoffs=2)
+    restaurants = sorted(timed_store.restaurants[RESTAURANT_ID].to_list())
+
+    popularity = feature_history(timed_store, settings)["restaurant_popularity"]
+
+    for (stamp,), block in popularity.group_by("event_timestamp"):
+        assert sorted(block[RESTAURANT_ID].to_list()) == restaurants, stamp
+
+
+def test_history_untimed_blocks(uci_store: StoreFrames) -> None:
+    settings = CutoffSettings(label_folds=5, seed=7)
+    expected = [UNTIMED_EPOCH + timedelta(days=fold) for fold in range(5)] + [NOW]
+
+    history = feature_history(uci_store, settings, now=NOW)
+
+    for name, frame in history.items():
+        blocks = frame.group_by("event_timestamp").len().sort("event_timestamp")
+        assert blocks["event_timestamp"].to_list() == expected, name
+        rows = entity_rows(uci_store, name)
+        assert blocks["len"].to_list() == [rows] * 6, name
+
+
+def test_history_untimed_counts_visible(
+    uci_store: StoreFrames, uci_snapshots: list[LabelledSnapshot]
+) -> None:
+    settings = CutoffSettings(label_folds=5, seed=7)
+    total = uci_store.orders.height
+
+    activity = feature_history(uci_store, settings, now=NOW)["user_activity"]
+    sums = dict(
+        activity.group_by("event_timestamp")
+        .agg(pl.col("user_order_count").sum())
+        .iter_rows()
+    )
+
+    # Each fold's block counts the other folds' orders, the serving block all.
+    for fold, labelled in enumerate(uci_snapshots):
+        stamp = UNTIMED_EPOCH + timedelta(days=fold)
+        assert sums[stamp] == total - labelled.labels.height, f"fold {fold}"
+    assert sums[NOW] == total
+
+
+# ---------------------------------------------------------------------------
+# load_config and its cutoffs mapping.
+# ---------------------------------------------------------------------------
+
+
+def write_config(folder: Path, **changes: Any) -> Path:
+    """Write a valid ranker config with ``changes`` applied; None drops a key."""
+    settings: dict[str, Any] = {
+        "feature_service": "ranker_test",
+        "seed": 11,
+        "num_boost_round": 20,
+        "params": {"objective": "lambdarank"},
+        "cutoffs": {"count": 3, "every_days": 2, "horizon_days": 5, "label_folds": 4},
+        "negatives_per_group": 30,
+    }
+    for key, value in changes.items():
+        if value is None:
+            settings.pop(key)
+        else:
+            settings[key] = value
+    path = folder / "ranker.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    return path
+
+
+def test_shipped_config_loads() -> None:
+    config = load_config(RANKER_CONFIG)
+
+    assert config.feature_service == "ranker_v2"
+    assert config.seed == 7
+    assert config.cutoffs == CutoffSettings(
+        label_folds=5, seed=7, cutoffs=4, cutoff_every_days=7, horizon_days=7
+    )
+    assert config.negatives_per_group == 100
+    assert config.num_boost_round == 150
+    assert config.params["objective"] == "lambdarank"
+    assert config.params["seed"] == 7
+
+
+def test_config_cutoffs_mapping(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path))
+
+    assert config.feature_service == "ranker_test"
+    assert config.cutoffs == CutoffSettings(
+        label_folds=4, seed=11, cutoffs=3, cutoff_every_days=2, horizon_days=5
+    )
+    assert config.params["seed"] == 11
+
+
+def test_config_without_cutoffs(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, cutoffs=None))
+
+    assert config.cutoffs == CutoffSettings(seed=11)
+
+
+def test_config_missing_feature_service(tmp_path: Path) -> None:
+    path = write_config(tmp_path, feature_service=None)
+
+    with pytest.raises(ValueError, match="missing required setting 'feature_service'"):
+        load_config(path)
+    with pytest.raises(ValueError, match=re.escape(str(path))):
+        load_config(path)
+
+
+def test_config_unknown_cutoffs_key(tmp_path: Path) -> None:
+    path = write_config(tmp_path, cutoffs={"count": 3, "every_day": 2})
+
+    with pytest.raises(ValueError, match=r"unknown 'cutoffs' settings \['every_day'\]"):
+        load_config(path)
+    with pytest.raises(ValueError, match=re.escape(str(path))):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("count", 0), ("count", -2), ("every_days", 0), ("horizon_days", -1)],
+)
+def test_config_non_positive_cutoffs(tmp_path: Path, key: str, value: int) -> None:
+    path = write_config(tmp_path, cutoffs={key: value})
+
+    message = f"cutoffs: {key} must be an integer of at least 1, got {value}"
+    with pytest.raises(ValueError, match=message):
+        load_config(path)
+    with pytest.raises(ValueError, match=re.escape(str(path))):
+        load_config(path)
+
+
+def test_config_boolean_count_rejected(tmp_path: Path) -> None:
+    path = write_config(tmp_path, cutoffs={"count": True})
+
+    with pytest.raises(ValueError, match="count must be an integer"):
+        load_config(path)
+
+
+def test_config_unknown_top_level_setting(tmp_path: Path) -> None:
+    # label_folds belongs under cutoffs; at the top level it would do nothing.
+    path = write_config(tmp_path, label_folds=3)
+
+    with pytest.raises(ValueError, match=r"unknown settings \['label_folds'\]"):
+        load_config(path)
+
+
+def test_config_one_label_fold(tmp_path: Path) -> None:
+    path = write_config(tmp_path, cutoffs={"label_folds": 1})
+
+    with pytest.raises(
+        ValueError, match="label_folds must be an integer of at least 2, got 1"
+    ):
+        load_config(path)
+    with pytest.raises(ValueError, match=re.escape(str(path))):
+        load_config(path)
+
+
+def test_config_cutoffs_not_mapping(tmp_path: Path) -> None:
+    path = write_config(tmp_path, cutoffs=[4, 7, 7])
+
+    with pytest.raises(ValueError, match="'cutoffs' must be a mapping, got list"):
+        load_config(path)
