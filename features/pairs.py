@@ -10,7 +10,6 @@ pair rows per request.
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -201,21 +200,24 @@ def _past_orders(indexed: pl.DataFrame) -> pl.DataFrame:
 
 
 def pandas_pair_features(inputs: pd.DataFrame) -> pd.DataFrame:
-    """:func:`pair_features` on a pandas frame as Feast passes it to the
-    on-demand view, returned as float64 columns with NaN for unknown values.
+    """Compute :func:`pair_features` on a pandas frame as Feast passes it to the
+    on-demand view, and return float64 columns with NaN for unknown values.
 
-    Feast passes list features as numpy arrays (or None) and integer features
-    as floats when any is missing; both are converted to the types of
-    :data:`PAIR_INPUTS`. A missing column is read as all nulls: ``feast apply``
-    checks the view on made-up rows without join keys.
+    Feast passes list features as numpy arrays (or None), text with None or
+    NaN for missing values, and integer features as floats when any is
+    missing. pyarrow converts each column to the type of :data:`PAIR_INPUTS`
+    (much faster than converting cell by cell in Python). A missing column is
+    read as all nulls, because ``feast apply`` checks the view on made-up rows
+    without join keys.
     """
     import pandas as pd
+    import pyarrow as pa
 
     height = len(inputs)
     columns: dict[str, pl.Series] = {}
     for key in (USER_ID, RESTAURANT_ID):
         values = (
-            [str(v) for v in inputs[key]]
+            inputs[key].astype(str).tolist()
             if key in inputs.columns
             else [str(i) for i in range(height)]
         )
@@ -223,26 +225,31 @@ def pandas_pair_features(inputs: pd.DataFrame) -> pd.DataFrame:
     for name, dtype in PAIR_INPUTS.items():
         if name not in inputs.columns:
             columns[name] = pl.Series(name, [None] * height, dtype=dtype)
-        elif isinstance(dtype, pl.List):
-            columns[name] = pl.Series(
-                name, [_as_list(v) for v in inputs[name]], dtype=dtype
-            )
-        elif dtype == pl.String:
-            # pandas marks a missing text value with NaN as often as None.
-            column = inputs[name]
-            columns[name] = pl.Series(
-                name, column.where(column.notna(), None).tolist(), dtype=pl.String
-            )
-        else:
-            scalar = pl.Series(name, inputs[name].to_numpy(), nan_to_null=True)
-            columns[name] = scalar.cast(dtype, strict=False)
+            continue
+        arrow_type = _ARROW_TYPES[name]
+        converted = pa.array(inputs[name], type=arrow_type, from_pandas=True)
+        series = pl.Series(name, pl.from_arrow(converted))
+        columns[name] = series.cast(dtype, strict=False)
     result = pair_features(pl.DataFrame(columns)).cast(pl.Float64)
     return pd.DataFrame(
         {name: result[name].to_numpy() for name in PAIR_FEATURES}, index=inputs.index
     )
 
 
-def _as_list(value: Any) -> list[Any] | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return list(value)
+def _arrow_type(dtype: pl.DataType) -> Any:
+    """The pyarrow type a pandas column is read as before the cast to ``dtype``.
+
+    Integers are read as floats, since Feast passes them as floats when any
+    value is missing.
+    """
+    import pyarrow as pa
+
+    if isinstance(dtype, pl.List):
+        inner = dtype.inner
+        return pa.list_(pa.string() if inner == pl.String else pa.float64())
+    if dtype == pl.String:
+        return pa.string()
+    return pa.float64()
+
+
+_ARROW_TYPES = {name: _arrow_type(dtype) for name, dtype in PAIR_INPUTS.items()}
