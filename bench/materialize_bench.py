@@ -1,0 +1,303 @@
+"""Benchmark: materialize the user feature views of a synthetic world.
+
+Builds the user (and restaurant) feature tables of a generated world at its
+serving cutoff, writes them as Parquet, applies the Feast repository, then
+times ``FeatureStore.materialize`` of every user view into the online store
+of the chosen profile, once per view and run. Before each run the online
+values are removed, so every run writes all rows. A sample of users is read
+back with ``get_online_features`` and compared with the tables.
+
+Results go to ``materialize_bench.json`` and ``materialize_bench.md`` in
+``--out-dir``.
+
+    .venv/bin/python bench/materialize_bench.py                  # 1M users, SQLite
+    .venv/bin/python bench/materialize_bench.py --profile production   # Redis
+    .venv/bin/python bench/materialize_bench.py --users 100000 --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import os
+import resource
+import shlex
+import statistics
+import sys
+import time
+import uuid
+import warnings
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from machine_info import describe_machine
+
+from features.feast_store import (
+    MATERIALIZE_FROM,
+    PROJECT_ENV,
+    USER_VIEWS,
+    apply_repository,
+    open_store,
+    remove_project,
+    write_feature_tables,
+)
+from features.paths import EMBEDDED, FEAST_PROFILES, FEATURE_REPO, PRODUCTION
+from features.schema import USER_ID
+from features.synthetic import WorldConfig, generate_world
+from features.transforms import (
+    USER,
+    StoreFrames,
+    compute_tables,
+    join_entity_tables,
+    snapshot_at,
+)
+from models.cutoffs import serving_cutoff
+
+TARGET_SECONDS = 60.0
+PACKAGES = ("feast", "polars", "duckdb", "pyarrow", "redis")
+SAMPLE_USERS = 200
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.repeat < 1:
+        msg = f"--repeat must be at least 1, got {args.repeat}"
+        raise SystemExit(msg)
+    var_dir = args.out_dir / "var"
+    var_dir.mkdir(parents=True, exist_ok=True)
+    if args.profile == PRODUCTION:
+        # A project of its own, removed at the end, in the shared registry.
+        os.environ[PROJECT_ENV] = f"materialize_bench_{uuid.uuid4().hex[:8]}"
+
+    print(f"building the feature tables of {args.users:,} users ...", flush=True)
+    started = time.perf_counter()
+    tables = _feature_tables(args.users, args.seed)
+    build_seconds = time.perf_counter() - started
+    write_feature_tables(tables, var_dir / "features")
+    users = join_entity_tables(tables, USER)
+    del tables
+
+    runs = []
+    try:
+        for number in range(1, args.repeat + 1):
+            print(f"run {number} of {args.repeat} ...", flush=True)
+            runs.append(_run_once(var_dir, args.profile))
+            print(
+                f"materialized {args.users:,} users in {runs[-1]['total_s']} s",
+                flush=True,
+            )
+        mismatches = _check_sample(var_dir, args.profile, users)
+    finally:
+        if args.profile == PRODUCTION:
+            remove_project(open_store(FEATURE_REPO, var_dir, PRODUCTION))
+
+    report = {
+        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "users": args.users,
+        "profile": args.profile,
+        "views": list(USER_VIEWS),
+        "features_per_user": users.width - 1,
+        "build_tables_s": round(build_seconds, 2),
+        "machine": describe_machine(PACKAGES),
+        "target_s": TARGET_SECONDS,
+        "runs": runs,
+        "summary": _summarize(runs),
+        "sample_checked": min(SAMPLE_USERS, users.height),
+        "sample_mismatches": mismatches,
+        "peak_rss_gb": round(_peak_rss_bytes() / 1e9, 3),
+    }
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"materialize_bench_{args.profile}"
+    json_path = args.out_dir / f"{stem}.json"
+    json_path.write_text(json.dumps(report, indent=2) + "\n")
+    markdown_path = args.out_dir / f"{stem}.md"
+    markdown_path.write_text(to_markdown(report))
+    print(f"wrote {json_path} and {markdown_path}")
+    return 0 if not mismatches else 1
+
+
+def _feature_tables(users: int, seed: int) -> dict[str, pl.DataFrame]:
+    """Every feature table of a generated world at its serving cutoff."""
+    config = WorldConfig(
+        users=users,
+        restaurants=max(60, users // 50),
+        days=30,
+        seed=seed,
+        orders_per_user=8.0,
+    )
+    world = generate_world(config)
+    frames = StoreFrames.from_store_tables(
+        users=world["users"],
+        restaurants=world["restaurants"],
+        menu_items=world["menu_items"],
+        orders=world["orders"],
+        order_items=world["order_items"],
+    )
+    del world
+    return compute_tables(snapshot_at(frames, serving_cutoff(frames)))
+
+
+def _run_once(var_dir: Path, profile: str) -> dict[str, Any]:
+    """Apply the repository on an empty online store and time each user view."""
+    store = open_store(FEATURE_REPO, var_dir, profile)
+    if profile == EMBEDDED:
+        (var_dir / "feast" / "online_store.db").unlink(missing_ok=True)
+        (var_dir / "feast" / "registry.db").unlink(missing_ok=True)
+    else:
+        with contextlib.suppress(Exception):
+            remove_project(store)
+    apply_repository(FEATURE_REPO, var_dir, profile)
+    store = open_store(FEATURE_REPO, var_dir, profile)
+
+    end = datetime.now(UTC) + timedelta(minutes=1)
+    seconds: dict[str, float] = {}
+    for view in USER_VIEWS:
+        started = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            store.materialize(
+                start_date=MATERIALIZE_FROM, end_date=end, feature_views=[view]
+            )
+        seconds[view] = round(time.perf_counter() - started, 2)
+    return {"views_s": seconds, "total_s": round(sum(seconds.values()), 2)}
+
+
+def _check_sample(var_dir: Path, profile: str, users: pl.DataFrame) -> list[str]:
+    """Compare the online values of a sample of users with the tables."""
+    store = open_store(FEATURE_REPO, var_dir, profile)
+    sample = users.sort(USER_ID).gather_every(max(1, users.height // SAMPLE_USERS))
+    sample = sample.head(SAMPLE_USERS)
+    names = [c for c in sample.columns if c != USER_ID]
+    references = [
+        f"{view}:{name}"
+        for view in USER_VIEWS
+        for name in store.get_feature_view(view).features
+        for name in [name.name]
+    ]
+    online = store.get_online_features(
+        features=references,
+        entity_rows=[{USER_ID: key} for key in sample[USER_ID]],
+    ).to_dict()
+    mismatches = []
+    for index, row in enumerate(sample.iter_rows(named=True)):
+        for name in names:
+            if not _same(row[name], online[name][index]):
+                mismatches.append(
+                    f"{row[USER_ID]} {name}: table {row[name]!r}, "
+                    f"online {online[name][index]!r}"
+                )
+    return mismatches
+
+
+def _same(expected: Any, actual: Any) -> bool:
+    if isinstance(expected, float) and math.isnan(expected):
+        expected = None
+    if isinstance(actual, float) and math.isnan(actual):
+        actual = None
+    if expected is None or actual is None:
+        return expected is None and actual is None
+    if isinstance(expected, list):
+        return len(expected) == len(actual) and all(
+            _same(e, a) for e, a in zip(expected, actual, strict=True)
+        )
+    if isinstance(expected, float):
+        return math.isclose(expected, float(actual), rel_tol=1e-9, abs_tol=1e-12)
+    return bool(expected == actual)
+
+
+def _summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Median, minimum and maximum seconds of the total and of each view."""
+    metrics: dict[str, list[float]] = {"total_s": [r["total_s"] for r in runs]}
+    for view in USER_VIEWS:
+        metrics[f"{view}_s"] = [r["views_s"][view] for r in runs]
+    return {
+        name: {
+            "median": round(statistics.median(values), 2),
+            "min": min(values),
+            "max": max(values),
+        }
+        for name, values in metrics.items()
+    }
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    """Render the report as a Markdown page."""
+    machine = report["machine"]
+    packages = ", ".join(
+        f"{name} {version}" for name, version in machine["packages"].items()
+    )
+    total = report["summary"]["total_s"]
+    verdict = "met" if total["median"] < report["target_s"] else "missed"
+    store = "SQLite" if report["profile"] == EMBEDDED else "Redis"
+    lines = [
+        "# Materialization benchmark",
+        "",
+        f"Command: `{report['command']}`, started {report['started_at']}.",
+        "",
+        f"{report['users']:,} users, {report['features_per_user']} features each "
+        f"in {len(report['views'])} views ({', '.join(report['views'])}), "
+        f"materialized with `FeatureStore.materialize` into the {store} online "
+        f"store ({report['profile']} profile).",
+        "",
+        f"Machine: {machine['cpu']}, {machine['logical_cores']} logical cores, "
+        f"{machine['memory_gb']} GB memory, {machine['os']}, Python "
+        f"{machine['python']}, {packages}; commit {machine['git_commit']}.",
+        "",
+        "| seconds | median | min | max |",
+        "| --- | ---: | ---: | ---: |",
+        *(
+            f"| {name} | {values['median']} | {values['min']} | {values['max']} |"
+            for name, values in report["summary"].items()
+        ),
+        "",
+        f"Runs: {len(report['runs'])}. Target: under {report['target_s']:.0f} s "
+        f"({verdict} by the median). Peak RSS {report['peak_rss_gb']} GB. "
+        f"{report['sample_checked']} users read back online, "
+        f"{len(report['sample_mismatches'])} values differing from the tables.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _peak_rss_bytes() -> int:
+    # Linux reports ru_maxrss in kilobytes.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Materialize the user feature views of a synthetic world, timed.",
+    )
+    parser.add_argument(
+        "--users",
+        type=int,
+        default=1_000_000,
+        help="number of users (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--profile",
+        choices=FEAST_PROFILES,
+        default=EMBEDDED,
+        help="embedded: SQLite online store; production: Redis (default: embedded)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="world seed (default: 0)")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="timed runs (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--out-dir",
+        type=Path,
+        default=Path("var/bench"),
+        help="folder for the results (default: var/bench)",
+    )
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())
