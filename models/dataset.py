@@ -12,6 +12,7 @@ reads on its splits). Both add the pair features with
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -176,9 +177,15 @@ def rows_from_feast(
     entity_df = rows.select(USER_ID, RESTAURANT_ID, EVENT_TIMESTAMP).with_row_index(
         "_row"
     )
-    result = store.get_historical_features(
-        entity_df=entity_df.to_pandas(), features=service
-    ).to_df()
+    with warnings.catch_warnings():
+        # ibis 12, under Feast's DuckDB offline store, calls a method that
+        # DuckDB 2 deprecates.
+        warnings.filterwarnings(
+            "ignore", message="fetch_arrow_table", category=DeprecationWarning
+        )
+        result = store.get_historical_features(
+            entity_df=entity_df.to_pandas(), features=service
+        ).to_df()
     features = pl.from_pandas(result[["_row", *wanted]]).with_columns(
         pl.col("_row").cast(pl.UInt32)
     )
