@@ -65,6 +65,7 @@ SAMPLE_USERS = 200
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
     if args.repeat < 1:
         msg = f"--repeat must be at least 1, got {args.repeat}"
         raise SystemExit(msg)
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
     report = {
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "started_at": started_at,
         "users": args.users,
         "profile": args.profile,
         "views": list(USER_VIEWS),
