@@ -123,17 +123,75 @@ def apply_repository(repo_path: Path, var_dir: Path, profile: str = EMBEDDED) ->
     try:
         with contextlib.chdir(Path.cwd()), contextlib.redirect_stdout(output):
             apply_total(config, repo, skip_source_validation=False)
+    except Exception as error:
+        # A mistake in the definitions surfaces as any exception type (a
+        # NameError, a DuckDB error on a missing Parquet file, ...).
+        message = str(error).strip().splitlines()
+        msg = (
+            f"feast apply of {repo} failed: {type(error).__name__}: "
+            f"{message[-1] if message else ''}"
+        )
+        raise ValueError(msg) from error
     finally:
         sys.path.remove(str(repo))
+    # The plan lists every changed field of every object: detail, not progress.
     for line in output.getvalue().splitlines():
         if line.strip():
-            logger.info("feast apply: %s", line.strip())
+            logger.debug("feast apply: %s", line.strip())
+    logger.info("applied the Feast repository %s", repo)
+
+
+def check_views(store: FeatureStore, tables: dict[str, pl.DataFrame]) -> None:
+    """Check the registered feature views against the feature tables.
+
+    Raises:
+        ValueError: a view of a feature table declares a feature the table
+            lacks, or with another type, or two views declare the same
+            feature name. The message names the view, feature and types.
+    """
+    owners: dict[str, str] = {}
+    for view in sorted(store.list_feature_views(), key=lambda v: v.name):
+        table = tables.get(view.name)
+        for field in view.features:
+            if field.name in owners:
+                msg = (
+                    f"feature {field.name} is declared by both feature views "
+                    f"{owners[field.name]} and {view.name}; rename one"
+                )
+                raise ValueError(msg)
+            owners[field.name] = view.name
+            if table is None:
+                continue
+            if field.name not in table.columns:
+                msg = (
+                    f"feature view {view.name} declares {field.name}, but its "
+                    f"table has no such column; it has {table.columns}"
+                )
+                raise ValueError(msg)
+            declared = _polars_type(field.dtype)
+            actual = table.schema[field.name]
+            if actual != declared and not (
+                actual == pl.Null or actual == pl.List(pl.Null)
+            ):
+                msg = (
+                    f"feature view {view.name} declares {field.name} as "
+                    f"{field.dtype}, but its table has {actual} (expected {declared}); "
+                    "change the Field's dtype or cast the column in the transform"
+                )
+                raise ValueError(msg)
 
 
 def _forget_modules_under(folder: Path) -> None:
+    """Drop from ``sys.modules`` the modules of ``folder``, and any module with
+    the name of one of its files (``definitions`` of another repository)."""
+    names = {
+        ".".join(path.relative_to(folder).with_suffix("").parts)
+        for path in folder.rglob("*.py")
+    }
     for name, module in list(sys.modules.items()):
         location = getattr(module, "__file__", None)
-        if location and Path(location).resolve().is_relative_to(folder):
+        inside = location and Path(location).resolve().is_relative_to(folder)
+        if inside or name in names:
             del sys.modules[name]
 
 

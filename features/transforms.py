@@ -197,6 +197,12 @@ def compute_tables(snapshot: Snapshot) -> dict[str, pl.DataFrame]:
     tables = {}
     for spec in FEATURE_TABLES.values():
         frame = spec.compute(snapshot)
+        if not isinstance(frame, pl.DataFrame):
+            msg = (
+                f"feature table {spec.name} returned {type(frame).__name__}, "
+                "expected a polars DataFrame"
+            )
+            raise ValueError(msg)
         if spec.key not in frame.columns:
             msg = f"feature table {spec.name} has no {spec.key} column"
             raise ValueError(msg)

@@ -23,6 +23,7 @@ time of the feature build.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -31,6 +32,8 @@ import polars as pl
 from features.schema import ORDER_ID, RESTAURANT_ID, USER_ID
 from features.transforms import Snapshot, StoreFrames, compute_tables, snapshot_at
 from models.splits import fold_assignment
+
+logger = logging.getLogger(__name__)
 
 UNTIMED_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -90,6 +93,15 @@ def training_snapshots(
     settings.validate()
     if has_order_times(store):
         return _timed_snapshots(store, settings)
+    untimed = store.orders["ordered_at"].null_count()
+    if 0 < untimed < store.orders.height:
+        logger.warning(
+            "%d of %d orders have no time, so training uses %d label folds and "
+            "ignores the order times",
+            untimed,
+            store.orders.height,
+            settings.label_folds,
+        )
     return _fold_snapshots(store, settings)
 
 
@@ -98,6 +110,25 @@ def _timed_snapshots(
 ) -> list[LabelledSnapshot]:
     end = serving_cutoff(store)
     horizon = timedelta(days=settings.horizon_days)
+    earliest = (
+        end
+        - horizon
+        - timedelta(days=(settings.cutoffs - 1) * settings.cutoff_every_days)
+    )
+    first = store.orders["ordered_at"].min()
+    assert isinstance(first, datetime)
+    if earliest.replace(tzinfo=None) <= first:
+        span = (end.replace(tzinfo=None) - first).days
+        needed = (settings.cutoffs - 1) * settings.cutoff_every_days
+        needed += settings.horizon_days
+        msg = (
+            f"the orders span {span} days ({first:%Y-%m-%d} to the serving cutoff "
+            f"{end:%Y-%m-%d}), too few for the training cutoffs: the earliest "
+            f"cutoff ({earliest:%Y-%m-%d}) is {needed} days before the serving "
+            "cutoff and must come after the first order; lower cutoffs.count, "
+            "every_days or horizon_days in the ranker config"
+        )
+        raise ValueError(msg)
     snapshots = []
     for index in reversed(range(settings.cutoffs)):
         cutoff = end - horizon - timedelta(days=index * settings.cutoff_every_days)

@@ -212,8 +212,8 @@ def numeric_features(store: FeatureStore, feature_service: str) -> list[str]:
     except FeatureServiceNotFoundException as error:
         msg = (
             f"feature service {feature_service} not found in the Feast registry; "
-            "run `recommender features` first, or check feature_service in the "
-            "ranker config"
+            "run `recommender features` first, or check the service name "
+            "(feature_service in the ranker config, or --feature-service)"
         )
         raise FeaturesNotReadyError(msg) from error
     names = []

@@ -171,7 +171,13 @@ def train_ranker(
         feature_name=list(features),
         free_raw_data=False,
     )
-    booster = lgb.train(config.params, dataset, num_boost_round=config.num_boost_round)
+    try:
+        booster = lgb.train(
+            config.params, dataset, num_boost_round=config.num_boost_round
+        )
+    except lgb.basic.LightGBMError as error:
+        msg = f"LightGBM rejected the ranker config's params: {error}"
+        raise ValueError(msg) from error
     logger.info(
         "trained ranker on %d rows, %d groups, %d positives",
         training.rows.height,

@@ -50,6 +50,8 @@ def create_app(
     @app.get(
         "/users/{user_id}/recommendations",
         response_model=RecommendationList,
+        # Leaves out each restaurant's "features" unless they were requested.
+        response_model_exclude_none=True,
         summary="Top-k restaurants for a user",
     )
     def recommendations(

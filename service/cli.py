@@ -148,17 +148,34 @@ def _compare(args: argparse.Namespace, paths: VarPaths) -> None:
     reports = []
     for path in (args.before, args.after):
         try:
-            reports.append(json.loads(path.read_text()))
+            report = json.loads(path.read_text())
         except FileNotFoundError as error:
             msg = f"evaluation report not found: {path}"
             raise FileNotFoundError(msg) from error
-        except json.JSONDecodeError as error:
-            msg = f"{path}: not a JSON evaluation report ({error})"
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            msg = f"{path}: not a readable JSON evaluation report ({error})"
             raise ValueError(msg) from error
+        missing = [
+            key
+            for key in ("summary", "ranker", "data_fingerprint")
+            if not isinstance(report, dict) or key not in report
+        ]
+        if missing:
+            msg = (
+                f"{path}: not an evaluation report written by `recommender "
+                f"evaluate`; missing {missing}"
+            )
+            raise ValueError(msg)
+        reports.append(report)
+    if reports[0]["data_fingerprint"] != reports[1]["data_fingerprint"]:
+        logger.warning(
+            "the two reports were evaluated on different orders (data "
+            "fingerprints differ), so their metrics are not comparable"
+        )
     try:
         print(compare_reports(*reports))
-    except (KeyError, TypeError) as error:
-        msg = f"not an evaluation report written by `recommender evaluate`: {error}"
+    except (KeyError, TypeError, AttributeError) as error:
+        msg = f"an evaluation report lacks a field the comparison needs: {error}"
         raise ValueError(msg) from error
 
 
@@ -179,7 +196,7 @@ def _serve(args: argparse.Namespace, paths: VarPaths) -> None:
     # feature view into a one-line error instead of a server traceback.
     recommender = Recommender(settings)
     print(
-        "when the server reports it is running, try:\n"
+        "when the server reports it is running, try (U1077 is a UCI user):\n"
         f"  curl 'http://{args.host}:{args.port}/users/U1077/recommendations?k=5'"
     )
     uvicorn.run(create_app(settings, recommender), host=args.host, port=args.port)
@@ -229,7 +246,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug lines")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    data = commands.add_parser("data", help="import the bundled UCI data set")
+    data = commands.add_parser(
+        "data",
+        help="replace the store with the bundled UCI data or a synthetic world",
+    )
     _add_data_options(data)
     data.set_defaults(handler=_data)
 

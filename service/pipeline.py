@@ -10,6 +10,7 @@ from typing import Any
 from features import store
 from features.feast_store import (
     apply_repository,
+    check_views,
     materialize,
     open_store,
     write_feature_tables,
@@ -83,6 +84,7 @@ def build_features(
     for path in write_feature_tables(tables, paths.features):
         logger.info("wrote %s", path)
     apply_repository(feature_repo, paths.root, feast_profile)
+    check_views(open_store(feature_repo, paths.root, feast_profile), tables)
     materialize(feature_repo, paths.root, feast_profile)
 
 

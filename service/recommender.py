@@ -128,7 +128,9 @@ class Recommender:
         candidates = self.restaurants
         visited = user["user_visited_restaurant_ids"][0]
         if not self.repeat_orders and visited is not None:
-            candidates = candidates.filter(~pl.col(RESTAURANT_ID).is_in(visited))
+            candidates = candidates.filter(
+                ~pl.col(RESTAURANT_ID).is_in(visited.implode())
+            )
         rows = with_pair_features(user.join(candidates, how="cross"))
         ranked = _sorted(
             rows[RESTAURANT_ID].to_list(), self.ranker.score(rows).tolist()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import shutil
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import polars as pl
 import pytest
 from feast import FeatureStore
 
-from features.feast_store import open_store
+from features.feast_store import apply_repository, check_views, open_store
 from features.paths import FEATURE_REPO, RANKER_CONFIG, VarPaths
 from features.schema import EVENT_TIMESTAMP, RESTAURANT_ID, USER_ID
 from features.transforms import (
@@ -222,3 +223,58 @@ def test_online_restaurants_match_serving_tables(
 
     assert len(names) > 20
     assert _mismatches(expected, online, [RESTAURANT_ID]) == []
+
+
+@pytest.fixture(scope="module")
+def serving_tables(frames: StoreFrames) -> dict[str, pl.DataFrame]:
+    return compute_tables(snapshot_at(frames, serving_cutoff(frames)))
+
+
+def test_check_views_accepts_the_tables(
+    store: FeatureStore, serving_tables: dict[str, pl.DataFrame]
+) -> None:
+    check_views(store, serving_tables)
+
+
+def test_check_views_rejects_other_type(
+    store: FeatureStore, serving_tables: dict[str, pl.DataFrame]
+) -> None:
+    # user_diet declares user_vegetarian_order_ratio as Float64.
+    tables = dict(serving_tables)
+    tables["user_diet"] = tables["user_diet"].with_columns(
+        pl.col("user_vegetarian_order_ratio").cast(pl.Int64)
+    )
+
+    with pytest.raises(
+        ValueError,
+        match="user_diet declares user_vegetarian_order_ratio as Float64, "
+        "but its table has Int64",
+    ):
+        check_views(store, tables)
+
+
+def test_check_views_rejects_missing_column(
+    store: FeatureStore, serving_tables: dict[str, pl.DataFrame]
+) -> None:
+    tables = dict(serving_tables)
+    tables["user_cuisine"] = tables["user_cuisine"].drop("user_pizza_share")
+
+    with pytest.raises(
+        ValueError, match="user_cuisine declares user_pizza_share, but its table"
+    ):
+        check_views(store, tables)
+
+
+def test_apply_error_is_one_line(var_dir: Path, tmp_path: Path) -> None:
+    repo = tmp_path / "feature_repo"
+    shutil.copytree(FEATURE_REPO, repo, ignore=shutil.ignore_patterns("__pycache__"))
+    definitions = repo / "definitions.py"
+    definitions.write_text(
+        definitions.read_text()
+        + "\nbroken = FeatureService(name='x', features=[nope])\n"
+    )
+
+    with pytest.raises(
+        ValueError, match=r"feast apply of .* failed: NameError: .*nope"
+    ):
+        apply_repository(repo, tmp_path / "var")

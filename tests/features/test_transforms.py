@@ -1069,3 +1069,16 @@ def test_diversity_is_exp_entropy_one_cuisine() -> None:
 
     assert diversity["u1"] == pytest.approx(math.exp(0.0))
     assert diversity["u2"] is None
+
+
+def test_compute_tables_rejects_other_frame_types(
+    store: StoreFrames,
+    register_table: Callable[[str, Callable[[Snapshot], pl.DataFrame]], None],
+) -> None:
+    def nothing(snapshot: Snapshot) -> pl.DataFrame:
+        return None  # type: ignore[return-value]
+
+    register_table("returns_none", nothing)
+
+    with pytest.raises(ValueError, match="returns_none returned NoneType"):
+        compute_tables(snapshot_at(store, CUTOFF))

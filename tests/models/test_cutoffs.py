@@ -583,3 +583,27 @@ def test_config_cutoffs_not_mapping(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="'cutoffs' must be a mapping, got list"):
         load_config(path)
+
+
+def test_cutoffs_before_first_order_rejected(timed_store: StoreFrames) -> None:
+    # 40 days of orders; 6 cutoffs a week apart plus a week of labels reach
+    # 5 * 7 + 7 = 42 days back from the serving cutoff.
+    settings = CutoffSettings(cutoffs=6, cutoff_every_days=7, horizon_days=7)
+
+    with pytest.raises(ValueError, match="too few for the training cutoffs"):
+        training_snapshots(timed_store, settings)
+
+
+def test_mixed_order_times_warn(caplog: pytest.LogCaptureFixture) -> None:
+    store = orders_only_store(
+        [
+            ("o1", "u1", "r1", datetime(2024, 1, 1)),
+            ("o2", "u1", "r2", None),
+            ("o3", "u2", "r1", datetime(2024, 1, 2)),
+        ]
+    )
+
+    snapshots = training_snapshots(store, CutoffSettings(label_folds=2))
+
+    assert len(snapshots) == 2
+    assert "1 of 3 orders have no time" in caplog.text

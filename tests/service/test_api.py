@@ -61,6 +61,22 @@ def test_unknown_user_gets_popularity(client: TestClient) -> None:
     assert body["recommendations"][0]["name"] == "Tortas Locas Hipocampo"
 
 
+def test_features_only_on_request(client: TestClient) -> None:
+    plain = client.get("/users/U1077/recommendations", params={"k": 2}).json()
+    detailed = client.get(
+        "/users/U1077/recommendations", params={"k": 2, "include_features": "true"}
+    ).json()
+
+    assert all("features" not in item for item in plain["recommendations"])
+    for item in detailed["recommendations"]:
+        assert "distance_km" in item["features"]
+        assert "vegetarian_gap" in item["features"]
+    # U1077 rated 135085 and 132825: a user-level feature, the same for each.
+    assert {
+        item["features"]["user_order_count"] for item in detailed["recommendations"]
+    } == {2.0}
+
+
 def test_model_version_is_current(client: TestClient, pipeline_var_dir: Path) -> None:
     current = (pipeline_var_dir / "models" / "current").read_text().strip()
     body = client.get("/users/U1077/recommendations").json()

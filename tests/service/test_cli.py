@@ -119,3 +119,20 @@ def test_synthetic_source_loads_world(tmp_path: Path) -> None:
     assert users == 300
     assert segments == 300
     assert orders > 0
+
+
+def test_compare_rejects_folder(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert main(["compare", str(tmp_path), str(tmp_path / "b.json")]) == 1
+    assert "not a readable JSON evaluation report" in caplog.text
+
+
+def test_compare_names_file_missing_fields(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    report = tmp_path / "a.json"
+    report.write_text("{}")
+
+    assert main(["compare", str(report), str(report)]) == 1
+    assert f"{report}: not an evaluation report" in caplog.text
