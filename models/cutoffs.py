@@ -71,13 +71,14 @@ class LabelledSnapshot:
 
 
 def has_order_times(store: StoreFrames) -> bool:
-    """Whether every order has a time (and there is at least one order)."""
+    """Return whether every order has a time (and there is at least one)."""
     orders = store.orders
     return orders.height > 0 and orders["ordered_at"].null_count() == 0
 
 
 def serving_cutoff(store: StoreFrames, now: datetime | None = None) -> datetime:
-    """Midnight UTC after the last order; ``now`` for orders without times."""
+    """Return midnight UTC after the last order, or ``now`` for orders without
+    times."""
     if not has_order_times(store):
         return now if now is not None else datetime.now(UTC)
     last = store.orders["ordered_at"].max()
@@ -89,7 +90,7 @@ def serving_cutoff(store: StoreFrames, now: datetime | None = None) -> datetime:
 def training_snapshots(
     store: StoreFrames, settings: CutoffSettings
 ) -> list[LabelledSnapshot]:
-    """The labelled snapshots training reads, oldest first."""
+    """Return the labelled snapshots that training reads, oldest first."""
     settings.validate()
     if has_order_times(store):
         return _timed_snapshots(store, settings)
@@ -168,8 +169,8 @@ def _fold_snapshots(
 def feature_history(
     store: StoreFrames, settings: CutoffSettings, now: datetime | None = None
 ) -> dict[str, pl.DataFrame]:
-    """Every feature table at every training cutoff and at the serving cutoff,
-    one frame per table with the snapshots' rows stacked."""
+    """Compute every feature table at every training cutoff and at the serving
+    cutoff, and stack each table's rows into one frame."""
     snapshots = [labelled.snapshot for labelled in training_snapshots(store, settings)]
     snapshots.append(snapshot_at(store, serving_cutoff(store, now)))
     stacked: dict[str, list[pl.DataFrame]] = {}

@@ -41,8 +41,8 @@ class TrainingSet:
 
 
 def open_restaurants(labelled: LabelledSnapshot) -> list[str]:
-    """Restaurants open at the snapshot's cutoff (no opening time counts as
-    open), sorted."""
+    """Return the restaurants open at the snapshot's cutoff, sorted (a restaurant
+    without an opening time counts as open)."""
     restaurants = labelled.snapshot.store.restaurants
     cutoff = labelled.snapshot.cutoff_naive
     if labelled.repeats_allowed:
@@ -172,7 +172,7 @@ def rows_from_feast(
     numeric features are kept (lists and strings are inputs of the pair
     features, not model inputs). Row order is kept.
     """
-    wanted = numeric_features(store, feature_service)
+    names = numeric_features(store, feature_service)
     service = store.get_feature_service(feature_service)
     entity_df = rows.select(USER_ID, RESTAURANT_ID, EVENT_TIMESTAMP).with_row_index(
         "_row"
@@ -186,7 +186,7 @@ def rows_from_feast(
         result = store.get_historical_features(
             entity_df=entity_df.to_pandas(), features=service
         ).to_df()
-    features = pl.from_pandas(result[["_row", *wanted]]).with_columns(
+    features = pl.from_pandas(result[["_row", *names]]).with_columns(
         pl.col("_row").cast(pl.UInt32)
     )
     joined = (
@@ -195,12 +195,12 @@ def rows_from_feast(
         .sort("_row")
         .drop("_row")
     )
-    return joined.with_columns(pl.col(wanted).cast(pl.Float64))
+    return joined.with_columns(pl.col(names).cast(pl.Float64))
 
 
 def numeric_features(store: FeatureStore, feature_service: str) -> list[str]:
-    """The scalar numeric features of a feature service, in its order: the
-    model's inputs."""
+    """Return the scalar numeric features of a feature service, in its order:
+    the model's inputs."""
     from feast.errors import FeatureServiceNotFoundException
     from feast.types import Bool, Float32, Float64, Int32, Int64
 
