@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import statistics
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ import polars as pl
 from features.schema import RESTAURANT_ID, USER_ID
 from features.store import fingerprint
 from features.transforms import StoreFrames, compute_tables, snapshot_at
+from models.baselines import BaselineFactory, default_baselines
 from models.cutoffs import (
     LabelledSnapshot,
     has_order_times,
@@ -36,13 +38,7 @@ from models.dataset import (
     training_set,
 )
 from models.metrics import mean_ignoring_nan, ndcg_at_k, recall_at_k
-from models.ranker import (
-    PopularityBaseline,
-    RankerConfig,
-    Scorer,
-    top_k,
-    train_ranker,
-)
+from models.ranker import RankerConfig, Scorer, top_k, train_ranker
 from models.splits import Split, random_splits
 
 if TYPE_CHECKING:
@@ -66,8 +62,13 @@ def evaluate_splits(
     feature_store: FeatureStore,
     config: RankerConfig,
     settings: EvaluationSettings,
+    baselines: Sequence[BaselineFactory] | None = None,
 ) -> dict[str, Any]:
-    """Evaluate the ranker and the popularity baseline; return the report.
+    """Evaluate the ranker and the baselines; return the report.
+
+    ``baselines`` defaults to :func:`models.baselines.default_baselines`; each
+    factory builds a fresh baseline that is fitted on each split's training
+    part.
 
     The model's inputs are the numeric features of the configured feature
     service, read from the Feast registry; their values are computed in
@@ -77,8 +78,10 @@ def evaluate_splits(
     splits = random_splits(
         frames.orders, settings.n_splits, settings.test_fraction, settings.seed
     )
+    factories = default_baselines() if baselines is None else list(baselines)
     results = [
-        _evaluate_split(frames, split, config, features, settings.k) for split in splits
+        _evaluate_split(frames, split, config, features, settings.k, factories)
+        for split in splits
     ]
     interactions = frames.orders.select(USER_ID, RESTAURANT_ID, "rating")
     return {
@@ -104,6 +107,7 @@ def _evaluate_split(
     config: RankerConfig,
     features: list[str],
     k: int,
+    baselines: list[BaselineFactory],
 ) -> dict[str, Any]:
     train_frames = replace(frames, orders=split.train)
     snapshots = training_snapshots(train_frames, config.cutoffs)
@@ -128,7 +132,11 @@ def _evaluate_split(
         for (user_id,), group in split.test.group_by(USER_ID)
     }
 
-    scorers: list[Scorer] = [ranker, PopularityBaseline()]
+    scorers: list[Scorer] = [ranker]
+    for factory in baselines:
+        baseline = factory()
+        baseline.fit(train_frames)
+        scorers.append(baseline)
     models = {
         scorer.name: _score_users(scorer, test_rows, relevant, k) for scorer in scorers
     }

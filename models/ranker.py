@@ -1,4 +1,4 @@
-"""The LightGBM lambdarank ranker and the popularity baseline behind one interface."""
+"""The LightGBM lambdarank ranker."""
 
 from __future__ import annotations
 
@@ -138,15 +138,6 @@ class LightGBMRanker:
     def score(self, rows: pl.DataFrame) -> np.ndarray:
         matrix = rows.select(self.features).cast(pl.Float64).to_numpy()
         return np.asarray(self.booster.predict(matrix), dtype=np.float64)
-
-
-class PopularityBaseline:
-    """Ranks restaurants by how many visible orders they received."""
-
-    name = "popularity"
-
-    def score(self, rows: pl.DataFrame) -> np.ndarray:
-        return rows["restaurant_order_count"].fill_null(0).cast(pl.Float64).to_numpy()
 
 
 def train_ranker(
