@@ -19,6 +19,10 @@ sees the other folds, its labels are the ratings of fold ``f``, and it is
 stamped ``f`` days after :data:`UNTIMED_EPOCH`, a placeholder date that only
 keeps the folds apart in the feature tables. Their serving cutoff is the
 time of the feature build.
+
+Labels are defined once, by ``min_rating``: every order counts, or only
+orders rated at least that value. Training and evaluation both filter with
+:func:`relevant_orders`; the features still see every order.
 """
 
 from __future__ import annotations
@@ -47,6 +51,9 @@ class CutoffSettings:
     cutoffs: int = 4
     cutoff_every_days: int = 7
     horizon_days: int = 7
+    # Which orders are relevant labels: None counts every order; a number
+    # counts only orders rated at least that much (unrated orders do not).
+    min_rating: float | None = None
 
     def validate(self) -> None:
         """Raise ValueError naming the first setting out of range."""
@@ -58,6 +65,20 @@ class CutoffSettings:
         if self.label_folds < 2:
             msg = f"label_folds must be at least 2, got {self.label_folds}"
             raise ValueError(msg)
+
+
+def relevant_orders(orders: pl.DataFrame, min_rating: float | None) -> pl.DataFrame:
+    """Keep the orders that count as relevant labels under ``min_rating``."""
+    if min_rating is None:
+        return orders
+    return orders.filter(pl.col("rating") >= min_rating)
+
+
+def describe_relevance(min_rating: float | None) -> str:
+    """The label definition in words, as reports and model metadata state it."""
+    if min_rating is None:
+        return "any order"
+    return f"orders rated at least {min_rating:g}"
 
 
 @dataclass(frozen=True)
@@ -137,9 +158,12 @@ def _timed_snapshots(
             cutoff.replace(tzinfo=None),
             (cutoff + horizon).replace(tzinfo=None),
         )
-        labels = store.orders.filter(
+        window = store.orders.filter(
             (pl.col("ordered_at") >= start) & (pl.col("ordered_at") < stop)
-        ).select(USER_ID, RESTAURANT_ID)
+        )
+        labels = relevant_orders(window, settings.min_rating).select(
+            USER_ID, RESTAURANT_ID
+        )
         snapshots.append(
             LabelledSnapshot(snapshot_at(store, cutoff), labels, repeats_allowed=True)
         )
@@ -161,7 +185,9 @@ def _fold_snapshots(
             orders=orders.filter(~in_fold),
             cutoff=UNTIMED_EPOCH + timedelta(days=fold),
         )
-        labels = orders.filter(in_fold).select(USER_ID, RESTAURANT_ID)
+        labels = relevant_orders(orders.filter(in_fold), settings.min_rating).select(
+            USER_ID, RESTAURANT_ID
+        )
         snapshots.append(LabelledSnapshot(snapshot, labels, repeats_allowed=False))
     return snapshots
 

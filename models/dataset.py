@@ -227,3 +227,20 @@ def training_set(rows: pl.DataFrame) -> TrainingSet:
     ordered = rows.sort(GROUP, USER_ID, RESTAURANT_ID)
     sizes = ordered.group_by(GROUP, USER_ID, maintain_order=True).len()["len"]
     return TrainingSet(rows=ordered, group_sizes=sizes.to_numpy())
+
+
+def split_validation(training: TrainingSet) -> tuple[TrainingSet, TrainingSet | None]:
+    """Hold out the groups of the latest snapshot as the validation window.
+
+    The latest snapshot is the one with the highest ``group`` index: the
+    latest cutoff for orders with times, the last label fold otherwise.
+    Returns the set unchanged and None when it has only one snapshot.
+    """
+    latest = training.rows[GROUP].max()
+    if training.rows[GROUP].n_unique() < 2:
+        return training, None
+    is_latest = pl.col(GROUP) == latest
+    return (
+        training_set(training.rows.filter(~is_latest)),
+        training_set(training.rows.filter(is_latest)),
+    )

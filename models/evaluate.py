@@ -4,7 +4,8 @@ For each split the ranker is trained, and every feature is computed, from the
 training part only. Each user with a held-out order is then scored on every
 candidate restaurant (for ratings without times, those they did not rate in
 the training part), and the held-out orders are the relevant items.
-Relevance is binary: any order counts.
+Relevance is binary and defined by the ranker config's ``relevance`` setting,
+as in training (:func:`models.cutoffs.relevant_orders`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from features.transforms import StoreFrames, compute_tables, snapshot_at
 from models.baselines import BaselineFactory, default_baselines
 from models.cutoffs import (
     LabelledSnapshot,
+    describe_relevance,
     has_order_times,
+    relevant_orders,
     serving_cutoff,
     training_snapshots,
 )
@@ -35,10 +38,12 @@ from models.dataset import (
     labelled_rows,
     numeric_features,
     rows_in_memory,
+    split_validation,
     training_set,
 )
 from models.metrics import mean_ignoring_nan, ndcg_at_k, recall_at_k
 from models.ranker import RankerConfig, Scorer, top_k, train_ranker
+from models.sanity import check_trainable
 from models.splits import Split, random_splits
 
 if TYPE_CHECKING:
@@ -87,7 +92,7 @@ def evaluate_splits(
     return {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "settings": asdict(settings),
-        "relevance": "any held-out order",
+        "relevance": describe_relevance(config.cutoffs.min_rating),
         "data_fingerprint": fingerprint(interactions),
         "ranker": {
             "feature_service": config.feature_service,
@@ -113,14 +118,18 @@ def _evaluate_split(
     snapshots = training_snapshots(train_frames, config.cutoffs)
     rows = labelled_rows(snapshots, config.negatives_per_group, config.seed)
     tables = {s.snapshot.cutoff: compute_tables(s.snapshot) for s in snapshots}
-    ranker = train_ranker(training_set(rows_in_memory(rows, tables)), config, features)
+    training = training_set(rows_in_memory(rows, tables))
+    check_trainable(training, features, seed=config.seed)
+    fit_part, validation = split_validation(training)
+    ranker = train_ranker(fit_part, config, features, validation)
+    test_orders = relevant_orders(split.test, config.cutoffs.min_rating)
 
     # The held-out orders are the labels of one more snapshot: the training
     # part as of the serving cutoff.
     test_snapshot = snapshot_at(train_frames, serving_cutoff(train_frames))
     test = LabelledSnapshot(
         snapshot=test_snapshot,
-        labels=split.test.select(USER_ID, RESTAURANT_ID),
+        labels=test_orders.select(USER_ID, RESTAURANT_ID),
         repeats_allowed=has_order_times(train_frames),
     )
     test_rows = rows_in_memory(
@@ -129,7 +138,7 @@ def _evaluate_split(
     )
     relevant = {
         user_id: set(group[RESTAURANT_ID].to_list())
-        for (user_id,), group in split.test.group_by(USER_ID)
+        for (user_id,), group in test_orders.group_by(USER_ID)
     }
 
     scorers: list[Scorer] = [ranker]

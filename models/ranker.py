@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,6 +40,9 @@ class RankerConfig:
     cutoffs: CutoffSettings
     # None keeps every negative candidate of a training group.
     negatives_per_group: int | None = None
+    # Rounds without a better validation NDCG before boosting stops; None
+    # boosts num_boost_round rounds without a validation window.
+    early_stopping_rounds: int | None = None
 
 
 _SETTINGS = {
@@ -48,6 +52,8 @@ _SETTINGS = {
     "feature_service",
     "cutoffs",
     "negatives_per_group",
+    "early_stopping_rounds",
+    "relevance",
 }
 # The keys of the ``cutoffs`` mapping and their smallest valid values.
 _CUTOFF_MINIMUMS = {"count": 1, "every_days": 1, "horizon_days": 1, "label_folds": 2}
@@ -94,6 +100,7 @@ def load_config(path: Path) -> RankerConfig:
                 f"got {value!r}"
             )
             raise ValueError(msg)
+    min_rating = _min_rating(path, raw.get("relevance"))
     defaults = CutoffSettings()
     cutoffs = CutoffSettings(
         label_folds=windows.get("label_folds", defaults.label_folds),
@@ -101,9 +108,13 @@ def load_config(path: Path) -> RankerConfig:
         cutoffs=windows.get("count", defaults.cutoffs),
         cutoff_every_days=windows.get("every_days", defaults.cutoff_every_days),
         horizon_days=windows.get("horizon_days", defaults.horizon_days),
+        min_rating=min_rating,
     )
     try:
-        negatives = _optional_int(raw.get("negatives_per_group"))
+        negatives = _optional_int(raw.get("negatives_per_group"), "negatives_per_group")
+        stopping = _optional_int(
+            raw.get("early_stopping_rounds"), "early_stopping_rounds"
+        )
     except ValueError as error:
         msg = f"{path}: {error}"
         raise ValueError(msg) from error
@@ -114,16 +125,49 @@ def load_config(path: Path) -> RankerConfig:
         feature_service=str(raw["feature_service"]),
         cutoffs=cutoffs,
         negatives_per_group=negatives,
+        early_stopping_rounds=stopping,
     )
 
 
-def _optional_int(value: object) -> int | None:
+def _optional_int(value: object, name: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        msg = f"negatives_per_group must be a positive integer or null, got {value!r}"
+        msg = f"{name} must be a positive integer or null, got {value!r}"
         raise ValueError(msg)
     return value
+
+
+def _min_rating(path: Path, relevance: object) -> float | None:
+    """Read ``relevance: {min_rating: ...}``; absent or null counts every order."""
+    if relevance is None:
+        return None
+    if not isinstance(relevance, dict) or set(relevance) - {"min_rating"}:
+        msg = (
+            f"{path}: 'relevance' must be a mapping with the one key 'min_rating', "
+            f"got {relevance!r}"
+        )
+        raise ValueError(msg)
+    value = relevance.get("min_rating")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        msg = f"{path}: relevance: min_rating must be a number or null, got {value!r}"
+        raise ValueError(msg)
+    return float(value)
+
+
+@dataclass(frozen=True)
+class FitReport:
+    """How a ranker was fitted: rounds kept and the validation that chose them."""
+
+    rounds: int
+    # Query groups of the validation window; 0 when there was none.
+    validation_groups: int = 0
+    # NDCG at the first ``eval_at`` cut-off on the validation window, at the
+    # best round; None without a validation window.
+    validation_ndcg: float | None = None
+    stopped_early: bool = False
 
 
 class LightGBMRanker:
@@ -131,9 +175,15 @@ class LightGBMRanker:
 
     name = "lightgbm_ranker"
 
-    def __init__(self, booster: lgb.Booster, features: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        booster: lgb.Booster,
+        features: tuple[str, ...],
+        fit: FitReport | None = None,
+    ) -> None:
         self.booster = booster
         self.features = features
+        self.fit = fit
 
     def score(self, rows: pl.DataFrame) -> np.ndarray:
         matrix = rows.select(self.features).cast(pl.Float64).to_numpy()
@@ -141,41 +191,110 @@ class LightGBMRanker:
 
 
 def train_ranker(
-    training: TrainingSet, config: RankerConfig, features: list[str]
+    training: TrainingSet,
+    config: RankerConfig,
+    features: list[str],
+    validation: TrainingSet | None = None,
 ) -> LightGBMRanker:
     """Fit a lambdarank booster on ``training``.
 
+    With a ``validation`` window and ``early_stopping_rounds`` in the config,
+    boosting stops once the validation NDCG has not improved for that many
+    rounds; the model is then refitted on the training and validation rows
+    together for the best number of rounds, so that it learns from the latest
+    window too. Without them it boosts ``num_boost_round`` rounds.
+
     Raises:
         ValueError: the training set has no positive label, so there is
-            nothing to rank.
+            nothing to rank, or LightGBM rejects a parameter.
     """
     labels = training.rows[LABEL].to_numpy()
     if labels.sum() == 0:
         msg = "training set has no positive labels; are there any interactions?"
         raise ValueError(msg)
 
-    matrix = training.rows.select(features).cast(pl.Float64).to_numpy()
-    dataset = lgb.Dataset(
-        matrix,
-        label=labels,
+    rounds = config.num_boost_round
+    report = FitReport(rounds=rounds)
+    if validation is not None and config.early_stopping_rounds is not None:
+        booster = _boost(config.params, training, features, rounds, validation, config)
+        best = booster.best_iteration or rounds
+        scores = booster.best_score.get("validation", {})
+        report = FitReport(
+            rounds=best,
+            validation_groups=len(validation.group_sizes),
+            validation_ndcg=float(next(iter(scores.values()))) if scores else None,
+            stopped_early=best < rounds,
+        )
+        training = _concat(training, validation)
+    booster = _boost(config.params, training, features, report.rounds)
+    logger.info(
+        "trained ranker on %d rows, %d groups, %d positives, %d rounds%s",
+        training.rows.height,
+        len(training.group_sizes),
+        int(training.rows[LABEL].sum()),
+        report.rounds,
+        ""
+        if report.validation_ndcg is None
+        else f" (validation NDCG {report.validation_ndcg:.4f})",
+    )
+    return LightGBMRanker(booster, tuple(features), report)
+
+
+def _dataset(training: TrainingSet, features: list[str]) -> lgb.Dataset:
+    return lgb.Dataset(
+        training.rows.select(features).cast(pl.Float64).to_numpy(),
+        label=training.rows[LABEL].to_numpy(),
         group=training.group_sizes,
         feature_name=list(features),
         free_raw_data=False,
     )
+
+
+def _boost(
+    params: dict[str, Any],
+    training: TrainingSet,
+    features: list[str],
+    rounds: int,
+    validation: TrainingSet | None = None,
+    config: RankerConfig | None = None,
+) -> lgb.Booster:
+    train_data = _dataset(training, features)
+    valid_sets = []
+    callbacks: list[Callable[..., Any]] = []
+    if validation is not None and config is not None:
+        valid_sets.append(
+            lgb.Dataset(
+                validation.rows.select(features).cast(pl.Float64).to_numpy(),
+                label=validation.rows[LABEL].to_numpy(),
+                group=validation.group_sizes,
+                reference=train_data,
+            )
+        )
+        assert config.early_stopping_rounds is not None
+        callbacks.append(
+            lgb.early_stopping(
+                config.early_stopping_rounds, first_metric_only=True, verbose=False
+            )
+        )
     try:
-        booster = lgb.train(
-            config.params, dataset, num_boost_round=config.num_boost_round
+        return lgb.train(
+            params,
+            train_data,
+            num_boost_round=rounds,
+            valid_sets=valid_sets,
+            valid_names=["validation"] if valid_sets else None,
+            callbacks=callbacks,
         )
     except lgb.basic.LightGBMError as error:
         msg = f"LightGBM rejected the ranker config's params: {error}"
         raise ValueError(msg) from error
-    logger.info(
-        "trained ranker on %d rows, %d groups, %d positives",
-        training.rows.height,
-        len(training.group_sizes),
-        int(labels.sum()),
+
+
+def _concat(first: TrainingSet, second: TrainingSet) -> TrainingSet:
+    return TrainingSet(
+        rows=pl.concat([first.rows, second.rows], how="vertical_relaxed"),
+        group_sizes=np.concatenate([first.group_sizes, second.group_sizes]),
     )
-    return LightGBMRanker(booster, tuple(features))
 
 
 def top_k(rows: pl.DataFrame, scores: np.ndarray, k: int) -> dict[str, list[str]]:

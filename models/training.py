@@ -11,16 +11,18 @@ from typing import TYPE_CHECKING
 from features.schema import RESTAURANT_ID, USER_ID
 from features.store import fingerprint
 from features.transforms import StoreFrames
-from models.cutoffs import has_order_times, training_snapshots
+from models.cutoffs import describe_relevance, has_order_times, training_snapshots
 from models.dataset import (
     LABEL,
     labelled_rows,
     numeric_features,
     rows_from_feast,
+    split_validation,
     training_set,
 )
 from models.ranker import RankerConfig, train_ranker
 from models.registry import ModelMetadata, git_state, new_version, save_model
+from models.sanity import check_trainable
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -48,7 +50,11 @@ def train_current_model(
     features = numeric_features(feature_store, config.feature_service)
     featured = rows_from_feast(rows, feature_store, config.feature_service)
     training = training_set(featured)
-    ranker = train_ranker(training, config, features)
+    sanity_ndcg = check_trainable(training, features, seed=config.seed)
+    fit_part, validation = split_validation(training)
+    ranker = train_ranker(fit_part, config, features, validation)
+    fit = ranker.fit
+    assert fit is not None
     seconds = time.perf_counter() - started
 
     timed = has_order_times(store_frames)
@@ -71,11 +77,22 @@ def train_current_model(
             # Whether restaurants a user ordered from stay candidates.
             "repeat_orders": timed,
             "seed": config.seed,
+            "relevance": describe_relevance(config.cutoffs.min_rating),
+            "min_rating": config.cutoffs.min_rating,
+            # Rounds kept: chosen on the latest snapshot's groups when
+            # early stopping is on, then refitted on every group.
+            "rounds": fit.rounds,
+            "stopped_early": fit.stopped_early,
+            "validation_groups": fit.validation_groups,
+            "sanity_ndcg": round(sanity_ndcg, 4),
             "seconds": round(seconds, 2),
         },
         data_fingerprint=fingerprint(interactions),
         git_commit=commit,
         git_dirty=dirty,
+        metrics={}
+        if fit.validation_ndcg is None
+        else {"validation_ndcg": round(fit.validation_ndcg, 6)},
     )
     folder = save_model(models_dir, ranker, metadata)
     logger.info("registered model %s in %s", metadata.version, folder)

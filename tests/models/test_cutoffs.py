@@ -28,8 +28,10 @@ from models.cutoffs import (
     UNTIMED_EPOCH,
     CutoffSettings,
     LabelledSnapshot,
+    describe_relevance,
     feature_history,
     has_order_times,
+    relevant_orders,
     serving_cutoff,
     training_snapshots,
 )
@@ -499,7 +501,9 @@ def test_shipped_config_loads() -> None:
         label_folds=5, seed=7, cutoffs=4, cutoff_every_days=7, horizon_days=7
     )
     assert config.negatives_per_group == 100
-    assert config.num_boost_round == 150
+    assert config.num_boost_round == 300
+    assert config.early_stopping_rounds == 30
+    assert config.cutoffs.min_rating is None
     assert config.params["objective"] == "lambdarank"
     assert config.params["seed"] == 7
 
@@ -607,3 +611,107 @@ def test_mixed_order_times_warn(caplog: pytest.LogCaptureFixture) -> None:
 
     assert len(snapshots) == 2
     assert "1 of 3 orders have no time" in caplog.text
+
+
+# ---------------------------------------------------------------------------
+# Relevance: which orders are labels.
+# ---------------------------------------------------------------------------
+
+
+def rated_store(times: bool) -> StoreFrames:
+    """Six orders rated 0, 1, 2 or not at all, with or without times."""
+    rows = [
+        ("o1", "u1", "r1", datetime(2024, 3, 1), 2.0),
+        ("o2", "u1", "r2", datetime(2024, 3, 9), 0.0),
+        ("o3", "u2", "r1", datetime(2024, 3, 9), 1.0),
+        ("o4", "u2", "r3", datetime(2024, 3, 10), None),
+        ("o5", "u3", "r2", datetime(2024, 3, 11), 2.0),
+        ("o6", "u3", "r3", datetime(2024, 3, 12), 1.0),
+    ]
+    orders = pl.DataFrame(
+        [(*row[:3], row[3] if times else None, row[4]) for row in rows],
+        schema={
+            ORDER_ID: pl.String,
+            USER_ID: pl.String,
+            RESTAURANT_ID: pl.String,
+            "ordered_at": pl.Datetime("us"),
+            "rating": pl.Float64,
+        },
+        orient="row",
+    )
+    empty = pl.DataFrame()
+    return StoreFrames(users=empty, restaurants=empty, menu_items=empty, orders=orders)
+
+
+@pytest.mark.parametrize(
+    ("min_rating", "expected"),
+    [
+        (None, {"o1", "o2", "o3", "o4", "o5", "o6"}),
+        (1.0, {"o1", "o3", "o5", "o6"}),
+        (2.0, {"o1", "o5"}),
+    ],
+)
+def test_relevant_orders(min_rating: float | None, expected: set[str]) -> None:
+    orders = rated_store(times=True).orders
+
+    assert order_ids(relevant_orders(orders, min_rating)) == expected
+
+
+def test_describe_relevance() -> None:
+    assert describe_relevance(None) == "any order"
+    assert describe_relevance(1.0) == "orders rated at least 1"
+    assert describe_relevance(3.5) == "orders rated at least 3.5"
+
+
+def test_timed_labels_follow_min_rating() -> None:
+    # Serving cutoff 2024-03-13; one cutoff at 2024-03-09 with a 4-day horizon
+    # labels o2..o6, of which o3, o5 and o6 are rated at least 1.
+    settings = CutoffSettings(cutoffs=1, horizon_days=4, min_rating=1.0)
+    (labelled,) = training_snapshots(rated_store(times=True), settings)
+
+    assert pairs(labelled.labels) == Counter(
+        {("u2", "r1"): 1, ("u3", "r2"): 1, ("u3", "r3"): 1}
+    )
+    # The features still see every order before the cutoff, rated or not.
+    assert order_ids(labelled.snapshot.orders) == {"o1"}
+
+
+def test_untimed_labels_follow_min_rating() -> None:
+    settings = CutoffSettings(label_folds=2, min_rating=2.0)
+    snapshots = training_snapshots(rated_store(times=False), settings)
+    labelled = Counter[tuple[str, str]]()
+    for snapshot in snapshots:
+        labelled += pairs(snapshot.labels)
+
+    # Over the folds, exactly the orders rated 2 are labels, once each.
+    assert labelled == Counter({("u1", "r1"): 1, ("u3", "r2"): 1})
+
+
+def test_config_relevance(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, relevance={"min_rating": 1}))
+
+    assert config.cutoffs.min_rating == 1.0
+
+
+@pytest.mark.parametrize(
+    ("relevance", "message"),
+    [
+        ({"min_rating": "good"}, "min_rating must be a number or null, got 'good'"),
+        ({"min_rating": True}, "min_rating must be a number or null, got True"),
+        ({"min_score": 1}, "'relevance' must be a mapping with the one key"),
+        ([1], "'relevance' must be a mapping with the one key"),
+    ],
+)
+def test_config_bad_relevance(tmp_path: Path, relevance: object, message: str) -> None:
+    path = write_config(tmp_path, relevance=relevance)
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_config(path)
+
+
+@pytest.mark.parametrize("value", [0, -3, "soon", 2.5])
+def test_config_bad_early_stopping(tmp_path: Path, value: object) -> None:
+    path = write_config(tmp_path, early_stopping_rounds=value)
+
+    with pytest.raises(ValueError, match="early_stopping_rounds must be a positive"):
+        load_config(path)

@@ -7,8 +7,9 @@ import polars as pl
 import pytest
 
 from models.cutoffs import CutoffSettings
-from models.dataset import GROUP, LABEL, TrainingSet
-from models.ranker import RankerConfig, train_ranker
+from models.dataset import GROUP, LABEL, TrainingSet, split_validation, training_set
+from models.ranker import FitReport, RankerConfig, train_ranker
+from models.sanity import UntrainableSetError, check_trainable
 
 # Two groups of three candidates; the relevant one has the largest x.
 ROWS = pl.DataFrame(
@@ -63,3 +64,178 @@ def test_no_positive_labels_rejected() -> None:
 
     with pytest.raises(ValueError, match="no positive labels"):
         train_ranker(negatives, config(), ["x"])
+
+
+def ranking_set(groups: int, snapshot: int, seed: int) -> TrainingSet:
+    """``groups`` groups of ten candidates; the one positive has the largest x,
+    and y is noise."""
+    rng = np.random.default_rng(seed)
+    x = rng.random((groups, 10))
+    labels = (x == x.max(axis=1, keepdims=True)).astype(int)
+    rows = pl.DataFrame(
+        {
+            GROUP: np.full(groups * 10, snapshot),
+            "user_id": np.repeat([f"u{i:03d}" for i in range(groups)], 10),
+            "restaurant_id": np.tile([f"r{j}" for j in range(10)], groups),
+            "x": x.ravel(),
+            "y": rng.random(groups * 10),
+            LABEL: labels.ravel(),
+        }
+    )
+    return TrainingSet(rows=rows, group_sizes=np.full(groups, 10))
+
+
+def stopping_config(rounds: int | None) -> RankerConfig:
+    base = config(
+        metric="ndcg",
+        eval_at=[3],
+        min_sum_hessian_in_leaf=1e-3,
+        num_threads=1,
+        deterministic=True,
+    )
+    return RankerConfig(
+        params=base.params,
+        num_boost_round=200,
+        seed=1,
+        feature_service="ranker_test",
+        cutoffs=CutoffSettings(),
+        early_stopping_rounds=rounds,
+    )
+
+
+def test_early_stopping_refits_on_best_rounds() -> None:
+    training = ranking_set(40, snapshot=0, seed=1)
+    validation = ranking_set(20, snapshot=1, seed=2)
+
+    ranker = train_ranker(training, stopping_config(5), ["x", "y"], validation)
+
+    fit = ranker.fit
+    assert fit is not None
+    # x alone decides the label, so validation NDCG@3 is high early on and
+    # boosting stops long before 200 rounds.
+    assert fit.stopped_early
+    assert fit.rounds < 200
+    assert fit.validation_groups == 20
+    assert fit.validation_ndcg is not None
+    assert fit.validation_ndcg > 0.85
+    # The refitted model has exactly the best number of rounds.
+    assert ranker.booster.current_iteration() == fit.rounds
+
+
+def test_without_validation_boosts_all_rounds() -> None:
+    training = ranking_set(40, snapshot=0, seed=1)
+
+    ranker = train_ranker(training, stopping_config(5), ["x", "y"])
+
+    assert ranker.fit == FitReport(rounds=200)
+    assert ranker.booster.current_iteration() == 200
+
+
+def test_training_repeatable() -> None:
+    training = ranking_set(40, snapshot=0, seed=1)
+    validation = ranking_set(20, snapshot=1, seed=2)
+
+    first = train_ranker(training, stopping_config(5), ["x", "y"], validation)
+    second = train_ranker(training, stopping_config(5), ["x", "y"], validation)
+
+    assert first.booster.model_to_string() == second.booster.model_to_string()
+
+
+def test_split_validation_holds_out_latest_snapshot() -> None:
+    both = training_set(
+        pl.concat(
+            [
+                ranking_set(3, snapshot=0, seed=1).rows,
+                ranking_set(2, snapshot=4, seed=2).rows,
+            ]
+        )
+    )
+
+    fit_part, validation = split_validation(both)
+
+    assert validation is not None
+    assert set(fit_part.rows[GROUP]) == {0}
+    assert set(validation.rows[GROUP]) == {4}
+    assert fit_part.group_sizes.tolist() == [10, 10, 10]
+    assert validation.group_sizes.tolist() == [10, 10]
+
+
+def test_split_validation_one_snapshot() -> None:
+    only = ranking_set(3, snapshot=0, seed=1)
+
+    fit_part, validation = split_validation(only)
+
+    assert validation is None
+    assert fit_part is only
+
+
+# ---------------------------------------------------------------------------
+# The check that a training set can be learned at all.
+# ---------------------------------------------------------------------------
+
+
+def test_sanity_check_passes_learnable_set() -> None:
+    ndcg = check_trainable(ranking_set(30, snapshot=0, seed=3), ["x", "y"], k=10)
+
+    assert ndcg >= 0.9
+
+
+def test_sanity_check_labels_all_zero() -> None:
+    training = ranking_set(5, snapshot=0, seed=3)
+    zero = TrainingSet(
+        rows=training.rows.with_columns(pl.lit(0).alias(LABEL)),
+        group_sizes=training.group_sizes,
+    )
+
+    with pytest.raises(UntrainableSetError, match="labels are all zero"):
+        check_trainable(zero, ["x", "y"])
+
+
+def test_sanity_check_constant_features() -> None:
+    training = ranking_set(5, snapshot=0, seed=3)
+    flat = TrainingSet(
+        rows=training.rows.with_columns(pl.lit(0.5).alias("x"), pl.lit(1).alias("y")),
+        group_sizes=training.group_sizes,
+    )
+
+    with pytest.raises(UntrainableSetError, match=r"every feature is constant"):
+        check_trainable(flat, ["x", "y"])
+
+
+def test_sanity_check_group_sizes_wrong_total() -> None:
+    training = ranking_set(5, snapshot=0, seed=3)
+    short = TrainingSet(rows=training.rows, group_sizes=np.full(5, 9))
+
+    with pytest.raises(UntrainableSetError, match=r"add up to 45 rows but .* 50"):
+        check_trainable(short, ["x", "y"])
+
+
+def test_sanity_check_groups_out_of_order() -> None:
+    training = ranking_set(5, snapshot=0, seed=3)
+    shuffled = TrainingSet(
+        rows=training.rows.sample(fraction=1.0, shuffle=True, seed=4),
+        group_sizes=training.group_sizes,
+    )
+
+    with pytest.raises(UntrainableSetError, match="not sorted by group and user"):
+        check_trainable(shuffled, ["x", "y"])
+
+
+def test_sanity_check_labels_unrelated_to_features() -> None:
+    # Two candidates per group with identical features, one of them positive:
+    # no model can put the positive first in every group.
+    rows = pl.DataFrame(
+        {
+            GROUP: [0] * 40,
+            "user_id": np.repeat([f"u{i:02d}" for i in range(20)], 2),
+            "restaurant_id": ["r1", "r2"] * 20,
+            "x": np.repeat(np.arange(20, dtype=float), 2),
+            LABEL: [1, 0] * 10 + [0, 1] * 10,
+        }
+    )
+    training = TrainingSet(rows=rows, group_sizes=np.full(20, 2))
+
+    # Ties go to r1, so half the groups have their positive second:
+    # NDCG = (10 * 1 + 10 / log2(3)) / 20 = 0.8155.
+    with pytest.raises(UntrainableSetError, match=r"training NDCG@10 0\.815"):
+        check_trainable(training, ["x"])
