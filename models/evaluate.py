@@ -44,7 +44,7 @@ from models.dataset import (
 from models.metrics import mean_ignoring_nan, ndcg_at_k, recall_at_k
 from models.ranker import RankerConfig, Scorer, top_k, train_ranker
 from models.sanity import check_trainable
-from models.splits import Split, random_splits
+from models.splits import Split, random_splits, temporal_splits
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -80,9 +80,18 @@ def evaluate_splits(
     memory from each split's training part with the same transforms.
     """
     features = numeric_features(feature_store, config.feature_service)
-    splits = random_splits(
-        frames.orders, settings.n_splits, settings.test_fraction, settings.seed
-    )
+    timed = has_order_times(frames)
+    if timed:
+        splits = temporal_splits(
+            frames.orders,
+            settings.n_splits,
+            config.cutoffs.horizon_days,
+            serving_cutoff(frames),
+        )
+    else:
+        splits = random_splits(
+            frames.orders, settings.n_splits, settings.test_fraction, settings.seed
+        )
     factories = default_baselines() if baselines is None else list(baselines)
     results = [
         _evaluate_split(frames, split, config, features, settings.k, factories)
@@ -92,6 +101,7 @@ def evaluate_splits(
     return {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "settings": asdict(settings),
+        "split_kind": "temporal" if timed else "random",
         "relevance": describe_relevance(config.cutoffs.min_rating),
         "data_fingerprint": fingerprint(interactions),
         "ranker": {
@@ -125,8 +135,10 @@ def _evaluate_split(
     test_orders = relevant_orders(split.test, config.cutoffs.min_rating)
 
     # The held-out orders are the labels of one more snapshot: the training
-    # part as of the serving cutoff.
-    test_snapshot = snapshot_at(train_frames, serving_cutoff(train_frames))
+    # part as of the start of the test window (temporal splits) or as of its
+    # serving cutoff (random splits).
+    test_cutoff = split.test_from or serving_cutoff(train_frames)
+    test_snapshot = snapshot_at(train_frames, test_cutoff)
     test = LabelledSnapshot(
         snapshot=test_snapshot,
         labels=test_orders.select(USER_ID, RESTAURANT_ID),
@@ -158,6 +170,7 @@ def _evaluate_split(
     )
     return {
         "seed": split.seed,
+        "test_from": None if split.test_from is None else split.test_from.isoformat(),
         "train_orders": split.train.height,
         "test_orders": split.test.height,
         "test_users": len(relevant),
@@ -214,12 +227,22 @@ def format_table(report: dict[str, Any]) -> str:
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     settings = report["settings"]
     lines.append("")
-    lines.append(
-        f"Mean ± sample standard deviation over {settings['n_splits']} random "
-        f"{1 - settings['test_fraction']:.0%}/{settings['test_fraction']:.0%} "
-        f"splits (seeds {settings['seed']} to "
-        f"{settings['seed'] + settings['n_splits'] - 1})."
-    )
+    if report.get("split_kind") == "temporal":
+        windows = [split["test_from"][:10] for split in report["splits"]]
+        horizon = report["ranker"]["cutoffs"]["horizon_days"]
+        lines.append(
+            f"Mean ± sample standard deviation over {len(windows)} test windows "
+            f"of {horizon} days starting {', '.join(windows)}; each trains on the "
+            "orders before its window."
+        )
+    else:
+        lines.append(
+            f"Mean ± sample standard deviation over {settings['n_splits']} random "
+            f"{1 - settings['test_fraction']:.0%}/{settings['test_fraction']:.0%} "
+            f"splits (seeds {settings['seed']} to "
+            f"{settings['seed'] + settings['n_splits'] - 1})."
+        )
+    lines.append(f"Relevant: {report['relevance']}.")
     return "\n".join(lines)
 
 

@@ -1,8 +1,10 @@
-"""Seeded random splits of interactions, for data sets without timestamps."""
+"""Evaluation splits: rolling time windows for orders with times, seeded random
+partitions for data sets without them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -15,6 +17,9 @@ class Split:
     seed: int
     train: pl.DataFrame
     test: pl.DataFrame
+    # Start of the test window of a temporal split: the training part holds
+    # the orders before it. None for a random split.
+    test_from: datetime | None = None
 
 
 def random_splits(
@@ -47,6 +52,38 @@ def random_splits(
                 seed=split_seed,
                 train=interactions.filter(~mask),
                 test=interactions.filter(mask),
+            )
+        )
+    return splits
+
+
+def temporal_splits(
+    orders: pl.DataFrame, n_splits: int, horizon_days: int, end: datetime
+) -> list[Split]:
+    """Rolling windows of ``horizon_days`` ending at ``end``, latest first.
+
+    Split ``i`` tests on the orders placed in
+    ``[end - (i + 1) * horizon, end - i * horizon)`` and trains on the orders
+    before that window; later orders are in neither part, since they lie in
+    the test window's future. ``seed`` holds ``i``.
+    """
+    if n_splits < 1:
+        msg = f"n_splits must be at least 1, got {n_splits}"
+        raise ValueError(msg)
+    horizon = timedelta(days=horizon_days)
+    naive_end = end.replace(tzinfo=None)
+    splits = []
+    for index in range(n_splits):
+        stop = naive_end - index * horizon
+        start = stop - horizon
+        splits.append(
+            Split(
+                seed=index,
+                train=orders.filter(pl.col("ordered_at") < start),
+                test=orders.filter(
+                    (pl.col("ordered_at") >= start) & (pl.col("ordered_at") < stop)
+                ),
+                test_from=start.replace(tzinfo=end.tzinfo),
             )
         )
     return splits

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import numpy as np
 import polars as pl
 import pytest
 
-from models.splits import fold_assignment, random_splits
+from models.splits import fold_assignment, random_splits, temporal_splits
 
 N_ROWS = 23
 
@@ -143,3 +145,41 @@ def test_fold_assignment_no_rows() -> None:
 def test_fold_assignment_bad_folds(n_folds: int) -> None:
     with pytest.raises(ValueError, match="n_folds"):
         fold_assignment(10, n_folds=n_folds, seed=0)
+
+
+def timed_orders() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "order_id": ["o1", "o2", "o3", "o4", "o5", "o6"],
+            "ordered_at": [
+                datetime(2024, 5, 1, 12),
+                datetime(2024, 5, 3),
+                # One microsecond before the end of the older window.
+                datetime(2024, 5, 5, 23, 59, 59, 999999),
+                datetime(2024, 5, 6),
+                datetime(2024, 5, 8, 9),
+                datetime(2024, 5, 9, 23),
+            ],
+        }
+    )
+
+
+def test_temporal_splits_by_hand() -> None:
+    end = datetime(2024, 5, 10, tzinfo=UTC)
+
+    latest, older = temporal_splits(timed_orders(), 2, horizon_days=4, end=end)
+
+    # Windows [05-06, 05-10) and [05-02, 05-06).
+    assert latest.test_from == datetime(2024, 5, 6, tzinfo=UTC)
+    assert latest.test["order_id"].to_list() == ["o4", "o5", "o6"]
+    assert latest.train["order_id"].to_list() == ["o1", "o2", "o3"]
+    assert older.test_from == datetime(2024, 5, 2, tzinfo=UTC)
+    assert older.test["order_id"].to_list() == ["o2", "o3"]
+    # Orders after the older window belong to neither part.
+    assert older.train["order_id"].to_list() == ["o1"]
+    assert [latest.seed, older.seed] == [0, 1]
+
+
+def test_temporal_splits_count_checked() -> None:
+    with pytest.raises(ValueError, match="n_splits must be at least 1, got 0"):
+        temporal_splits(timed_orders(), 0, 4, datetime(2024, 5, 10, tzinfo=UTC))

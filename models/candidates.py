@@ -1,0 +1,250 @@
+"""Candidate restaurants per user: the short list the ranker orders.
+
+Scoring every restaurant for every user stops scaling with the catalogue, so
+each user gets at most ``total`` candidates, pooled from five sources in this
+order of priority:
+
+- ``history``: restaurants the user ordered from before;
+- ``collaborative``: co-visitation, restaurants ordered by the users who
+  ordered from the user's restaurants, weighted by how many such users;
+- ``content``: restaurants serving a cuisine the user ordered or declared;
+- ``local``: the most ordered restaurants of the user's city;
+- ``popular``: the most ordered restaurants overall.
+
+Within a source, candidates are taken by its weight, then by popularity, then
+by restaurant id, so the list is deterministic. When the catalogue has no more
+than ``total`` open restaurants, every one of them is a candidate (source
+``all``) and nothing is missed. The ranker cannot recover a restaurant that no
+source proposes: :func:`candidate_recall` measures that loss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from features.schema import RESTAURANT_ID, USER_ID
+from features.transforms import Snapshot
+
+SOURCE = "source"
+SOURCES = ("history", "collaborative", "content", "local", "popular")
+# Restaurants kept per restaurant in the co-visitation lists.
+CO_VISITED_PER_RESTAURANT = 30
+
+
+@dataclass(frozen=True)
+class CandidateSettings:
+    """How many candidates each source may add, and the cap per user."""
+
+    total: int = 500
+    collaborative: int = 150
+    content: int = 150
+    local: int = 200
+    popular: int = 100
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first count that is not positive."""
+        for name in ("total", *SOURCES[1:]):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                msg = f"candidates: {name} must be a positive integer, got {value!r}"
+                raise ValueError(msg)
+
+
+def generate_candidates(
+    snapshot: Snapshot,
+    user_ids: list[str],
+    restaurant_ids: list[str],
+    settings: CandidateSettings,
+) -> pl.DataFrame:
+    """Candidate pairs for ``user_ids`` among ``restaurant_ids`` (the open ones).
+
+    Columns ``user_id``, ``restaurant_id`` and ``source`` (the first source, in
+    priority order, that proposed the pair), sorted by user and restaurant.
+    """
+    settings.validate()
+    users = pl.DataFrame({USER_ID: user_ids}, schema={USER_ID: pl.String})
+    restaurants = pl.DataFrame(
+        {RESTAURANT_ID: restaurant_ids}, schema={RESTAURANT_ID: pl.String}
+    )
+    if restaurants.height <= settings.total:
+        return (
+            users.join(restaurants, how="cross")
+            .with_columns(pl.lit("all").alias(SOURCE))
+            .sort(USER_ID, RESTAURANT_ID)
+        )
+
+    orders = snapshot.orders.select(USER_ID, RESTAURANT_ID).join(
+        restaurants, on=RESTAURANT_ID, how="semi"
+    )
+    popularity = restaurants.join(
+        orders.group_by(RESTAURANT_ID).len("_popularity"), on=RESTAURANT_ID, how="left"
+    ).with_columns(pl.col("_popularity").fill_null(0))
+    visited = orders.join(users, on=USER_ID, how="semi").unique()
+
+    proposals = [
+        visited.with_columns(pl.lit(0.0).alias("_weight"), pl.lit(0).alias("_rank")),
+        _tagged(
+            _co_visited(orders, visited), 1, settings.collaborative, popularity, visited
+        ),
+        _tagged(
+            _same_cuisine(snapshot, users, visited),
+            2,
+            settings.content,
+            popularity,
+            visited,
+        ),
+        _tagged(
+            _same_city(snapshot, users, popularity, settings.local),
+            3,
+            settings.local,
+            popularity,
+            visited,
+        ),
+        _tagged(
+            users.join(_most_popular(popularity, settings.popular), how="cross"),
+            4,
+            settings.popular,
+            popularity,
+            visited,
+        ),
+    ]
+    pooled = (
+        pl.concat(
+            [p.select(USER_ID, RESTAURANT_ID, "_weight", "_rank") for p in proposals]
+        )
+        .join(popularity, on=RESTAURANT_ID, how="left")
+        .sort(
+            [USER_ID, "_rank", "_weight", "_popularity", RESTAURANT_ID],
+            descending=[False, False, True, True, False],
+        )
+        .unique([USER_ID, RESTAURANT_ID], keep="first", maintain_order=True)
+    )
+    capped = pooled.filter(pl.int_range(pl.len()).over(USER_ID) < settings.total)
+    names = pl.Series(SOURCE, SOURCES)
+    return (
+        capped.with_columns(names.gather(capped["_rank"]).alias(SOURCE))
+        .select(USER_ID, RESTAURANT_ID, SOURCE)
+        .sort(USER_ID, RESTAURANT_ID)
+    )
+
+
+def _tagged(
+    proposals: pl.DataFrame,
+    rank: int,
+    limit: int,
+    popularity: pl.DataFrame,
+    visited: pl.DataFrame,
+) -> pl.DataFrame:
+    """Keep each user's ``limit`` best proposals of one source, leaving out the
+    restaurants of the user's history, which are candidates already."""
+    best = (
+        proposals.join(visited, on=[USER_ID, RESTAURANT_ID], how="anti")
+        .join(popularity, on=RESTAURANT_ID)
+        .sort(
+            [USER_ID, "_weight", "_popularity", RESTAURANT_ID],
+            descending=[False, True, True, False],
+        )
+        .filter(pl.int_range(pl.len()).over(USER_ID) < limit)
+    )
+    return best.select(USER_ID, RESTAURANT_ID, "_weight").with_columns(
+        pl.lit(rank).alias("_rank")
+    )
+
+
+def _most_popular(popularity: pl.DataFrame, limit: int) -> pl.DataFrame:
+    """The ``limit`` most ordered restaurants, weight 0."""
+    return (
+        popularity.sort(["_popularity", RESTAURANT_ID], descending=[True, False])
+        .head(limit)
+        .select(RESTAURANT_ID, pl.lit(0.0).alias("_weight"))
+    )
+
+
+def _co_visited(orders: pl.DataFrame, visited: pl.DataFrame) -> pl.DataFrame:
+    """(user, restaurant, weight): restaurants co-ordered with the user's own."""
+    distinct = orders.unique()
+    pairs = (
+        distinct.join(distinct, on=USER_ID, suffix="_other")
+        .filter(pl.col(RESTAURANT_ID) != pl.col(f"{RESTAURANT_ID}_other"))
+        .group_by(RESTAURANT_ID, f"{RESTAURANT_ID}_other")
+        .len("_co")
+        .sort(
+            [RESTAURANT_ID, "_co", f"{RESTAURANT_ID}_other"],
+            descending=[False, True, False],
+        )
+        .filter(pl.int_range(pl.len()).over(RESTAURANT_ID) < CO_VISITED_PER_RESTAURANT)
+    )
+    return (
+        visited.join(pairs, on=RESTAURANT_ID)
+        .group_by(USER_ID, f"{RESTAURANT_ID}_other")
+        .agg(pl.col("_co").sum().cast(pl.Float64).alias("_weight"))
+        .rename({f"{RESTAURANT_ID}_other": RESTAURANT_ID})
+    )
+
+
+def _same_cuisine(
+    snapshot: Snapshot, users: pl.DataFrame, visited: pl.DataFrame
+) -> pl.DataFrame:
+    """(user, restaurant, weight): restaurants serving a cuisine the user ordered
+    (weight: orders of that cuisine) or declared liking (weight 1)."""
+    cuisines = snapshot.store.restaurants.select(
+        RESTAURANT_ID, pl.col("cuisines").alias("_cuisine")
+    ).explode("_cuisine")
+    cuisines = cuisines.filter(pl.col("_cuisine").is_not_null())
+    ordered = (
+        visited.join(cuisines, on=RESTAURANT_ID)
+        .group_by(USER_ID, "_cuisine")
+        .len("_liking")
+        .with_columns(pl.col("_liking").cast(pl.Float64))
+    )
+    declared = (
+        snapshot.store.users.join(users, on=USER_ID, how="semi")
+        .select(USER_ID, pl.col("liked_cuisines").alias("_cuisine"))
+        .explode("_cuisine")
+        .filter(pl.col("_cuisine").is_not_null())
+        .with_columns(pl.lit(1.0).alias("_liking"))
+    )
+    liking = (
+        pl.concat([ordered, declared])
+        .group_by(USER_ID, "_cuisine")
+        .agg(pl.col("_liking").sum())
+    )
+    return (
+        liking.join(cuisines, on="_cuisine")
+        .group_by(USER_ID, RESTAURANT_ID)
+        .agg(pl.col("_liking").sum().alias("_weight"))
+    )
+
+
+def _same_city(
+    snapshot: Snapshot, users: pl.DataFrame, popularity: pl.DataFrame, limit: int
+) -> pl.DataFrame:
+    """(user, restaurant, weight 0): the ``limit`` most ordered open restaurants
+    of the user's city."""
+    user_cities = snapshot.store.users.join(users, on=USER_ID, how="semi").select(
+        USER_ID, "city"
+    )
+    best_in_city = (
+        snapshot.store.restaurants.select(RESTAURANT_ID, "city")
+        .filter(pl.col("city").is_not_null())
+        .join(popularity, on=RESTAURANT_ID)
+        .sort(["city", "_popularity", RESTAURANT_ID], descending=[False, True, False])
+        .filter(pl.int_range(pl.len()).over("city") < limit)
+    )
+    return (
+        user_cities.join(best_in_city, on="city")
+        .select(USER_ID, RESTAURANT_ID)
+        .with_columns(pl.lit(0.0).alias("_weight"))
+    )
+
+
+def candidate_recall(candidates: pl.DataFrame, relevant: pl.DataFrame) -> float:
+    """Share of the relevant (user, restaurant) pairs that are candidates; nan
+    when there is no relevant pair."""
+    pairs = relevant.select(USER_ID, RESTAURANT_ID).unique()
+    if pairs.height == 0:
+        return float("nan")
+    found = pairs.join(candidates, on=[USER_ID, RESTAURANT_ID], how="semi").height
+    return found / pairs.height
