@@ -23,6 +23,7 @@ import polars as pl
 from features.pairs import pair_features
 from features.schema import EVENT_TIMESTAMP, RESTAURANT_ID, USER_ID
 from features.transforms import RESTAURANT, USER, join_entity_tables
+from models.candidates import CandidateSettings, generate_candidates
 from models.cutoffs import LabelledSnapshot
 
 if TYPE_CHECKING:
@@ -71,36 +72,73 @@ def candidate_pairs(
     )
 
 
+def snapshot_candidates(
+    labelled: LabelledSnapshot, settings: CandidateSettings | None
+) -> pl.DataFrame:
+    """The candidate pairs of a snapshot's labelled users.
+
+    Every open restaurant when ``settings`` is None, else the pooled sources
+    of :func:`models.candidates.generate_candidates`. When repeats are not
+    allowed (ratings without times), the restaurants a user rated in the
+    visible orders are left out. Columns ``user_id``, ``restaurant_id``.
+    """
+    users = sorted(labelled.labels[USER_ID].unique().to_list())
+    exclude = None if labelled.repeats_allowed else labelled.snapshot.orders
+    if settings is None:
+        return candidate_pairs(users, open_restaurants(labelled), exclude)
+    pairs = generate_candidates(
+        labelled.snapshot, users, open_restaurants(labelled), settings
+    ).select(USER_ID, RESTAURANT_ID)
+    if exclude is None:
+        return pairs
+    return pairs.join(
+        exclude.select(USER_ID, RESTAURANT_ID),
+        on=[USER_ID, RESTAURANT_ID],
+        how="anti",
+        maintain_order="left",
+    )
+
+
 def labelled_rows(
     snapshots: list[LabelledSnapshot],
     negatives_per_group: int | None,
     seed: int,
+    candidates: CandidateSettings | None = None,
+    add_missed_positives: bool = True,
 ) -> pl.DataFrame:
     """One row per (snapshot, labelled user, candidate restaurant).
 
     Columns: ``user_id``, ``restaurant_id``, ``event_timestamp`` (the cutoff),
     ``label`` (1 when the user ordered there after the cutoff) and ``group``
-    (the snapshot's index). Users whose group would hold no positive are left
-    out. Candidates are the restaurants open at the cutoff;
-    when repeats are not allowed (ratings without times), a restaurant the user
-    rated in the visible orders is not a candidate. With
-    ``negatives_per_group``, each group keeps all its positives and that many
-    negatives drawn at random (seeded).
+    (the snapshot's index). Candidates come from :func:`snapshot_candidates`.
+    With ``add_missed_positives`` (training), an ordered restaurant that no
+    candidate source proposed is added to its group, so the ranker still
+    learns from it; evaluation turns it off, so that a miss of the candidates
+    counts as a miss. Users whose group would hold no positive are left out.
+    With ``negatives_per_group``, each group keeps all its positives and that
+    many negatives drawn at random (seeded).
     """
     parts = []
     for index, labelled in enumerate(snapshots):
         if labelled.labels.height == 0:
             continue
-        exclude = None if labelled.repeats_allowed else labelled.snapshot.orders
-        pairs = candidate_pairs(
-            sorted(labelled.labels[USER_ID].unique().to_list()),
-            open_restaurants(labelled),
-            exclude,
-        )
+        pairs = snapshot_candidates(labelled, candidates)
         # A repeated order is one positive, not two rows.
         positives = labelled.labels.select(
             USER_ID, RESTAURANT_ID, pl.lit(1, pl.Int64).alias(LABEL)
         ).unique()
+        if add_missed_positives and candidates is not None:
+            missed = positives.join(
+                pairs, on=[USER_ID, RESTAURANT_ID], how="anti"
+            ).join(
+                pl.DataFrame(
+                    {RESTAURANT_ID: open_restaurants(labelled)},
+                    schema={RESTAURANT_ID: pl.String},
+                ),
+                on=RESTAURANT_ID,
+                how="semi",
+            )
+            pairs = pl.concat([pairs, missed.select(USER_ID, RESTAURANT_ID)])
         pairs = pairs.join(
             positives, on=[USER_ID, RESTAURANT_ID], how="left", maintain_order="left"
         )

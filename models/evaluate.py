@@ -26,6 +26,7 @@ from features.schema import RESTAURANT_ID, USER_ID
 from features.store import fingerprint
 from features.transforms import StoreFrames, compute_tables, snapshot_at
 from models.baselines import BaselineFactory, default_baselines
+from models.candidates import candidate_recall
 from models.cutoffs import (
     LabelledSnapshot,
     describe_relevance,
@@ -38,6 +39,7 @@ from models.dataset import (
     labelled_rows,
     numeric_features,
     rows_in_memory,
+    snapshot_candidates,
     split_validation,
     training_set,
 )
@@ -113,6 +115,9 @@ def evaluate_splits(
         },
         "splits": results,
         "summary": _summarize(results),
+        "candidate_recall": mean_ignoring_nan(
+            [result["candidate_recall"] for result in results]
+        ),
     }
 
 
@@ -126,7 +131,9 @@ def _evaluate_split(
 ) -> dict[str, Any]:
     train_frames = replace(frames, orders=split.train)
     snapshots = training_snapshots(train_frames, config.cutoffs)
-    rows = labelled_rows(snapshots, config.negatives_per_group, config.seed)
+    rows = labelled_rows(
+        snapshots, config.negatives_per_group, config.seed, config.candidates
+    )
     tables = {s.snapshot.cutoff: compute_tables(s.snapshot) for s in snapshots}
     training = training_set(rows_in_memory(rows, tables))
     check_trainable(training, features, seed=config.seed)
@@ -145,7 +152,9 @@ def _evaluate_split(
         repeats_allowed=has_order_times(train_frames),
     )
     test_rows = rows_in_memory(
-        labelled_rows([test], None, config.seed),
+        labelled_rows(
+            [test], None, config.seed, config.candidates, add_missed_positives=False
+        ),
         {test_snapshot.cutoff: compute_tables(test_snapshot)},
     )
     relevant = {
@@ -174,6 +183,11 @@ def _evaluate_split(
         "train_orders": split.train.height,
         "test_orders": split.test.height,
         "test_users": len(relevant),
+        # Share of the relevant pairs that the candidate sources proposed: no
+        # model can rank the others.
+        "candidate_recall": candidate_recall(
+            snapshot_candidates(test, config.candidates), test.labels
+        ),
         "models": models,
     }
 
@@ -243,6 +257,11 @@ def format_table(report: dict[str, Any]) -> str:
             f"{settings['seed'] + settings['n_splits'] - 1})."
         )
     lines.append(f"Relevant: {report['relevance']}.")
+    if "candidate_recall" in report:
+        lines.append(
+            f"Candidate recall: {report['candidate_recall']:.4f} of the relevant "
+            "restaurants were among the candidates that every model ranks."
+        )
     return "\n".join(lines)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -14,6 +14,7 @@ import polars as pl
 import yaml
 
 from features.schema import RESTAURANT_ID, USER_ID
+from models.candidates import CandidateSettings
 from models.cutoffs import CutoffSettings
 from models.dataset import LABEL, TrainingSet
 
@@ -43,6 +44,9 @@ class RankerConfig:
     # Rounds without a better validation NDCG before boosting stops; None
     # boosts num_boost_round rounds without a validation window.
     early_stopping_rounds: int | None = None
+    # Candidate sources and their sizes; None makes every open restaurant a
+    # candidate.
+    candidates: CandidateSettings | None = None
 
 
 _SETTINGS = {
@@ -54,6 +58,7 @@ _SETTINGS = {
     "negatives_per_group",
     "early_stopping_rounds",
     "relevance",
+    "candidates",
 }
 # The keys of the ``cutoffs`` mapping and their smallest valid values.
 _CUTOFF_MINIMUMS = {"count": 1, "every_days": 1, "horizon_days": 1, "label_folds": 2}
@@ -118,6 +123,7 @@ def load_config(path: Path) -> RankerConfig:
     except ValueError as error:
         msg = f"{path}: {error}"
         raise ValueError(msg) from error
+    candidates = _candidates(path, raw.get("candidates"))
     return RankerConfig(
         params=params,
         num_boost_round=int(raw["num_boost_round"]),
@@ -126,6 +132,7 @@ def load_config(path: Path) -> RankerConfig:
         cutoffs=cutoffs,
         negatives_per_group=negatives,
         early_stopping_rounds=stopping,
+        candidates=candidates,
     )
 
 
@@ -136,6 +143,26 @@ def _optional_int(value: object, name: str) -> int | None:
         msg = f"{name} must be a positive integer or null, got {value!r}"
         raise ValueError(msg)
     return value
+
+
+def _candidates(path: Path, raw: object) -> CandidateSettings | None:
+    """Read the ``candidates`` mapping; absent or null means every restaurant."""
+    if raw is None:
+        return None
+    known = {field.name for field in fields(CandidateSettings)}
+    if not isinstance(raw, dict) or set(raw) - known:
+        msg = (
+            f"{path}: 'candidates' must be a mapping with keys among {sorted(known)}, "
+            f"got {raw!r}"
+        )
+        raise ValueError(msg)
+    settings = CandidateSettings(**raw)
+    try:
+        settings.validate()
+    except ValueError as error:
+        msg = f"{path}: {error}"
+        raise ValueError(msg) from error
+    return settings
 
 
 def _min_rating(path: Path, relevance: object) -> float | None:

@@ -24,6 +24,7 @@ from features.schema import ORDER_ID, RESTAURANT_ID, USER_ID
 from features.synthetic import WorldConfig, generate_world
 from features.transforms import FEATURE_TABLES, USER, StoreFrames
 from features.uci import load_uci
+from models.candidates import CandidateSettings
 from models.cutoffs import (
     UNTIMED_EPOCH,
     CutoffSettings,
@@ -714,4 +715,33 @@ def test_config_bad_early_stopping(tmp_path: Path, value: object) -> None:
     path = write_config(tmp_path, early_stopping_rounds=value)
 
     with pytest.raises(ValueError, match="early_stopping_rounds must be a positive"):
+        load_config(path)
+
+
+def test_config_candidates(tmp_path: Path) -> None:
+    shipped = load_config(RANKER_CONFIG)
+    custom = load_config(write_config(tmp_path, candidates={"total": 40, "local": 5}))
+    without = load_config(write_config(tmp_path, candidates=None))
+
+    assert shipped.candidates == CandidateSettings(
+        total=500, collaborative=150, content=150, local=200, popular=100
+    )
+    assert custom.candidates == CandidateSettings(total=40, local=5)
+    assert without.candidates is None
+
+
+@pytest.mark.parametrize(
+    ("candidates", "message"),
+    [
+        ({"total": 0}, "candidates: total must be a positive integer, got 0"),
+        ({"nearby": 3}, "'candidates' must be a mapping with keys among"),
+        (["total"], "'candidates' must be a mapping with keys among"),
+    ],
+)
+def test_config_bad_candidates(
+    tmp_path: Path, candidates: object, message: str
+) -> None:
+    path = write_config(tmp_path, candidates=candidates)
+
+    with pytest.raises(ValueError, match=re.escape(message)):
         load_config(path)

@@ -20,6 +20,7 @@ from features.schema import EVENT_TIMESTAMP, RESTAURANT_ID, USER_ID
 from features.synthetic import WorldConfig, generate_world
 from features.transforms import StoreFrames, compute_tables
 from features.uci import load_uci
+from models.candidates import CandidateSettings
 from models.cutoffs import CutoffSettings, LabelledSnapshot, training_snapshots
 from models.dataset import (
     GROUP,
@@ -28,6 +29,7 @@ from models.dataset import (
     labelled_rows,
     open_restaurants,
     rows_in_memory,
+    snapshot_candidates,
     training_set,
 )
 
@@ -610,3 +612,51 @@ def test_training_set_keeps_features(
 def test_in_memory_no_tables_rejected(hand_rows: pl.DataFrame) -> None:
     with pytest.raises(ValueError, match="some rows have a cutoff without feature"):
         rows_in_memory(hand_rows, {})
+
+
+# One candidate per user: the user's history, most ordered first.
+ONE_CANDIDATE = CandidateSettings(
+    total=1, collaborative=1, content=1, local=1, popular=1
+)
+
+
+def test_labelled_rows_add_missed_positives(
+    hand_snapshots: list[LabelledSnapshot],
+) -> None:
+    rows = labelled_rows(hand_snapshots, None, seed=7, candidates=ONE_CANDIDATE)
+
+    # At the first cutoff u1's candidate is r1 (ordered before); the label r2
+    # is added. At the second, r1 and r2 have two orders each and r1 wins by
+    # id; u2's candidate is r4 and the label r3 is added.
+    assert rows.select([*KEYS, LABEL]).rows() == [
+        (0, "u1", "r1", 0),
+        (0, "u1", "r2", 1),
+        (1, "u1", "r1", 1),
+        (1, "u2", "r3", 1),
+        (1, "u2", "r4", 0),
+    ]
+
+
+def test_labelled_rows_missed_positives_stay_missed(
+    hand_snapshots: list[LabelledSnapshot],
+) -> None:
+    rows = labelled_rows(
+        hand_snapshots,
+        None,
+        seed=7,
+        candidates=ONE_CANDIDATE,
+        add_missed_positives=False,
+    )
+
+    # Only u1 at the second cutoff has its positive among the candidates.
+    assert rows.select([*KEYS, LABEL]).rows() == [(1, "u1", "r1", 1)]
+
+
+def test_snapshot_candidates_all_open(hand_snapshots: list[LabelledSnapshot]) -> None:
+    pairs = snapshot_candidates(hand_snapshots[1], None)
+
+    assert pair_set(pairs) == {
+        (user, restaurant)
+        for user in ("u1", "u2")
+        for restaurant in ("r1", "r2", "r3", "r4")
+    }
