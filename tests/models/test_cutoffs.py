@@ -485,7 +485,7 @@ def write_config(folder: Path, **changes: Any) -> Path:
     }
     for key, value in changes.items():
         if value is None:
-            settings.pop(key)
+            settings.pop(key, None)
         else:
             settings[key] = value
     path = folder / "ranker.yaml"
