@@ -13,7 +13,7 @@ reads on its splits). Both add the pair features with
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -105,6 +105,7 @@ def labelled_rows(
     seed: int,
     candidates: CandidateSettings | None = None,
     add_missed_positives: bool = True,
+    max_users_per_cutoff: int | None = None,
 ) -> pl.DataFrame:
     """One row per (snapshot, labelled user, candidate restaurant).
 
@@ -116,10 +117,15 @@ def labelled_rows(
     learns from it; evaluation turns it off, so that a miss of the candidates
     counts as a miss. Users whose group would hold no positive are left out.
     With ``negatives_per_group``, each group keeps all its positives and that
-    many negatives drawn at random (seeded).
+    many negatives drawn at random (seeded). With ``max_users_per_cutoff``,
+    each snapshot keeps the labels of at most that many users, drawn at random
+    (seeded): on millions of users, a sample of groups trains about as well
+    in a fraction of the time.
     """
     parts = []
     for index, labelled in enumerate(snapshots):
+        if max_users_per_cutoff is not None:
+            labelled = _sample_users(labelled, max_users_per_cutoff, seed + index)
         if labelled.labels.height == 0:
             continue
         pairs = snapshot_candidates(labelled, candidates)
@@ -160,6 +166,18 @@ def labelled_rows(
         msg = "no snapshot has labels: there are no orders after any cutoff"
         raise ValueError(msg)
     return pl.concat(parts).sort(GROUP, USER_ID, RESTAURANT_ID)
+
+
+def _sample_users(
+    labelled: LabelledSnapshot, count: int, seed: int
+) -> LabelledSnapshot:
+    users = labelled.labels[USER_ID].unique().sort()
+    if users.len() <= count:
+        return labelled
+    chosen = users.sample(count, seed=seed)
+    return replace(
+        labelled, labels=labelled.labels.filter(pl.col(USER_ID).is_in(chosen))
+    )
 
 
 def _sample_negatives(pairs: pl.DataFrame, count: int, seed: int) -> pl.DataFrame:

@@ -132,7 +132,11 @@ def _evaluate_split(
     train_frames = replace(frames, orders=split.train)
     snapshots = training_snapshots(train_frames, config.cutoffs)
     rows = labelled_rows(
-        snapshots, config.negatives_per_group, config.seed, config.candidates
+        snapshots,
+        config.negatives_per_group,
+        config.seed,
+        config.candidates,
+        max_users_per_cutoff=config.max_users_per_cutoff,
     )
     tables = {s.snapshot.cutoff: compute_tables(s.snapshot) for s in snapshots}
     training = training_set(rows_in_memory(rows, tables))

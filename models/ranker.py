@@ -47,6 +47,9 @@ class RankerConfig:
     # Candidate sources and their sizes; None makes every open restaurant a
     # candidate.
     candidates: CandidateSettings | None = None
+    # Labelled users kept per training cutoff, drawn at random; None keeps
+    # them all.
+    max_users_per_cutoff: int | None = None
 
 
 _SETTINGS = {
@@ -59,6 +62,7 @@ _SETTINGS = {
     "early_stopping_rounds",
     "relevance",
     "candidates",
+    "max_users_per_cutoff",
 }
 # The keys of the ``cutoffs`` mapping and their smallest valid values.
 _CUTOFF_MINIMUMS = {"count": 1, "every_days": 1, "horizon_days": 1, "label_folds": 2}
@@ -120,6 +124,9 @@ def load_config(path: Path) -> RankerConfig:
         stopping = _optional_int(
             raw.get("early_stopping_rounds"), "early_stopping_rounds"
         )
+        max_users = _optional_int(
+            raw.get("max_users_per_cutoff"), "max_users_per_cutoff"
+        )
     except ValueError as error:
         msg = f"{path}: {error}"
         raise ValueError(msg) from error
@@ -133,6 +140,7 @@ def load_config(path: Path) -> RankerConfig:
         negatives_per_group=negatives,
         early_stopping_rounds=stopping,
         candidates=candidates,
+        max_users_per_cutoff=max_users,
     )
 
 

@@ -47,7 +47,11 @@ def train_current_model(
     started = time.perf_counter()
     snapshots = training_snapshots(store_frames, config.cutoffs)
     rows = labelled_rows(
-        snapshots, config.negatives_per_group, config.seed, config.candidates
+        snapshots,
+        config.negatives_per_group,
+        config.seed,
+        config.candidates,
+        max_users_per_cutoff=config.max_users_per_cutoff,
     )
     features = numeric_features(feature_store, config.feature_service)
     featured = rows_from_feast(rows, feature_store, config.feature_service)

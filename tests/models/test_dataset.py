@@ -660,3 +660,20 @@ def test_snapshot_candidates_all_open(hand_snapshots: list[LabelledSnapshot]) ->
         for user in ("u1", "u2")
         for restaurant in ("r1", "r2", "r3", "r4")
     }
+
+
+def test_labelled_rows_sample_users(timed_snapshots: list[LabelledSnapshot]) -> None:
+    full = labelled_rows(timed_snapshots, None, seed=7)
+    sampled = labelled_rows(timed_snapshots, None, seed=7, max_users_per_cutoff=5)
+    again = labelled_rows(timed_snapshots, None, seed=7, max_users_per_cutoff=5)
+
+    users = sampled.group_by(GROUP).agg(pl.col(USER_ID).n_unique())[USER_ID]
+    assert users.max() == 5
+    assert sampled.equals(again)
+    # The sampled groups are whole groups of the full set.
+    assert sampled.join(full, on=[*KEYS, LABEL], how="anti").height == 0
+    full_groups = full.group_by(GROUP, USER_ID).len()
+    sampled_groups = sampled.group_by(GROUP, USER_ID).len()
+    assert sampled_groups.join(full_groups, on=[GROUP, USER_ID, "len"]).height == (
+        sampled_groups.height
+    )
