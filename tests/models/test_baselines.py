@@ -270,9 +270,12 @@ def test_user_knn_one_neighbour(matrix_frames: StoreFrames) -> None:
 
     scores = baseline.score(pairs("a", ["r1", "r2", "r3", "r4"]))
 
-    # a's nearest user is b, cosine 2 / sqrt(2 * 3).
+    # a's nearest user is b, cosine 2 / sqrt(2 * 3); a's own orders at r1
+    # and r2 add 1 each.
     similarity = 2 / math.sqrt(6)
-    assert scores.tolist() == pytest.approx([similarity] * 3 + [0.0])
+    assert scores.tolist() == pytest.approx(
+        [similarity + 1, similarity + 1, similarity, 0.0]
+    )
 
 
 def test_user_knn_two_neighbours(matrix_frames: StoreFrames) -> None:
@@ -283,7 +286,7 @@ def test_user_knn_two_neighbours(matrix_frames: StoreFrames) -> None:
 
     # b at 2 / sqrt(6), then c at 1 / (sqrt(2) * sqrt(2)) = 0.5.
     b, c = 2 / math.sqrt(6), 0.5
-    assert scores.tolist() == pytest.approx([b, b + c, b, c])
+    assert scores.tolist() == pytest.approx([b + 1, b + c + 1, b, c])
 
 
 def test_user_knn_weights_order_counts(matrix_frames: StoreFrames) -> None:
@@ -293,9 +296,9 @@ def test_user_knn_weights_order_counts(matrix_frames: StoreFrames) -> None:
     scores = baseline.score(pairs("c", ["r1", "r2", "r3", "r4"]))
 
     # c = (0, 1, 0, 1) / sqrt(2): a at 1/2, b at 1/sqrt(6), d at 1/sqrt(2);
-    # d's two orders at r4 count twice.
+    # d's two orders at r4 count twice; c's own orders at r2 and r4 add 1.
     a, b, d = 0.5, 1 / math.sqrt(6), 1 / math.sqrt(2)
-    assert scores.tolist() == pytest.approx([a + b, a + b, b, 2 * d])
+    assert scores.tolist() == pytest.approx([a + b, a + b + 1, b, 2 * d + 1])
 
 
 def test_user_knn_tie_keeps_smaller_id() -> None:
@@ -318,9 +321,10 @@ def test_item_knn_one_neighbour(matrix_frames: StoreFrames) -> None:
 
     scores = baseline.score(pairs("c", ["r1", "r2", "r3", "r4"]))
 
-    # Nearest restaurants: r1 -> r2, r2 -> r1, r3 -> r1, r4 -> r2.
+    # Nearest restaurants: r1 -> r2, r2 -> r1, r3 -> r1, r4 -> r2; c's own
+    # orders at r2 and r4 add 1.
     assert scores.tolist() == pytest.approx(
-        [2 / math.sqrt(6), 0.0, 0.0, 1 / math.sqrt(15)]
+        [2 / math.sqrt(6), 1.0, 0.0, 1 / math.sqrt(15) + 1]
     )
 
 
@@ -333,10 +337,10 @@ def test_item_knn_all_neighbours(matrix_frames: StoreFrames) -> None:
 
     # Cosines: r1-r2 2/sqrt(6), r1-r3 1/sqrt(2), r2-r3 1/sqrt(3),
     # r2-r4 1/sqrt(15), r1-r4 and r3-r4 0. A restaurant is not its own
-    # neighbour.
+    # neighbour; the user's own orders there add to its score instead.
     r1_r2, r2_r3, r2_r4 = 2 / math.sqrt(6), 1 / math.sqrt(3), 1 / math.sqrt(15)
-    assert c_scores.tolist() == pytest.approx([r1_r2, r2_r4, r2_r3, r2_r4])
-    assert d_scores.tolist() == pytest.approx([0.0, 2 * r2_r4, 0.0, 0.0])
+    assert c_scores.tolist() == pytest.approx([r1_r2, r2_r4 + 1, r2_r3, r2_r4 + 1])
+    assert d_scores.tolist() == pytest.approx([0.0, 2 * r2_r4, 0.0, 2.0])
 
 
 @pytest.mark.parametrize(
