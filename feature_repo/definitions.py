@@ -166,6 +166,25 @@ restaurant_popularity = FeatureView(
 # Pair features: the transformation is features.pairs.pair_features, which the
 # service also calls itself. Feast rebuilds this function from its source, so
 # the import is inside it. Every output is a Float64 (NaN when unknown).
+user_taste = FeatureView(
+    name="user_taste",
+    entities=[user],
+    ttl=NO_EXPIRY,
+    schema=[Field(name="user_taste_factors", dtype=Array(Float64))],
+    source=_source("user_taste"),
+    description="Low-rank factors of the user's orders (features/taste.py).",
+)
+
+restaurant_taste = FeatureView(
+    name="restaurant_taste",
+    entities=[restaurant],
+    ttl=NO_EXPIRY,
+    schema=[Field(name="restaurant_taste_factors", dtype=Array(Float64))],
+    source=_source("restaurant_taste"),
+    description="Low-rank factors of the restaurant's orders (features/taste.py).",
+)
+
+
 @on_demand_feature_view(
     sources=[
         user_profile,
@@ -174,6 +193,8 @@ restaurant_popularity = FeatureView(
         user_cuisine,
         restaurant_profile,
         restaurant_menu,
+        user_taste,
+        restaurant_taste,
     ],
     schema=[
         Field(name="distance_km", dtype=Float64),
@@ -183,6 +204,7 @@ restaurant_popularity = FeatureView(
         Field(name="cuisine_affinity", dtype=Float64),
         Field(name="price_budget_gap", dtype=Float64),
         Field(name="past_orders_here", dtype=Float64),
+        Field(name="taste_affinity", dtype=Float64),
         Field(name="vegetarian_match", dtype=Float64),
         Field(name="vegetarian_gap", dtype=Float64),
     ],
@@ -203,6 +225,8 @@ ranker_v1 = FeatureService(
         user_cuisine,
         restaurant_profile,
         restaurant_popularity,
+        user_taste,
+        restaurant_taste,
         user_restaurant_pair[
             [
                 "distance_km",
@@ -212,6 +236,7 @@ ranker_v1 = FeatureService(
                 "cuisine_affinity",
                 "price_budget_gap",
                 "past_orders_here",
+                "taste_affinity",
             ]
         ],
     ],
@@ -227,6 +252,8 @@ ranker_v2_features = [
     restaurant_profile,
     restaurant_menu,
     restaurant_popularity,
+    user_taste,
+    restaurant_taste,
     user_restaurant_pair,
 ]
 

@@ -29,6 +29,7 @@ BASE_PAIR_FEATURES: tuple[str, ...] = (
     "cuisine_affinity",
     "price_budget_gap",
     "past_orders_here",
+    "taste_affinity",
 )
 VEGETARIAN_PAIR_FEATURES: tuple[str, ...] = ("vegetarian_match", "vegetarian_gap")
 PAIR_FEATURES: tuple[str, ...] = (*BASE_PAIR_FEATURES, *VEGETARIAN_PAIR_FEATURES)
@@ -54,6 +55,8 @@ PAIR_INPUTS: dict[str, pl.DataType] = {
     "restaurant_cuisines": pl.List(pl.String),
     "restaurant_vegetarian_item_share": pl.Float64(),
     "restaurant_has_vegetarian_options": pl.Int64(),
+    "user_taste_factors": pl.List(pl.Float64),
+    "restaurant_taste_factors": pl.List(pl.Float64),
 }
 
 _PAIR_INDEX = "_pair"
@@ -81,6 +84,9 @@ def pair_features(pairs: pl.DataFrame) -> pl.DataFrame:
             went to a cuisine of this restaurant (0 without a match).
         price_budget_gap: restaurant price level minus the user's budget level.
         past_orders_here: the user's past orders at this restaurant.
+        taste_affinity: dot product of the user's and the restaurant's taste
+            factors (features/taste.py): high where users who order like this
+            user order; null when either has no orders yet.
         vegetarian_match: the user's vegetarian-order ratio times the share of
             vegetarian items on the restaurant's menu.
         vegetarian_gap: the user's vegetarian-order ratio when the restaurant
@@ -135,6 +141,9 @@ def pair_features(pairs: pl.DataFrame) -> pl.DataFrame:
                 - pl.col("user_budget_level").cast(pl.Int64)
             ).alias("price_budget_gap"),
             pl.col("past_orders_here").fill_null(0).cast(pl.Int64),
+            (pl.col("user_taste_factors") * pl.col("restaurant_taste_factors"))
+            .list.sum()
+            .alias("taste_affinity"),
             (
                 pl.col("user_vegetarian_order_ratio")
                 * pl.col("restaurant_vegetarian_item_share")

@@ -30,6 +30,7 @@ from features.schema import (
     RESTAURANT_ID,
     USER_ID,
 )
+from features.taste import taste_factors
 from features.vegetarian import PREDICTION_COLUMN, classify_menu
 
 USER = "user"
@@ -525,3 +526,30 @@ def restaurant_popularity(snapshot: Snapshot) -> pl.DataFrame:
     return _per_entity(opened, counts, zero).with_columns(
         (pl.col("restaurant_order_count") / total).alias("restaurant_order_share")
     )
+
+
+# The factors of the latest snapshot, shared by the user and restaurant
+# tables; the snapshot itself is kept so that its id cannot be reused.
+_TASTE_CACHE: list[tuple[Snapshot, tuple[pl.DataFrame, pl.DataFrame]]] = []
+
+
+def _taste(snapshot: Snapshot) -> tuple[pl.DataFrame, pl.DataFrame]:
+    if not _TASTE_CACHE or _TASTE_CACHE[0][0] is not snapshot:
+        _TASTE_CACHE[:] = [(snapshot, taste_factors(snapshot.orders))]
+    return _TASTE_CACHE[0][1]
+
+
+@feature_table("user_taste", USER)
+def user_taste(snapshot: Snapshot) -> pl.DataFrame:
+    """Taste factors of the user from the visible orders (features/taste.py);
+    null for a user without visible orders."""
+    users = snapshot.store.users.select(USER_ID)
+    return users.join(_taste(snapshot)[0], on=USER_ID, how="left")
+
+
+@feature_table("restaurant_taste", RESTAURANT)
+def restaurant_taste(snapshot: Snapshot) -> pl.DataFrame:
+    """Taste factors of the restaurant from the visible orders
+    (features/taste.py); null for a restaurant without visible orders."""
+    restaurants = snapshot.store.restaurants.select(RESTAURANT_ID)
+    return restaurants.join(_taste(snapshot)[1], on=RESTAURANT_ID, how="left")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import socket
 import sys
 import time
@@ -24,6 +25,7 @@ from features.paths import (
 )
 from features.synthetic.config import MIN_DAYS, MIN_RESTAURANTS, MIN_USERS
 from models.evaluate import EvaluationSettings
+from models.tracking import TRACKING_URI_ENV, TrackingError, tracking_uri
 
 logger = logging.getLogger("recommender")
 
@@ -51,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Feast and its dependencies log every step at INFO.
     for noisy in ("feast", "ibis", "numexpr"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # MLflow sets its loggers' level from this variable when it is imported,
+    # which happens later, and logs the creation of its database at INFO.
+    if not args.verbose:
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 
     if str(args.var_dir) in ("", ".") or (
         args.var_dir.exists() and not args.var_dir.is_dir()
@@ -63,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RejectedRowsError as error:
         logger.error("%s", error)
         return EXIT_REJECTS
-    except (FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, ValueError, TrackingError) as error:
         logger.error("%s", error)
         return 1
     return 0
@@ -118,21 +124,22 @@ def _features(args: argparse.Namespace, paths: VarPaths) -> None:
 def _train(args: argparse.Namespace, paths: VarPaths) -> None:
     from service.pipeline import train
 
-    metadata = train(
+    trained = train(
         paths,
         args.config,
         args.feature_repo,
         args.feast_profile,
         args.feature_service,
     )
-    print(f"model {metadata.version} is current in {paths.models}")
+    print(f"model {trained.metadata.version} is current in {paths.models}")
+    _print_run_id(trained.run_id, paths)
 
 
 def _evaluate(args: argparse.Namespace, paths: VarPaths) -> None:
-    from service.pipeline import evaluate
+    from service.pipeline import REPORT_RUN_ID, evaluate
 
     settings = EvaluationSettings(n_splits=args.splits, seed=args.seed, k=args.k)
-    evaluate(
+    report = evaluate(
         paths,
         args.config,
         settings,
@@ -140,6 +147,12 @@ def _evaluate(args: argparse.Namespace, paths: VarPaths) -> None:
         args.feast_profile,
         args.feature_service,
     )
+    _print_run_id(report[REPORT_RUN_ID], paths)
+
+
+def _print_run_id(run_id: str | None, paths: VarPaths) -> None:
+    if run_id is not None:
+        print(f"MLflow run {run_id} in {tracking_uri(paths.root)}")
 
 
 def _compare(args: argparse.Namespace, paths: VarPaths) -> None:
@@ -177,6 +190,23 @@ def _compare(args: argparse.Namespace, paths: VarPaths) -> None:
     except (KeyError, TypeError, AttributeError) as error:
         msg = f"an evaluation report lacks a field the comparison needs: {error}"
         raise ValueError(msg) from error
+
+
+def _runs_list(args: argparse.Namespace, paths: VarPaths) -> None:
+    from models.runs import format_runs, list_runs
+
+    uri = tracking_uri(paths.root)
+    runs = list_runs(uri, args.max_runs)
+    if not runs:
+        print(f"no runs in {uri}; `recommender train` and `evaluate` record them")
+        return
+    print(format_runs(runs))
+
+
+def _runs_compare(args: argparse.Namespace, paths: VarPaths) -> None:
+    from models.runs import compare_runs
+
+    print(compare_runs(tracking_uri(paths.root), args.run_a, args.run_b))
 
 
 def _serve(args: argparse.Namespace, paths: VarPaths) -> None:
@@ -299,6 +329,8 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("after", type=Path, help="evaluation.json of the second run")
     compare.set_defaults(handler=_compare)
 
+    _add_runs_commands(commands)
+
     serve = commands.add_parser("serve", help="serve the API with the current model")
     _add_feature_options(serve)
     _add_server_options(serve)
@@ -319,6 +351,34 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(handler=_run)
     return parser
+
+
+def _add_runs_commands(commands: argparse._SubParsersAction) -> None:
+    runs = commands.add_parser(
+        "runs",
+        help="list and compare the MLflow runs of train and evaluate",
+        description=(
+            f"Runs are read from ${TRACKING_URI_ENV} when it is set, else from "
+            "mlruns/mlflow.db in the var folder."
+        ),
+    )
+    actions = runs.add_subparsers(dest="runs_command", required=True)
+
+    listing = actions.add_parser("list", help="the latest runs, most recent first")
+    listing.add_argument(
+        "--max-runs",
+        type=_bounded_int(1, 10_000),
+        default=20,
+        help="number of runs to list (default: 20)",
+    )
+    listing.set_defaults(handler=_runs_list)
+
+    compare = actions.add_parser(
+        "compare", help="compare the metrics and params of two runs"
+    )
+    compare.add_argument("run_a", help="MLflow run id of the first run")
+    compare.add_argument("run_b", help="MLflow run id of the second run")
+    compare.set_defaults(handler=_runs_compare)
 
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:

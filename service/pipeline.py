@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +31,29 @@ from models.evaluate import (
 )
 from models.ranker import RankerConfig, load_config
 from models.registry import ModelMetadata
+from models.tracking import (
+    EVALUATE,
+    TrackingError,
+    log_evaluation,
+    log_training_run,
+    start_run,
+    tracking_uri,
+)
 from models.training import train_current_model
 
 logger = logging.getLogger(__name__)
+
+# The key of the evaluation report that contains its MLflow run id.
+REPORT_RUN_ID = "mlflow_run_id"
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A registered model and the MLflow run that records it."""
+
+    metadata: ModelMetadata
+    # None when MLflow logging failed. The model is registered all the same.
+    run_id: str | None
 
 
 def import_data(paths: VarPaths, data_dir: Path) -> dict[str, int]:
@@ -94,15 +114,45 @@ def train(
     feature_repo: Path,
     feast_profile: str = EMBEDDED,
     feature_service: str | None = None,
-) -> ModelMetadata:
-    """Train on the training cutoffs and register the model as ``current``.
+) -> TrainedModel:
+    """Train on the training cutoffs, register the model as ``current`` and
+    record an MLflow run of it.
 
-    ``feature_service``, when given, replaces the one named in the config.
+    ``feature_service``, when given, replaces the one named in the config. The
+    model is registered before anything is sent to MLflow, and a failure of
+    MLflow only logs a warning.
     """
     frames = read_store(paths)
     config = _with_service(load_config(config_path), feature_service)
     feature_store = open_store(feature_repo, paths.root, feast_profile)
-    return train_current_model(frames, feature_store, config, paths.models, PROJECT_DIR)
+    metadata = train_current_model(
+        frames, feature_store, config, paths.models, PROJECT_DIR
+    )
+    return TrainedModel(metadata, record_training(paths, metadata, config))
+
+
+def record_training(
+    paths: VarPaths, metadata: ModelMetadata, config: RankerConfig
+) -> str | None:
+    """Log a registered model as an MLflow run and return the run id.
+
+    When MLflow fails, log a warning that names the tracking URI and return
+    None.
+    """
+    uri = tracking_uri(paths.root)
+    try:
+        run_id = log_training_run(
+            uri, metadata, config, paths.models / metadata.version
+        )
+    except TrackingError as error:
+        logger.warning(
+            "%s; model %s is registered and current all the same",
+            error,
+            metadata.version,
+        )
+        return None
+    logger.info("MLflow run %s in %s records model %s", run_id, uri, metadata.version)
+    return run_id
 
 
 def evaluate(
@@ -113,18 +163,44 @@ def evaluate(
     feast_profile: str = EMBEDDED,
     feature_service: str | None = None,
 ) -> dict[str, Any]:
-    """Evaluate on seeded splits, write the report and print its table.
+    """Evaluate on seeded splits, write the report, print its table and record
+    an MLflow run of it.
 
-    ``feature_service``, when given, replaces the one named in the config.
+    ``feature_service``, when given, replaces the one named in the config. The
+    report's ``mlflow_run_id`` is the run's id, or None when MLflow failed. A
+    failure of MLflow only logs a warning.
     """
     frames = read_store(paths)
     config = _with_service(load_config(config_path), feature_service)
     feature_store = open_store(feature_repo, paths.root, feast_profile)
     report = evaluate_splits(frames, feature_store, config, settings)
+
+    uri = tracking_uri(paths.root)
+    run_id = _start_evaluation_run(uri, config.feature_service)
+    report[REPORT_RUN_ID] = run_id
     json_path, markdown_path = write_report(report, paths.reports)
+    if run_id is not None:
+        try:
+            log_evaluation(uri, run_id, report, [json_path, markdown_path])
+        except TrackingError as error:
+            logger.warning(
+                "%s; the report is written all the same and names run %s, "
+                "marked failed",
+                error,
+                run_id,
+            )
+
     print(format_table(report))
     print(f"\nreport written to {json_path} and {markdown_path}")
     return report
+
+
+def _start_evaluation_run(uri: str, feature_service: str) -> str | None:
+    try:
+        return start_run(uri, EVALUATE, f"evaluate {feature_service}")
+    except TrackingError as error:
+        logger.warning("%s; the report is written without a run id", error)
+        return None
 
 
 def _with_service(config: RankerConfig, feature_service: str | None) -> RankerConfig:

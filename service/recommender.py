@@ -5,8 +5,9 @@ Feast online store) into memory. A request then reads the user's features
 from the online store once, computes the pair features of every candidate
 restaurant with ``features.pairs.pair_features`` (the transformation of the
 on-demand view the model was trained with), scores them and keeps the best
-``k``. When the model was trained on ratings without times, restaurants the
-user already rated are not candidates.
+``k``, with up to two reasons each from ``models.explain``. When the model
+was trained on ratings without times, restaurants the user already rated are
+not candidates.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from features.paths import VarPaths
 from features.schema import RESTAURANT_ID, RESTAURANTS, USER_ID
 from features.store import connect
 from models.dataset import with_pair_features
+from models.explain import explain, popularity_reasons
 from models.registry import load_current
 from service.schemas import RecommendationList, RecommendedRestaurant, Strategy
 from service.settings import Settings
@@ -37,6 +39,9 @@ logger = logging.getLogger(__name__)
 class _Ranked:
     restaurant_ids: list[str]
     scores: list[float]
+    # Readable reasons per restaurant, in the order of restaurant_ids; only the
+    # first k restaurants of a ranker list have them.
+    reasons: list[list[str]]
     # The model's inputs per restaurant, in the order of restaurant_ids.
     features: list[dict[str, float | None]] | None = None
 
@@ -98,7 +103,8 @@ class Recommender:
         if user is None or user["user_order_count"].is_null().all():
             strategy, ranked = Strategy.POPULARITY, self.popular
         else:
-            strategy, ranked = Strategy.RANKER, self._rank_for(user, k)
+            strategy = Strategy.RANKER
+            ranked = self._rank_for(user, k, include_features)
 
         items = [
             RecommendedRestaurant(
@@ -106,6 +112,7 @@ class Recommender:
                 name=self.names.get(restaurant_id, ""),
                 score=round(score, 6),
                 rank=rank,
+                reasons=ranked.reasons[rank - 1],
                 features=(
                     ranked.features[rank - 1]
                     if include_features and ranked.features is not None
@@ -124,7 +131,7 @@ class Recommender:
             recommendations=items,
         )
 
-    def _rank_for(self, user: pl.DataFrame, k: int) -> _Ranked:
+    def _rank_for(self, user: pl.DataFrame, k: int, include_features: bool) -> _Ranked:
         candidates = self.restaurants
         visited = user["user_visited_restaurant_ids"][0]
         if not self.repeat_orders and visited is not None:
@@ -132,31 +139,37 @@ class Recommender:
                 ~pl.col(RESTAURANT_ID).is_in(visited.implode())
             )
         rows = with_pair_features(user.join(candidates, how="cross"))
-        ranked = _sorted(
-            rows[RESTAURANT_ID].to_list(), self.ranker.score(rows).tolist()
-        )
-        top = pl.DataFrame({RESTAURANT_ID: ranked.restaurant_ids[:k]})
-        inputs = top.join(
-            rows.select(RESTAURANT_ID, *self.ranker.features),
-            on=RESTAURANT_ID,
-            how="left",
-            maintain_order="left",
-        ).drop(RESTAURANT_ID)
+        restaurant_ids = rows[RESTAURANT_ID].to_list()
+        scores = self.ranker.score(rows).tolist()
+        order = _best_first(restaurant_ids, scores)
+
+        # A row's contributions cost far more than its score (TreeSHAP), so
+        # only the returned rows are explained.
+        top = rows[order[:k]]
+        reasons = [[reason.text for reason in row] for row in explain(self.ranker, top)]
+        features = None
+        if include_features:
+            features = top.select(self.ranker.features).cast(pl.Float64).to_dicts()
         return _Ranked(
-            ranked.restaurant_ids,
-            ranked.scores,
-            inputs.cast(pl.Float64).to_dicts(),
+            restaurant_ids=[restaurant_ids[i] for i in order],
+            scores=[scores[i] for i in order],
+            reasons=reasons,
+            features=features,
         )
 
     def _rank_by_popularity(self) -> _Ranked:
+        restaurant_ids = self.restaurants[RESTAURANT_ID].to_list()
         shares = self.restaurants["restaurant_order_share"].fill_null(0.0).to_list()
-        return _sorted(self.restaurants[RESTAURANT_ID].to_list(), shares)
+        order = _best_first(restaurant_ids, shares)
+        reasons = popularity_reasons(self.restaurants[order])
+        return _Ranked(
+            restaurant_ids=[restaurant_ids[i] for i in order],
+            scores=[shares[i] for i in order],
+            reasons=reasons,
+        )
 
 
-def _sorted(restaurant_ids: list[str], scores: list[float]) -> _Ranked:
-    """Best score first; ties go to the smaller restaurant id."""
-    order = sorted(range(len(scores)), key=lambda i: (-scores[i], restaurant_ids[i]))
-    return _Ranked(
-        restaurant_ids=[restaurant_ids[i] for i in order],
-        scores=[scores[i] for i in order],
-    )
+def _best_first(restaurant_ids: list[str], scores: list[float]) -> list[int]:
+    """Return row positions, best score first; ties go to the smaller restaurant
+    id."""
+    return sorted(range(len(scores)), key=lambda i: (-scores[i], restaurant_ids[i]))

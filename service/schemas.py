@@ -19,6 +19,15 @@ class RecommendedRestaurant(BaseModel):
     name: str
     score: float = Field(description="Higher is better; comparable within a list.")
     rank: int = Field(ge=1, description="1 is the first recommendation.")
+    reasons: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Up to two short sentences on what raised this restaurant, strongest "
+            "first: from the model's feature contributions for the ranker "
+            "strategy, from past orders for popularity. Empty when nothing "
+            "supports a reason."
+        ),
+    )
     features: dict[str, float | None] | None = Field(
         default=None,
         description=(
@@ -61,6 +70,10 @@ class RecommendationList(BaseModel):
                             "name": "La Cantina Restaurante",
                             "score": 1.73,
                             "rank": 1,
+                            "reasons": [
+                                "Mexican, like 40% of your orders",
+                                "1.3 km from you",
+                            ],
                         }
                     ],
                 }

@@ -23,6 +23,7 @@ from features.feast_store import apply_repository, check_views, open_store
 from features.paths import FEATURE_REPO, RANKER_CONFIG, VarPaths
 from features.schema import EVENT_TIMESTAMP, RESTAURANT_ID, USER_ID
 from features.transforms import (
+    FEATURE_TABLES,
     RESTAURANT,
     USER,
     StoreFrames,
@@ -209,11 +210,8 @@ def test_online_restaurants_match_serving_tables(
         store.get_online_features(
             features=[
                 f"{view}:{name}"
-                for view in (
-                    "restaurant_profile",
-                    "restaurant_menu",
-                    "restaurant_popularity",
-                )
+                for view in tables
+                if FEATURE_TABLES[view].entity == RESTAURANT
                 for name in tables[view].columns
                 if name not in (RESTAURANT_ID, EVENT_TIMESTAMP)
             ],

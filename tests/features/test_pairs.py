@@ -54,6 +54,8 @@ BASE: dict[str, Any] = {
     "restaurant_cuisines": ["italian", "cafe"],
     "restaurant_vegetarian_item_share": 0.25,
     "restaurant_has_vegetarian_options": 1,
+    "user_taste_factors": [0.5, -1.0, 2.0],
+    "restaurant_taste_factors": [2.0, 0.25, 1.5],
 }
 
 # Two points one degree of latitude apart on the same meridian are one degree
@@ -85,6 +87,13 @@ def test_pair_features_columns() -> None:
     assert result.schema["declared_cuisine_match"] == pl.Int64
     assert result.schema["past_orders_here"] == pl.Int64
     assert result.schema["cuisine_affinity"] == pl.Float64
+
+
+def test_taste_affinity_dot_product() -> None:
+    # 0.5 * 2 - 1 * 0.25 + 2 * 1.5 = 3.75
+    assert features_of()["taste_affinity"] == pytest.approx(3.75)
+    assert features_of(user_taste_factors=None)["taste_affinity"] is None
+    assert features_of(restaurant_taste_factors=None)["taste_affinity"] is None
 
 
 def test_distance_one_degree_latitude() -> None:
@@ -386,6 +395,12 @@ def feast_style_inputs() -> pd.DataFrame:
             ],
             "restaurant_vegetarian_item_share": [0.25, 0.0, 0.25],
             "restaurant_has_vegetarian_options": [1.0, 0.0, 1.0],
+            "user_taste_factors": [np.array([0.5, -1.0]), np.array([0.5, -1.0]), None],
+            "restaurant_taste_factors": [
+                np.array([2.0, 0.25]),
+                np.array([-1.0, 1.0]),
+                np.array([2.0, 0.25]),
+            ],
         },
         index=[10, 11, 7],
     )

@@ -73,6 +73,8 @@ TABLE_NAMES = {
     "restaurant_profile",
     "restaurant_menu",
     "restaurant_popularity",
+    "user_taste",
+    "restaurant_taste",
 }
 
 ORDER_SCHEMA = {

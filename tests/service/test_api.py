@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import sqlite3
@@ -77,6 +78,49 @@ def test_features_only_on_request(client: TestClient) -> None:
         item["features"]["user_order_count"] for item in detailed["recommendations"]
     }
     assert counts == {5.0}
+
+
+def test_ranker_reasons_per_restaurant(client: TestClient) -> None:
+    body = client.get(
+        "/users/U1077/recommendations", params={"k": 5, "include_features": "true"}
+    ).json()
+
+    assert body["strategy"] == "ranker"
+    for item in body["recommendations"]:
+        reasons = item["reasons"]
+        assert 1 <= len(reasons) <= 2, item
+        assert len(set(reasons)) == len(reasons)
+        for reason in reasons:
+            assert_reason_true(reason, item["features"])
+
+
+def assert_reason_true(reason: str, features: dict[str, float | None]) -> None:
+    """Check a distance, cuisine-share or city reason against the model input
+    it was written from."""
+    distance = re.fullmatch(r"([\d.]+) km from you", reason)
+    if distance is not None:
+        assert features["distance_km"] is not None
+        assert float(distance[1]) == pytest.approx(features["distance_km"], abs=0.05)
+    share = re.fullmatch(r".+, like (\d+)% of your orders", reason)
+    if share is not None:
+        assert features["cuisine_affinity"] is not None
+        assert int(share[1]) == round(100 * features["cuisine_affinity"])
+    if reason == "in your city":
+        assert features["same_city"] == 1
+
+
+def test_popularity_reasons(client: TestClient) -> None:
+    body = client.get("/users/nobody-here/recommendations", params={"k": 3}).json()
+    reasons = [item["reasons"] for item in body["recommendations"]]
+
+    assert body["strategy"] == "popularity"
+    # 135085, 132825 and 135032 have 36, 32 and 28 ratings in rating_final.csv,
+    # and the UCI ratings have no times, so there is no 30-day count.
+    assert reasons == [
+        ["popular: 36 orders in total"],
+        ["popular: 32 orders in total"],
+        ["popular: 28 orders in total"],
+    ]
 
 
 def test_model_version_is_current(client: TestClient, pipeline_var_dir: Path) -> None:
@@ -156,6 +200,9 @@ def test_lost_online_table_degrades(pipeline_var_dir: Path, tmp_path: Path) -> N
     assert response.json()["degraded"] is True
     assert response.json()["strategy"] == "popularity"
     assert len(response.json()["recommendations"]) == 3
+    assert response.json()["recommendations"][0]["reasons"] == [
+        "popular: 36 orders in total"
+    ]
 
 
 def test_default_k_above_max_rejected(tmp_path: Path) -> None:

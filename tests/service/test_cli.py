@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
+import yaml
+from mlflow import MlflowClient
 
+from features.paths import RANKER_CONFIG
+from models.runs import list_runs
+from models.tracking import EVALUATE, log_evaluation, start_run, tracking_uri
 from service.cli import main
+
+UNREACHABLE = "http://127.0.0.1:9"
 
 
 @pytest.mark.parametrize(
@@ -136,3 +145,150 @@ def test_compare_names_file_missing_fields(
 
     assert main(["compare", str(report), str(report)]) == 1
     assert f"{report}: not an evaluation report" in caplog.text
+
+
+@pytest.fixture
+def local_tracking(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Track in the var folder and fail fast on a server that does not respond."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+
+
+def evaluation_report(ndcg: float) -> dict[str, Any]:
+    """A one-split report whose ranker NDCG@10 is ``ndcg``."""
+    return {
+        "settings": {"n_splits": 1, "test_fraction": 0.2, "seed": 0, "k": 10},
+        "data_fingerprint": "f" * 64,
+        "ranker": {
+            "feature_service": "ranker_v2",
+            "params": {"objective": "lambdarank"},
+            "num_boost_round": 5,
+            "cutoffs": {"label_folds": 5},
+        },
+        "splits": [{"seed": 0, "models": {"lightgbm_ranker": {"ndcg@10": ndcg}}}],
+        "summary": {"lightgbm_ranker": {"ndcg@10": {"mean": ndcg, "std": None}}},
+    }
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
+    """A var folder with two evaluation runs, NDCG@10 0.4 then 0.5."""
+    var_dir = tmp_path_factory.mktemp("runs")
+    uri = tracking_uri(var_dir)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        patch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+        run_ids = []
+        for ndcg in (0.4, 0.5):
+            run_id = start_run(uri, EVALUATE, "evaluate ranker_v2")
+            log_evaluation(uri, run_id, evaluation_report(ndcg), [])
+            run_ids.append(run_id)
+    return var_dir, run_ids[0], run_ids[1]
+
+
+@pytest.mark.usefixtures("local_tracking")
+def test_runs_compare_prints_change(
+    two_runs: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    var_dir, first, second = two_runs
+
+    code = main(["--var-dir", str(var_dir), "runs", "compare", first, second])
+
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert "| lightgbm_ranker.ndcg_at_10.mean | 0.4000 | 0.5000 | +0.1000 |" in lines
+
+
+@pytest.mark.usefixtures("local_tracking")
+def test_runs_list_latest_first(
+    two_runs: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    var_dir, first, second = two_runs
+
+    code = main(["--var-dir", str(var_dir), "runs", "list"])
+
+    rows = [
+        line for line in capsys.readouterr().out.splitlines() if line.count("|") > 2
+    ]
+    assert code == 0
+    assert rows[2].startswith(f"| {second} | evaluate |")
+    assert rows[2].endswith("| ranker_v2 | lightgbm_ranker.ndcg_at_10.mean = 0.5000 |")
+    assert rows[3].startswith(f"| {first} | evaluate |")
+    assert len(rows) == 4
+
+
+@pytest.mark.usefixtures("local_tracking")
+def test_runs_compare_unknown_run(
+    two_runs: tuple[Path, str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    var_dir, first, _ = two_runs
+
+    code = main(["--var-dir", str(var_dir), "runs", "compare", first, "feedbeef"])
+
+    assert code == 1
+    assert "run 'feedbeef' not found" in caplog.text
+
+
+@pytest.mark.usefixtures("local_tracking")
+def test_runs_list_empty_var_dir(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--var-dir", str(tmp_path), "runs", "list"]) == 0
+    assert "no runs in sqlite:///" in capsys.readouterr().out
+    assert not (tmp_path / "mlruns").exists()
+
+
+@pytest.mark.usefixtures("local_tracking")
+def test_runs_list_unreachable_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", UNREACHABLE)
+
+    assert main(["--var-dir", str(tmp_path), "runs", "list"]) == 1
+    assert f"MLflow tracking at {UNREACHABLE} failed to list the runs" in caplog.text
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("local_tracking")
+def test_pipeline_records_runs(pipeline_var_dir: Path) -> None:
+    report = json.loads((pipeline_var_dir / "reports" / "evaluation.json").read_text())
+    current = (pipeline_var_dir / "models" / "current").read_text().strip()
+
+    runs = list_runs(tracking_uri(pipeline_var_dir))
+
+    assert [run.kind for run in runs] == ["evaluate", "train"]
+    assert runs[0].run_id == report["mlflow_run_id"]
+    train_run = MlflowClient(tracking_uri(pipeline_var_dir)).get_run(runs[1].run_id)
+    assert train_run.data.tags["model_version"] == current
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("local_tracking")
+def test_train_unreachable_server_registers(
+    pipeline_var_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    var_dir = tmp_path / "var"
+    shutil.copytree(pipeline_var_dir, var_dir, ignore=shutil.ignore_patterns("mlruns"))
+    before = (var_dir / "models" / "current").read_text().strip()
+    # Few rounds and negatives keep the training short.
+    config = yaml.safe_load(RANKER_CONFIG.read_text())
+    config.update(num_boost_round=5, early_stopping_rounds=None, negatives_per_group=10)
+    config_path = tmp_path / "ranker.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", UNREACHABLE)
+
+    code = main(["--var-dir", str(var_dir), "train", "--config", str(config_path)])
+
+    current = (var_dir / "models" / "current").read_text().strip()
+    assert code == 0
+    assert current != before
+    assert (var_dir / "models" / current / "model.txt").is_file()
+    assert f"MLflow tracking at {UNREACHABLE} failed" in caplog.text
+    assert f"model {current} is registered and current" in caplog.text
+    assert "MLflow run" not in capsys.readouterr().out

@@ -1,0 +1,214 @@
+"""List and compare the MLflow runs that :mod:`models.tracking` records."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from models.tracking import (
+    HEADLINE_TAG,
+    KIND_TAG,
+    SEGMENT_PREFIX,
+    SPLIT_PREFIX,
+    experiment_name,
+    open_client,
+    store_missing,
+    tracking_errors,
+)
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One line of ``recommender runs list``."""
+
+    run_id: str
+    kind: str
+    start_time: datetime
+    feature_service: str
+    headline_metric: str | None
+    headline_value: float | None
+
+
+def list_runs(uri: str, max_runs: int = 20) -> list[RunSummary]:
+    """Return the experiment's latest ``max_runs`` runs, most recent first.
+
+    A local SQLite store that does not exist yet has no runs, and is not
+    created.
+    """
+    if store_missing(uri):
+        return []
+
+    with tracking_errors(uri, "list the runs"):
+        client = open_client(uri)
+        experiment = client.get_experiment_by_name(experiment_name())
+        if experiment is None:
+            return []
+        runs = client.search_runs(
+            [experiment.experiment_id],
+            order_by=["attributes.start_time DESC"],
+            max_results=max_runs,
+        )
+    return [_summarize(run) for run in runs]
+
+
+def format_runs(runs: list[RunSummary]) -> str:
+    """Format runs as a Markdown table."""
+    lines = [
+        "| run id | kind | start time (UTC) | feature service | headline metric |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for run in runs:
+        headline = ""
+        if run.headline_metric is not None and run.headline_value is not None:
+            headline = f"{run.headline_metric} = {_format_number(run.headline_value)}"
+        started = run.start_time.strftime("%Y-%m-%d %H:%M:%S")
+        lines.append(
+            f"| {run.run_id} | {run.kind} | {started} | {run.feature_service} "
+            f"| {headline} |"
+        )
+    return "\n".join(lines)
+
+
+def compare_runs(uri: str, run_a: str, run_b: str) -> str:
+    """Compare the latest metrics of two runs in Markdown tables.
+
+    The first table has every metric that is not per split or per segment. A
+    second table, one row per segment and metric, follows when either run has
+    segment metrics. The parameters whose values differ are listed last.
+
+    Raises:
+        ValueError: a run id is invalid or not in the store.
+        TrackingError: the tracking store failed; the message names ``uri``.
+    """
+    with tracking_errors(uri, "read the runs"):
+        client = open_client(uri)
+        first = _get_run(client, uri, run_a)
+        second = _get_run(client, uri, run_b)
+
+    fingerprints = {run.data.tags.get("data_fingerprint") for run in (first, second)}
+    if len(fingerprints) > 1:
+        logger.warning(
+            "runs %s and %s used different orders (data fingerprints differ), "
+            "so their metrics are not comparable",
+            run_a,
+            run_b,
+        )
+    return _format_comparison(first, second)
+
+
+def _get_run(client: MlflowClient, uri: str, run_id: str) -> Run:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_run(run_id)
+    except MlflowException as error:
+        if error.error_code not in (
+            "RESOURCE_DOES_NOT_EXIST",
+            "INVALID_PARAMETER_VALUE",
+        ):
+            raise
+        msg = (
+            f"run {run_id!r} not found in {uri}; `recommender runs list` shows "
+            "the recent runs"
+        )
+        raise ValueError(msg) from error
+
+
+def _summarize(run: Run) -> RunSummary:
+    headline = run.data.tags.get(HEADLINE_TAG)
+    return RunSummary(
+        run_id=run.info.run_id,
+        kind=run.data.tags.get(KIND_TAG, ""),
+        start_time=datetime.fromtimestamp(run.info.start_time / 1000, UTC),
+        feature_service=run.data.params.get("feature_service", ""),
+        headline_metric=headline,
+        headline_value=run.data.metrics.get(headline) if headline else None,
+    )
+
+
+def _format_comparison(first: Run, second: Run) -> str:
+    lines = [
+        f"run A: {_describe(first)}",
+        f"run B: {_describe(second)}",
+        "",
+        "| metric | run A | run B | change |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    names = sorted(set(first.data.metrics) | set(second.data.metrics))
+    overall = [
+        n for n in names if n.split(".")[0] not in (SPLIT_PREFIX, SEGMENT_PREFIX)
+    ]
+    for name in overall:
+        lines.append(f"| {name} | {_comparison_cells(first, second, name)} |")
+
+    segmented = [n for n in names if n.startswith(SEGMENT_PREFIX + ".")]
+    if segmented:
+        lines += [
+            "",
+            "| segment | metric | run A | run B | change |",
+            "| --- | --- | ---: | ---: | ---: |",
+        ]
+        for name in segmented:
+            _, segment, metric = name.split(".", 2)
+            cells = _comparison_cells(first, second, name)
+            lines.append(f"| {segment} | {metric} | {cells} |")
+
+    lines += ["", _param_changes(first, second)]
+    return "\n".join(lines)
+
+
+def _describe(run: Run) -> str:
+    tags = run.data.tags
+    started = datetime.fromtimestamp(run.info.start_time / 1000, UTC)
+    return (
+        f"{run.info.run_id} ({tags.get(KIND_TAG, 'unknown kind')}, "
+        f"{run.data.params.get('feature_service', 'no feature service')}, "
+        f"started {started:%Y-%m-%d %H:%M:%S} UTC)"
+    )
+
+
+def _comparison_cells(first: Run, second: Run, name: str) -> str:
+    old = first.data.metrics.get(name)
+    new = second.data.metrics.get(name)
+    if old is None or new is None:
+        return f"{_format_number(old)} | {_format_number(new)} | n/a"
+    # Two counts and their change are shown without decimals.
+    whole = old.is_integer() and new.is_integer()
+    return (
+        f"{_format_number(old, whole=whole)} | {_format_number(new, whole=whole)} "
+        f"| {_format_number(new - old, '+', whole)}"
+    )
+
+
+def _format_number(
+    value: float | None, sign: str = "", whole: bool | None = None
+) -> str:
+    """Format ``value`` without decimals when ``whole`` (by default, when it is
+    an integer), else to 4 decimals."""
+    if value is None:
+        return "n/a"
+    if whole is None:
+        whole = value.is_integer()
+    if whole and abs(value) < 1e15:
+        return f"{int(value):{sign}d}"
+    return f"{value:{sign}.4f}"
+
+
+def _param_changes(first: Run, second: Run) -> str:
+    old, new = first.data.params, second.data.params
+    changed = [
+        f"{name}: {old.get(name, 'unset')} -> {new.get(name, 'unset')}"
+        for name in sorted(set(old) | set(new))
+        if old.get(name) != new.get(name)
+    ]
+    if not changed:
+        return "params: the same in both runs"
+    return "params that differ:\n" + "\n".join(f"- {line}" for line in changed)

@@ -1,0 +1,367 @@
+"""Record training and evaluation as MLflow runs; ``models.runs`` reads them.
+
+Runs go to ``$MLFLOW_TRACKING_URI`` when it is set, else to a SQLite tracking
+store at ``<var>/mlruns/mlflow.db`` with artifacts in ``<var>/mlruns/artifacts``.
+MLflow 3.17 rejects its plain file store (``./mlruns``) unless
+``MLFLOW_ALLOW_FILE_STORE=true`` is set, so the local store is SQLite.
+
+Metric and parameter names are the report's keys joined by ``.``. MLflow names
+cannot contain ``@``, so ``@`` is written as ``_at_``, and any other character
+outside letters, digits, ``_`` and ``-`` as ``_``. The report's ``ndcg@10``
+mean of ``lightgbm_ranker`` is thus ``lightgbm_ranker.ndcg_at_10.mean``.
+
+mlflow is imported inside the functions, because importing it takes seconds
+and the ``recommender`` command imports this module for every subcommand.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from models.ranker import RankerConfig
+from models.registry import ModelMetadata
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+logger = logging.getLogger(__name__)
+
+TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
+EXPERIMENT_NAME_ENV = "MLFLOW_EXPERIMENT_NAME"
+DEFAULT_EXPERIMENT = "restaurant-recommender"
+MLRUNS_DIR = "mlruns"
+DATABASE_FILE = "mlflow.db"
+ARTIFACTS_DIR = "artifacts"
+
+TRAIN = "train"
+EVALUATE = "evaluate"
+KIND_TAG = "kind"
+HEADLINE_TAG = "headline_metric"
+
+# The numbers of ModelMetadata.training logged as metrics, when present. Its
+# seed and min_rating are settings, logged as params from the config.
+TRAINING_METRICS = (
+    "orders",
+    "rows",
+    "positives",
+    "groups",
+    "seconds",
+    "rounds",
+    "validation_groups",
+    "sanity_ndcg",
+)
+# Report keys whose nested metrics are logged, and the prefix of their names.
+# The summary is model -> metric -> mean and std.
+# NOTE: no report has segment metrics yet. "segments" with segment -> model ->
+# metric -> mean and std is the expected layout, but any nesting is logged.
+REPORT_METRICS = {"summary": "", "segments": "segment"}
+SPLIT_PREFIX = "split"
+SEGMENT_PREFIX = "segment"
+
+# MLflow accepts at most 100 params or tags and 1000 metrics per log_batch.
+_MAX_PARAMS_PER_BATCH = 100
+_MAX_METRICS_PER_BATCH = 1000
+_INVALID_NAME_CHARACTERS = re.compile(r"[^\w\-]")
+
+
+class TrackingError(Exception):
+    """Error of an MLflow tracking store that is unreachable or rejects a request."""
+
+
+def tracking_uri(var_dir: Path) -> str:
+    """Return ``$MLFLOW_TRACKING_URI``, else the SQLite store under ``var_dir``."""
+    configured = os.environ.get(TRACKING_URI_ENV)
+    if configured:
+        return configured
+    database = var_dir.resolve() / MLRUNS_DIR / DATABASE_FILE
+    return f"sqlite:///{database}"
+
+
+def experiment_name() -> str:
+    """Return ``$MLFLOW_EXPERIMENT_NAME``, else ``restaurant-recommender``."""
+    return os.environ.get(EXPERIMENT_NAME_ENV) or DEFAULT_EXPERIMENT
+
+
+def metric_name(*parts: str) -> str:
+    """Join report keys into an MLflow metric or parameter name."""
+    cleaned = [
+        _INVALID_NAME_CHARACTERS.sub("_", str(part).replace("@", "_at_")) or "_"
+        for part in parts
+        if part != ""
+    ]
+    return ".".join(cleaned)
+
+
+def flatten_metrics(tree: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """Flatten nested metric mappings into ``{"a.b.c": value}``.
+
+    ``prefix`` is a metric name already, and the keys are cleaned with
+    :func:`metric_name`. Leaves that are not numbers (None for the deviation
+    of a single split, strings, booleans) are left out.
+    """
+    flat: dict[str, float] = {}
+    for key, value in tree.items():
+        name = _join(prefix, key)
+        if isinstance(value, Mapping):
+            flat.update(flatten_metrics(value, name))
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            flat[name] = float(value)
+    return flat
+
+
+def flatten_params(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Flatten nested settings into ``{"a.b": "value"}`` as MLflow params."""
+    flat: dict[str, str] = {}
+    for key, value in tree.items():
+        name = _join(prefix, key)
+        if isinstance(value, Mapping):
+            flat.update(flatten_params(value, name))
+        else:
+            flat[name] = str(value)
+    return flat
+
+
+def evaluation_metrics(report: Mapping[str, Any]) -> dict[str, float]:
+    """Return the report's metrics by MLflow name: per model, per segment, and
+    the numbers at the report's top level (such as ``candidate_recall``)."""
+    metrics: dict[str, float] = {}
+    for key, prefix in REPORT_METRICS.items():
+        if isinstance(report.get(key), Mapping):
+            metrics.update(flatten_metrics(report[key], prefix))
+    metrics.update(flatten_metrics(_numbers(report)))
+    return metrics
+
+
+def split_metrics(split: Mapping[str, Any]) -> dict[str, float]:
+    """Return one split's metrics by MLflow name, ``split.<model>.<metric>``
+    and ``split.<name>`` for the split's other numbers except its seed."""
+    others = {key: value for key, value in _numbers(split).items() if key != "seed"}
+    return {
+        **flatten_metrics(split["models"], SPLIT_PREFIX),
+        **flatten_metrics(others, SPLIT_PREFIX),
+    }
+
+
+def start_run(uri: str, kind: str, run_name: str) -> str:
+    """Create a run of ``kind`` (train or evaluate) and return its id.
+
+    Raises:
+        TrackingError: the tracking store failed; the message names ``uri``.
+    """
+    with tracking_errors(uri, "start a run"):
+        client = open_client(uri)
+        experiment_id = _experiment_id(client, uri)
+        run = client.create_run(experiment_id, run_name=run_name, tags={KIND_TAG: kind})
+        return str(run.info.run_id)
+
+
+def log_training_run(
+    uri: str, metadata: ModelMetadata, config: RankerConfig, model_folder: Path
+) -> str:
+    """Record a trained model as a finished run and return the run id.
+
+    Logs the settings as params, the provenance as tags, the training counts
+    and ``metadata.metrics`` as metrics, and the files of ``model_folder``
+    under the artifact path ``model``.
+
+    Raises:
+        TrackingError: the tracking store failed; the message names ``uri``.
+    """
+    params = {
+        "feature_service": metadata.feature_service,
+        "num_boost_round": str(metadata.num_boost_round),
+        "seed": str(config.seed),
+        "negatives_per_group": str(config.negatives_per_group),
+        "early_stopping_rounds": str(config.early_stopping_rounds),
+        **flatten_params(asdict(config.cutoffs), "cutoffs"),
+        **flatten_params(metadata.params, "lightgbm"),
+    }
+    if config.candidates is not None:
+        params.update(flatten_params(asdict(config.candidates), "candidates"))
+    metrics = {
+        metric_name("training", key): float(metadata.training[key])
+        for key in TRAINING_METRICS
+        if isinstance(metadata.training.get(key), int | float)
+    }
+    metrics.update(flatten_metrics(metadata.metrics))
+    headline = next(iter(metadata.metrics), None)
+    tags = {
+        "model_version": metadata.version,
+        "data_fingerprint": metadata.data_fingerprint,
+        "git_commit": metadata.git_commit,
+        "git_dirty": metadata.git_dirty,
+        HEADLINE_TAG: metric_name(headline) if headline else "training.rows",
+    }
+    run_id = start_run(uri, TRAIN, f"train {metadata.version}")
+    with _finishing_run(uri, run_id) as client:
+        _log_batches(client, run_id, metrics, params, tags)
+        client.log_artifacts(run_id, str(model_folder), artifact_path="model")
+    return run_id
+
+
+def log_evaluation(
+    uri: str,
+    run_id: str,
+    report: Mapping[str, Any],
+    report_files: list[Path],
+) -> None:
+    """Log an evaluation report to the started run ``run_id`` and finish it.
+
+    The metrics are those of :func:`evaluation_metrics`, and those of
+    :func:`split_metrics` for each split with the split's seed as the step.
+
+    Raises:
+        TrackingError: the tracking store failed; the message names ``uri``.
+    """
+    with _finishing_run(uri, run_id) as client:
+        metrics = evaluation_metrics(report)
+        tags = {
+            "data_fingerprint": report["data_fingerprint"],
+            HEADLINE_TAG: next(iter(metrics), None),
+        }
+        _log_batches(client, run_id, metrics, _evaluation_params(report), tags)
+        for split in report["splits"]:
+            for name, value in split_metrics(split).items():
+                client.log_metric(run_id, name, value, step=int(split["seed"]))
+        for path in report_files:
+            client.log_artifact(run_id, str(path), artifact_path="report")
+
+
+def open_client(uri: str) -> MlflowClient:
+    """Return an MLflow client of the tracking store at ``uri``."""
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def store_missing(uri: str) -> bool:
+    """Return True if ``uri`` is a SQLite store without its database file."""
+    database = _sqlite_path(uri)
+    return database is not None and not database.is_file()
+
+
+@contextmanager
+def tracking_errors(uri: str, action: str) -> Iterator[None]:
+    """Turn the errors of MLflow, its HTTP client and its database into
+    TrackingError naming the store."""
+    try:
+        yield
+    except _tracking_exceptions() as error:
+        msg = f"MLflow tracking at {uri} failed to {action}: {error}"
+        raise TrackingError(msg) from error
+
+
+def _evaluation_params(report: Mapping[str, Any]) -> dict[str, str]:
+    ranker = report["ranker"]
+    return {
+        **flatten_params(report["settings"], "evaluation"),
+        "feature_service": ranker["feature_service"],
+        "num_boost_round": str(ranker["num_boost_round"]),
+        **flatten_params(ranker["cutoffs"], "cutoffs"),
+        **flatten_params(ranker["params"], "lightgbm"),
+    }
+
+
+def _experiment_id(client: MlflowClient, uri: str) -> str:
+    name = experiment_name()
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    return str(
+        client.create_experiment(name, artifact_location=_artifact_location(uri))
+    )
+
+
+def _artifact_location(uri: str) -> str | None:
+    """Return the ``artifacts`` folder beside a SQLite store's database file.
+
+    Other stores choose their own location (None). Without this, MLflow would
+    put a SQLite store's artifacts in ``./mlruns`` of the working directory.
+    """
+    database = _sqlite_path(uri)
+    if database is None:
+        return None
+    return (database.resolve().parent / ARTIFACTS_DIR).as_uri()
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    prefix = "sqlite:///"
+    if not uri.startswith(prefix):
+        return None
+    return Path(uri.removeprefix(prefix))
+
+
+@contextmanager
+def _finishing_run(uri: str, run_id: str) -> Iterator[MlflowClient]:
+    """Yield a client, then mark the run FINISHED, or FAILED if logging raised."""
+    with tracking_errors(uri, f"log run {run_id}"):
+        client = open_client(uri)
+        try:
+            yield client
+        except BaseException:
+            _mark_failed(client, run_id)
+            raise
+        client.set_terminated(run_id, status="FINISHED")
+
+
+def _mark_failed(client: MlflowClient, run_id: str) -> None:
+    try:
+        client.set_terminated(run_id, status="FAILED")
+    except _tracking_exceptions() as error:
+        # The store that failed the logging often fails this call too.
+        logger.debug("could not mark run %s as failed: %s", run_id, error)
+
+
+def _log_batches(
+    client: MlflowClient,
+    run_id: str,
+    metrics: Mapping[str, float],
+    params: Mapping[str, str],
+    tags: Mapping[str, object],
+) -> None:
+    from mlflow.entities import Metric, Param, RunTag
+
+    timestamp = int(datetime.now(UTC).timestamp() * 1000)
+    metric_list = [Metric(k, v, timestamp, 0) for k, v in metrics.items()]
+    param_list = [Param(k, v) for k, v in params.items()]
+    # A tag without a value (no git checkout, no headline) is left out.
+    tag_list = [RunTag(k, str(v)) for k, v in tags.items() if v is not None]
+    for start in range(0, len(metric_list), _MAX_METRICS_PER_BATCH):
+        batch = metric_list[start : start + _MAX_METRICS_PER_BATCH]
+        client.log_batch(run_id, metrics=batch)
+    for start in range(0, len(param_list), _MAX_PARAMS_PER_BATCH):
+        client.log_batch(
+            run_id, params=param_list[start : start + _MAX_PARAMS_PER_BATCH]
+        )
+    for start in range(0, len(tag_list), _MAX_PARAMS_PER_BATCH):
+        client.log_batch(run_id, tags=tag_list[start : start + _MAX_PARAMS_PER_BATCH])
+
+
+def _numbers(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        key: value
+        for key, value in mapping.items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    }
+
+
+def _join(prefix: str, key: object) -> str:
+    name = metric_name(str(key))
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _tracking_exceptions() -> tuple[type[Exception], ...]:
+    """Return the errors of MLflow, its HTTP client, its database and files."""
+    from mlflow.exceptions import MlflowException
+    from requests import RequestException
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return (MlflowException, RequestException, SQLAlchemyError, OSError)
