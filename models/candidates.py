@@ -31,6 +31,9 @@ SOURCE = "source"
 SOURCES = ("history", "collaborative", "content", "local", "popular")
 # Restaurants kept per restaurant in the co-visitation lists.
 CO_VISITED_PER_RESTAURANT = 30
+# Co-visitation is counted over at most this many users, chosen by a hash of
+# their id, so that its self-join stays bounded on millions of users.
+CO_VISIT_USERS = 100_000
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ def generate_candidates(
             _co_visited(orders, visited), 1, settings.collaborative, popularity, visited
         ),
         _tagged(
-            _same_cuisine(snapshot, users, visited),
+            _same_cuisine(snapshot, users, visited, popularity, settings.content),
             2,
             settings.content,
             popularity,
@@ -165,6 +168,11 @@ def _most_popular(popularity: pl.DataFrame, limit: int) -> pl.DataFrame:
 def _co_visited(orders: pl.DataFrame, visited: pl.DataFrame) -> pl.DataFrame:
     """(user, restaurant, weight): restaurants co-ordered with the user's own."""
     distinct = orders.unique()
+    counted = distinct.select(USER_ID).unique()
+    if counted.height > CO_VISIT_USERS:
+        # The users with the smallest hashes: a fixed sample for a given set.
+        sample = counted.sort(pl.col(USER_ID).hash(seed=0)).head(CO_VISIT_USERS)
+        distinct = distinct.join(sample, on=USER_ID, how="semi")
     pairs = (
         distinct.join(distinct, on=USER_ID, suffix="_other")
         .filter(pl.col(RESTAURANT_ID) != pl.col(f"{RESTAURANT_ID}_other"))
@@ -185,7 +193,11 @@ def _co_visited(orders: pl.DataFrame, visited: pl.DataFrame) -> pl.DataFrame:
 
 
 def _same_cuisine(
-    snapshot: Snapshot, users: pl.DataFrame, visited: pl.DataFrame
+    snapshot: Snapshot,
+    users: pl.DataFrame,
+    visited: pl.DataFrame,
+    popularity: pl.DataFrame,
+    limit: int,
 ) -> pl.DataFrame:
     """(user, restaurant, weight): restaurants serving a cuisine the user ordered
     (weight: orders of that cuisine) or declared liking (weight 1)."""
@@ -211,8 +223,18 @@ def _same_cuisine(
         .group_by(USER_ID, "_cuisine")
         .agg(pl.col("_liking").sum())
     )
+    # Only the most ordered restaurants of each cuisine can make a user's
+    # list, so the join stays small on large catalogues.
+    best = (
+        cuisines.join(popularity, on=RESTAURANT_ID)
+        .sort(
+            ["_cuisine", "_popularity", RESTAURANT_ID], descending=[False, True, False]
+        )
+        .filter(pl.int_range(pl.len()).over("_cuisine") < limit)
+        .select(RESTAURANT_ID, "_cuisine")
+    )
     return (
-        liking.join(cuisines, on="_cuisine")
+        liking.join(best, on="_cuisine")
         .group_by(USER_ID, RESTAURANT_ID)
         .agg(pl.col("_liking").sum().alias("_weight"))
     )

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import polars as pl
 import pytest
 
+import models.candidates as candidates_module
 from features.schema import RESTAURANT_ID, USER_ID
 from features.transforms import Snapshot, StoreFrames
 from models.candidates import (
@@ -159,3 +160,18 @@ def test_candidate_recall_by_hand() -> None:
     # Distinct relevant pairs (u1, r2), (u1, r5), (u2, r1); two are candidates.
     assert candidate_recall(candidates, relevant) == pytest.approx(2 / 3)
     assert math.isnan(candidate_recall(candidates, relevant.clear()))
+
+
+def test_co_visitation_counted_over_sampled_users(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    full = generate_candidates(snapshot(), ["u1", "u2", "u3"], ALL, SETTINGS)
+    monkeypatch.setattr(candidates_module, "CO_VISIT_USERS", 4)
+    all_four = generate_candidates(snapshot(), ["u1", "u2", "u3"], ALL, SETTINGS)
+    monkeypatch.setattr(candidates_module, "CO_VISIT_USERS", 0)
+    none = generate_candidates(snapshot(), ["u1", "u2", "u3"], ALL, SETTINGS)
+
+    # Four users have orders, so a sample of four is every one of them.
+    assert all_four.equals(full)
+    assert "collaborative" in full[SOURCE].to_list()
+    assert "collaborative" not in none[SOURCE].to_list()
