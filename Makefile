@@ -59,10 +59,11 @@ run: setup ## Set up, import, build features, train, evaluate, then serve
 test: setup ## Run the test suite, the whole-pipeline tests included
 	$(BIN)/pytest
 
-bench: setup ## Benchmarks: 1M-user store, classifier, 1M-user materialize; var/bench
+bench: setup ## Benchmarks: 1M-user store, classifier, materialize, quality (after features); var/bench
 	$(BIN)/python bench/store_bench.py
 	$(BIN)/python bench/vegetarian_eval.py
 	$(BIN)/python bench/materialize_bench.py
+	$(BIN)/python bench/quality_bench.py
 
 lint: setup ## Check formatting, lint rules and types
 	$(BIN)/ruff format --check .

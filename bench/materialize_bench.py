@@ -2,16 +2,20 @@
 
 Builds the user (and restaurant) feature tables of a generated world at its
 serving cutoff, writes them as Parquet, applies the Feast repository, then
-times ``FeatureStore.materialize`` of every user view into the online store
-of the chosen profile, once per view and run. Before each run the online
-values are removed, so every run writes all rows. A sample of users is read
-back with ``get_online_features`` and compared with the tables.
+times the materialization of every user view into the online store of the
+chosen profile. ``--writer bulk`` (the default for the production profile)
+times the bulk Redis writer of ``features.online_write`` over all user views
+at once; ``--writer feast`` times ``FeatureStore.materialize`` once per view.
+Before each run the online values are removed, so every run writes all rows.
+A sample of users is read back with ``get_online_features`` and compared with
+the tables.
 
 Results go to ``materialize_bench.json`` and ``materialize_bench.md`` in
 ``--out-dir``.
 
     .venv/bin/python bench/materialize_bench.py                  # 1M users, SQLite
-    .venv/bin/python bench/materialize_bench.py --profile production   # Redis
+    .venv/bin/python bench/materialize_bench.py --profile production   # Redis, bulk
+    .venv/bin/python bench/materialize_bench.py --profile production --writer feast
     .venv/bin/python bench/materialize_bench.py --users 100000 --repeat 3
 """
 
@@ -35,18 +39,22 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import redis
 from machine_info import describe_machine
 
 from features.feast_store import (
     MATERIALIZE_FROM,
     PROJECT_ENV,
+    REDIS_ENV,
     USER_VIEWS,
     apply_repository,
     open_store,
     remove_project,
     write_feature_tables,
 )
+from features.online_write import materialize_redis
 from features.paths import EMBEDDED, FEAST_PROFILES, FEATURE_REPO, PRODUCTION
+from features.redis_resp import RedisAddress
 from features.schema import USER_ID
 from features.synthetic import WorldConfig, generate_world
 from features.transforms import (
@@ -59,7 +67,9 @@ from features.transforms import (
 from models.cutoffs import serving_cutoff
 
 TARGET_SECONDS = 60.0
-PACKAGES = ("feast", "polars", "duckdb", "pyarrow", "redis")
+PACKAGES = ("feast", "polars", "duckdb", "pyarrow", "redis", "hiredis")
+BULK = "bulk"
+FEAST = "feast"
 SAMPLE_USERS = 200
 
 
@@ -68,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     if args.repeat < 1:
         msg = f"--repeat must be at least 1, got {args.repeat}"
+        raise SystemExit(msg)
+    writer = args.writer or (BULK if args.profile == PRODUCTION else FEAST)
+    if writer == BULK and args.profile != PRODUCTION:
+        msg = "--writer bulk writes to Redis only; use it with --profile production"
         raise SystemExit(msg)
     var_dir = args.out_dir / "var"
     var_dir.mkdir(parents=True, exist_ok=True)
@@ -87,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for number in range(1, args.repeat + 1):
             print(f"run {number} of {args.repeat} ...", flush=True)
-            runs.append(_run_once(var_dir, args.profile))
+            runs.append(_run_once(var_dir, args.profile, writer))
             print(
                 f"materialized {args.users:,} users in {runs[-1]['total_s']} s",
                 flush=True,
@@ -102,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         "started_at": started_at,
         "users": args.users,
         "profile": args.profile,
+        "writer": writer,
         "views": list(USER_VIEWS),
         "features_per_user": users.width - 1,
         "build_tables_s": round(build_seconds, 2),
@@ -114,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         "peak_rss_gb": round(_peak_rss_bytes() / 1e9, 3),
     }
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"materialize_bench_{args.profile}"
+    stem = f"materialize_bench_{args.profile}_{writer}"
     json_path = args.out_dir / f"{stem}.json"
     json_path.write_text(json.dumps(report, indent=2) + "\n")
     markdown_path = args.out_dir / f"{stem}.md"
@@ -144,8 +159,9 @@ def _feature_tables(users: int, seed: int) -> dict[str, pl.DataFrame]:
     return compute_tables(snapshot_at(frames, serving_cutoff(frames)))
 
 
-def _run_once(var_dir: Path, profile: str) -> dict[str, Any]:
-    """Apply the repository on an empty online store and time each user view."""
+def _run_once(var_dir: Path, profile: str, writer: str) -> dict[str, Any]:
+    """Apply the repository on an empty online store and time the user views:
+    all at once with the bulk writer, one at a time with Feast's."""
     store = open_store(FEATURE_REPO, var_dir, profile)
     if profile == EMBEDDED:
         (var_dir / "feast" / "online_store.db").unlink(missing_ok=True)
@@ -157,6 +173,21 @@ def _run_once(var_dir: Path, profile: str) -> dict[str, Any]:
     store = open_store(FEATURE_REPO, var_dir, profile)
 
     end = datetime.now(UTC) + timedelta(minutes=1)
+    if writer == BULK:
+        load = os.getloadavg()[0]
+        redis_cpu = _redis_cpu_seconds()
+        process_cpu = time.process_time()
+        started = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            materialize_redis(store, MATERIALIZE_FROM, end, USER_VIEWS)
+        return {
+            "views_s": {},
+            "total_s": round(time.perf_counter() - started, 2),
+            "process_cpu_s": round(time.process_time() - process_cpu, 2),
+            "redis_cpu_s": round(_redis_cpu_seconds() - redis_cpu, 2),
+            "load_average_1m": round(load, 2),
+        }
     seconds: dict[str, float] = {}
     for view in USER_VIEWS:
         started = time.perf_counter()
@@ -167,6 +198,17 @@ def _run_once(var_dir: Path, profile: str) -> dict[str, Any]:
             )
         seconds[view] = round(time.perf_counter() - started, 2)
     return {"views_s": seconds, "total_s": round(sum(seconds.values()), 2)}
+
+
+def _redis_cpu_seconds() -> float:
+    """CPU seconds the Redis server has used, from INFO cpu."""
+    address = RedisAddress.parse(os.environ[REDIS_ENV])
+    client = redis.Redis(host=address.host, port=address.port, db=address.db)
+    try:
+        info = client.info("cpu")
+    finally:
+        client.close()
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def _check_sample(var_dir: Path, profile: str, users: pl.DataFrame) -> list[str]:
@@ -215,7 +257,10 @@ def _same(expected: Any, actual: Any) -> bool:
 def _summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Median, minimum and maximum seconds of the total and of each view."""
     metrics: dict[str, list[float]] = {"total_s": [r["total_s"] for r in runs]}
-    for view in USER_VIEWS:
+    for name in ("process_cpu_s", "redis_cpu_s", "load_average_1m"):
+        if name in runs[0]:
+            metrics[name] = [r[name] for r in runs]
+    for view in runs[0]["views_s"]:
         metrics[f"{view}_s"] = [r["views_s"][view] for r in runs]
     return {
         name: {
@@ -236,6 +281,11 @@ def to_markdown(report: dict[str, Any]) -> str:
     total = report["summary"]["total_s"]
     verdict = "met" if total["median"] < report["target_s"] else "missed"
     store = "SQLite" if report["profile"] == EMBEDDED else "Redis"
+    how = (
+        "the bulk writer `features.online_write.materialize_redis`, all views at once"
+        if report["writer"] == BULK
+        else "`FeatureStore.materialize`, one view at a time"
+    )
     lines = [
         "# Materialization benchmark",
         "",
@@ -243,14 +293,14 @@ def to_markdown(report: dict[str, Any]) -> str:
         "",
         f"{report['users']:,} users, {report['features_per_user']} features each "
         f"in {len(report['views'])} views ({', '.join(report['views'])}), "
-        f"materialized with `FeatureStore.materialize` into the {store} online "
+        f"materialized with {how} into the {store} online "
         f"store ({report['profile']} profile).",
         "",
         f"Machine: {machine['cpu']}, {machine['logical_cores']} logical cores, "
         f"{machine['memory_gb']} GB memory, {machine['os']}, Python "
         f"{machine['python']}, {packages}; commit {machine['git_commit']}.",
         "",
-        "| seconds | median | min | max |",
+        "| metric | median | min | max |",
         "| --- | ---: | ---: | ---: |",
         *(
             f"| {name} | {values['median']} | {values['min']} | {values['max']} |"
@@ -286,6 +336,13 @@ def _parser() -> argparse.ArgumentParser:
         choices=FEAST_PROFILES,
         default=EMBEDDED,
         help="embedded: SQLite online store; production: Redis (default: embedded)",
+    )
+    parser.add_argument(
+        "--writer",
+        choices=(BULK, FEAST),
+        default=None,
+        help="bulk: the bulk Redis writer (production profile only); feast: "
+        "FeatureStore.materialize (default: bulk for production, else feast)",
     )
     parser.add_argument("--seed", type=int, default=0, help="world seed (default: 0)")
     parser.add_argument(

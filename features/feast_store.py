@@ -196,16 +196,30 @@ def _forget_modules_under(folder: Path) -> None:
 
 
 def materialize(repo_path: Path, var_dir: Path, profile: str = EMBEDDED) -> None:
-    """Load the latest feature values into the online store."""
+    """Load the latest feature values into the online store.
+
+    A Redis online store (the production profile) is written by the bulk
+    writer of :mod:`features.online_write`, which stores the same values and
+    records the same materialization intervals as Feast's ``materialize`` in a
+    fraction of the time. Other online stores go through Feast's
+    ``materialize``.
+    """
+    from features.online_write import bulk_write_unsupported_reason, materialize_redis
+
     store = open_store(repo_path, var_dir, profile)
     end = datetime.now(UTC) + timedelta(minutes=1)
+    reason = bulk_write_unsupported_reason(store)
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         # ibis 12, under Feast's DuckDB offline store, calls a method that
         # DuckDB 2 deprecates; Feast's import resets filters set earlier.
         warnings.filterwarnings(
             "ignore", message="fetch_arrow_table", category=DeprecationWarning
         )
-        store.materialize(start_date=MATERIALIZE_FROM, end_date=end)
+        if reason is None:
+            materialize_redis(store, MATERIALIZE_FROM, end)
+        else:
+            logger.debug("materializing with Feast: %s", reason)
+            store.materialize(start_date=MATERIALIZE_FROM, end_date=end)
     logger.info("materialized feature views into the online store")
 
 

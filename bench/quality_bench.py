@@ -1,0 +1,434 @@
+"""Quality of the ranker next to its baselines, LightFM and the previous system.
+
+Runs :func:`models.evaluate.evaluate_splits` on the store of the var folder
+with the default baselines and two LightFM peers (WARP loss, pure
+collaborative and hybrid with restaurant attributes, from ``bench/peers.py``).
+A second call trains the ranker on the ``ranker_v1`` feature service, the
+previous system, and adds its row as ``ranker_v1``. Both calls draw the same
+splits, because a split depends only on its seed and the orders. Every model
+is trained and scored on the same splits.
+
+Then it checks the ranker's NDCG@k against the others. The ranker must reach
+at least 1.05 times the better LightFM variant, at least the best baseline,
+and at least twice popularity. It prints pass or fail per check and exits
+with 1 when a check fails, unless ``--report-only`` is given. It exits with 2
+when the benchmark cannot run (no store, features not built, bad arguments).
+Results go to ``quality_bench.json`` and ``quality_bench.md`` in
+``--out-dir``, by default ``bench/`` in the var folder.
+
+    .venv/bin/python bench/quality_bench.py
+    RECOMMENDER_VAR_DIR=/tmp/v .venv/bin/python bench/quality_bench.py --splits 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from machine_info import describe_machine
+from peers import DEFAULT_SEED, LightFMPeer
+
+from features.feast_store import open_store
+from features.paths import (
+    FEAST_PROFILES,
+    FEATURE_REPO,
+    RANKER_CONFIG,
+    VarPaths,
+    default_feast_profile,
+    default_var_dir,
+)
+from models.baselines import BaselineFactory, default_baselines
+from models.evaluate import EvaluationSettings, evaluate_splits
+from models.ranker import LightGBMRanker, load_config
+from service.pipeline import read_store
+
+SCRIPT = "bench/quality_bench.py"
+RANKER = LightGBMRanker.name
+PREVIOUS = "ranker_v1"
+POPULARITY = "popularity"
+LIGHTFM_COMPONENTS = 16
+LIGHTFM_EPOCHS = 30
+LIGHTFM_LOSS = "warp"
+PEERS = {"lightfm": False, "lightfm_hybrid": True}
+# The ranker's NDCG@k must be at least these multiples of the other models'.
+PEER_MARGIN = 1.05
+POPULARITY_MARGIN = 2.0
+EXIT_CHECK_FAILED = 1
+# A missing store or feature registry, or an invalid setting.
+EXIT_ERROR = 2
+PACKAGES = ("lightgbm", "lightfm-next", "implicit", "feast", "polars", "numpy")
+
+logger = logging.getLogger("quality_bench")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One comparison of the ranker's NDCG@k with a bound from other models.
+
+    ``reference`` is the model whose NDCG@k, times the margin, is the bound.
+    """
+
+    name: str
+    reference: str | None
+    ranker: float | None
+    bound: float | None
+    passed: bool
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark, write its files and return the exit code."""
+    arguments = sys.argv[1:] if argv is None else argv
+    args = _parser().parse_args(arguments)
+    args.var_dir = args.var_dir.resolve()
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for noisy in ("feast", "ibis", "numexpr"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    started = time.perf_counter()
+    try:
+        report = run_evaluations(args)
+    except (FileNotFoundError, ValueError) as error:
+        logger.error("%s", error)
+        return EXIT_ERROR
+    report = {
+        "command": shlex.join([Path(sys.executable).name, SCRIPT, *arguments]),
+        "started_at": started_at,
+        "elapsed_s": round(time.perf_counter() - started, 1),
+        "var_dir": str(args.var_dir),
+        "machine": describe_machine(PACKAGES),
+        **report,
+    }
+    checks = quality_checks(
+        report["summary"], report["settings"]["k"], report["baselines"]
+    )
+    report["checks"] = [asdict(check) for check in checks]
+
+    out_dir = args.out_dir or args.var_dir / "bench"
+    json_path, markdown_path = write_report(report, out_dir)
+    _print_results(report, checks)
+    print(f"\nwrote {json_path} and {markdown_path}")
+    if args.report_only or all(check.passed for check in checks):
+        return 0
+    return EXIT_CHECK_FAILED
+
+
+def run_evaluations(args: argparse.Namespace) -> dict[str, Any]:
+    """Evaluate the ranker, the baselines and the peers, then the ranker on
+    ``ranker_v1``, on the same splits; return the merged results."""
+    paths = VarPaths(args.var_dir)
+    frames = read_store(paths)
+    feature_store = open_store(args.feature_repo, paths.root, args.feast_profile)
+    config = load_config(args.config)
+    settings = EvaluationSettings(n_splits=args.splits, seed=args.seed, k=args.k)
+    baselines = default_baselines()
+    min_rating = config.cutoffs.min_rating
+    peers = [_peer_factory(name, hybrid, min_rating) for name, hybrid in PEERS.items()]
+
+    current = evaluate_splits(
+        frames, feature_store, config, settings, [*baselines, *peers]
+    )
+    previous_config = replace(config, feature_service=PREVIOUS)
+    previous = evaluate_splits(frames, feature_store, previous_config, settings, [])
+    return merge_reports(current, previous, [factory().name for factory in baselines])
+
+
+def merge_reports(
+    current: dict[str, Any], previous: dict[str, Any], baselines: list[str]
+) -> dict[str, Any]:
+    """Add the ranker row of ``previous`` to ``current`` as ``ranker_v1``.
+
+    Raises:
+        ValueError: the two reports were evaluated on different orders or
+            splits, so their rows are not comparable.
+    """
+    seeds = [split["seed"] for split in current["splits"]]
+    if [split["seed"] for split in previous["splits"]] != seeds or (
+        previous["data_fingerprint"] != current["data_fingerprint"]
+    ):
+        msg = "the two evaluations ran on different splits; rerun the benchmark"
+        raise ValueError(msg)
+
+    summary = {
+        RANKER: current["summary"][RANKER],
+        PREVIOUS: previous["summary"][RANKER],
+        **{name: current["summary"][name] for name in PEERS},
+        **{name: current["summary"][name] for name in baselines},
+    }
+    splits = []
+    for now, before in zip(current["splits"], previous["splits"], strict=True):
+        models = {**now["models"], PREVIOUS: before["models"][RANKER]}
+        splits.append({**now, "models": {name: models[name] for name in summary}})
+    return {
+        "settings": current["settings"],
+        "relevance": current["relevance"],
+        "data_fingerprint": current["data_fingerprint"],
+        "split_seeds": seeds,
+        "ranker": current["ranker"],
+        "previous_ranker": previous["ranker"],
+        "peers": {
+            name: {
+                "hybrid": hybrid,
+                "components": LIGHTFM_COMPONENTS,
+                "epochs": LIGHTFM_EPOCHS,
+                "loss": LIGHTFM_LOSS,
+                "seed": DEFAULT_SEED,
+            }
+            for name, hybrid in PEERS.items()
+        },
+        "baselines": baselines,
+        "splits": splits,
+        "summary": summary,
+    }
+
+
+def quality_checks(
+    summary: dict[str, dict[str, dict[str, float | None]]],
+    k: int,
+    baselines: list[str],
+) -> list[Check]:
+    """Compare the ranker's mean NDCG@k with the peers, baselines and popularity.
+
+    ``baselines`` names the baselines among the summary's models. A model
+    whose mean is missing or nan is left out of the comparisons. A check
+    fails when the ranker's mean, or every model it compares with, is left
+    out, since it cannot show that the ranker is as good.
+    """
+    metric = f"ndcg@{k}"
+    means: dict[str, float] = {}
+    for name, metrics in summary.items():
+        value = metrics.get(metric, {}).get("mean")
+        if value is not None and not math.isnan(value):
+            means[name] = value
+
+    ranker = means.get(RANKER)
+    comparisons = [
+        (
+            f"{RANKER} {metric} >= {PEER_MARGIN} x best LightFM variant",
+            PEER_MARGIN,
+            _best(means, list(PEERS)),
+        ),
+        (f"{RANKER} {metric} >= best baseline", 1.0, _best(means, baselines)),
+        (
+            f"{RANKER} {metric} >= {POPULARITY_MARGIN} x {POPULARITY}",
+            POPULARITY_MARGIN,
+            POPULARITY if POPULARITY in means else None,
+        ),
+    ]
+    checks = []
+    for name, margin, reference in comparisons:
+        bound = None if reference is None else margin * means[reference]
+        passed = ranker is not None and bound is not None and ranker >= bound
+        checks.append(Check(name, reference, ranker, bound, passed))
+    return checks
+
+
+def format_summary(report: dict[str, Any]) -> str:
+    """Format the summary as a Markdown table, mean ± sd per model and metric."""
+    summary = report["summary"]
+    metrics = list(next(iter(summary.values())))
+    lines = [
+        "| model | " + " | ".join(metrics) + " |",
+        "| --- | " + " | ".join("---:" for _ in metrics) + " |",
+    ]
+    for name, values in summary.items():
+        cells = [_mean_and_spread(values[metric]) for metric in metrics]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    """Render the report as Markdown: table, checks, splits, machine."""
+    settings = report["settings"]
+    machine_info = report["machine"]
+    packages = ", ".join(
+        f"{name} {version}" for name, version in machine_info["packages"].items()
+    )
+    lines = [
+        "# Quality benchmark",
+        "",
+        f"Command: `{report['command']}`, started {report['started_at']}, "
+        f"{report['elapsed_s']} s.",
+        "",
+        format_summary(report),
+        "",
+        f"Mean ± sample standard deviation over {settings['n_splits']} random "
+        f"{1 - settings['test_fraction']:.0%}/{settings['test_fraction']:.0%} "
+        f"splits of the orders, seeds {report['split_seeds']}. Relevant: "
+        f"{report['relevance']}. `{RANKER}` reads the "
+        f"`{report['ranker']['feature_service']}` feature service and "
+        f"`{PREVIOUS}` the `{report['previous_ranker']['feature_service']}` one. "
+        f"LightFM: {LIGHTFM_LOSS} loss, {LIGHTFM_COMPONENTS} components, "
+        f"{LIGHTFM_EPOCHS} epochs, one thread, seed {DEFAULT_SEED}.",
+        "",
+        "## Checks",
+        "",
+        "| check | against | ranker | bound | result |",
+        "| --- | --- | ---: | ---: | --- |",
+    ]
+    for check in report["checks"]:
+        lines.append(
+            f"| {check['name']} | {check['reference'] or 'n/a'} "
+            f"| {_number(check['ranker'])} | {_number(check['bound'])} "
+            f"| {'pass' if check['passed'] else 'FAIL'} |"
+        )
+    lines += [
+        "",
+        f"Machine: {machine_info['cpu']}, {machine_info['logical_cores']} logical "
+        f"cores, {machine_info['memory_gb']} GB, {machine_info['os']}, Python "
+        f"{machine_info['python']}, {packages}; commit "
+        f"{machine_info['git_commit']}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
+    """Write ``quality_bench.json`` and ``quality_bench.md``; return their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path = out_dir / "quality_bench.json"
+    markdown_path = out_dir / "quality_bench.md"
+    json_path.write_text(json.dumps(_without_nan(report), indent=2) + "\n")
+    markdown_path.write_text(to_markdown(report))
+    return json_path, markdown_path
+
+
+def _print_results(report: dict[str, Any], checks: list[Check]) -> None:
+    print(format_summary(report))
+    print()
+    for check in checks:
+        print(
+            f"{'pass' if check.passed else 'FAIL'}: {check.name} "
+            f"({_number(check.ranker)} against {_number(check.bound)} "
+            f"from {check.reference or 'no model'})"
+        )
+
+
+def _peer_factory(name: str, hybrid: bool, min_rating: float | None) -> BaselineFactory:
+    def build() -> LightFMPeer:
+        return LightFMPeer(
+            name,
+            hybrid=hybrid,
+            components=LIGHTFM_COMPONENTS,
+            epochs=LIGHTFM_EPOCHS,
+            loss=LIGHTFM_LOSS,
+            seed=DEFAULT_SEED,
+            min_rating=min_rating,
+        )
+
+    return build
+
+
+def _best(means: dict[str, float], names: list[str]) -> str | None:
+    """Return the model of ``names`` with the highest mean, or None when none
+    of them has a mean."""
+    known = [name for name in names if name in means]
+    return max(known, key=lambda name: means[name]) if known else None
+
+
+def _mean_and_spread(value: dict[str, float | None]) -> str:
+    mean, spread = value["mean"], value["std"]
+    if spread is None:
+        return _number(mean)
+    return f"{_number(mean)} ± {_number(spread)}"
+
+
+def _number(value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return "n/a"
+    return f"{value:.4f}"
+
+
+def _without_nan(value: Any) -> Any:
+    """Replace nan by None, since strict JSON has no nan."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _without_nan(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_nan(item) for item in value]
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        msg = f"expected a positive integer, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=(
+            "Evaluate the ranker, its baselines, LightFM and the ranker_v1 "
+            "ranker on the same seeded splits, and check the ranker's margins."
+        ),
+    )
+    parser.add_argument(
+        "--var-dir",
+        type=Path,
+        default=default_var_dir(),
+        help="folder with store.duckdb and the Feast files (default: "
+        "$RECOMMENDER_VAR_DIR, else ./var)",
+    )
+    parser.add_argument(
+        "--feature-repo",
+        type=Path,
+        default=FEATURE_REPO,
+        help=f"Feast repository (default: {FEATURE_REPO})",
+    )
+    parser.add_argument(
+        "--feast-profile",
+        choices=FEAST_PROFILES,
+        default=default_feast_profile(),
+        help="Feast configuration (default: $RECOMMENDER_FEAST_PROFILE, else embedded)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=RANKER_CONFIG,
+        help=f"ranker settings (default: {RANKER_CONFIG})",
+    )
+    parser.add_argument(
+        "--splits", type=_positive_int, default=5, help="random splits (default: 5)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the first split (default: 0)"
+    )
+    parser.add_argument(
+        "--k",
+        type=_positive_int,
+        default=10,
+        help="list length of the metrics (default: 10)",
+    )
+    parser.add_argument(
+        "--out-dir",
+        type=Path,
+        default=None,
+        help="folder for quality_bench.json and .md (default: <var-dir>/bench)",
+    )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="exit with 0 even when a check fails",
+    )
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())
