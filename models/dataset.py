@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 LABEL = "label"
 GROUP = "group"
+# Training rows read from Feast per call of get_historical_features.
+FEAST_CHUNK_ROWS = 250_000
 
 
 @dataclass(frozen=True)
@@ -233,18 +235,26 @@ def rows_from_feast(
     entity_df = rows.select(USER_ID, RESTAURANT_ID, EVENT_TIMESTAMP).with_row_index(
         "_row"
     )
-    with warnings.catch_warnings():
-        # ibis 12, under Feast's DuckDB offline store, calls a method that
-        # DuckDB 2 deprecates.
-        warnings.filterwarnings(
-            "ignore", message="fetch_arrow_table", category=DeprecationWarning
+    parts = []
+    # Feast builds the whole result in pandas, lists included, so memory
+    # grows with the rows asked for at once; chunks keep it bounded.
+    for start in range(0, entity_df.height, FEAST_CHUNK_ROWS):
+        chunk = entity_df.slice(start, FEAST_CHUNK_ROWS)
+        with warnings.catch_warnings():
+            # ibis 12, under Feast's DuckDB offline store, calls a method that
+            # DuckDB 2 deprecates.
+            warnings.filterwarnings(
+                "ignore", message="fetch_arrow_table", category=DeprecationWarning
+            )
+            result = store.get_historical_features(
+                entity_df=chunk.to_pandas(), features=service
+            ).to_df()
+        parts.append(
+            pl.from_pandas(result[["_row", *names]]).with_columns(
+                pl.col("_row").cast(pl.UInt32)
+            )
         )
-        result = store.get_historical_features(
-            entity_df=entity_df.to_pandas(), features=service
-        ).to_df()
-    features = pl.from_pandas(result[["_row", *names]]).with_columns(
-        pl.col("_row").cast(pl.UInt32)
-    )
+    features = pl.concat(parts, how="vertical_relaxed")
     joined = (
         rows.with_row_index("_row")
         .join(features, on="_row", how="left")

@@ -19,6 +19,7 @@ import polars as pl
 import pytest
 from feast import FeatureStore
 
+import models.dataset as dataset_module
 from features.feast_store import apply_repository, check_views, open_store
 from features.paths import FEATURE_REPO, RANKER_CONFIG, VarPaths
 from features.schema import EVENT_TIMESTAMP, RESTAURANT_ID, USER_ID
@@ -177,10 +178,16 @@ def test_online_matches_offline_at_serving_cutoff(
     assert _mismatches(offline, online, [USER_ID, RESTAURANT_ID]) == []
 
 
+@pytest.mark.parametrize("chunk_rows", [250_000, 97])
 def test_feast_rows_equal_rows_in_memory(
-    frames: StoreFrames, store: FeatureStore
+    frames: StoreFrames,
+    store: FeatureStore,
+    chunk_rows: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """What training reads through Feast is what evaluation computes in memory."""
+    """What training reads through Feast is what evaluation computes in memory,
+    whether it is read in one call or in chunks of 97 rows."""
+    monkeypatch.setattr(dataset_module, "FEAST_CHUNK_ROWS", chunk_rows)
     config = load_config(RANKER_CONFIG)
     snapshots = training_snapshots(frames, config.cutoffs)
     rows = labelled_rows(snapshots, 5, config.seed)

@@ -1,0 +1,167 @@
+"""Benchmark: train the ranker on a synthetic world of a million users.
+
+Generates a world and loads it into a DuckDB store (or reuses the store
+already in ``--var-dir``), computes the feature tables at every training
+cutoff and at the serving cutoff, writes them as Parquet and applies the Feast
+repository. Then it times what `recommender train` does: training cutoffs,
+labelled users (``max_users_per_cutoff`` of them per cutoff), candidates,
+features through ``get_historical_features``, the learnability check, early
+stopping and the refit, and the registration of the model. Training reads the
+offline store only, so the online store is not materialized here
+(``bench/materialize_bench.py`` times that).
+
+Results go to ``train_bench.json`` and ``train_bench.md`` in ``--out-dir``.
+
+    .venv/bin/python bench/train_bench.py                      # 1M users
+    .venv/bin/python bench/train_bench.py --users 100000 --restaurants 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shlex
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from machine_info import describe_machine
+
+from features.feast_store import apply_repository, open_store, write_feature_tables
+from features.paths import EMBEDDED, FEATURE_REPO, RANKER_CONFIG, VarPaths
+from features.synthetic import WorldConfig
+from models.cutoffs import feature_history
+from models.ranker import load_config
+from models.training import train_current_model
+from service.pipeline import PROJECT_DIR, generate_synthetic, read_store
+
+TARGET_SECONDS = 600.0
+PACKAGES = ("lightgbm", "feast", "polars", "duckdb", "pyarrow", "scipy")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    paths = VarPaths(args.var_dir)
+    paths.root.mkdir(parents=True, exist_ok=True)
+    phases: dict[str, float] = {}
+
+    if not paths.store.exists():
+        print(f"generating a world of {args.users:,} users ...", flush=True)
+        world = WorldConfig(
+            users=args.users, restaurants=args.restaurants, days=args.days, seed=0
+        )
+        phases["generate_and_load_s"] = _timed(lambda: generate_synthetic(paths, world))
+    frames = read_store(paths)
+    config = load_config(args.config)
+
+    print("computing the feature tables ...", flush=True)
+    started = time.perf_counter()
+    tables = feature_history(frames, config.cutoffs)
+    write_feature_tables(tables, paths.features)
+    del tables
+    phases["feature_tables_s"] = round(time.perf_counter() - started, 1)
+    phases["feast_apply_s"] = _timed(
+        lambda: apply_repository(FEATURE_REPO, paths.root, EMBEDDED)
+    )
+
+    print("training ...", flush=True)
+    feature_store = open_store(FEATURE_REPO, paths.root, EMBEDDED)
+    started = time.perf_counter()
+    metadata = train_current_model(
+        frames, feature_store, config, paths.models, PROJECT_DIR
+    )
+    train_seconds = round(time.perf_counter() - started, 1)
+    print(f"trained in {train_seconds} s", flush=True)
+
+    report = {
+        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+        "started_at": started_at,
+        "world": {
+            "users": frames.users.height,
+            "restaurants": frames.restaurants.height,
+            "orders": frames.orders.height,
+        },
+        "config": str(args.config),
+        "max_users_per_cutoff": config.max_users_per_cutoff,
+        "negatives_per_group": config.negatives_per_group,
+        "phases": phases,
+        "train_s": train_seconds,
+        "target_s": TARGET_SECONDS,
+        "meets_target": train_seconds < TARGET_SECONDS,
+        "training": metadata.training,
+        "metrics": metadata.metrics,
+        "peak_rss_gb": round(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 2
+        ),
+        "machine": describe_machine(PACKAGES),
+    }
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    (args.out_dir / "train_bench.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.out_dir / "train_bench.md").write_text(_markdown(report))
+    print(_markdown(report))
+    return 0 if report["meets_target"] else 1
+
+
+def _timed(step: Any) -> float:
+    started = time.perf_counter()
+    step()
+    return round(time.perf_counter() - started, 1)
+
+
+def _markdown(report: dict[str, Any]) -> str:
+    world = report["world"]
+    training = report["training"]
+    lines = [
+        "# Training benchmark",
+        "",
+        f"Command: `{report['command']}`, started {report['started_at']}.",
+        "",
+        f"World: {world['users']:,} users, {world['restaurants']:,} restaurants, "
+        f"{world['orders']:,} orders.",
+        "",
+        "| phase | seconds |",
+        "| --- | ---: |",
+        *(
+            f"| {name.removesuffix('_s')} | {value} |"
+            for name, value in report["phases"].items()
+        ),
+        f"| **train** (target under {report['target_s']:.0f}) | "
+        f"**{report['train_s']}** |",
+        "",
+        f"Training rows {training['rows']:,} in {training['groups']:,} groups "
+        f"({training['positives']:,} positives) over {len(training['cutoffs'])} "
+        f"cutoffs; {report['max_users_per_cutoff']} labelled users per cutoff at "
+        f"most, {report['negatives_per_group']} negatives per group; "
+        f"{training['rounds']} boosting rounds kept; "
+        f"metrics {report['metrics']}.",
+        "",
+        f"Peak RSS {report['peak_rss_gb']} GB. Machine: {report['machine']}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=1_000_000)
+    parser.add_argument("--restaurants", type=int, default=20_000)
+    parser.add_argument("--days", type=int, default=120)
+    parser.add_argument(
+        "--config", type=Path, default=RANKER_CONFIG, help="ranker config file"
+    )
+    parser.add_argument(
+        "--var-dir",
+        type=Path,
+        default=Path("var/bench/train_world"),
+        help="folder of the store, features and models; an existing store is reused",
+    )
+    parser.add_argument("--out-dir", type=Path, default=Path("var/bench"))
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())
