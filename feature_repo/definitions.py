@@ -184,6 +184,18 @@ restaurant_taste = FeatureView(
     description="Low-rank factors of the restaurant's orders (features/taste.py).",
 )
 
+restaurant_neighbours = FeatureView(
+    name="restaurant_neighbours",
+    entities=[restaurant],
+    ttl=NO_EXPIRY,
+    schema=[
+        Field(name="restaurant_neighbour_ids", dtype=Array(String)),
+        Field(name="restaurant_neighbour_similarities", dtype=Array(Float64)),
+    ],
+    source=_source("restaurant_neighbours"),
+    description="Restaurants most often ordered by the same users (features/taste.py).",
+)
+
 
 @on_demand_feature_view(
     sources=[
@@ -195,6 +207,7 @@ restaurant_taste = FeatureView(
         restaurant_menu,
         user_taste,
         restaurant_taste,
+        restaurant_neighbours,
     ],
     schema=[
         Field(name="distance_km", dtype=Float64),
@@ -205,6 +218,7 @@ restaurant_taste = FeatureView(
         Field(name="price_budget_gap", dtype=Float64),
         Field(name="past_orders_here", dtype=Float64),
         Field(name="taste_affinity", dtype=Float64),
+        Field(name="neighbour_affinity", dtype=Float64),
         Field(name="vegetarian_match", dtype=Float64),
         Field(name="vegetarian_gap", dtype=Float64),
     ],
@@ -227,6 +241,7 @@ ranker_v1 = FeatureService(
         restaurant_popularity,
         user_taste,
         restaurant_taste,
+        restaurant_neighbours,
         user_restaurant_pair[
             [
                 "distance_km",
@@ -237,6 +252,7 @@ ranker_v1 = FeatureService(
                 "price_budget_gap",
                 "past_orders_here",
                 "taste_affinity",
+                "neighbour_affinity",
             ]
         ],
     ],
@@ -254,6 +270,7 @@ ranker_v2_features = [
     restaurant_popularity,
     user_taste,
     restaurant_taste,
+    restaurant_neighbours,
     user_restaurant_pair,
 ]
 

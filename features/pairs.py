@@ -30,6 +30,7 @@ BASE_PAIR_FEATURES: tuple[str, ...] = (
     "price_budget_gap",
     "past_orders_here",
     "taste_affinity",
+    "neighbour_affinity",
 )
 VEGETARIAN_PAIR_FEATURES: tuple[str, ...] = ("vegetarian_match", "vegetarian_gap")
 PAIR_FEATURES: tuple[str, ...] = (*BASE_PAIR_FEATURES, *VEGETARIAN_PAIR_FEATURES)
@@ -57,9 +58,14 @@ PAIR_INPUTS: dict[str, pl.DataType] = {
     "restaurant_has_vegetarian_options": pl.Int64(),
     "user_taste_factors": pl.List(pl.Float64),
     "restaurant_taste_factors": pl.List(pl.Float64),
+    "restaurant_neighbour_ids": pl.List(pl.String),
+    "restaurant_neighbour_similarities": pl.List(pl.Float64),
 }
 
 _PAIR_INDEX = "_pair"
+# Identifies a restaurant's row: the same restaurant appears once per cutoff
+# in training rows, with different neighbours at each.
+_NEIGHBOURS = "_neighbours"
 # Identifies a user's row: the same user appears once per cutoff in training
 # rows, with a different history at each.
 _HISTORY = "_history"
@@ -87,6 +93,9 @@ def pair_features(pairs: pl.DataFrame) -> pl.DataFrame:
         taste_affinity: dot product of the user's and the restaurant's taste
             factors (features/taste.py): high where users who order like this
             user order; null when either has no orders yet.
+        neighbour_affinity: over the restaurant's neighbours (the restaurants
+            most often ordered by the same users), the sum of similarity times
+            the user's past orders there; 0 without a match.
         vegetarian_match: the user's vegetarian-order ratio times the share of
             vegetarian items on the restaurant's menu.
         vegetarian_gap: the user's vegetarian-order ratio when the restaurant
@@ -107,12 +116,24 @@ def pair_features(pairs: pl.DataFrame) -> pl.DataFrame:
         separator="\x1e",
         ignore_nulls=True,
     )
+    neighbours_text = pl.concat_str(
+        [
+            pl.col(RESTAURANT_ID),
+            pl.col("restaurant_neighbour_ids").list.join(separator),
+            pl.col("restaurant_neighbour_similarities")
+            .list.eval(pl.element().cast(pl.String))
+            .list.join(separator),
+        ],
+        separator="\x1e",
+        ignore_nulls=True,
+    )
     indexed = pairs.with_row_index(_PAIR_INDEX).with_columns(
-        history_text.hash().alias(_HISTORY)
+        history_text.hash().alias(_HISTORY), neighbours_text.hash().alias(_NEIGHBOURS)
     )
     return (
         indexed.join(_cuisine_affinity(indexed), on=_PAIR_INDEX, how="left")
         .join(_past_orders(indexed), on=[_HISTORY, RESTAURANT_ID], how="left")
+        .join(_neighbour_affinity(indexed), on=[_HISTORY, _NEIGHBOURS], how="left")
         .sort(_PAIR_INDEX)
         .select(
             _haversine_km(
@@ -144,6 +165,7 @@ def pair_features(pairs: pl.DataFrame) -> pl.DataFrame:
             (pl.col("user_taste_factors") * pl.col("restaurant_taste_factors"))
             .list.sum()
             .alias("taste_affinity"),
+            pl.col("neighbour_affinity").fill_null(0.0),
             (
                 pl.col("user_vegetarian_order_ratio")
                 * pl.col("restaurant_vegetarian_item_share")
@@ -192,6 +214,40 @@ def _cuisine_affinity(indexed: pl.DataFrame) -> pl.DataFrame:
         offered.join(shares, on=[_HISTORY, "cuisine"], how="inner")
         .group_by(_PAIR_INDEX)
         .agg(pl.col("share").max().alias("cuisine_affinity"))
+    )
+
+
+def _neighbour_affinity(indexed: pl.DataFrame) -> pl.DataFrame:
+    # Per distinct history and distinct neighbour list, not per pair.
+    visits = (
+        indexed.select(_HISTORY, pl.col("user_visited_restaurant_ids").alias("_id"))
+        .unique(_HISTORY)
+        .explode("_id")
+        .drop_nulls("_id")
+        .group_by(_HISTORY, "_id")
+        .agg(pl.len().cast(pl.Float64).alias("_orders"))
+    )
+    ids = pl.col("restaurant_neighbour_ids")
+    similarities = pl.col("restaurant_neighbour_similarities")
+    neighbours = (
+        indexed.select(_NEIGHBOURS, ids.alias("_id"), similarities.alias("_similarity"))
+        .unique(_NEIGHBOURS)
+        # Lists that do not pair up (one missing, or lengths differ) give no
+        # neighbours rather than an error.
+        .filter(pl.col("_id").list.len() == pl.col("_similarity").list.len())
+        .explode("_id", "_similarity")
+        .drop_nulls("_id")
+    )
+    wanted = indexed.select(_HISTORY, _NEIGHBOURS).unique()
+    return (
+        visits.join(neighbours, on="_id")
+        .join(wanted, on=[_HISTORY, _NEIGHBOURS], how="semi")
+        .group_by(_HISTORY, _NEIGHBOURS)
+        .agg(
+            (pl.col("_orders") * pl.col("_similarity"))
+            .sum()
+            .alias("neighbour_affinity")
+        )
     )
 
 

@@ -76,3 +76,54 @@ def taste_factors(
             schema=restaurant_schema,
         ),
     )
+
+
+# Neighbours kept per restaurant.
+NEIGHBOURS = 30
+# Co-ordering is counted over at most this many users, those with the
+# smallest hashes of their id, so that its self-join stays bounded on
+# millions of users.
+NEIGHBOUR_USERS = 100_000
+
+
+def co_ordered(
+    orders: pl.DataFrame,
+    neighbours: int = NEIGHBOURS,
+    max_users: int = NEIGHBOUR_USERS,
+) -> pl.DataFrame:
+    """Each restaurant's ``neighbours`` most similar restaurants.
+
+    Similarity is the cosine of two restaurants' columns of the binary user x
+    restaurant matrix: the users who ordered from both, divided by the square
+    root of the product of each one's users. Ties keep the smaller id.
+    Columns ``restaurant_id``, ``neighbour_id``, ``similarity``.
+    """
+    distinct = orders.select(USER_ID, RESTAURANT_ID).unique()
+    counted = distinct.select(USER_ID).unique()
+    if counted.height > max_users:
+        sample = counted.sort(pl.col(USER_ID).hash(seed=0)).head(max_users)
+        distinct = distinct.join(sample, on=USER_ID, how="semi")
+    users_per = distinct.group_by(RESTAURANT_ID).len("_users")
+    return (
+        distinct.join(distinct, on=USER_ID, suffix="_other")
+        .filter(pl.col(RESTAURANT_ID) != pl.col(f"{RESTAURANT_ID}_other"))
+        .group_by(RESTAURANT_ID, f"{RESTAURANT_ID}_other")
+        .len("_both")
+        .rename({f"{RESTAURANT_ID}_other": "neighbour_id"})
+        .join(users_per, on=RESTAURANT_ID)
+        .join(
+            users_per.rename({RESTAURANT_ID: "neighbour_id", "_users": "_others"}),
+            on="neighbour_id",
+        )
+        .with_columns(
+            (pl.col("_both") / (pl.col("_users") * pl.col("_others")).sqrt()).alias(
+                "similarity"
+            )
+        )
+        .sort(
+            [RESTAURANT_ID, "similarity", "neighbour_id"],
+            descending=[False, True, False],
+        )
+        .filter(pl.int_range(pl.len()).over(RESTAURANT_ID) < neighbours)
+        .select(RESTAURANT_ID, "neighbour_id", "similarity")
+    )

@@ -30,7 +30,7 @@ from features.schema import (
     RESTAURANT_ID,
     USER_ID,
 )
-from features.taste import taste_factors
+from features.taste import co_ordered, taste_factors
 from features.vegetarian import PREDICTION_COLUMN, classify_menu
 
 USER = "user"
@@ -553,3 +553,19 @@ def restaurant_taste(snapshot: Snapshot) -> pl.DataFrame:
     (features/taste.py); null for a restaurant without visible orders."""
     restaurants = snapshot.store.restaurants.select(RESTAURANT_ID)
     return restaurants.join(_taste(snapshot)[1], on=RESTAURANT_ID, how="left")
+
+
+@feature_table("restaurant_neighbours", RESTAURANT)
+def restaurant_neighbours(snapshot: Snapshot) -> pl.DataFrame:
+    """The restaurants most often ordered by the same users, with their cosine
+    similarity (features.taste.co_ordered), best first; null without any."""
+    lists = (
+        co_ordered(snapshot.orders)
+        .group_by(RESTAURANT_ID, maintain_order=True)
+        .agg(
+            pl.col("neighbour_id").alias("restaurant_neighbour_ids"),
+            pl.col("similarity").alias("restaurant_neighbour_similarities"),
+        )
+    )
+    restaurants = snapshot.store.restaurants.select(RESTAURANT_ID)
+    return restaurants.join(lists, on=RESTAURANT_ID, how="left")

@@ -5,8 +5,9 @@ each user gets at most ``total`` candidates, pooled from five sources in this
 order of priority:
 
 - ``history``: restaurants the user ordered from before;
-- ``collaborative``: co-visitation, restaurants ordered by the users who
-  ordered from the user's restaurants, weighted by how many such users;
+- ``collaborative``: co-visitation, the restaurants most often ordered by
+  the users who ordered from the user's restaurants, weighted by cosine
+  similarity;
 - ``content``: restaurants serving a cuisine the user ordered or declared;
 - ``local``: the most ordered restaurants of the user's city;
 - ``popular``: the most ordered restaurants overall.
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from features.schema import RESTAURANT_ID, USER_ID
+from features.taste import co_ordered
 from features.transforms import Snapshot
 
 SOURCE = "source"
@@ -166,29 +168,14 @@ def _most_popular(popularity: pl.DataFrame, limit: int) -> pl.DataFrame:
 
 
 def _co_visited(orders: pl.DataFrame, visited: pl.DataFrame) -> pl.DataFrame:
-    """(user, restaurant, weight): restaurants co-ordered with the user's own."""
-    distinct = orders.unique()
-    counted = distinct.select(USER_ID).unique()
-    if counted.height > CO_VISIT_USERS:
-        # The users with the smallest hashes: a fixed sample for a given set.
-        sample = counted.sort(pl.col(USER_ID).hash(seed=0)).head(CO_VISIT_USERS)
-        distinct = distinct.join(sample, on=USER_ID, how="semi")
-    pairs = (
-        distinct.join(distinct, on=USER_ID, suffix="_other")
-        .filter(pl.col(RESTAURANT_ID) != pl.col(f"{RESTAURANT_ID}_other"))
-        .group_by(RESTAURANT_ID, f"{RESTAURANT_ID}_other")
-        .len("_co")
-        .sort(
-            [RESTAURANT_ID, "_co", f"{RESTAURANT_ID}_other"],
-            descending=[False, True, False],
-        )
-        .filter(pl.int_range(pl.len()).over(RESTAURANT_ID) < CO_VISITED_PER_RESTAURANT)
-    )
+    """(user, restaurant, weight): restaurants co-ordered with the user's own,
+    weighted by the sum of their similarities (features.taste.co_ordered)."""
+    neighbours = co_ordered(orders, CO_VISITED_PER_RESTAURANT, CO_VISIT_USERS)
     return (
-        visited.join(pairs, on=RESTAURANT_ID)
-        .group_by(USER_ID, f"{RESTAURANT_ID}_other")
-        .agg(pl.col("_co").sum().cast(pl.Float64).alias("_weight"))
-        .rename({f"{RESTAURANT_ID}_other": RESTAURANT_ID})
+        visited.join(neighbours, on=RESTAURANT_ID)
+        .group_by(USER_ID, "neighbour_id")
+        .agg(pl.col("similarity").sum().alias("_weight"))
+        .rename({"neighbour_id": RESTAURANT_ID})
     )
 
 

@@ -249,6 +249,13 @@ def _taste(row: Row) -> str | None:
     return "popular with people who order like you"
 
 
+def _neighbours(row: Row) -> str | None:
+    affinity = _value(row, "neighbour_affinity")
+    if affinity is None or affinity <= 0:
+        return None
+    return "often ordered by people who order where you do"
+
+
 def _rating(row: Row) -> str | None:
     rating = _value(row, "restaurant_mean_rating")
     # Rating scales differ between data sets (0 to 2 in the UCI files), so a
@@ -372,6 +379,12 @@ FAMILIES: tuple[_Family, ...] = (
         render=_popularity,
     ),
     _Family("taste", ("taste_affinity",), ("taste_affinity",), _taste),
+    _Family(
+        "neighbours",
+        ("neighbour_affinity",),
+        ("neighbour_affinity",),
+        _neighbours,
+    ),
     _Family(
         "rating",
         ("restaurant_mean_rating",),

@@ -56,6 +56,8 @@ BASE: dict[str, Any] = {
     "restaurant_has_vegetarian_options": 1,
     "user_taste_factors": [0.5, -1.0, 2.0],
     "restaurant_taste_factors": [2.0, 0.25, 1.5],
+    "restaurant_neighbour_ids": ["r2", "r9", "r1"],
+    "restaurant_neighbour_similarities": [0.5, 0.4, 0.1],
 }
 
 # Two points one degree of latitude apart on the same meridian are one degree
@@ -94,6 +96,32 @@ def test_taste_affinity_dot_product() -> None:
     assert features_of()["taste_affinity"] == pytest.approx(3.75)
     assert features_of(user_taste_factors=None)["taste_affinity"] is None
     assert features_of(restaurant_taste_factors=None)["taste_affinity"] is None
+
+
+def test_neighbour_affinity_by_hand() -> None:
+    # BASE's user ordered twice from r1 and once from r2; the restaurant's
+    # neighbours are r2 (0.5), r9 (0.4) and r1 (0.1): 1 * 0.5 + 2 * 0.1.
+    assert features_of()["neighbour_affinity"] == pytest.approx(0.7)
+    none = features_of(restaurant_neighbour_ids=None)
+    assert none["neighbour_affinity"] == 0.0
+    new_user = features_of(user_visited_restaurant_ids=[])
+    assert new_user["neighbour_affinity"] == 0.0
+
+
+def test_neighbour_affinity_per_cutoff() -> None:
+    # The same restaurant at two cutoffs with different neighbours: each row
+    # uses its own list.
+    result = pair_features(
+        pairs_frame(
+            {},
+            {
+                "restaurant_neighbour_ids": ["r2"],
+                "restaurant_neighbour_similarities": [0.9],
+            },
+        )
+    )
+
+    assert result["neighbour_affinity"].to_list() == pytest.approx([0.7, 0.9])
 
 
 def test_distance_one_degree_latitude() -> None:
@@ -401,6 +429,16 @@ def feast_style_inputs() -> pd.DataFrame:
                 np.array([-1.0, 1.0]),
                 np.array([2.0, 0.25]),
             ],
+            "restaurant_neighbour_ids": [
+                np.array(["r2"], dtype=object),
+                None,
+                np.array(["r2"], dtype=object),
+            ],
+            "restaurant_neighbour_similarities": [
+                np.array([0.5]),
+                None,
+                np.array([0.5]),
+            ],
         },
         index=[10, 11, 7],
     )
@@ -466,11 +504,12 @@ def test_pandas_without_any_input_column() -> None:
     assert list(result.columns) == list(PAIR_FEATURES)
     assert all(dtype == np.float64 for dtype in result.dtypes)
     assert result.index.equals(inputs.index)
-    # Without a history, affinity and past orders are 0. Everything else is
+    # Without a history, affinities and past orders are 0. Everything else is
     # unknown.
-    assert result.loc[5, "cuisine_affinity"] == 0.0
-    assert result.loc[5, "past_orders_here"] == 0.0
-    unknown = set(PAIR_FEATURES) - {"cuisine_affinity", "past_orders_here"}
+    known = {"cuisine_affinity", "past_orders_here", "neighbour_affinity"}
+    for name in sorted(known):
+        assert result.loc[5, name] == 0.0, name
+    unknown = set(PAIR_FEATURES) - known
     for name in sorted(unknown):
         assert math.isnan(result.loc[5, name]), name
 

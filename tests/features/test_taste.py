@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from features.taste import taste_factors
+from features.taste import co_ordered, taste_factors
 
 # Two blocks: a and b ordered from r1 and r2, c and d from r3. The matrix of
 # log(1 + orders) has rank 2, so two factors rebuild it exactly.
@@ -74,3 +74,34 @@ def test_too_few_orders_give_no_factors() -> None:
     assert users.height == 0
     assert restaurants.height == 0
     assert users.schema["user_taste_factors"] == pl.List(pl.Float64)
+
+
+def test_co_ordered_cosine_by_hand() -> None:
+    orders = pl.DataFrame(
+        {
+            "user_id": ["a", "a", "a", "b", "b", "c", "c", "c"],
+            "restaurant_id": ["r1", "r2", "r3", "r1", "r2", "r1", "r3", "r3"],
+        }
+    )
+
+    result = co_ordered(orders)
+
+    # Users: r1 {a, b, c}, r2 {a, b}, r3 {a, c}; repeats count once.
+    # r1-r2 and r1-r3: 2 / sqrt(3 * 2); r2-r3: 1 / sqrt(2 * 2).
+    both = 2 / math.sqrt(6)
+    assert result.select("restaurant_id", "neighbour_id").rows() == [
+        ("r1", "r2"),
+        ("r1", "r3"),
+        ("r2", "r1"),
+        ("r2", "r3"),
+        ("r3", "r1"),
+        ("r3", "r2"),
+    ]
+    assert result["similarity"].to_list() == pytest.approx(
+        [both, both, both, 0.5, both, 0.5]
+    )
+    assert co_ordered(orders, neighbours=1)["neighbour_id"].to_list() == [
+        "r2",
+        "r1",
+        "r1",
+    ]

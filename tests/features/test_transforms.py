@@ -75,6 +75,7 @@ TABLE_NAMES = {
     "restaurant_popularity",
     "user_taste",
     "restaurant_taste",
+    "restaurant_neighbours",
 }
 
 ORDER_SCHEMA = {

@@ -326,6 +326,13 @@ RENDER_CASES: list[tuple[str, dict[str, Any], str | None]] = [
     ("taste", {"taste_affinity": 0.42}, "popular with people who order like you"),
     ("taste", {"taste_affinity": -0.1}, None),
     ("taste", {"taste_affinity": None}, None),
+    (
+        "neighbours",
+        {"neighbour_affinity": 0.7},
+        "often ordered by people who order where you do",
+    ),
+    ("neighbours", {"neighbour_affinity": 0.0}, None),
+    ("neighbours", {"neighbour_affinity": None}, None),
     ("opening", {"restaurant_days_since_opening": 12.7}, "new: opened 12 days ago"),
     ("opening", {"restaurant_days_since_opening": 1.2}, "new: opened 1 day ago"),
     ("opening", {"restaurant_days_since_opening": 0.3}, "new: opened today"),
