@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 import shutil
+from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from feast import FeatureStore
 
 import models.dataset as dataset_module
 from features.feast_store import apply_repository, check_views, open_store
-from features.paths import FEATURE_REPO, RANKER_CONFIG, VarPaths
+from features.paths import FEATURE_REPO, PROJECT_DIR, RANKER_CONFIG, VarPaths
 from features.schema import EVENT_TIMESTAMP, RESTAURANT_ID, USER_ID
 from features.transforms import (
     FEATURE_TABLES,
@@ -40,6 +41,8 @@ from models.dataset import (
     rows_in_memory,
 )
 from models.ranker import load_config
+from models.registry import MODEL_FILE, load_current
+from models.training import train_current_model
 from service.cli import main
 from service.pipeline import read_store
 
@@ -283,3 +286,39 @@ def test_apply_error_is_one_line(var_dir: Path, tmp_path: Path) -> None:
         ValueError, match=r"feast apply of .* failed: NameError: .*nope"
     ):
         apply_repository(repo, tmp_path / "var")
+
+
+def test_training_repeatable_and_metadata_filled(
+    frames: StoreFrames, store: FeatureStore, tmp_path: Path
+) -> None:
+    """Two trainings with the same seed and data give the same model file and
+    metrics, and every metadata field is filled."""
+    config = load_config(RANKER_CONFIG)
+    first = train_current_model(frames, store, config, tmp_path / "first", PROJECT_DIR)
+    second = train_current_model(
+        frames, store, config, tmp_path / "second", PROJECT_DIR
+    )
+
+    model_a = (tmp_path / "first" / first.version / MODEL_FILE).read_bytes()
+    model_b = (tmp_path / "second" / second.version / MODEL_FILE).read_bytes()
+    assert model_a == model_b
+    assert first.metrics == second.metrics
+    assert first.metrics["validation_ndcg"] > 0
+    _, loaded = load_current(tmp_path / "first")
+    assert loaded == first
+    for name, value in asdict(loaded).items():
+        assert value not in (None, "", [], {}), name
+    for name in (
+        "orders",
+        "rows",
+        "positives",
+        "groups",
+        "cutoffs",
+        "seed",
+        "relevance",
+        "rounds",
+        "seconds",
+    ):
+        assert loaded.training[name] not in (None, "", []), name
+    assert loaded.feature_service == "ranker_v2"
+    assert "neighbour_affinity" in loaded.features
