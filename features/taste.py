@@ -91,7 +91,7 @@ def co_ordered(
     neighbours: int = NEIGHBOURS,
     max_users: int = NEIGHBOUR_USERS,
 ) -> pl.DataFrame:
-    """Each restaurant's ``neighbours`` most similar restaurants.
+    """Return each restaurant's ``neighbours`` most similar restaurants.
 
     Similarity is the cosine of two restaurants' columns of the binary user x
     restaurant matrix: the users who ordered from both, divided by the square

@@ -77,7 +77,7 @@ def candidate_pairs(
 def snapshot_candidates(
     labelled: LabelledSnapshot, settings: CandidateSettings | None
 ) -> pl.DataFrame:
-    """The candidate pairs of a snapshot's labelled users.
+    """Return the candidate pairs of a snapshot's labelled users.
 
     Every open restaurant when ``settings`` is None, else the pooled sources
     of :func:`models.candidates.generate_candidates`. When repeats are not

@@ -113,7 +113,8 @@ def check_trainable(
 
 
 def _sample_groups(rows: pl.DataFrame, groups: int) -> pl.DataFrame:
-    """The rows of the first ``groups`` groups holding a positive and a negative."""
+    """Return the rows of the first ``groups`` groups with a positive and a
+    negative."""
     usable = (
         rows.group_by(GROUP, USER_ID, maintain_order=True)
         .agg(pl.col(LABEL).min().alias("_min"), pl.col(LABEL).max().alias("_max"))

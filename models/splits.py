@@ -17,8 +17,8 @@ class Split:
     seed: int
     train: pl.DataFrame
     test: pl.DataFrame
-    # Start of the test window of a temporal split: the training part holds
-    # the orders before it. None for a random split.
+    # Start of the test window of a temporal split: the training part is the
+    # orders before it. None for a random split.
     test_from: datetime | None = None
 
 
@@ -65,7 +65,7 @@ def temporal_splits(
     Split ``i`` tests on the orders placed in
     ``[end - (i + 1) * horizon, end - i * horizon)`` and trains on the orders
     before that window; later orders are in neither part, since they lie in
-    the test window's future. ``seed`` holds ``i``.
+    the test window's future. ``seed`` is ``i``.
     """
     if n_splits < 1:
         msg = f"n_splits must be at least 1, got {n_splits}"
