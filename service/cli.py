@@ -314,7 +314,9 @@ def _parser() -> argparse.ArgumentParser:
     train.set_defaults(handler=_train)
 
     evaluate = commands.add_parser(
-        "evaluate", help="ranker vs popularity on seeded random splits"
+        "evaluate",
+        help="ranker vs baselines on seeded random splits, or weekly windows for "
+        "orders with times",
     )
     _add_feature_options(evaluate)
     _add_config_option(evaluate)
@@ -468,13 +470,14 @@ def _add_evaluation_options(parser: argparse.ArgumentParser) -> None:
         "--splits",
         type=_bounded_int(1, 100),
         default=5,
-        help="number of random splits (default: 5)",
+        help="number of random splits, or of weekly test windows for orders "
+        "with times (default: 5)",
     )
     parser.add_argument(
         "--seed",
         type=_bounded_int(0, 2**32 - 1),
         default=0,
-        help="seed of the first split (default: 0)",
+        help="seed of the first random split (default: 0)",
     )
     parser.add_argument(
         "--k",
