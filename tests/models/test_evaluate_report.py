@@ -1,0 +1,89 @@
+"""Tests of the evaluation report's summary and table, on hand-made splits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from models.evaluate import _summarize, compare_reports, format_table
+
+
+def split(
+    seed: int, test_from: str | None, ranker: float, popularity: float
+) -> dict[str, Any]:
+    return {
+        "seed": seed,
+        "test_from": test_from,
+        "candidate_recall": 1.0,
+        "models": {
+            "lightgbm_ranker": {"ndcg@10": ranker},
+            "popularity": {"ndcg@10": popularity},
+        },
+    }
+
+
+def report(splits: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    return {
+        "settings": {"n_splits": len(splits), "test_fraction": 0.2, "seed": 0},
+        "split_kind": kind,
+        "relevance": "any order",
+        "ranker": {
+            "feature_service": "ranker_v2",
+            "features": ["a", "b"],
+            "cutoffs": {"horizon_days": 7},
+        },
+        "splits": splits,
+        "summary": _summarize(splits),
+        "candidate_recall": 0.75,
+    }
+
+
+def test_summary_mean_and_sample_deviation() -> None:
+    summary = _summarize([split(0, None, 0.4, 0.1), split(1, None, 0.6, 0.3)])
+
+    # Mean 0.5; sample deviation sqrt(((0.1)^2 + (0.1)^2) / 1) = 0.1414.
+    assert summary["lightgbm_ranker"]["ndcg@10"]["mean"] == pytest.approx(0.5)
+    assert summary["lightgbm_ranker"]["ndcg@10"]["std"] == pytest.approx(0.141421356)
+    assert summary["popularity"]["ndcg@10"]["mean"] == pytest.approx(0.2)
+
+
+def test_summary_single_split_has_no_deviation() -> None:
+    summary = _summarize([split(0, None, 0.4, 0.1)])
+
+    assert summary["lightgbm_ranker"]["ndcg@10"] == {"mean": 0.4, "std": None}
+
+
+def test_table_random_splits() -> None:
+    table = format_table(
+        report([split(0, None, 0.4, 0.1), split(1, None, 0.6, 0.3)], "random")
+    )
+
+    assert "| lightgbm_ranker | 0.5000 ± 0.1414 |" in table
+    assert "over 2 random 80%/20% splits (seeds 0 to 1)" in table
+    assert "Relevant: any order." in table
+    assert "Candidate recall: 0.7500" in table
+
+
+def test_table_temporal_windows() -> None:
+    splits = [
+        split(0, "2024-04-24T00:00:00+00:00", 0.7, 0.1),
+        split(1, "2024-04-17T00:00:00+00:00", 0.5, 0.1),
+    ]
+
+    table = format_table(report(splits, "temporal"))
+
+    assert "over 2 test windows of 7 days starting 2024-04-24, 2024-04-17" in table
+    assert "| popularity | 0.1000 ± 0.0000 |" in table
+
+
+def test_compare_reports_changes() -> None:
+    before = report([split(0, None, 0.4, 0.1), split(1, None, 0.6, 0.3)], "random")
+    after = report([split(0, None, 0.5, 0.1), split(1, None, 0.7, 0.3)], "random")
+    after["ranker"] = {**after["ranker"], "features": ["a", "c"]}
+
+    text = compare_reports(before, after)
+
+    assert "| lightgbm_ranker | ndcg@10 | 0.5000 | 0.6000 | +0.1000 |" in text
+    assert "features added: c" in text
+    assert "features removed: b" in text
