@@ -52,10 +52,15 @@ def taste_factors(
     if k < 1:
         return pl.DataFrame(schema=user_schema), pl.DataFrame(schema=restaurant_schema)
 
-    rows = np.searchsorted(users.to_numpy(), counts[USER_ID].to_numpy())
-    columns = np.searchsorted(restaurants.to_numpy(), counts[RESTAURANT_ID].to_numpy())
+    # Row and column numbers by joins: searching numpy arrays of strings
+    # compares Python objects, minutes on millions of orders.
+    numbered = counts.join(users.to_frame().with_row_index("_row"), on=USER_ID).join(
+        restaurants.to_frame().with_row_index("_column"), on=RESTAURANT_ID
+    )
+    rows = numbered["_row"].to_numpy()
+    columns = numbered["_column"].to_numpy()
     matrix = sp.csr_matrix(
-        (np.log1p(counts["count"].to_numpy().astype(np.float64)), (rows, columns)),
+        (np.log1p(numbered["count"].to_numpy().astype(np.float64)), (rows, columns)),
         shape=(users.len(), restaurants.len()),
     )
     start = np.random.default_rng(0).random(min(matrix.shape))
