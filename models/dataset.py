@@ -178,7 +178,7 @@ def _sample_users(
         return labelled
     chosen = users.sample(count, seed=seed)
     return replace(
-        labelled, labels=labelled.labels.filter(pl.col(USER_ID).is_in(chosen))
+        labelled, labels=labelled.labels.filter(pl.col(USER_ID).is_in(chosen.implode()))
     )
 
 
