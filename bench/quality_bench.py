@@ -47,7 +47,7 @@ from features.paths import (
     default_var_dir,
 )
 from models.baselines import BaselineFactory, default_baselines
-from models.evaluate import EvaluationSettings, evaluate_splits
+from models.evaluate import EvaluationSettings, evaluate_splits, without_nan
 from models.ranker import LightGBMRanker, load_config
 from service.pipeline import read_store
 
@@ -299,7 +299,7 @@ def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / "quality_bench.json"
     markdown_path = out_dir / "quality_bench.md"
-    json_path.write_text(json.dumps(_without_nan(report), indent=2) + "\n")
+    json_path.write_text(json.dumps(without_nan(report), indent=2) + "\n")
     markdown_path.write_text(to_markdown(report))
     return json_path, markdown_path
 
@@ -348,17 +348,6 @@ def _number(value: float | None) -> str:
     if value is None or math.isnan(value):
         return "n/a"
     return f"{value:.4f}"
-
-
-def _without_nan(value: Any) -> Any:
-    """Replace nan by None, since strict JSON has no nan."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _without_nan(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_without_nan(item) for item in value]
-    return value
 
 
 def _positive_int(text: str) -> int:

@@ -201,7 +201,7 @@ def _encode_elements(array: pa.Array, value_type: ValueType, packed: bool) -> pa
 def _entity_value_parts(
     name: str, column: pa.Array, value_type: ValueType
 ) -> list[pa.Array | bytes]:
-    """The type code, 4-byte length and bytes of one join key's values."""
+    """Return the type code, 4-byte length and bytes of one join key's values."""
     if value_type not in _KEY_TYPE_CODES:
         msg = f"join key {name} has type {value_type.name}; the bulk writer takes "
         msg += f"{sorted(t.name for t in _KEY_TYPE_CODES)}"
@@ -250,7 +250,7 @@ def _varints(values: np.ndarray) -> pa.Array:
 
 
 def _fixed(rows: np.ndarray) -> pa.Array:
-    """A binary array of the rows of a 2-D uint8 matrix."""
+    """Return a binary array of the rows of a 2-D uint8 matrix."""
     count, width = rows.shape
     offsets = np.arange(count + 1, dtype=np.int64) * width
     return _binary(offsets, np.ascontiguousarray(rows).reshape(-1))

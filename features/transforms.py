@@ -557,8 +557,9 @@ def restaurant_taste(snapshot: Snapshot) -> pl.DataFrame:
 
 @feature_table("restaurant_neighbours", RESTAURANT)
 def restaurant_neighbours(snapshot: Snapshot) -> pl.DataFrame:
-    """The restaurants most often ordered by the same users, with their cosine
-    similarity (features.taste.co_ordered), best first; null without any."""
+    """List the restaurants most often ordered by the same users, with their
+    cosine similarity (features.taste.co_ordered), best first. Null for a
+    restaurant without any."""
     lists = (
         co_ordered(snapshot.orders)
         .group_by(RESTAURANT_ID, maintain_order=True)

@@ -159,7 +159,7 @@ def _tagged(
 
 
 def _most_popular(popularity: pl.DataFrame, limit: int) -> pl.DataFrame:
-    """The ``limit`` most ordered restaurants, weight 0."""
+    """Return the ``limit`` most ordered restaurants, with weight 0."""
     return (
         popularity.sort(["_popularity", RESTAURANT_ID], descending=[True, False])
         .head(limit)

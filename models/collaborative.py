@@ -134,8 +134,8 @@ class UserKnnBaseline:
         weights = _keep_largest(similarity, self.neighbours)
         assert self._matrix is not None
         counts = self._matrix.counts[users]
-        # The user's own orders count with weight 1, as a user is most similar
-        # to themselves; this matters only where past restaurants are
+        # The user's own orders count with weight 1, because a user is most
+        # similar to themselves. This matters only where past restaurants are
         # candidates (orders with times).
         return np.asarray(
             (sp.csr_matrix(weights) @ self._matrix.counts + counts).todense()

@@ -75,7 +75,7 @@ def relevant_orders(orders: pl.DataFrame, min_rating: float | None) -> pl.DataFr
 
 
 def describe_relevance(min_rating: float | None) -> str:
-    """The label definition in words, as reports and model metadata state it."""
+    """Describe the label definition in words, for reports and model metadata."""
     if min_rating is None:
         return "any order"
     return f"orders rated at least {min_rating:g}"

@@ -116,7 +116,7 @@ def labelled_rows(
     (the snapshot's index). Candidates come from :func:`snapshot_candidates`.
     With ``add_missed_positives`` (training), an ordered restaurant that no
     candidate source proposed is added to its group, so the ranker still
-    learns from it; evaluation turns it off, so that a miss of the candidates
+    learns from it. Evaluation turns it off, so that a miss of the candidates
     counts as a miss. Users whose group would hold no positive are left out.
     With ``negatives_per_group``, each group keeps all its positives and that
     many negatives drawn at random (seeded). With ``max_users_per_cutoff``,

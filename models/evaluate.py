@@ -269,14 +269,14 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _without_nan(value: Any) -> Any:
+def without_nan(value: Any) -> Any:
     """Replace nan by None, since strict JSON has no nan."""
     if isinstance(value, float) and math.isnan(value):
         return None
     if isinstance(value, dict):
-        return {key: _without_nan(item) for key, item in value.items()}
+        return {key: without_nan(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_without_nan(item) for item in value]
+        return [without_nan(item) for item in value]
     return value
 
 
@@ -292,7 +292,7 @@ def write_report(report: dict[str, Any], reports_dir: Path) -> tuple[Path, Path]
     reports_dir.mkdir(parents=True, exist_ok=True)
     json_path = reports_dir / "evaluation.json"
     markdown_path = reports_dir / "evaluation.md"
-    json_path.write_text(json.dumps(_without_nan(report), indent=2) + "\n")
+    json_path.write_text(json.dumps(without_nan(report), indent=2) + "\n")
     markdown_path.write_text("# Offline evaluation\n\n" + format_table(report) + "\n")
     return json_path, markdown_path
 

@@ -10,8 +10,8 @@ support its sentence (a vegetarian reason for a user who rarely orders
 vegetarian, a distance of 80 km), and then the next family is tried.
 
 Features of the user's activity alone (how often and how much the user
-orders) are the same for every candidate of a request, so they cannot say in
-words why one restaurant was chosen over another, and they give no reason. A
+orders) are the same for every candidate of a request, so they cannot
+explain why one restaurant ranked above another, and they give no reason. A
 model feature in no family and not listed gets a generic reason that names it.
 """
 

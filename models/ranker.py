@@ -194,7 +194,7 @@ def _min_rating(path: Path, relevance: object) -> float | None:
 
 @dataclass(frozen=True)
 class FitReport:
-    """How a ranker was fitted: rounds kept and the validation that chose them."""
+    """The fit of a ranker: rounds kept and the validation that chose them."""
 
     rounds: int
     # Query groups of the validation window; 0 when there was none.
@@ -235,7 +235,7 @@ def train_ranker(
 
     With a ``validation`` window and ``early_stopping_rounds`` in the config,
     boosting stops once the validation NDCG has not improved for that many
-    rounds; the model is then refitted on the training and validation rows
+    rounds. The model is then refitted on the training and validation rows
     together for the best number of rounds, so that it learns from the latest
     window too. Without them it boosts ``num_boost_round`` rounds.
 

@@ -51,7 +51,7 @@ def check_trainable(
     Raises:
         UntrainableSetError: the labels are all zero, every feature is
             constant, the group sizes do not match the rows, or the fit stays
-            below ``min_ndcg``; the message names what was found.
+            below ``min_ndcg``. The message names what was found.
     """
     rows = training.rows
     sizes = training.group_sizes
