@@ -1,15 +1,34 @@
-"""Top-k ranking metrics with binary relevance.
+"""Metrics for offline evaluation of the recommendations.
 
-Each function takes one user's ranked list of restaurant ids (best first) and
-the set of ids that are relevant for that user. A user with no relevant
-restaurant has no defined value: the functions return ``nan`` and averaging
-helpers skip such users.
+Ranking metrics take one user's ranked list of restaurant ids (best first) and
+the set of ids that are relevant for that user. Relevance is binary. A user
+with no relevant restaurant has no defined value: these functions return
+``nan`` and averaging helpers skip such users. Ranked lists are expected to
+contain distinct ids, as :func:`models.ranker.top_k` returns them, because a
+repeated relevant id counts as a hit at each of its ranks.
+
+Beyond-accuracy metrics (coverage, popularity bias, novelty) take every user's
+list at once. :class:`Confusion` and :func:`confusion_at` describe the scores
+as a classifier at a decision threshold, and :func:`bootstrap_interval` gives
+a percentile bootstrap interval of a mean. Coverage, popularity bias, novelty
+and the bootstrap interval return ``nan`` for empty input rather than raise,
+and no function here warns.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy.stats import rankdata
+
+# Entries of one block of bootstrap draws. Each entry costs an int64 index and
+# the float64 value it selects, so a block takes 16 bytes x 4,000,000 = 64 MB.
+_BOOTSTRAP_BLOCK_ENTRIES = 4_000_000
 
 
 def dcg_at_k(ranked: Sequence[str], relevant: Collection[str], k: int) -> float:
@@ -56,7 +75,388 @@ def mean_ignoring_nan(values: Sequence[float]) -> float:
     return sum(defined) / len(defined) if defined else math.nan
 
 
+def precision_at_k(ranked: Sequence[str], relevant: Collection[str], k: int) -> float:
+    """Share of the top k slots that contain a relevant item: hits in the top k / k.
+    Returns nan when nothing is relevant.
+
+    The denominator is k, not len(ranked), so a list shorter than k counts its
+    missing slots as misses.
+    """
+    _check_k(k)
+    if not relevant:
+        return math.nan
+
+    hits = sum(1 for item in ranked[:k] if item in relevant)
+    return hits / k
+
+
+def average_precision_at_k(
+    ranked: Sequence[str], relevant: Collection[str], k: int
+) -> float:
+    """Average precision at k (AP@k), the per-user term of MAP@k. Returns nan when
+    nothing is relevant.
+
+    AP@k is the sum of precision@r over the ranks r <= k that hold a relevant
+    item, divided by min(len(relevant), k). This divisor is the number of hits a
+    perfect list can reach, so a perfect list scores 1 even when more than k
+    items are relevant.
+    """
+    _check_k(k)
+    if not relevant:
+        return math.nan
+
+    hits = 0
+    precision_sum = 0.0
+    for rank, item in enumerate(ranked[:k], start=1):
+        if item in relevant:
+            hits += 1
+            precision_sum += hits / rank
+    return precision_sum / min(len(relevant), k)
+
+
+def reciprocal_rank(ranked: Sequence[str], relevant: Collection[str], k: int) -> float:
+    """Reciprocal rank with a cutoff at k, the per-user term of MRR@k: 1 / rank of
+    the first relevant item among the top k, or 0.0 when none of the top k is
+    relevant. Returns nan when nothing is relevant.
+    """
+    _check_k(k)
+    if not relevant:
+        return math.nan
+
+    for rank, item in enumerate(ranked[:k], start=1):
+        if item in relevant:
+            return 1.0 / rank
+    return 0.0
+
+
+def hit_at_k(ranked: Sequence[str], relevant: Collection[str], k: int) -> float:
+    """Hit indicator at k: 1.0 when any of the top k items is relevant, else 0.0.
+    Returns nan when nothing is relevant. The hit rate at k is its mean over users.
+    """
+    _check_k(k)
+    if not relevant:
+        return math.nan
+
+    return 1.0 if any(item in relevant for item in ranked[:k]) else 0.0
+
+
+def catalogue_coverage(
+    lists: Iterable[Sequence[str]], catalogue_size: int, k: int
+) -> float:
+    """Compute the share of the catalogue that appears in the top k of any list.
+
+    Coverage is the number of distinct ids in the union of every list's top k,
+    divided by ``catalogue_size``. Returns nan when ``lists`` contains no list,
+    and 0.0 when it contains only empty lists.
+
+    Raises:
+        ValueError: k or catalogue_size is below 1, or the lists contain more
+            distinct ids than ``catalogue_size``.
+    """
+    _check_k(k)
+    if catalogue_size < 1:
+        msg = f"catalogue_size must be a positive integer, got {catalogue_size}"
+        raise ValueError(msg)
+
+    recommended: set[str] = set()
+    list_count = 0
+    for ranked in lists:
+        list_count += 1
+        recommended.update(ranked[:k])
+    if list_count == 0:
+        return math.nan
+
+    if len(recommended) > catalogue_size:
+        msg = (
+            f"the top {k} of the lists contain {len(recommended)} distinct "
+            f"restaurant ids, more than catalogue_size={catalogue_size}; pass the "
+            "number of restaurants in the catalogue"
+        )
+        raise ValueError(msg)
+    return len(recommended) / catalogue_size
+
+
+def popularity_percentiles(popularity: Mapping[str, float]) -> dict[str, float]:
+    """Rank each item's popularity as a percentile in [0, 1], the most popular at 1.
+
+    The n items are ranked from 1 (least popular) to n (most popular), and tied
+    items share the mean of the ranks they span. An item of rank r gets the
+    percentile (r - 1) / (n - 1). A single item gets 1.0, and an empty mapping
+    gives an empty dict. The percentiles are relative to the items passed, so
+    pass every catalogue item, with 0 for those never ordered.
+
+    Raises:
+        ValueError: a popularity value is nan or infinite.
+    """
+    items = list(popularity)
+    for item, value in popularity.items():
+        if not math.isfinite(value):
+            msg = f"popularity of {item!r} must be a finite number, got {value}"
+            raise ValueError(msg)
+    if len(items) <= 1:
+        return dict.fromkeys(items, 1.0)
+
+    ranks = rankdata([popularity[item] for item in items], method="average")
+    percentiles = (ranks - 1.0) / (len(items) - 1)
+    return dict(zip(items, percentiles.tolist(), strict=True))
+
+
+def popularity_bias(
+    lists: Iterable[Sequence[str]], percentiles: Mapping[str, float], k: int
+) -> float:
+    """Compute the mean popularity percentile of the items in the top k of the lists.
+
+    Each of the top k slots of every list counts once, so an item recommended to
+    three users counts three times. Items missing from ``percentiles`` count as
+    percentile 0.0, the least popular. Values near 1 mean that the lists favour
+    popular restaurants. Returns nan when no list recommends any item.
+    """
+    _check_k(k)
+
+    total = 0.0
+    count = 0
+    for ranked in lists:
+        for item in ranked[:k]:
+            total += percentiles.get(item, 0.0)
+            count += 1
+    return total / count if count else math.nan
+
+
+def novelty(
+    lists: Iterable[Sequence[str]],
+    popularity_share: Mapping[str, float],
+    k: int,
+    *,
+    users: int,
+) -> float:
+    """Compute the mean self-information, in bits, of the items in the top k.
+
+    The self-information of item i is -log2(p(i)), where p(i) is
+    ``popularity_share[i]``, the share of the ``users`` training users who
+    ordered i. An item missing from ``popularity_share`` or with share 0 takes
+    p = 1 / (users + 1), which is below the smallest non-zero share 1 / users,
+    so an item nobody ordered counts as rarer than one ordered by a single user.
+    As in :func:`popularity_bias`, each of the top k slots of every list counts
+    once. Returns nan when no list recommends any item.
+
+    Raises:
+        ValueError: k or users is below 1, or the share of a recommended item is
+            outside [0, 1].
+    """
+    _check_k(k)
+    if users < 1:
+        msg = f"users must be the number of training users (at least 1), got {users}"
+        raise ValueError(msg)
+
+    unseen_bits = math.log2(users + 1)
+    total = 0.0
+    count = 0
+    for ranked in lists:
+        for item in ranked[:k]:
+            share = popularity_share.get(item, 0.0)
+            total += _self_information(item, share, unseen_bits)
+            count += 1
+    return total / count if count else math.nan
+
+
+@dataclass(frozen=True)
+class Confusion:
+    """Confusion matrix of a binary classification at one decision threshold.
+
+    Each rate is nan, not an error, when its denominator is 0, for example the
+    recall of a slice without a positive label.
+    """
+
+    tp: int
+    fp: int
+    fn: int
+    tn: int
+
+    def __post_init__(self) -> None:
+        for name in ("tp", "fp", "fn", "tn"):
+            value = getattr(self, name)
+            if value < 0:
+                msg = f"{name} must be a non-negative count, got {value}"
+                raise ValueError(msg)
+
+    @property
+    def precision(self) -> float:
+        """Share of the predicted positives that are positive: tp / (tp + fp)."""
+        return _ratio(self.tp, self.tp + self.fp)
+
+    @property
+    def recall(self) -> float:
+        """Share of the positives predicted positive: tp / (tp + fn)."""
+        return _ratio(self.tp, self.tp + self.fn)
+
+    @property
+    def f1(self) -> float:
+        """F1 score: 2 tp / (2 tp + fp + fn).
+
+        It equals the harmonic mean of precision and recall when both are
+        defined. It is 0.0, not nan, when nothing is predicted positive but some
+        label is positive, and nan only when tp + fp + fn = 0.
+        """
+        return _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn)
+
+    @property
+    def false_positive_rate(self) -> float:
+        """Share of the negatives predicted positive: fp / (fp + tn)."""
+        return _ratio(self.fp, self.fp + self.tn)
+
+    @property
+    def false_negative_rate(self) -> float:
+        """Share of the positives predicted negative: fn / (fn + tp)."""
+        return _ratio(self.fn, self.fn + self.tp)
+
+    @property
+    def accuracy(self) -> float:
+        """Share of correct predictions: (tp + tn) / (tp + fp + fn + tn)."""
+        return _ratio(self.tp + self.tn, self.tp + self.fp + self.fn + self.tn)
+
+
+def confusion_at(
+    scores: Sequence[float] | npt.NDArray[np.floating[Any]],
+    labels: Sequence[int] | npt.NDArray[np.integer[Any] | np.bool_],
+    threshold: float,
+) -> Confusion:
+    """Count the confusion matrix of predicting positive when score >= threshold.
+
+    A label is 1 or True for a relevant item and 0 or False otherwise.
+
+    Raises:
+        ValueError: scores and labels differ in length or are not
+            one-dimensional, a score or the threshold is nan, or a label is
+            neither 0 nor 1.
+    """
+    score_array = np.asarray(scores, dtype=float)
+    label_array = np.asarray(labels)
+    _check_classification_input(score_array, label_array, threshold)
+
+    predicted = score_array >= threshold
+    actual = label_array == 1
+    tp = int(np.count_nonzero(predicted & actual))
+    fp = int(np.count_nonzero(predicted & ~actual))
+    fn = int(np.count_nonzero(~predicted & actual))
+    return Confusion(tp=tp, fp=fp, fn=fn, tn=predicted.size - tp - fp - fn)
+
+
+def bootstrap_interval(
+    values: Sequence[float] | npt.NDArray[np.floating[Any]],
+    *,
+    level: float = 0.95,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Compute a percentile bootstrap interval of the mean of the defined values.
+
+    The nan values are dropped first, as in :func:`mean_ignoring_nan`. Each of
+    the ``resamples`` resamples draws n of the n remaining values with
+    replacement from ``numpy.random.default_rng(seed)``. The interval runs from
+    the (1 - level) / 2 to the (1 + level) / 2 quantile of the resample means,
+    with numpy's default linear interpolation. Returns (nan, nan) when no value
+    is defined and (v, v) for a single value v.
+
+    Raises:
+        ValueError: level is not strictly between 0 and 1, or resamples is
+            below 1.
+    """
+    if not 0.0 < level < 1.0:
+        msg = f"level must be strictly between 0 and 1, got {level}"
+        raise ValueError(msg)
+    if resamples < 1:
+        msg = f"resamples must be a positive integer, got {resamples}"
+        raise ValueError(msg)
+
+    array = np.asarray(values, dtype=float)
+    defined = array[~np.isnan(array)]
+    if defined.size == 0:
+        return (math.nan, math.nan)
+    if defined.size == 1:
+        value = float(defined[0])
+        return (value, value)
+
+    rng = np.random.default_rng(seed)
+    means = _bootstrap_means(defined, resamples, rng, _BOOTSTRAP_BLOCK_ENTRIES)
+    low, high = np.quantile(means, [(1.0 - level) / 2, (1.0 + level) / 2])
+    return (float(low), float(high))
+
+
 def _check_k(k: int) -> None:
     if k < 1:
         msg = f"k must be a positive integer, got {k}"
         raise ValueError(msg)
+
+
+def _ratio(numerator: int, denominator: int) -> float:
+    return numerator / denominator if denominator else math.nan
+
+
+def _self_information(item: str, share: float, unseen_bits: float) -> float:
+    # The negated test also rejects a nan share.
+    if not 0.0 <= share <= 1.0:
+        msg = f"popularity_share of {item!r} must be in [0, 1], got {share}"
+        raise ValueError(msg)
+    return -math.log2(share) if share > 0.0 else unseen_bits
+
+
+def _check_classification_input(
+    scores: npt.NDArray[np.float64], labels: npt.NDArray[Any], threshold: float
+) -> None:
+    if scores.ndim != 1 or labels.ndim != 1:
+        msg = (
+            "scores and labels must be one-dimensional, got shapes "
+            f"{scores.shape} and {labels.shape}"
+        )
+        raise ValueError(msg)
+    if scores.size != labels.size:
+        msg = (
+            f"scores has {scores.size} values but labels has {labels.size}; "
+            "pass one label per score"
+        )
+        raise ValueError(msg)
+    if math.isnan(threshold):
+        msg = "threshold must be a number, got nan"
+        raise ValueError(msg)
+
+    nan_positions = np.flatnonzero(np.isnan(scores))
+    if nan_positions.size:
+        msg = f"scores[{nan_positions[0]}] is nan; every score must be a number"
+        raise ValueError(msg)
+    invalid_positions = np.flatnonzero(~np.isin(labels, (0, 1)))
+    if invalid_positions.size:
+        position = invalid_positions[0]
+        msg = f"labels[{position}] must be 0 or 1, got {labels[position].item()!r}"
+        raise ValueError(msg)
+
+
+def _bootstrap_means(
+    values: npt.NDArray[np.float64],
+    resamples: int,
+    rng: np.random.Generator,
+    max_entries: int,
+) -> npt.NDArray[np.float64]:
+    """Draw the resample means in blocks of at most ``max_entries`` index draws.
+
+    numpy's Generator produces the same index sequence whatever the block shape
+    (a test checks this), so the means depend on the seed but not on
+    ``max_entries``, up to rounding.
+    """
+    n = values.size
+    means = np.empty(resamples)
+    if n <= max_entries:
+        rows_per_block = max_entries // n
+        for start in range(0, resamples, rows_per_block):
+            stop = min(start + rows_per_block, resamples)
+            indices = rng.integers(0, n, size=(stop - start, n))
+            means[start:stop] = values[indices].mean(axis=1)
+        return means
+
+    # When one resample does not fit in a block, sum it in slices of max_entries.
+    for row in range(resamples):
+        total = 0.0
+        for start in range(0, n, max_entries):
+            size = min(max_entries, n - start)
+            total += float(values[rng.integers(0, n, size=size)].sum())
+        means[row] = total / n
+    return means

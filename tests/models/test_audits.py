@@ -1,0 +1,431 @@
+"""Tests of the release audits: loading, checking, messages and exit code."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from models.audits import (
+    FAILED,
+    NOT_MEASURED,
+    PASSED,
+    AuditSpec,
+    audit_exit_code,
+    load_audits,
+    run_audits,
+)
+from models.segments import load_segments
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+MEAT_ONLY = AuditSpec(
+    name="vegetarian_meat_only",
+    failure_mode="Vegetarians are recommended restaurants with no vegetarian dish.",
+    metric="meat_only_share@10",
+    segment="vegetarians",
+    threshold=0.02,
+    direction="max",
+    owner="ranking",
+)
+FAVOURITE = AuditSpec(
+    name="favourite_kept",
+    failure_mode="A user's favourite restaurant drops out of the top 10.",
+    metric="favourite_recall@10",
+    segment="has_favourite",
+    threshold=0.9,
+    direction="min",
+    owner="ranking",
+    signed_off=True,
+)
+EACH = AuditSpec(
+    name="segment_ndcg_floor",
+    failure_mode="One segment of users gets much worse lists than users overall.",
+    metric="ndcg_ratio_to_overall",
+    segment="each",
+    threshold=0.8,
+    direction="min",
+    owner="ranking",
+    min_users=30,
+)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "audits.yaml"
+    path.write_text(text)
+    return path
+
+
+# ---------------------------------------------------------------------------
+# Checking values.
+# ---------------------------------------------------------------------------
+
+
+def test_failed_audit_message() -> None:
+    measured = {("meat_only_share@10", "vegetarians"): 0.137}
+
+    [result] = run_audits([MEAT_ONLY], measured)
+
+    assert result.status == FAILED
+    assert result.value == 0.137
+    assert result.message == (
+        "audit vegetarian_meat_only failed: meat_only_share@10 on vegetarians is "
+        "0.137, threshold <= 0.02 (owner ranking, not signed off)"
+    )
+
+
+def test_passed_audit_message() -> None:
+    measured = {("meat_only_share@10", "vegetarians"): 0.0125}
+
+    [result] = run_audits([MEAT_ONLY], measured)
+
+    assert result.status == PASSED
+    assert result.reason is None
+    assert result.message == (
+        "audit vegetarian_meat_only passed: meat_only_share@10 on vegetarians is "
+        "0.0125, threshold <= 0.02 (owner ranking, not signed off)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "status"),
+    [(0.9, PASSED), (0.95, PASSED), (0.899, FAILED)],
+    ids=["at-threshold", "above", "below"],
+)
+def test_min_direction_bound(value: float, status: str) -> None:
+    [result] = run_audits(
+        [FAVOURITE], {("favourite_recall@10", "has_favourite"): value}
+    )
+
+    assert result.status == status
+
+
+def test_max_direction_at_threshold_passes() -> None:
+    [result] = run_audits([MEAT_ONLY], {("meat_only_share@10", "vegetarians"): 0.02})
+
+    assert result.status == PASSED
+
+
+def test_value_close_to_threshold_shown_in_full() -> None:
+    # 0.02004 rounds to 0.02 at three digits, the same as the threshold.
+    [result] = run_audits([MEAT_ONLY], {("meat_only_share@10", "vegetarians"): 0.02004})
+
+    assert result.status == FAILED
+    assert "on vegetarians is 0.02004, threshold <= 0.02" in result.message
+
+
+def test_missing_value_not_measured() -> None:
+    [result] = run_audits([MEAT_ONLY], {("ndcg@10", "vegetarians"): 0.5})
+
+    assert result.status == NOT_MEASURED
+    assert result.value is None
+    assert result.reason == "meat_only_share@10 on vegetarians has no value"
+    assert result.message == (
+        "audit vegetarian_meat_only not measured: meat_only_share@10 on "
+        "vegetarians has no value, threshold <= 0.02 (owner ranking, not signed off)"
+    )
+
+
+def test_nan_value_not_measured() -> None:
+    measured = {("favourite_recall@10", "has_favourite"): math.nan}
+
+    [result] = run_audits([FAVOURITE], measured)
+
+    assert result.status == NOT_MEASURED
+    assert result.value is not None
+    assert math.isnan(result.value)
+    assert result.message == (
+        "audit favourite_kept not measured: favourite_recall@10 on has_favourite "
+        "is nan, threshold >= 0.9 (owner ranking, signed off)"
+    )
+
+
+def test_result_copies_spec_fields() -> None:
+    [result] = run_audits([FAVOURITE], {("favourite_recall@10", "has_favourite"): 1})
+
+    assert result.name == "favourite_kept"
+    assert result.failure_mode == FAVOURITE.failure_mode
+    assert result.metric == "favourite_recall@10"
+    assert result.segment == "has_favourite"
+    assert result.threshold == 0.9
+    assert result.direction == "min"
+    assert result.owner == "ranking"
+    assert result.signed_off is True
+    assert result.note is None
+    assert result.value == 1.0
+
+
+# ---------------------------------------------------------------------------
+# The each segment.
+# ---------------------------------------------------------------------------
+
+
+def test_each_expands_per_measured_segment() -> None:
+    measured = {
+        ("ndcg_ratio_to_overall", "all"): 1.0,
+        ("ndcg_ratio_to_overall", "cold_start"): 0.95,
+        ("ndcg_ratio_to_overall", "city=Porto"): 0.71,
+        ("ndcg@10", "vegetarians"): 0.2,
+    }
+
+    results = run_audits([EACH], measured)
+
+    # Sorted by segment name; "all" and the other metric are left out.
+    assert [(r.segment, r.status) for r in results] == [
+        ("city=Porto", FAILED),
+        ("cold_start", PASSED),
+    ]
+    assert results[0].message == (
+        "audit segment_ndcg_floor failed: ndcg_ratio_to_overall on city=Porto is "
+        "0.71, threshold >= 0.8 (owner ranking, not signed off)"
+    )
+
+
+def test_each_leaves_out_small_segments() -> None:
+    measured = {
+        ("ndcg_ratio_to_overall", "cold_start"): 0.95,
+        ("ndcg_ratio_to_overall", "city=Porto"): 0.5,
+        ("ndcg_ratio_to_overall", "light_users"): math.nan,
+    }
+    sizes = {"cold_start": 30, "city=Porto": 29, "light_users": 40}
+
+    results = run_audits([EACH], measured, sizes)
+
+    # city=Porto has 29 users, fewer than min_users 30.
+    assert [(r.segment, r.status) for r in results] == [
+        ("cold_start", PASSED),
+        ("light_users", NOT_MEASURED),
+    ]
+
+
+def test_each_without_measurement_not_measured() -> None:
+    [result] = run_audits([EACH], {("ndcg@10", "all"): 0.3})
+
+    assert result.segment == "each"
+    assert result.status == NOT_MEASURED
+    assert result.message == (
+        "audit segment_ndcg_floor not measured: ndcg_ratio_to_overall was measured "
+        "on no segment, threshold >= 0.8 (owner ranking, not signed off)"
+    )
+
+
+def test_named_small_segment_not_measured() -> None:
+    spec = FAVOURITE.model_copy(update={"min_users": 50})
+    measured = {("favourite_recall@10", "has_favourite"): 0.2}
+
+    [result] = run_audits([spec], measured, {"has_favourite": 12})
+
+    assert result.status == NOT_MEASURED
+    assert result.reason == "has_favourite has 12 users, fewer than min_users 50"
+
+
+# ---------------------------------------------------------------------------
+# Exit code.
+# ---------------------------------------------------------------------------
+
+
+def test_exit_code_passed_is_zero() -> None:
+    results = run_audits([MEAT_ONLY], {("meat_only_share@10", "vegetarians"): 0.0})
+
+    assert audit_exit_code(results) == 0
+
+
+def test_exit_code_failed_is_one() -> None:
+    measured = {
+        ("meat_only_share@10", "vegetarians"): 0.0,
+        ("favourite_recall@10", "has_favourite"): 0.5,
+    }
+
+    results = run_audits([MEAT_ONLY, FAVOURITE], measured)
+
+    assert [r.status for r in results] == [PASSED, FAILED]
+    assert audit_exit_code(results) == 1
+
+
+def test_signed_off_failure_still_fails() -> None:
+    measured = {("favourite_recall@10", "has_favourite"): 0.5}
+
+    [result] = run_audits([FAVOURITE], measured)
+
+    assert result.status == FAILED
+    assert result.message.endswith("(owner ranking, signed off)")
+    assert audit_exit_code([result]) == 1
+
+
+def test_exit_code_not_measured() -> None:
+    results = run_audits([MEAT_ONLY], {})
+
+    assert audit_exit_code(results) == 0
+    assert audit_exit_code(results, fail_on_not_measured=True) == 1
+
+
+# ---------------------------------------------------------------------------
+# Loading.
+# ---------------------------------------------------------------------------
+
+
+def test_config_audits_load() -> None:
+    segments = load_segments(CONFIGS / "segments.yaml")
+
+    audits = load_audits(CONFIGS / "audits.yaml", segments)
+
+    assert {audit.name: (audit.metric, audit.segment) for audit in audits} == {
+        "vegetarian_meat_only": ("meat_only_share@10", "vegetarians"),
+        "favourite_kept": ("favourite_recall@10", "has_favourite"),
+        "cold_start_vs_popularity": ("ndcg_minus_popularity", "cold_start"),
+        "segment_ndcg_floor": ("ndcg_ratio_to_overall", "each"),
+        "small_independent_exposure": ("exposure_ratio", "small_independents"),
+        "vegetarian_rule_false_positives": ("false_positive_rate", "vegetarians"),
+        "vegetarian_rule_false_negatives": ("false_negative_rate", "vegetarians"),
+    }
+    assert all(not audit.signed_off for audit in audits)
+    assert {audit.owner for audit in audits} == {"ranking", "data"}
+
+
+def test_yaml_audit_runs(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "audits:\n"
+        "  - name: cold_start_vs_popularity\n"
+        "    failure_mode: Users without orders get worse lists than popularity.\n"
+        "    metric: ndcg_minus_popularity\n"
+        "    segment: cold_start\n"
+        "    threshold: 0\n"
+        "    direction: min\n"
+        "    owner: ranking\n"
+        "    note: Popularity is the most-popular baseline.\n",
+    )
+    [spec] = load_audits(path)
+
+    [result] = run_audits([spec], {("ndcg_minus_popularity", "cold_start"): -0.0123})
+
+    assert spec.threshold == 0.0
+    assert spec.note == "Popularity is the most-popular baseline."
+    assert result.message == (
+        "audit cold_start_vs_popularity failed: ndcg_minus_popularity on "
+        "cold_start is -0.0123, threshold >= 0 (owner ranking, not signed off)"
+    )
+
+
+VALID = (
+    "  - name: favourite_kept\n"
+    "    failure_mode: A favourite drops out.\n"
+    "    metric: favourite_recall@10\n"
+    "    segment: has_favourite\n"
+    "    threshold: 0.9\n"
+    "    direction: min\n"
+    "    owner: ranking\n"
+)
+
+
+def entry(**changes: str | None) -> str:
+    """Return an audit entry like VALID, named ``other``, with the fields in
+    ``changes`` replaced (None removes a field)."""
+    fields = {
+        "name": "other",
+        "failure_mode": "A favourite drops out.",
+        "metric": "favourite_recall@10",
+        "segment": "has_favourite",
+        "threshold": "0.9",
+        "direction": "min",
+        "owner": "ranking",
+    }
+    fields.update(changes)
+    lines = [f"{key}: {value}" for key, value in fields.items() if value is not None]
+    return "  - " + "\n    ".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            entry(direction="below"),
+            "field 'direction': got 'below', "
+            "expected 'max' (value <= threshold) or 'min' (value >= threshold)",
+            id="direction",
+        ),
+        pytest.param(
+            entry(threshold="'high'"),
+            "field 'threshold': got 'high', expected a finite number",
+            id="threshold-text",
+        ),
+        pytest.param(
+            entry(threshold="true"),
+            "field 'threshold': got True, expected a finite number",
+            id="threshold-bool",
+        ),
+        pytest.param(
+            entry(threshold=".nan"),
+            "field 'threshold': got nan, expected a finite number",
+            id="threshold-nan",
+        ),
+        pytest.param(
+            entry(owner=None),
+            "field 'owner': missing, "
+            "expected a team role in lower case, such as ranking or data",
+            id="missing-owner",
+        ),
+        pytest.param(
+            entry(metric="'NDCG at 10'"),
+            "field 'metric': got 'NDCG at 10', "
+            "expected a metric name such as ndcg@10 or exposure_ratio",
+            id="metric",
+        ),
+        pytest.param(
+            entry(signed_off="'yes'"),
+            "field 'signed_off': got 'yes', expected true or false",
+            id="signed-off",
+        ),
+        pytest.param(
+            entry(name="favourite_kept"),
+            "field 'name': got 'favourite_kept', "
+            "expected a name not already used by audits[0]",
+            id="duplicate-name",
+        ),
+    ],
+)
+def test_invalid_audit_message(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, "audits:\n" + VALID + text)
+    name = "favourite_kept" if "name: favourite_kept" in text else "other"
+
+    with pytest.raises(ValueError) as raised:
+        load_audits(path)
+
+    assert str(raised.value) == f"{path}: audits[1] ({name}): {expected}"
+
+
+def test_unknown_segment_message(tmp_path: Path) -> None:
+    segments = load_segments(CONFIGS / "segments.yaml")
+    path = write(tmp_path, "audits:\n" + entry(segment="vegetarian"))
+
+    with pytest.raises(ValueError) as raised:
+        load_audits(path, segments)
+
+    message = str(raised.value)
+    assert message.startswith(
+        f"{path}: audits[0] (other): field 'segment': got 'vegetarian', "
+        "expected 'all', 'each', one of age_band, budget, chains, city,"
+    )
+    assert message.endswith(
+        "or name=value of one declared with per "
+        "(age_band, budget, city, price_level, restaurant_city)"
+    )
+
+
+def test_per_value_segment_accepted(tmp_path: Path) -> None:
+    segments = load_segments(CONFIGS / "segments.yaml")
+    path = write(tmp_path, "audits:\n" + entry(segment="city=Madrid"))
+
+    [spec] = load_audits(path, segments)
+
+    assert spec.segment == "city=Madrid"
+
+
+def test_invalid_yaml_message(tmp_path: Path) -> None:
+    path = write(tmp_path, "audits:\n  - name: [unclosed\n")
+
+    with pytest.raises(ValueError) as raised:
+        load_audits(path)
+
+    assert str(raised.value).startswith(f"{path}: invalid YAML: ")
