@@ -139,6 +139,13 @@ def _markdown(report: dict[str, Any]) -> str:
         f"{training['rounds']} boosting rounds kept; "
         f"metrics {report['metrics']}.",
         "",
+        "Inside training, in seconds: "
+        + ", ".join(
+            f"{name.replace('_', ' ')} {value}"
+            for name, value in training.get("phase_seconds", {}).items()
+        )
+        + ".",
+        "",
         f"Peak RSS {report['peak_rss_gb']} GB. Machine: {report['machine']}.",
         "",
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -251,7 +252,13 @@ def train_ranker(
     rounds = config.num_boost_round
     report = FitReport(rounds=rounds)
     if validation is not None and config.early_stopping_rounds is not None:
+        started = time.perf_counter()
         booster = _boost(config.params, training, features, rounds, validation, config)
+        logger.info(
+            "chose %s rounds on the validation window in %.1f s",
+            booster.best_iteration or rounds,
+            time.perf_counter() - started,
+        )
         best = booster.best_iteration or rounds
         scores = booster.best_score.get("validation", {})
         report = FitReport(

@@ -45,6 +45,7 @@ def train_current_model(
     and config (``recommender features``).
     """
     started = time.perf_counter()
+    clock = _PhaseClock()
     snapshots = training_snapshots(store_frames, config.cutoffs)
     rows = labelled_rows(
         snapshots,
@@ -53,15 +54,20 @@ def train_current_model(
         config.candidates,
         max_users_per_cutoff=config.max_users_per_cutoff,
     )
+    clock.lap("candidates")
     features = numeric_features(feature_store, config.feature_service)
     featured = rows_from_feast(rows, feature_store, config.feature_service)
     training = training_set(featured)
+    clock.lap("features")
     sanity_ndcg = check_trainable(training, features, seed=config.seed)
+    clock.lap("sanity_check")
     fit_part, validation = split_validation(training)
     ranker = train_ranker(fit_part, config, features, validation)
+    clock.lap("boosting")
     fit = ranker.fit
     assert fit is not None
     seconds = time.perf_counter() - started
+    logger.info("training phases in seconds: %s", clock.seconds)
 
     timed = has_order_times(store_frames)
     commit, dirty = git_state(project_dir)
@@ -92,6 +98,7 @@ def train_current_model(
             "validation_groups": fit.validation_groups,
             "sanity_ndcg": round(sanity_ndcg, 4),
             "seconds": round(seconds, 2),
+            "phase_seconds": clock.seconds,
         },
         data_fingerprint=fingerprint(interactions),
         git_commit=commit,
@@ -103,3 +110,16 @@ def train_current_model(
     folder = save_model(models_dir, ranker, metadata)
     logger.info("registered model %s in %s", metadata.version, folder)
     return metadata
+
+
+class _PhaseClock:
+    """Seconds spent in each named phase, rounded to 0.01 s."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.seconds[phase] = round(now - self._last, 2)
+        self._last = now
