@@ -131,7 +131,10 @@ def run_evaluations(args: argparse.Namespace) -> dict[str, Any]:
     frames = read_store(paths)
     feature_store = open_store(args.feature_repo, paths.root, args.feast_profile)
     config = load_config(args.config)
-    settings = EvaluationSettings(n_splits=args.splits, seed=args.seed, k=args.k)
+    # ranker_v1 is evaluated on its own below and merged as a row.
+    settings = EvaluationSettings(
+        n_splits=args.splits, seed=args.seed, k=args.k, previous_service=None
+    )
     baselines = default_baselines()
     min_rating = config.cutoffs.min_rating
     peers = [_peer_factory(name, hybrid, min_rating) for name, hybrid in PEERS.items()]

@@ -11,6 +11,8 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 FEATURE_REPO = PROJECT_DIR / "feature_repo"
 UCI_DATA_DIR = PROJECT_DIR / "data" / "uci"
 RANKER_CONFIG = PROJECT_DIR / "configs" / "ranker.yaml"
+SEGMENTS_CONFIG = PROJECT_DIR / "configs" / "segments.yaml"
+AUDITS_CONFIG = PROJECT_DIR / "configs" / "audits.yaml"
 
 VAR_DIR_ENV = "RECOMMENDER_VAR_DIR"
 

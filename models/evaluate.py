@@ -20,11 +20,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import polars as pl
 
 from features.schema import RESTAURANT_ID, USER_ID
 from features.store import fingerprint
 from features.transforms import StoreFrames, compute_tables, snapshot_at
+from models.analysis import RankedLists
 from models.baselines import BaselineFactory, default_baselines
 from models.candidates import candidate_recall
 from models.cutoffs import (
@@ -44,7 +46,9 @@ from models.dataset import (
     training_set,
 )
 from models.metrics import mean_ignoring_nan, ndcg_at_k, recall_at_k
+from models.progress import progress
 from models.ranker import RankerConfig, Scorer, top_k, train_ranker
+from models.report_render import analysis_markdown
 from models.sanity import check_trainable
 from models.splits import Split, random_splits, temporal_splits
 
@@ -52,6 +56,17 @@ if TYPE_CHECKING:
     from feast import FeatureStore
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass
+class NamedScorer:
+    """A scorer reported under another name, such as a feature service's."""
+
+    name: str
+    scorer: Scorer
+
+    def score(self, rows: pl.DataFrame) -> np.ndarray:
+        return self.scorer.score(rows)
 
 
 @dataclass(frozen=True)
@@ -62,6 +77,9 @@ class EvaluationSettings:
     test_fraction: float = 0.2
     seed: int = 0
     k: int = 10
+    # Feature service of the previous model, trained on every split beside
+    # the current one; None, or the current service, leaves it out.
+    previous_service: str | None = "ranker_v1"
 
 
 def evaluate_splits(
@@ -81,7 +99,31 @@ def evaluate_splits(
     service, read from the Feast registry; their values are computed in
     memory from each split's training part with the same transforms.
     """
+    report, _ = evaluate_with_lists(frames, feature_store, config, settings, baselines)
+    return report
+
+
+def evaluate_with_lists(
+    frames: StoreFrames,
+    feature_store: FeatureStore,
+    config: RankerConfig,
+    settings: EvaluationSettings,
+    baselines: Sequence[BaselineFactory] | None = None,
+) -> tuple[dict[str, Any], RankedLists]:
+    """Evaluate as :func:`evaluate_splits` does, and also return what every
+    model recommended on the latest split, for :func:`models.analysis.analyse`.
+
+    With ``settings.previous_service``, a second ranker is trained on each
+    split with that feature service's features and reported under the
+    service's name, as the previous model.
+    """
     features = numeric_features(feature_store, config.feature_service)
+    service = settings.previous_service
+    previous = (
+        None
+        if service is None or service == config.feature_service
+        else (service, numeric_features(feature_store, service))
+    )
     timed = has_order_times(frames)
     if timed:
         splits = temporal_splits(
@@ -95,10 +137,15 @@ def evaluate_splits(
             frames.orders, settings.n_splits, settings.test_fraction, settings.seed
         )
     factories = default_baselines() if baselines is None else list(baselines)
-    results = [
-        _evaluate_split(frames, split, config, features, settings.k, factories)
-        for split in splits
-    ]
+    results = []
+    latest: RankedLists | None = None
+    for split in progress(splits, "evaluating splits"):
+        result, lists = _evaluate_split(
+            frames, split, config, features, settings.k, factories, previous
+        )
+        results.append(result)
+        latest = latest or lists
+    assert latest is not None
     interactions = frames.orders.select(USER_ID, RESTAURANT_ID, "rating")
     return {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -118,7 +165,7 @@ def evaluate_splits(
         "candidate_recall": mean_ignoring_nan(
             [result["candidate_recall"] for result in results]
         ),
-    }
+    }, latest
 
 
 def _evaluate_split(
@@ -128,7 +175,8 @@ def _evaluate_split(
     features: list[str],
     k: int,
     baselines: list[BaselineFactory],
-) -> dict[str, Any]:
+    previous: tuple[str, list[str]] | None = None,
+) -> tuple[dict[str, Any], RankedLists]:
     train_frames = replace(frames, orders=split.train)
     snapshots = training_snapshots(train_frames, config.cutoffs)
     rows = labelled_rows(
@@ -167,18 +215,41 @@ def _evaluate_split(
     }
 
     scorers: list[Scorer] = [ranker]
+    if previous is not None:
+        name, previous_features = previous
+        scorers.append(
+            NamedScorer(
+                name, train_ranker(fit_part, config, previous_features, validation)
+            )
+        )
     for factory in baselines:
         baseline = factory()
         baseline.fit(train_frames)
         scorers.append(baseline)
+    lists = {
+        scorer.name: top_k(test_rows, scorer.score(test_rows), k) for scorer in scorers
+    }
     models = {
-        scorer.name: _score_users(scorer, test_rows, relevant, k) for scorer in scorers
+        name: _list_metrics(ranked, relevant, k) for name, ranked in lists.items()
     }
     logger.info(
         "split seed %d: %s",
         split.seed,
         ", ".join(
             f"{name} NDCG@{k}={m[f'ndcg@{k}']:.4f}" for name, m in models.items()
+        ),
+    )
+    ranked = RankedLists(
+        k=k,
+        lists=lists,
+        relevant=relevant,
+        candidates=test_rows.select(USER_ID, RESTAURANT_ID),
+        train=train_frames,
+        cutoff=test_cutoff,
+        current=ranker.name,
+        previous=None if previous is None else previous[0],
+        baselines=tuple(
+            scorer.name for scorer in scorers[1 + (previous is not None) :]
         ),
     )
     return {
@@ -193,16 +264,14 @@ def _evaluate_split(
             snapshot_candidates(test, config.candidates), test.labels
         ),
         "models": models,
-    }
+    }, ranked
 
 
-def _score_users(
-    scorer: Scorer,
-    rows: pl.DataFrame,
+def _list_metrics(
+    ranked: dict[str, list[str]],
     relevant: dict[str, set[str]],
     k: int,
 ) -> dict[str, float]:
-    ranked = top_k(rows, scorer.score(rows), k)
     ndcg = [
         ndcg_at_k(ranked.get(user, []), items, k) for user, items in relevant.items()
     ]
@@ -288,12 +357,15 @@ def _mean_and_spread(value: dict[str, float | None]) -> str:
 
 
 def write_report(report: dict[str, Any], reports_dir: Path) -> tuple[Path, Path]:
-    """Write ``evaluation.json`` and ``evaluation.md``; return their paths."""
+    """Write ``report.json`` and ``report.md``; return their paths."""
     reports_dir.mkdir(parents=True, exist_ok=True)
-    json_path = reports_dir / "evaluation.json"
-    markdown_path = reports_dir / "evaluation.md"
+    json_path = reports_dir / "report.json"
+    markdown_path = reports_dir / "report.md"
     json_path.write_text(json.dumps(without_nan(report), indent=2) + "\n")
-    markdown_path.write_text("# Offline evaluation\n\n" + format_table(report) + "\n")
+    markdown = "# Offline evaluation\n\n" + format_table(report) + "\n"
+    if "analysis" in report:
+        markdown += "\n" + analysis_markdown(report) + "\n"
+    markdown_path.write_text(markdown)
     return json_path, markdown_path
 
 

@@ -13,10 +13,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from features.paths import (
+    AUDITS_CONFIG,
     FEAST_PROFILE_ENV,
     FEAST_PROFILES,
     FEATURE_REPO,
     RANKER_CONFIG,
+    SEGMENTS_CONFIG,
     UCI_DATA_DIR,
     VAR_DIR_ENV,
     VarPaths,
@@ -37,10 +39,15 @@ MAX_WORLD_RESTAURANTS = 100_000
 
 # Exit code of an import that loaded its good rows but rejected others.
 EXIT_REJECTS = 3
+EXIT_AUDITS = 4
 
 
 class RejectedRowsError(Exception):
     """An import rejected rows and the caller did not accept that."""
+
+
+class AuditFailedError(Exception):
+    """An evaluation audit failed: the model is not fit to ship."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -69,6 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RejectedRowsError as error:
         logger.error("%s", error)
         return EXIT_REJECTS
+    except AuditFailedError as error:
+        logger.error("%s", error)
+        return EXIT_AUDITS
     except (FileNotFoundError, ValueError, TrackingError) as error:
         logger.error("%s", error)
         return 1
@@ -136,7 +146,7 @@ def _train(args: argparse.Namespace, paths: VarPaths) -> None:
 
 
 def _evaluate(args: argparse.Namespace, paths: VarPaths) -> None:
-    from service.pipeline import REPORT_RUN_ID, evaluate
+    from service.pipeline import REPORT_RUN_ID, evaluate, failed_audits
 
     settings = EvaluationSettings(n_splits=args.splits, seed=args.seed, k=args.k)
     report = evaluate(
@@ -146,8 +156,14 @@ def _evaluate(args: argparse.Namespace, paths: VarPaths) -> None:
         args.feature_repo,
         args.feast_profile,
         args.feature_service,
+        args.segments,
+        args.audits,
     )
     _print_run_id(report[REPORT_RUN_ID], paths)
+    failed = failed_audits(report)
+    if failed:
+        msg = f"{len(failed)} audits failed:\n" + "\n".join(failed)
+        raise AuditFailedError(msg)
 
 
 def _print_run_id(run_id: str | None, paths: VarPaths) -> None:
@@ -255,7 +271,12 @@ def _run(args: argparse.Namespace, paths: VarPaths) -> None:
     ]
     for name, stage in stages:
         started = time.perf_counter()
-        stage(args, paths)
+        try:
+            stage(args, paths)
+        except AuditFailedError as error:
+            # The whole job still serves the model it trained; `evaluate` on
+            # its own is the release gate.
+            logger.warning("%s; serving the model all the same", error)
         logger.info("stage %s took %.1f s", name, time.perf_counter() - started)
     if not args.no_serve:
         _serve(args, paths)
@@ -327,8 +348,8 @@ def _parser() -> argparse.ArgumentParser:
     compare = commands.add_parser(
         "compare", help="compare two evaluation reports metric by metric"
     )
-    compare.add_argument("before", type=Path, help="evaluation.json of the first run")
-    compare.add_argument("after", type=Path, help="evaluation.json of the second run")
+    compare.add_argument("before", type=Path, help="report.json of the first run")
+    compare.add_argument("after", type=Path, help="report.json of the second run")
     compare.set_defaults(handler=_compare)
 
     _add_runs_commands(commands)
@@ -466,6 +487,19 @@ def _add_service_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_evaluation_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--segments",
+        type=Path,
+        default=SEGMENTS_CONFIG,
+        help=f"segment declarations (default: {SEGMENTS_CONFIG})",
+    )
+    parser.add_argument(
+        "--audits",
+        type=Path,
+        default=AUDITS_CONFIG,
+        help=f"release audits; a failed one exits with {EXIT_AUDITS} "
+        f"(default: {AUDITS_CONFIG})",
+    )
     parser.add_argument(
         "--splits",
         type=_bounded_int(1, 100),

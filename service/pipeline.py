@@ -7,6 +7,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from features import store
 from features.feast_store import (
     apply_repository,
@@ -16,21 +18,38 @@ from features.feast_store import (
     write_feature_tables,
 )
 from features.importer import ImportResult, import_directory
-from features.paths import EMBEDDED, PROJECT_DIR, VarPaths
+from features.paths import (
+    AUDITS_CONFIG,
+    EMBEDDED,
+    PROJECT_DIR,
+    SEGMENTS_CONFIG,
+    VarPaths,
+)
 from features.rejects import RejectLog
-from features.schema import MENU_ITEMS, ORDER_ITEMS, ORDERS, RESTAURANTS, USERS
+from features.schema import (
+    MENU_ITEMS,
+    ORDER_ITEMS,
+    ORDERS,
+    RESTAURANTS,
+    USER_SEGMENTS,
+    USERS,
+)
 from features.synthetic import WorldConfig, generate_world
 from features.transforms import StoreFrames
 from features.uci import load_uci, log_summary
+from models.analysis import analyse, console_summary, segment_metrics
+from models.audits import load_audits
 from models.cutoffs import feature_history
 from models.evaluate import (
     EvaluationSettings,
-    evaluate_splits,
+    evaluate_with_lists,
     format_table,
     write_report,
 )
 from models.ranker import RankerConfig, load_config
 from models.registry import ModelMetadata
+from models.report_render import write_html
+from models.segments import assign_segments, attributes_at, load_segments
 from models.tracking import (
     EVALUATE,
     TrackingError,
@@ -162,26 +181,50 @@ def evaluate(
     feature_repo: Path,
     feast_profile: str = EMBEDDED,
     feature_service: str | None = None,
+    segments_path: Path = SEGMENTS_CONFIG,
+    audits_path: Path = AUDITS_CONFIG,
 ) -> dict[str, Any]:
-    """Evaluate on seeded splits, write the report, print its table and record
-    an MLflow run of it.
+    """Evaluate on seeded splits, analyse the latest split by segment, run the
+    audits, write the report, print its tables and record an MLflow run.
 
     ``feature_service``, when given, replaces the one named in the config. The
     report's ``mlflow_run_id`` is the run's id, or None when MLflow failed. A
-    failure of MLflow only logs a warning.
+    failure of MLflow only logs a warning. The audit results are in
+    ``report["analysis"]["audits"]``; :func:`failed_audits` lists the failures.
+
+    Raises:
+        ValueError: the segments or audits file is invalid (checked before
+            any model is trained).
     """
+    segment_specs = load_segments(segments_path)
+    audit_specs = load_audits(audits_path, segment_specs)
     frames = read_store(paths)
     config = _with_service(load_config(config_path), feature_service)
     feature_store = open_store(feature_repo, paths.root, feast_profile)
-    report = evaluate_splits(frames, feature_store, config, settings)
+    report, ranked = evaluate_with_lists(frames, feature_store, config, settings)
+
+    users, restaurants = attributes_at(ranked.train, ranked.cutoff)
+    segments = assign_segments(segment_specs, users, restaurants)
+    analysis = analyse(
+        ranked,
+        segments,
+        users,
+        restaurants,
+        audit_specs,
+        true_segments=read_true_segments(paths),
+        seed=settings.seed,
+    )
+    report["analysis"] = analysis.section
+    report["segments"] = segment_metrics(analysis.section)
 
     uri = tracking_uri(paths.root)
     run_id = _start_evaluation_run(uri, config.feature_service)
     report[REPORT_RUN_ID] = run_id
     json_path, markdown_path = write_report(report, paths.reports)
+    html_path = write_html(report, paths.reports)
     if run_id is not None:
         try:
-            log_evaluation(uri, run_id, report, [json_path, markdown_path])
+            log_evaluation(uri, run_id, report, [json_path, markdown_path, html_path])
         except TrackingError as error:
             logger.warning(
                 "%s; the report is written all the same and names run %s, "
@@ -191,8 +234,30 @@ def evaluate(
             )
 
     print(format_table(report))
-    print(f"\nreport written to {json_path} and {markdown_path}")
+    print()
+    print(console_summary(report))
+    print(f"\nreport written to {json_path}, {markdown_path} and {html_path}")
     return report
+
+
+def failed_audits(report: dict[str, Any]) -> list[str]:
+    """Return the message of each failed audit of an evaluation report."""
+    return [
+        audit["message"]
+        for audit in report.get("analysis", {}).get("audits", [])
+        if audit["status"] == "failed"
+    ]
+
+
+def read_true_segments(paths: VarPaths) -> pl.DataFrame | None:
+    """Return the planted segment of each user of a synthetic world, or None
+    when the store has none (imported and UCI data)."""
+    connection = store.connect(paths.store, read_only=True)
+    try:
+        planted = store.read_table(connection, USER_SEGMENTS)
+    finally:
+        connection.close()
+    return planted if planted.height else None
 
 
 def _start_evaluation_run(uri: str, feature_service: str) -> str | None:

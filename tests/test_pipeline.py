@@ -59,7 +59,7 @@ def test_current_model_registered(pipeline_var_dir: Path) -> None:
 
 
 def test_ranker_beats_popularity(pipeline_var_dir: Path) -> None:
-    report = json.loads((pipeline_var_dir / "reports" / "evaluation.json").read_text())
+    report = json.loads((pipeline_var_dir / "reports" / "report.json").read_text())
     ranker = report["summary"]["lightgbm_ranker"]["ndcg@10"]["mean"]
     popularity = report["summary"]["popularity"]["ndcg@10"]["mean"]
 
@@ -70,11 +70,91 @@ def test_ranker_beats_popularity(pipeline_var_dir: Path) -> None:
 
 
 def test_evaluation_report_has_spread(pipeline_var_dir: Path) -> None:
-    report = json.loads((pipeline_var_dir / "reports" / "evaluation.json").read_text())
-    markdown = (pipeline_var_dir / "reports" / "evaluation.md").read_text()
+    report = json.loads((pipeline_var_dir / "reports" / "report.json").read_text())
+    markdown = (pipeline_var_dir / "reports" / "report.md").read_text()
 
     for model in ("lightgbm_ranker", "popularity"):
         for metric in ("ndcg@10", "recall@10"):
             assert report["summary"][model][metric]["std"] > 0
     assert "| lightgbm_ranker |" in markdown
     assert "| popularity |" in markdown
+
+
+def test_evaluation_report_has_the_segment_analysis(pipeline_var_dir: Path) -> None:
+    reports = pipeline_var_dir / "reports"
+    report = json.loads((reports / "report.json").read_text())
+    analysis = report["analysis"]
+
+    assert analysis["current"] == "lightgbm_ranker"
+    assert analysis["previous"] == "ranker_v1"
+    assert "ranker_v1" in report["summary"]
+    names = {row["name"] for row in analysis["segments"]}
+    # UCI users declare a budget and an age band; cities come from the store.
+    assert {"budget=low", "budget=medium", "city=San Luis Potosi"} <= names
+    gains = [
+        row["potential_gain"]
+        for row in analysis["segments"]
+        if row["potential_gain"] is not None
+    ]
+    assert gains == sorted(gains, reverse=True)
+    for row in analysis["segments"]:
+        assert row["small"] == (row["users"] < 30)
+        assert row["reference"]["kind"] in ("overall", "baseline")
+    audits = {audit["name"]: audit["status"] for audit in analysis["audits"]}
+    # No menus in UCI: the meat-only share cannot be measured.
+    assert audits["vegetarian_meat_only"] == "not_measured"
+    assert audits["small_independent_exposure"] in ("passed", "failed")
+    html = (reports / "report.html").read_text()
+    assert html.count("<svg") == 4
+    assert "Where to work" in (reports / "report.md").read_text()
+
+
+def test_failed_audit_exits_non_zero(pipeline_var_dir: Path, tmp_path: Path) -> None:
+    from service.cli import EXIT_AUDITS, main
+
+    audits = tmp_path / "audits.yaml"
+    audits.write_text(
+        "audits:\n"
+        "  - name: impossible_ndcg\n"
+        "    failure_mode: The list is not perfect for everyone.\n"
+        "    metric: ndcg@10\n"
+        "    segment: all\n"
+        "    threshold: 0.99\n"
+        "    direction: min\n"
+        "    owner: ranking\n"
+    )
+    segments = tmp_path / "segments.yaml"
+    segments.write_text(
+        "segments:\n"
+        "  - name: many_ratings\n"
+        "    entity: user\n"
+        "    description: Users with at least ten ratings before the split.\n"
+        "    where: orders_before >= 10\n"
+    )
+    reports = pipeline_var_dir / "reports"
+    # The other tests read the full run's reports: put them back afterwards.
+    kept = {path: path.read_bytes() for path in reports.iterdir() if path.is_file()}
+    try:
+        code = main(
+            [
+                "--var-dir",
+                str(pipeline_var_dir),
+                "evaluate",
+                "--splits",
+                "1",
+                "--audits",
+                str(audits),
+                "--segments",
+                str(segments),
+            ]
+        )
+        report = json.loads((reports / "report.json").read_text())
+    finally:
+        for path, content in kept.items():
+            path.write_bytes(content)
+
+    assert code == EXIT_AUDITS
+    (audit,) = report["analysis"]["audits"]
+    assert audit["status"] == "failed"
+    assert audit["message"].startswith("audit impossible_ndcg failed: ndcg@10 on all")
+    assert [row["name"] for row in report["analysis"]["segments"]] == ["many_ratings"]

@@ -276,8 +276,16 @@ def test_config_audits_load() -> None:
         "cold_start_vs_popularity": ("ndcg_minus_popularity", "cold_start"),
         "segment_ndcg_floor": ("ndcg_ratio_to_overall", "each"),
         "small_independent_exposure": ("exposure_ratio", "small_independents"),
-        "vegetarian_rule_false_positives": ("false_positive_rate", "vegetarians"),
-        "vegetarian_rule_false_negatives": ("false_negative_rate", "vegetarians"),
+        "missed_orders": ("false_negative_rate", "all"),
+        "shown_not_ordered": ("false_positive_rate", "all"),
+        "vegetarian_rule_false_positives": (
+            "segment_false_positive_rate",
+            "vegetarians",
+        ),
+        "vegetarian_rule_false_negatives": (
+            "segment_false_negative_rate",
+            "vegetarians",
+        ),
     }
     assert all(not audit.signed_off for audit in audits)
     assert {audit.owner for audit in audits} == {"ranking", "data"}

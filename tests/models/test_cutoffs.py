@@ -502,7 +502,7 @@ def test_shipped_config_loads() -> None:
         label_folds=5, seed=7, cutoffs=4, cutoff_every_days=7, horizon_days=7
     )
     assert config.negatives_per_group == 100
-    assert config.max_users_per_cutoff == 10000
+    assert config.max_users_per_cutoff == 6000
     assert config.num_boost_round == 300
     assert config.early_stopping_rounds == 30
     assert config.cutoffs.min_rating is None

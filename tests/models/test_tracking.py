@@ -353,8 +353,8 @@ def test_evaluation_run_report_files(uri: str, tmp_path: Path) -> None:
     names = sorted(item.path for item in client.list_artifacts(run_id, "report"))
     copy = Path(client.download_artifacts(run_id, "report", str(tmp_path)))
 
-    assert names == ["report/evaluation.json", "report/evaluation.md"]
-    assert json.loads((copy / "evaluation.json").read_text()) == report
+    assert names == ["report/report.json", "report/report.md"]
+    assert json.loads((copy / "report.json").read_text()) == report
 
 
 def test_list_runs_latest_first(

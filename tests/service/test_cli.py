@@ -92,7 +92,7 @@ def test_single_split_report_is_json(tmp_path: Path) -> None:
 
     assert main(["--var-dir", var_dir, "evaluate", "--splits", "1"]) == 0
 
-    text = (tmp_path / "var" / "reports" / "evaluation.json").read_text()
+    text = (tmp_path / "var" / "reports" / "report.json").read_text()
     report = json.loads(text, parse_constant=pytest.fail)
     assert report["summary"]["popularity"]["ndcg@10"]["std"] is None
 
@@ -253,7 +253,7 @@ def test_runs_list_unreachable_server(
 @pytest.mark.slow
 @pytest.mark.usefixtures("local_tracking")
 def test_pipeline_records_runs(pipeline_var_dir: Path) -> None:
-    report = json.loads((pipeline_var_dir / "reports" / "evaluation.json").read_text())
+    report = json.loads((pipeline_var_dir / "reports" / "report.json").read_text())
     current = (pipeline_var_dir / "models" / "current").read_text().strip()
 
     runs = list_runs(tracking_uri(pipeline_var_dir))

@@ -1,0 +1,289 @@
+"""Error analysis of hand-made lists: every number is worked out by hand.
+
+Four test users, five restaurants, k = 2. Relevant: u1 {r1}, u2 {r2, r3},
+u3 {r4}, u4 {r5}. The current ranker's lists give NDCG@2 of u1 1, u2
+1 / (1 + 1/log2(3)) = 0.61315, u3 0, u4 1: overall 0.65329.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from features.schema import RESTAURANT_ID, USER_ID
+from features.transforms import StoreFrames
+from models.analysis import RankedLists, analyse, console_summary, segment_metrics
+from models.audits import audit_exit_code, load_audits
+from models.segments import RESTAURANT, USER, Segment
+
+CUTOFF = datetime(2024, 3, 1, tzinfo=UTC)
+LOG3 = math.log2(3)
+U2_NDCG = 1.0 / (1.0 + 1.0 / LOG3)
+OVERALL = (1.0 + U2_NDCG + 0.0 + 1.0) / 4
+
+LISTS = {
+    "lightgbm_ranker": {
+        "u1": ["r1", "r2"],
+        "u2": ["r2", "r1"],
+        "u3": ["r1", "r2"],
+        "u4": ["r5", "r1"],
+    },
+    "ranker_v1": {
+        "u1": ["r2", "r1"],
+        "u2": ["r1", "r2"],
+        "u3": ["r4", "r1"],
+        "u4": ["r1", "r2"],
+    },
+    "popularity": {user: ["r1", "r2"] for user in ("u1", "u2", "u3", "u4")},
+    "item_knn": {
+        "u1": ["r1", "r3"],
+        "u2": ["r3", "r2"],
+        "u3": ["r4", "r5"],
+        "u4": ["r1", "r5"],
+    },
+}
+RELEVANT = {"u1": {"r1"}, "u2": {"r2", "r3"}, "u3": {"r4"}, "u4": {"r5"}}
+# Orders before the cutoff per restaurant: 20 in all.
+ORDERS_BEFORE = {"r1": 10, "r2": 5, "r3": 3, "r4": 1, "r5": 1}
+
+
+def _train() -> StoreFrames:
+    """u1 ordered r1 three times and u3 r4 three times (both favourites that
+    they order again); u2 ordered r3 twice (not a favourite); u4 r2 once."""
+    pairs = [("u1", "r1")] * 3 + [("u3", "r4")] * 3 + [("u2", "r3")] * 2
+    pairs += [("u4", "r2")]
+    orders = pl.DataFrame(
+        {
+            "order_id": [f"o{index}" for index in range(len(pairs))],
+            USER_ID: [user for user, _ in pairs],
+            RESTAURANT_ID: [restaurant for _, restaurant in pairs],
+            "ordered_at": [datetime(2024, 2, 1)] * len(pairs),
+        }
+    )
+    empty = pl.DataFrame()
+    return StoreFrames(users=empty, restaurants=empty, menu_items=empty, orders=orders)
+
+
+def _ranked() -> RankedLists:
+    candidates = pl.DataFrame(
+        {
+            USER_ID: [user for user in RELEVANT for _ in ORDERS_BEFORE],
+            RESTAURANT_ID: [
+                restaurant for _ in RELEVANT for restaurant in ORDERS_BEFORE
+            ],
+        }
+    )
+    return RankedLists(
+        k=2,
+        lists=LISTS,
+        relevant=RELEVANT,
+        candidates=candidates,
+        train=_train(),
+        cutoff=CUTOFF,
+        current="lightgbm_ranker",
+        previous="ranker_v1",
+        baselines=("popularity", "item_knn"),
+    )
+
+
+def _segments() -> dict[str, Segment]:
+    def segment(name: str, entity: str, members: set[str]) -> Segment:
+        return Segment(
+            name=name,
+            entity=entity,
+            description=f"{name} for the test",
+            members=frozenset(members),
+        )
+
+    return {
+        "first_and_third": segment("first_and_third", USER, {"u1", "u3"}),
+        "vegetarians": segment("vegetarians", USER, {"u2", "u4"}),
+        "cold_start": segment("cold_start", USER, {"u3"}),
+        "empty": segment("empty", USER, set()),
+        "small_independents": segment("small_independents", RESTAURANT, {"r4", "r5"}),
+    }
+
+
+def _users() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            USER_ID: ["u1", "u2", "u3", "u4"],
+            "city": ["A", "A", "B", "B"],
+            "orders_before": [3, 2, 3, 1],
+        }
+    )
+
+
+def _restaurants() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            RESTAURANT_ID: list(ORDERS_BEFORE),
+            "orders_before": list(ORDERS_BEFORE.values()),
+            "is_meat_only": [True, False, False, False, False],
+        }
+    )
+
+
+AUDITS = """
+audits:
+  - name: vegetarian_meat_only
+    failure_mode: Vegetarians are shown meat-only places.
+    metric: meat_only_share@2
+    segment: vegetarians
+    threshold: 0.02
+    direction: max
+    owner: ranking
+  - name: favourite_kept
+    failure_mode: The favourite drops out of the list.
+    metric: favourite_recall@2
+    segment: has_favourite
+    threshold: 0.5
+    direction: min
+    owner: ranking
+  - name: cold_start_vs_popularity
+    failure_mode: New users get less than popularity.
+    metric: ndcg_minus_popularity
+    segment: cold_start
+    threshold: 0.0
+    direction: min
+    owner: ranking
+  - name: small_exposure
+    failure_mode: Small places are never shown.
+    metric: exposure_ratio
+    segment: small_independents
+    threshold: 0.5
+    direction: min
+    owner: ranking
+  - name: misses
+    failure_mode: Most ordered places are not shown.
+    metric: false_negative_rate
+    segment: all
+    threshold: 0.3
+    direction: max
+    owner: ranking
+"""
+
+
+@pytest.fixture
+def result(tmp_path: Path):
+    path = tmp_path / "audits.yaml"
+    path.write_text(AUDITS)
+    return analyse(_ranked(), _segments(), _users(), _restaurants(), load_audits(path))
+
+
+def test_overall_metrics_of_the_current_model(result) -> None:
+    overall = result.section["overall"]["lightgbm_ranker"]
+    assert overall["ndcg@2"] == pytest.approx(OVERALL)
+    low, high = overall["ndcg@2_ci"]
+    assert low <= OVERALL <= high
+    # Hits in the top 2: u1, u2 and u4 of four users.
+    assert overall["hit_rate@2"] == pytest.approx(0.75)
+    # Recall: 1, 1/2, 0, 1.
+    assert overall["recall@2"] == pytest.approx(2.5 / 4)
+    # Precision: 1/2, 1/2, 0, 1/2.
+    assert overall["precision@2"] == pytest.approx(1.5 / 4)
+    # MRR@2: 1, 1, 0, 1.
+    assert overall["mrr@2"] == pytest.approx(0.75)
+    # r1, r2 and r5 are shown: 3 of 5 restaurants.
+    assert overall["coverage"] == pytest.approx(0.6)
+    assert result.section["best_baseline"] == "item_knn"
+
+
+def test_classification_counts_every_candidate_of_a_test_user(result) -> None:
+    view = result.section["classification"]["lightgbm_ranker"]
+    # 20 candidates; 8 shown; 5 ordered; shown and ordered: u1 r1, u2 r2, u4 r5.
+    assert (view["tp"], view["fp"], view["fn"], view["tn"]) == (3, 5, 2, 10)
+    assert view["false_positive_rate"] == pytest.approx(5 / 15)
+    assert view["false_negative_rate"] == pytest.approx(2 / 5)
+    assert view["precision"] == pytest.approx(3 / 8)
+
+
+def test_segment_rows_use_the_better_reference_and_sort_by_gain(result) -> None:
+    rows = {row["name"]: row for row in result.section["segments"]}
+    first = rows["first_and_third"]
+    # Ranker 1 and 0: 0.5. item_knn: 1 and 1 beats the overall 0.65329.
+    assert first["metrics"]["lightgbm_ranker"]["ndcg@2"] == pytest.approx(0.5)
+    assert first["best_baseline"] == "item_knn"
+    assert first["reference"] == {"kind": "baseline", "name": "item_knn", "value": 1.0}
+    assert first["room"] == pytest.approx(0.5)
+    assert first["potential_gain"] == pytest.approx(0.25)
+    # u3 is the only error, and it is in this segment.
+    assert first["share_of_errors"] == pytest.approx(1.0)
+    assert first["error_rate"] == pytest.approx(0.5)
+    assert first["small"] is True
+
+    vegetarians = rows["vegetarians"]
+    # item_knn: u2 gets both relevant (1.0), u4 r5 at rank 2 (1/log2(3)).
+    knn = (1.0 + 1.0 / LOG3) / 2
+    ranker = (U2_NDCG + 1.0) / 2
+    assert vegetarians["reference"]["value"] == pytest.approx(knn)
+    assert vegetarians["room"] == pytest.approx(knn - ranker)
+    assert vegetarians["potential_gain"] == pytest.approx((knn - ranker) * 0.5)
+
+    empty = rows["empty"]
+    assert empty["users"] == 0
+    assert math.isnan(empty["metrics"]["lightgbm_ranker"]["ndcg@2"])
+    assert empty["warning"] == "no users of this segment in the test window"
+
+    # cold_start (u3: ranker 0, item_knn 1) also gains 1.0 * 1/4 = 0.25; ties
+    # go by name.
+    names = [row["name"] for row in result.section["segments"]]
+    assert names[:3] == ["cold_start", "first_and_third", "vegetarians"]
+    assert names[-1] == "empty"
+
+
+def test_audits_read_the_measured_values(result) -> None:
+    audits = {audit.name: audit for audit in result.audits}
+    # Vegetarians' slots: r2 r1 (u2) and r5 r1 (u4): r1 is meat-only, 2 of 4.
+    assert audits["vegetarian_meat_only"].value == pytest.approx(0.5)
+    assert audits["vegetarian_meat_only"].status == "failed"
+    # Favourites ordered again: (u1, r1) kept, (u3, r4) lost.
+    assert audits["favourite_kept"].value == pytest.approx(0.5)
+    assert audits["favourite_kept"].status == "passed"
+    # u3: ranker 0, popularity 0.
+    assert audits["cold_start_vs_popularity"].value == pytest.approx(0.0)
+    # r4 and r5 have 2 of 20 orders and 1 of 8 slots: 0.125 / 0.1.
+    assert audits["small_exposure"].value == pytest.approx(1.25)
+    assert audits["misses"].value == pytest.approx(0.4)
+    assert audits["misses"].status == "failed"
+    assert audit_exit_code(result.audits) == 1
+    assert (
+        "meat_only_share@2 on vegetarians is 0.5"
+        in audits["vegetarian_meat_only"].message
+    )
+
+
+def test_exposure_and_favourites_per_model(result) -> None:
+    (small,) = result.section["exposure"]
+    assert small["share_of_orders"] == pytest.approx(0.1)
+    assert small["share_of_exposure"]["lightgbm_ranker"] == pytest.approx(1 / 8)
+    # item_knn shows r3, r2, r4, r5, r1, r5 and r1 twice: r4 once, r5 twice.
+    assert small["share_of_exposure"]["item_knn"] == pytest.approx(3 / 8)
+    favourite = result.section["favourite"]
+    assert favourite["pairs"] == 2
+    assert favourite["recall"]["ranker_v1"] == pytest.approx(1.0)
+
+
+def test_comparison_with_the_previous_model(result) -> None:
+    comparison = result.section["comparison"]
+    rows = {row["segment"]: row for row in comparison["rows"]}
+    # ranker_v1: u1 r1 at rank 2, u2 r2 at rank 2, u3 r4 at rank 1, u4 none.
+    previous = (1 / LOG3 + (1 / LOG3) / (1 + 1 / LOG3) + 1.0 + 0.0) / 4
+    assert rows["all"]["previous"] == pytest.approx(previous)
+    assert rows["all"]["difference"] == pytest.approx(OVERALL - previous)
+    assert rows["vegetarians"]["meat_only_share@2"] == {
+        "current": pytest.approx(0.5),
+        "previous": pytest.approx(0.5),
+    }
+
+
+def test_segment_metrics_and_console_summary(result) -> None:
+    tracked = segment_metrics(result.section)
+    assert tracked["first_and_third"]["lightgbm_ranker"]["ndcg@2"] == pytest.approx(0.5)
+    text = console_summary({"analysis": result.section})
+    assert "first_and_third *" in text
+    assert "audit vegetarian_meat_only failed" in text
