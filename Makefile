@@ -47,7 +47,7 @@ features: setup ## Build feature tables, feast apply and materialize
 train: setup ## Train the LightGBM ranker and make it the current model
 	$(RECOMMENDER) train
 
-evaluate: setup ## Ranker vs baselines on 5 splits (random or weekly); writes var/reports
+evaluate: setup ## Models on 5 splits, segment analysis, audits (exit 4 if one fails); var/reports
 	$(RECOMMENDER) evaluate
 
 serve: setup ## Serve the API on HOST:PORT (default 127.0.0.1:8000)

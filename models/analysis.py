@@ -35,7 +35,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from features.schema import RESTAURANT_ID, USER_ID
@@ -95,12 +94,13 @@ _PER_USER: dict[str, Callable[[Sequence[str], set[str], int], float]] = {
 
 @dataclass(frozen=True)
 class RankedLists:
-    """What each model recommended on one split, and what the users ordered.
+    """The lists each model recommended on one split, and the users' orders.
 
     ``lists`` maps model name to user id to the top ``k`` restaurant ids.
-    ``candidates`` holds the (user_id, restaurant_id) pairs every model
-    scored. ``train`` is the store as the models saw it at ``cutoff``, the
-    start of the test window.
+    ``candidates`` counts, per test user with candidates, the restaurants
+    every model scored (``candidates``) and the relevant ones among them
+    (``relevant_candidates``). ``train`` is the store as the models saw it
+    at ``cutoff``, the start of the test window.
     """
 
     k: int
@@ -242,7 +242,7 @@ def _number(value: float | None) -> str:
 
 
 def _per_user_metrics(ranked: RankedLists) -> pl.DataFrame:
-    """One row per (model, test user) with every per-user metric."""
+    """Compute every per-user metric: one row per (model, test user)."""
     k = ranked.k
     users = sorted(ranked.relevant)
     frames = []
@@ -299,47 +299,34 @@ def _overall(
 
 
 def _buyers(train: StoreFrames) -> dict[str, int]:
-    """Distinct users who ordered from each restaurant."""
+    """Count the distinct users who ordered from each restaurant."""
     counts = train.orders.group_by(RESTAURANT_ID).agg(pl.col(USER_ID).n_unique())
     return dict(counts.iter_rows())
 
 
 def _classification(ranked: RankedLists, model: str) -> dict[str, Any]:
-    """Confusion of "shown in the top k" against "ordered", over candidates."""
-    k = ranked.k
-    shown = pl.DataFrame(
-        [
-            (user, restaurant)
-            for user, restaurants in ranked.lists[model].items()
-            if user in ranked.relevant
-            for restaurant in restaurants
-        ],
-        schema=[USER_ID, RESTAURANT_ID],
-        orient="row",
-    ).with_columns(pl.lit(True).alias("shown"))
-    relevant = pl.DataFrame(
-        [(user, item) for user, items in ranked.relevant.items() for item in items],
-        schema=[USER_ID, RESTAURANT_ID],
-        orient="row",
-    ).with_columns(pl.lit(True).alias("ordered"))
-    cases = (
-        ranked.candidates.select(USER_ID, RESTAURANT_ID)
-        .unique()
-        .filter(pl.col(USER_ID).is_in(list(ranked.relevant)))
-        .join(relevant, on=[USER_ID, RESTAURANT_ID], how="full", coalesce=True)
-        .join(shown, on=[USER_ID, RESTAURANT_ID], how="left")
-        .select(pl.col("shown").fill_null(False), pl.col("ordered").fill_null(False))
-    )
-    shown_flags = cases["shown"].to_numpy()
-    ordered_flags = cases["ordered"].to_numpy()
-    confusion = Confusion(
-        tp=int(np.sum(shown_flags & ordered_flags)),
-        fp=int(np.sum(shown_flags & ~ordered_flags)),
-        fn=int(np.sum(~shown_flags & ordered_flags)),
-        tn=int(np.sum(~shown_flags & ~ordered_flags)),
-    )
+    """Count "shown in the top k" against "ordered" over the candidates.
+
+    A relevant restaurant that is not a candidate counts as a false negative.
+    """
+    counts = {
+        user: (candidates, relevant_candidates)
+        for user, candidates, relevant_candidates in ranked.candidates.select(
+            USER_ID, "candidates", "relevant_candidates"
+        ).iter_rows()
+    }
+    tp = fp = fn = tn = 0
+    for user, relevant in ranked.relevant.items():
+        shown = ranked.lists[model].get(user, [])[: ranked.k]
+        candidates, relevant_candidates = counts.get(user, (0, 0))
+        hits = sum(1 for item in shown if item in relevant)
+        tp += hits
+        fp += len(shown) - hits
+        fn += len(relevant) - hits
+        tn += candidates - len(shown) - (relevant_candidates - hits)
+    confusion = Confusion(tp=tp, fp=fp, fn=fn, tn=tn)
     return {
-        "decision": f"recommended in the top {k}",
+        "decision": f"recommended in the top {ranked.k}",
         **asdict(confusion),
         "precision": confusion.precision,
         "recall": confusion.recall,
@@ -357,7 +344,7 @@ def _segment_rows(
     test_users: pl.Series,
     seed: int,
 ) -> list[dict[str, Any]]:
-    """The error-analysis table, sorted by potential gain (largest first)."""
+    """Build the error-analysis table, sorted by potential gain (largest first)."""
     k = ranked.k
     metric = f"ndcg@{k}"
     current = per_user.filter(pl.col("model") == ranked.current)
@@ -451,7 +438,7 @@ def _exposure(
     segments: Mapping[str, Segment],
     restaurants: pl.DataFrame,
 ) -> list[dict[str, Any]]:
-    """Share of top-k slots and share of orders of each restaurant segment."""
+    """Compute each restaurant segment's share of top-k slots and of orders."""
     orders = dict(restaurants.select(RESTAURANT_ID, "orders_before").iter_rows())
     total_orders = sum(orders.values())
     slots = {
@@ -492,7 +479,8 @@ def _meat_only_shares(
     segments: Mapping[str, Segment],
     restaurants: pl.DataFrame,
 ) -> dict[str, dict[str, float]]:
-    """Per user segment and model: share of top-k slots at meat-only places.
+    """Compute the share of top-k slots at meat-only places, per user segment
+    and model.
 
     Empty when no restaurant has a menu (the UCI data).
     """
@@ -522,7 +510,7 @@ def _meat_only_shares(
 
 
 def _favourite_recall(ranked: RankedLists) -> dict[str, Any]:
-    """Share of favourites kept in the top k, per model.
+    """Compute the share of favourites kept in the top k, per model.
 
     A favourite is a restaurant the user ordered from at least
     ``FAVOURITE_ORDERS`` times before the cutoff and again in the test window.
@@ -554,7 +542,7 @@ def _favourite_recall(ranked: RankedLists) -> dict[str, Any]:
 def _slices(
     per_user: pl.DataFrame, model: str, users: pl.DataFrame, k: int
 ) -> list[Any]:
-    """SliceLine over 1 - NDCG@k of the current model and user attributes."""
+    """Find the worst slices of users by 1 - NDCG@k of the current model."""
     errors = per_user.filter(pl.col("model") == model).select(
         USER_ID, (1.0 - pl.col("ndcg")).alias("error")
     )
@@ -581,7 +569,7 @@ def _measured(
     meat_only: Mapping[str, Mapping[str, float]],
     favourite: Mapping[str, Any],
 ) -> dict[tuple[str, str], float]:
-    """The values the audits read, by (metric, segment)."""
+    """Collect the values the audits read, by (metric, segment)."""
     k = ranked.k
     current = ranked.current
     ndcg = f"ndcg@{k}"
@@ -627,8 +615,8 @@ def _segment_mean(
 def _rule_rates(
     segment: Segment, users: pl.DataFrame, true_segments: pl.DataFrame
 ) -> dict[tuple[str, str], float]:
-    """False-positive and false-negative rates of the vegetarians rule against
-    the planted vegetarians."""
+    """Compute the false-positive and false-negative rates of the vegetarians
+    rule against the planted vegetarians."""
     truth = users.select(USER_ID).join(true_segments, on=USER_ID, how="inner")
     if truth.height == 0:
         return {}
@@ -652,7 +640,7 @@ def _comparison(
     overall: Mapping[str, Mapping[str, Any]],
     meat_only: Mapping[str, Mapping[str, float]],
 ) -> dict[str, Any] | None:
-    """Current against previous model, overall and per user segment."""
+    """Compare the current and previous models, overall and per user segment."""
     previous = ranked.previous
     if previous is None:
         return None

@@ -28,7 +28,6 @@ from features.store import fingerprint
 from features.transforms import StoreFrames, compute_tables, snapshot_at
 from models.analysis import RankedLists
 from models.baselines import BaselineFactory, default_baselines
-from models.candidates import candidate_recall
 from models.cutoffs import (
     LabelledSnapshot,
     describe_relevance,
@@ -38,10 +37,10 @@ from models.cutoffs import (
     training_snapshots,
 )
 from models.dataset import (
+    LABEL,
     labelled_rows,
     numeric_features,
     rows_in_memory,
-    snapshot_candidates,
     split_validation,
     training_set,
 )
@@ -56,6 +55,11 @@ if TYPE_CHECKING:
     from feast import FeatureStore
 
 logger = logging.getLogger(__name__)
+
+
+# Rows whose features are held in memory at once while ranking test users:
+# about 500 MB with 60 features.
+CHUNK_ROWS = 1_000_000
 
 
 @dataclass
@@ -178,6 +182,58 @@ def _evaluate_split(
     previous: tuple[str, list[str]] | None = None,
 ) -> tuple[dict[str, Any], RankedLists]:
     train_frames = replace(frames, orders=split.train)
+    scorers = fit_scorers(train_frames, config, features, baselines, previous)
+    # The held-out orders are the labels of one more snapshot: the training
+    # part as of the start of the test window (temporal splits) or as of its
+    # serving cutoff (random splits).
+    test_cutoff = split.test_from or serving_cutoff(train_frames)
+    ranked = rank_window(
+        train_frames,
+        split.test,
+        test_cutoff,
+        config,
+        scorers,
+        k,
+        previous=None if previous is None else previous[0],
+    )
+    models = {
+        name: _list_metrics(lists, ranked.relevant, k)
+        for name, lists in ranked.lists.items()
+    }
+    logger.info(
+        "split seed %d: %s",
+        split.seed,
+        ", ".join(
+            f"{name} NDCG@{k}={m[f'ndcg@{k}']:.4f}" for name, m in models.items()
+        ),
+    )
+    relevant_pairs = sum(len(items) for items in ranked.relevant.values())
+    return {
+        "seed": split.seed,
+        "test_from": None if split.test_from is None else split.test_from.isoformat(),
+        "train_orders": split.train.height,
+        "test_orders": split.test.height,
+        "test_users": len(ranked.relevant),
+        # Share of the relevant pairs that the candidate sources proposed: no
+        # model can rank the others.
+        "candidate_recall": ranked.candidates["relevant_candidates"].sum()
+        / relevant_pairs
+        if relevant_pairs
+        else math.nan,
+        "models": models,
+    }, ranked
+
+
+def fit_scorers(
+    train_frames: StoreFrames,
+    config: RankerConfig,
+    features: list[str],
+    baselines: Sequence[BaselineFactory],
+    previous: tuple[str, list[str]] | None = None,
+) -> list[Scorer]:
+    """Train the ranker (and the previous one, on its own features) and fit
+    the baselines on ``train_frames``; the ranker comes first, then the
+    previous ranker, then the baselines in order."""
     snapshots = training_snapshots(train_frames, config.cutoffs)
     rows = labelled_rows(
         snapshots,
@@ -190,81 +246,97 @@ def _evaluate_split(
     training = training_set(rows_in_memory(rows, tables))
     check_trainable(training, features, seed=config.seed)
     fit_part, validation = split_validation(training)
-    ranker = train_ranker(fit_part, config, features, validation)
-    test_orders = relevant_orders(split.test, config.cutoffs.min_rating)
-
-    # The held-out orders are the labels of one more snapshot: the training
-    # part as of the start of the test window (temporal splits) or as of its
-    # serving cutoff (random splits).
-    test_cutoff = split.test_from or serving_cutoff(train_frames)
-    test_snapshot = snapshot_at(train_frames, test_cutoff)
-    test = LabelledSnapshot(
-        snapshot=test_snapshot,
-        labels=test_orders.select(USER_ID, RESTAURANT_ID),
-        repeats_allowed=has_order_times(train_frames),
-    )
-    test_rows = rows_in_memory(
-        labelled_rows(
-            [test], None, config.seed, config.candidates, add_missed_positives=False
-        ),
-        {test_snapshot.cutoff: compute_tables(test_snapshot)},
-    )
-    relevant = {
-        user_id: set(group[RESTAURANT_ID].to_list())
-        for (user_id,), group in test_orders.group_by(USER_ID)
-    }
-
-    scorers: list[Scorer] = [ranker]
+    scorers: list[Scorer] = [train_ranker(fit_part, config, features, validation)]
     if previous is not None:
         name, previous_features = previous
-        scorers.append(
-            NamedScorer(
-                name, train_ranker(fit_part, config, previous_features, validation)
-            )
-        )
+        ranker = train_ranker(fit_part, config, previous_features, validation)
+        scorers.append(NamedScorer(name, ranker))
     for factory in baselines:
         baseline = factory()
         baseline.fit(train_frames)
         scorers.append(baseline)
-    lists = {
-        scorer.name: top_k(test_rows, scorer.score(test_rows), k) for scorer in scorers
-    }
-    models = {
-        name: _list_metrics(ranked, relevant, k) for name, ranked in lists.items()
-    }
-    logger.info(
-        "split seed %d: %s",
-        split.seed,
-        ", ".join(
-            f"{name} NDCG@{k}={m[f'ndcg@{k}']:.4f}" for name, m in models.items()
-        ),
+    return scorers
+
+
+def rank_window(
+    train_frames: StoreFrames,
+    test_orders: pl.DataFrame,
+    cutoff: datetime,
+    config: RankerConfig,
+    scorers: Sequence[Scorer],
+    k: int,
+    previous: str | None = None,
+) -> RankedLists:
+    """Rank the candidates of every user with a relevant order in
+    ``test_orders`` as of ``cutoff``, with every scorer.
+
+    ``scorers`` come as :func:`fit_scorers` returns them; ``previous`` names
+    the previous ranker among them, if any.
+    """
+    relevant_orders_ = relevant_orders(test_orders, config.cutoffs.min_rating)
+    snapshot = snapshot_at(train_frames, cutoff)
+    test = LabelledSnapshot(
+        snapshot=snapshot,
+        labels=relevant_orders_.select(USER_ID, RESTAURANT_ID),
+        repeats_allowed=has_order_times(train_frames),
     )
-    ranked = RankedLists(
+    rows = labelled_rows(
+        [test], None, config.seed, config.candidates, add_missed_positives=False
+    )
+    tables = {snapshot.cutoff: compute_tables(snapshot)}
+    lists, counts = rank_rows(rows, tables, scorers, k)
+    relevant = {
+        user_id: set(group[RESTAURANT_ID].to_list())
+        for (user_id,), group in relevant_orders_.group_by(USER_ID)
+    }
+    first_baseline = 1 + (previous is not None)
+    return RankedLists(
         k=k,
         lists=lists,
         relevant=relevant,
-        candidates=test_rows.select(USER_ID, RESTAURANT_ID),
+        candidates=counts,
         train=train_frames,
-        cutoff=test_cutoff,
-        current=ranker.name,
-        previous=None if previous is None else previous[0],
-        baselines=tuple(
-            scorer.name for scorer in scorers[1 + (previous is not None) :]
-        ),
+        cutoff=cutoff,
+        current=scorers[0].name,
+        previous=previous,
+        baselines=tuple(scorer.name for scorer in scorers[first_baseline:]),
     )
-    return {
-        "seed": split.seed,
-        "test_from": None if split.test_from is None else split.test_from.isoformat(),
-        "train_orders": split.train.height,
-        "test_orders": split.test.height,
-        "test_users": len(relevant),
-        # Share of the relevant pairs that the candidate sources proposed: no
-        # model can rank the others.
-        "candidate_recall": candidate_recall(
-            snapshot_candidates(test, config.candidates), test.labels
-        ),
-        "models": models,
-    }, ranked
+
+
+def rank_rows(
+    rows: pl.DataFrame,
+    tables_by_cutoff: dict[datetime, dict[str, pl.DataFrame]],
+    scorers: Sequence[Scorer],
+    k: int,
+    chunk_rows: int = CHUNK_ROWS,
+) -> tuple[dict[str, dict[str, list[str]]], pl.DataFrame]:
+    """Rank each user's candidate rows with every scorer, a chunk of users at a
+    time, so that memory holds the features of at most ``chunk_rows`` rows.
+
+    ``rows`` are labelled rows (:func:`models.dataset.labelled_rows`). Returns
+    each scorer's top ``k`` per user, and per user the number of candidates
+    and of relevant candidates (columns ``user_id``, ``candidates``,
+    ``relevant_candidates``).
+    """
+    counts = (
+        rows.group_by(USER_ID, maintain_order=True)
+        .agg(
+            pl.len().alias("candidates"),
+            pl.col(LABEL).sum().cast(pl.Int64).alias("relevant_candidates"),
+        )
+        .sort(USER_ID)
+    )
+    lists: dict[str, dict[str, list[str]]] = {scorer.name: {} for scorer in scorers}
+    chunk = (counts["candidates"].cum_sum() - 1) // max(chunk_rows, 1)
+    chunks = counts.select(USER_ID, chunk.alias("_chunk")).partition_by(
+        "_chunk", as_dict=False, maintain_order=True
+    )
+    for users in progress(chunks, "scoring users"):
+        part = rows.filter(pl.col(USER_ID).is_in(users[USER_ID].implode()))
+        featured = rows_in_memory(part, tables_by_cutoff)
+        for scorer in scorers:
+            lists[scorer.name].update(top_k(featured, scorer.score(featured), k))
+    return lists, counts
 
 
 def _list_metrics(

@@ -68,7 +68,7 @@ def generate_world(config: WorldConfig | None = None) -> dict[str, pl.DataFrame]
     chooser = RestaurantChooser(restaurants, menus)
     users = generate_users(config, rngs[2], chooser)
     orders, items, first_order = generate_orders(config, rngs[3], users, chooser, menus)
-    signup = _signup_times(config, rngs[4], users, first_order)
+    signup = signup_times(config, rngs[4], users, first_order)
     logger.debug("drew the world in %.1f s", time.perf_counter() - started)
 
     restaurant_ids = _ids("r", restaurants.count)
@@ -104,7 +104,7 @@ def generate_world(config: WorldConfig | None = None) -> dict[str, pl.DataFrame]
     return frames
 
 
-def _signup_times(
+def signup_times(
     config: WorldConfig,
     rng: np.random.Generator,
     users: Users,

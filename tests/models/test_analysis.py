@@ -69,12 +69,12 @@ def _train() -> StoreFrames:
 
 
 def _ranked() -> RankedLists:
+    # Every user has the five restaurants as candidates, all relevant ones too.
     candidates = pl.DataFrame(
         {
-            USER_ID: [user for user in RELEVANT for _ in ORDERS_BEFORE],
-            RESTAURANT_ID: [
-                restaurant for _ in RELEVANT for restaurant in ORDERS_BEFORE
-            ],
+            USER_ID: list(RELEVANT),
+            "candidates": [5, 5, 5, 5],
+            "relevant_candidates": [len(items) for items in RELEVANT.values()],
         }
     )
     return RankedLists(
@@ -287,3 +287,45 @@ def test_segment_metrics_and_console_summary(result) -> None:
     text = console_summary({"analysis": result.section})
     assert "first_and_third *" in text
     assert "audit vegetarian_meat_only failed" in text
+
+
+def test_ranking_in_chunks_matches_one_pass() -> None:
+    from features.schema import MENU_ITEMS, ORDER_ITEMS, ORDERS, RESTAURANTS, USERS
+    from features.synthetic import WorldConfig, generate_world
+    from features.transforms import compute_tables, snapshot_at
+    from models.baselines import ContentBaseline, PopularityBaseline
+    from models.cutoffs import LabelledSnapshot
+    from models.dataset import labelled_rows
+    from models.evaluate import rank_rows
+
+    world = generate_world(WorldConfig(users=300, restaurants=60, days=30, seed=3))
+    frames = StoreFrames.from_store_tables(
+        users=world[USERS.name],
+        restaurants=world[RESTAURANTS.name],
+        menu_items=world[MENU_ITEMS.name],
+        orders=world[ORDERS.name],
+        order_items=world[ORDER_ITEMS.name],
+    )
+    cutoff = datetime(2024, 1, 24, tzinfo=UTC)
+    snapshot = snapshot_at(frames, cutoff)
+    later = frames.orders.filter(pl.col("ordered_at") >= cutoff.replace(tzinfo=None))
+    test = LabelledSnapshot(
+        snapshot=snapshot,
+        labels=later.select(USER_ID, RESTAURANT_ID),
+        repeats_allowed=True,
+    )
+    rows = labelled_rows([test], None, 0, None, add_missed_positives=False)
+    tables = {snapshot.cutoff: compute_tables(snapshot)}
+    scorers = [PopularityBaseline(), ContentBaseline()]
+    for scorer in scorers:
+        scorer.fit(frames)
+
+    whole, counts = rank_rows(rows, tables, scorers, 5)
+    # About 60 candidates per user: chunks of at most 100 rows hold one user.
+    chunked, chunk_counts = rank_rows(rows, tables, scorers, 5, chunk_rows=100)
+
+    assert chunked == whole
+    assert chunk_counts.equals(counts)
+    assert counts["candidates"].sum() == rows.height
+    assert counts["relevant_candidates"].sum() == rows["label"].sum()
+    assert set(whole["popularity"]) == set(counts[USER_ID])

@@ -1,0 +1,245 @@
+"""Benchmark: evaluate 100,000 users of a synthetic world.
+
+Generates a world and loads it into a DuckDB store (or reuses the store
+already in ``--var-dir``). The latest weekly window is the test window. The
+current ranker, the previous one (``ranker_v1``) and the baselines are
+trained on the orders before it, untimed. ``--test-users`` users with an
+order in the window are drawn (seeded), and the benchmark times what
+``make evaluate`` does for them on that window, once the models exist:
+
+- candidates, feature tables at the cutoff, and every model's ranking of
+  every candidate, in chunks of users;
+- the segment attributes and members;
+- the analysis: ranking and beyond-accuracy metrics, bootstrap intervals,
+  exposure, SliceLine, the comparison and the audits;
+- writing ``report.json``, ``report.md`` and ``report.html``.
+
+Results go to ``evaluate_bench.json`` and ``evaluate_bench.md`` in
+``--out-dir``.
+
+    .venv/bin/python bench/evaluate_bench.py                  # 100,000 users
+    .venv/bin/python bench/evaluate_bench.py --users 20000 --test-users 5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shlex
+import sys
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from machine_info import describe_machine
+
+from features.feast_store import apply_repository, open_store
+from features.paths import (
+    AUDITS_CONFIG,
+    EMBEDDED,
+    FEATURE_REPO,
+    RANKER_CONFIG,
+    SEGMENTS_CONFIG,
+    VarPaths,
+)
+from features.schema import USER_ID
+from features.synthetic import WorldConfig
+from models.analysis import analyse, segment_metrics
+from models.audits import load_audits
+from models.baselines import default_baselines
+from models.cutoffs import serving_cutoff
+from models.dataset import numeric_features
+from models.evaluate import fit_scorers, rank_window, write_report
+from models.ranker import load_config
+from models.report_render import write_html
+from models.segments import assign_segments, attributes_at, load_segments
+from models.splits import temporal_splits
+from service.pipeline import generate_synthetic, read_store, read_true_segments
+
+TARGET_SECONDS = 180.0
+PREVIOUS = "ranker_v1"
+PACKAGES = ("lightgbm", "polars", "numpy", "sliceline", "matplotlib")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    paths = VarPaths(args.var_dir)
+    paths.root.mkdir(parents=True, exist_ok=True)
+    if not paths.store.exists():
+        print(f"generating a world of {args.users:,} users ...", flush=True)
+        world = WorldConfig(
+            users=args.users, restaurants=args.restaurants, days=args.days, seed=0
+        )
+        generate_synthetic(paths, world)
+    frames = read_store(paths)
+    config = load_config(args.config)
+    # The registry gives the feature lists of both services.
+    apply_repository(FEATURE_REPO, paths.root, EMBEDDED)
+    feature_store = open_store(FEATURE_REPO, paths.root, EMBEDDED)
+    features = numeric_features(feature_store, config.feature_service)
+    previous = (PREVIOUS, numeric_features(feature_store, PREVIOUS))
+
+    (split,) = temporal_splits(
+        frames.orders, 1, config.cutoffs.horizon_days, serving_cutoff(frames)
+    )
+    assert split.test_from is not None
+    train_frames = replace(frames, orders=split.train)
+    print("training the models (not timed) ...", flush=True)
+    fitting = time.perf_counter()
+    scorers = fit_scorers(train_frames, config, features, default_baselines(), previous)
+    fit_seconds = round(time.perf_counter() - fitting, 1)
+
+    window_users = split.test[USER_ID].unique().sort()
+    sample = window_users.sample(
+        min(args.test_users, window_users.len()), seed=args.seed
+    )
+    test = split.test.filter(pl.col(USER_ID).is_in(sample.implode()))
+    segment_specs = load_segments(SEGMENTS_CONFIG)
+    audit_specs = load_audits(AUDITS_CONFIG, segment_specs)
+    true_segments = read_true_segments(paths)
+
+    print(f"evaluating {sample.len():,} users ...", flush=True)
+    phases: dict[str, float] = {}
+    clock = time.perf_counter()
+    started = clock
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        phases[name] = round(now - clock, 1)
+        clock = now
+
+    ranked = rank_window(
+        train_frames,
+        test,
+        split.test_from,
+        config,
+        scorers,
+        args.k,
+        previous=PREVIOUS,
+    )
+    lap("rank")
+    users, restaurants = attributes_at(train_frames, split.test_from)
+    segments = assign_segments(segment_specs, users, restaurants)
+    lap("segments")
+    analysis = analyse(
+        ranked,
+        segments,
+        users,
+        restaurants,
+        audit_specs,
+        true_segments=true_segments,
+    )
+    lap("analysis")
+    report: dict[str, Any] = {
+        "created_at": started_at,
+        "split_kind": "temporal",
+        "relevance": "any order",
+        "settings": {"n_splits": 1, "k": args.k},
+        "summary": {},
+        "splits": [],
+        "analysis": analysis.section,
+        "segments": segment_metrics(analysis.section),
+    }
+    write_report(report, args.out_dir / "report")
+    write_html(report, args.out_dir / "report")
+    lap("report")
+    seconds = round(time.perf_counter() - started, 1)
+
+    result = {
+        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+        "started_at": started_at,
+        "world": {
+            "users": frames.users.height,
+            "restaurants": frames.restaurants.height,
+            "orders": frames.orders.height,
+        },
+        "test_from": split.test_from.isoformat(),
+        "window_users": window_users.len(),
+        "evaluated_users": len(ranked.relevant),
+        "candidate_rows": int(ranked.candidates["candidates"].sum()),
+        "models": list(ranked.lists),
+        "fit_s": fit_seconds,
+        "phases": phases,
+        "evaluate_s": seconds,
+        "target_s": TARGET_SECONDS,
+        "meets_target": seconds < TARGET_SECONDS,
+        "ndcg_at_k": {
+            model: values[f"ndcg@{args.k}"]
+            for model, values in analysis.section["overall"].items()
+        },
+        "audits": {
+            audit.name + ("" if audit.segment == "all" else f"[{audit.segment}]"): (
+                audit.status
+            )
+            for audit in analysis.audits
+        },
+        "peak_rss_gb": round(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 2
+        ),
+        "machine": describe_machine(PACKAGES),
+    }
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    (args.out_dir / "evaluate_bench.json").write_text(
+        json.dumps(result, indent=2) + "\n"
+    )
+    (args.out_dir / "evaluate_bench.md").write_text(_markdown(result))
+    print(_markdown(result))
+    return 0 if result["meets_target"] else 1
+
+
+def _markdown(result: dict[str, Any]) -> str:
+    world = result["world"]
+    lines = [
+        "# Evaluation benchmark",
+        "",
+        f"Command: `{result['command']}`, started {result['started_at']}.",
+        "",
+        f"World: {world['users']:,} users, {world['restaurants']:,} restaurants, "
+        f"{world['orders']:,} orders. Test window from {result['test_from'][:10]}: "
+        f"{result['evaluated_users']:,} users evaluated of "
+        f"{result['window_users']:,} with an order in it, "
+        f"{result['candidate_rows']:,} candidate rows, "
+        f"{len(result['models'])} models ({', '.join(result['models'])}).",
+        "",
+        "| phase | seconds |",
+        "| --- | ---: |",
+        *(f"| {name} | {value} |" for name, value in result["phases"].items()),
+        f"| **evaluate** (target under {result['target_s']:.0f}) | "
+        f"**{result['evaluate_s']}** |",
+        "",
+        f"Training the models beforehand took {result['fit_s']} s (not counted).",
+        f"Peak RSS {result['peak_rss_gb']} GB. Machine: {result['machine']}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=210_000)
+    parser.add_argument("--restaurants", type=int, default=2_000)
+    parser.add_argument("--days", type=int, default=120)
+    parser.add_argument("--test-users", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument(
+        "--config", type=Path, default=RANKER_CONFIG, help="ranker config file"
+    )
+    parser.add_argument(
+        "--var-dir",
+        type=Path,
+        default=Path("var/bench/evaluate_world"),
+        help="folder of the store; an existing store is reused",
+    )
+    parser.add_argument("--out-dir", type=Path, default=Path("var/bench/evaluate"))
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())
