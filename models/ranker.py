@@ -18,6 +18,7 @@ from features.schema import RESTAURANT_ID, USER_ID
 from models.candidates import CandidateSettings
 from models.cutoffs import CutoffSettings
 from models.dataset import LABEL, TrainingSet
+from models.guardrail import DietGuardrail, read_guardrail
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,9 @@ class RankerConfig:
     # Labelled users kept per training cutoff, drawn at random; None keeps
     # them all.
     max_users_per_cutoff: int | None = None
+    # Demotes meat-only restaurants for vegetarian users after scoring, in
+    # models that read the diet features; None turns it off.
+    diet_guardrail: DietGuardrail | None = None
 
 
 _SETTINGS = {
@@ -64,6 +68,7 @@ _SETTINGS = {
     "relevance",
     "candidates",
     "max_users_per_cutoff",
+    "diet_guardrail",
 }
 # The keys of the ``cutoffs`` mapping and their smallest valid values.
 _CUTOFF_MINIMUMS = {"count": 1, "every_days": 1, "horizon_days": 1, "label_folds": 2}
@@ -142,6 +147,7 @@ def load_config(path: Path) -> RankerConfig:
         early_stopping_rounds=stopping,
         candidates=candidates,
         max_users_per_cutoff=max_users,
+        diet_guardrail=read_guardrail(raw.get("diet_guardrail"), str(path)),
     )
 
 
@@ -216,14 +222,19 @@ class LightGBMRanker:
         booster: lgb.Booster,
         features: tuple[str, ...],
         fit: FitReport | None = None,
+        guardrail: DietGuardrail | None = None,
     ) -> None:
         self.booster = booster
         self.features = features
         self.fit = fit
+        self.guardrail = guardrail
 
     def score(self, rows: pl.DataFrame) -> np.ndarray:
         matrix = rows.select(self.features).cast(pl.Float64).to_numpy()
-        return np.asarray(self.booster.predict(matrix), dtype=np.float64)
+        scores = np.asarray(self.booster.predict(matrix), dtype=np.float64)
+        if self.guardrail is None:
+            return scores
+        return self.guardrail.demote(rows, scores)
 
 
 def train_ranker(
@@ -279,7 +290,10 @@ def train_ranker(
         if report.validation_ndcg is None
         else f" (validation NDCG {report.validation_ndcg:.4f})",
     )
-    return LightGBMRanker(booster, tuple(features), report)
+    guardrail = config.diet_guardrail
+    if guardrail is not None and not DietGuardrail.applies_to(features):
+        guardrail = None
+    return LightGBMRanker(booster, tuple(features), report, guardrail)
 
 
 def _dataset(training: TrainingSet, features: list[str]) -> lgb.Dataset:

@@ -24,6 +24,7 @@ from typing import Any
 
 import lightgbm as lgb
 
+from models.guardrail import read_guardrail
 from models.ranker import LightGBMRanker
 
 MODEL_FILE = "model.txt"
@@ -49,6 +50,9 @@ class ModelMetadata:
     # SHA-256 of model.txt, checked on load: LightGBM can crash the process on
     # a damaged model file instead of raising.
     model_sha256: str | None = None
+    # Thresholds of the diet guardrail the model applies after scoring; None
+    # when it applies none (models without the diet features).
+    diet_guardrail: dict[str, Any] | None = None
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -127,7 +131,8 @@ def load_version(
         )
         raise ValueError(msg)
     booster = lgb.Booster(model_file=str(folder / MODEL_FILE))
-    return LightGBMRanker(booster, tuple(metadata.features)), metadata
+    guardrail = read_guardrail(metadata.diet_guardrail, str(folder / METADATA_FILE))
+    return LightGBMRanker(booster, tuple(metadata.features), None, guardrail), metadata
 
 
 def _sha256(path: Path) -> str:

@@ -101,6 +101,7 @@ def train_current_model(
             "phase_seconds": clock.seconds,
         },
         data_fingerprint=fingerprint(interactions),
+        diet_guardrail=None if ranker.guardrail is None else ranker.guardrail.to_dict(),
         git_commit=commit,
         git_dirty=dirty,
         metrics={}

@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from models.guardrail import DietGuardrail
 from models.ranker import LightGBMRanker
 from models.registry import (
     CURRENT_ALIAS,
@@ -228,3 +229,22 @@ def test_invalid_metadata_rejected(tmp_path: Path, ranker: LightGBMRanker) -> No
 
     with pytest.raises(ValueError, match="invalid model metadata"):
         load_current(tmp_path)
+
+
+def test_load_restores_the_diet_guardrail(
+    tmp_path: Path, ranker: LightGBMRanker
+) -> None:
+    metadata = replace(
+        make_metadata("v1"),
+        diet_guardrail={
+            "min_order_ratio": 0.8,
+            "min_diet_orders": 4,
+            "max_coffee_tea_share": 0.5,
+        },
+    )
+    save_model(tmp_path, ranker, metadata)
+
+    loaded, _ = load_current(tmp_path)
+
+    assert loaded.guardrail == DietGuardrail(min_order_ratio=0.8, min_diet_orders=4)
+    assert ranker.guardrail is None
