@@ -131,5 +131,32 @@ USER_SEGMENTS = Table(
     primary_key=(USER_ID,),
 )
 
+# Impressions, clicks and orders that clients report on recommendation lists,
+# moved here from the service's feedback log by service.feedback.ingest. Data-set
+# imports leave this table alone. Times are in UTC.
+FEEDBACK_EVENTS = Table(
+    name="feedback_events",
+    columns=(
+        ("event_id", "VARCHAR NOT NULL"),
+        ("request_id", "VARCHAR NOT NULL"),
+        # NULL for anonymous callers.
+        (USER_ID, "VARCHAR"),
+        (RESTAURANT_ID, "VARCHAR NOT NULL"),
+        # impression, click or order.
+        ("kind", "VARCHAR NOT NULL"),
+        ("occurred_at", "TIMESTAMP NOT NULL"),
+        # 1 is the first place of the recommendation list.
+        ("position", "INTEGER"),
+        ("received_at", "TIMESTAMP NOT NULL"),
+        ("ingested_at", "TIMESTAMP NOT NULL"),
+    ),
+    primary_key=("event_id",),
+)
+
 DOMAIN_TABLES: tuple[Table, ...] = (USERS, RESTAURANTS, MENU_ITEMS, ORDERS, ORDER_ITEMS)
-ALL_TABLES: tuple[Table, ...] = (*DOMAIN_TABLES, USER_SEGMENTS, IMPORT_REJECTS)
+ALL_TABLES: tuple[Table, ...] = (
+    *DOMAIN_TABLES,
+    USER_SEGMENTS,
+    IMPORT_REJECTS,
+    FEEDBACK_EVENTS,
+)
