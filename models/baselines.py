@@ -201,6 +201,11 @@ class ContentBaseline:
             counts = counts.with_columns(pl.col("_popularity") / largest)
         self._popularity = counts
 
+    def use_prior(self, popularity: pl.DataFrame) -> None:
+        """Set the popularity prior directly: ``restaurant_id`` and
+        ``_popularity`` in [0, 1], as :meth:`fit` computes it from orders."""
+        self._popularity = popularity.select(RESTAURANT_ID, "_popularity")
+
     def score(self, rows: pl.DataFrame) -> np.ndarray:
         w = self.weights
         proximity = 1.0 / (1.0 + _feature("distance_km") / w.proximity_scale_km)

@@ -1,21 +1,59 @@
-"""FastAPI application: recommendation routes over a Recommender."""
+"""FastAPI application: versioned recommendation, feedback and admin routes.
 
+Every answer to a bad request is a 4xx JSON body naming the field and the
+reason; an unexpected error is a JSON 500 and a logged traceback. Each
+request gets an id, returned in the ``X-Request-ID`` header and in
+recommendation bodies, and one JSON log line (``service.requests``) with the
+id, the user id, the strategy, the status and the latency.
+"""
+
+import hmac
+import json
 import logging
-from collections.abc import AsyncIterator
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.recommender import Recommender
-from service.schemas import RecommendationList
+from models.registry import ModelNotFoundError
+from service.feedback import (
+    MAX_APPEND_EVENTS,
+    FeedbackEvent,
+    FeedbackLog,
+    FeedbackLogError,
+    feedback_folder,
+)
+from service.metrics import MetricsMiddleware, render_metrics
+from service.recommender import Recommender, UnknownRestaurantError
+from service.schemas import (
+    Diet,
+    ErrorResponse,
+    PreferencesRequest,
+    RecommendationList,
+)
 from service.settings import Settings
+from service.strategies import Filters, Preferences
 
 logger = logging.getLogger(__name__)
+request_log = logging.getLogger("service.requests")
 
-# Printable characters only: a user id with control characters is a client bug.
-USER_ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+# Printable characters only: an id with control characters is a client bug.
+ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse} for status in (404, 413, 422)
+}
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def create_app(
@@ -32,45 +70,231 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.recommender = recommender or Recommender(settings)
-        yield
+        app.state.feedback = FeedbackLog(feedback_folder(settings.var_dir))
+        try:
+            yield
+        finally:
+            app.state.feedback.close()
 
     app = FastAPI(
         title="Restaurant recommender",
-        version="0.1.0",
-        description="Ranked restaurant recommendations for a user.",
+        version="1.0.0",
+        description=(
+            "Ranked restaurant recommendations for known users, new and anonymous "
+            "callers, and similar restaurants, with the strategy and reasons of "
+            "each list; feedback events; health and metrics."
+        ),
         lifespan=lifespan,
+        responses=ERRORS,
     )
     app.state.settings = settings
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _internal_error)
+    app.add_middleware(MetricsMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.middleware("http")(_request_context)
 
     @app.api_route("/healthz", methods=["GET", "HEAD"], summary="Process is alive")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get(
-        "/users/{user_id}/recommendations",
+        "/readyz",
+        summary="Model and features are loaded",
+        responses={503: {"model": ErrorResponse}},
+    )
+    def readyz(request: Request) -> JSONResponse:
+        current: Recommender | None = getattr(request.app.state, "recommender", None)
+        if current is None or not current.ready:
+            return JSONResponse(
+                status_code=503, content={"detail": "model or features not loaded"}
+            )
+        return JSONResponse({"status": "ready", "model_version": current.model_version})
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        body, content_type = render_metrics()
+        return Response(content=body, media_type=content_type)
+
+    @app.get(
+        "/v1/users/{user_id}/recommendations",
         response_model=RecommendationList,
-        # Leaves out each restaurant's "features" unless they were requested.
         response_model_exclude_none=True,
         summary="Top-k restaurants for a user",
     )
-    def recommendations(
+    def user_recommendations(
+        request: Request,
         recommender: Annotated[Recommender, Depends(_recommender)],
-        user_id: Annotated[
-            str, Path(min_length=1, max_length=128, pattern=USER_ID_PATTERN)
-        ],
+        user_id: Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN)],
         k: Annotated[
-            int,
-            Query(ge=1, le=settings.max_k, description="Number of restaurants."),
+            int, Query(ge=1, le=settings.max_k, description="Number of restaurants.")
         ] = settings.default_k,
+        city: Annotated[
+            str | None,
+            Query(min_length=1, max_length=128, description="Only this city."),
+        ] = None,
+        latitude: Annotated[float | None, Query(ge=-90, le=90)] = None,
+        longitude: Annotated[float | None, Query(ge=-180, le=180)] = None,
+        diet: Annotated[
+            Diet | None,
+            Query(description="`vegetarian`: only restaurants with vegetarian dishes."),
+        ] = None,
+        exclude_cuisines: Annotated[
+            list[str] | None,
+            Query(max_length=20, description="Cuisines to leave out."),
+        ] = None,
         include_features: Annotated[
-            bool,
-            Query(description="Add each restaurant's model input values."),
+            bool, Query(description="Add each restaurant's model input values.")
         ] = False,
     ) -> RecommendationList:
-        return recommender.recommend(user_id, k, include_features=include_features)
+        if (latitude is None) != (longitude is None):
+            raise HTTPException(
+                status_code=422,
+                detail="latitude and longitude must be given together",
+            )
+        request.state.user_id = user_id
+        location = (
+            None if latitude is None or longitude is None else (latitude, longitude)
+        )
+        answer = recommender.recommend(
+            user_id,
+            k,
+            Filters(
+                city=city,
+                diet=None if diet is None else diet.value,
+                exclude_cuisines=tuple(exclude_cuisines or ()),
+            ),
+            location=location,
+            include_features=include_features,
+            request_id=request.state.request_id,
+        )
+        request.state.strategy = answer.strategy.value
+        return answer
+
+    @app.post(
+        "/v1/recommendations",
+        response_model=RecommendationList,
+        response_model_exclude_none=True,
+        summary="Top-k restaurants for declared preferences (new or anonymous)",
+    )
+    def preference_recommendations(
+        request: Request,
+        recommender: Annotated[Recommender, Depends(_recommender)],
+        body: PreferencesRequest,
+    ) -> RecommendationList:
+        if (body.latitude is None) != (body.longitude is None):
+            raise HTTPException(
+                status_code=422,
+                detail="latitude and longitude must be given together",
+            )
+        if body.k > settings.max_k:
+            raise HTTPException(
+                status_code=422, detail=f"k must be at most {settings.max_k}"
+            )
+        diet = None if body.diet is None else body.diet.value
+        preferences = Preferences(
+            latitude=body.latitude,
+            longitude=body.longitude,
+            city=body.city,
+            diet=diet,
+            liked_cuisines=tuple(body.liked_cuisines),
+            budget=None if body.budget is None else body.budget.value,
+        )
+        filters = Filters(diet=diet, exclude_cuisines=tuple(body.exclude_cuisines))
+        answer = recommender.recommend_for_preferences(
+            preferences, body.k, filters, request.state.request_id
+        )
+        request.state.strategy = answer.strategy.value
+        return answer
+
+    @app.get(
+        "/v1/restaurants/{restaurant_id}/similar",
+        response_model=RecommendationList,
+        response_model_exclude_none=True,
+        summary="Restaurants most alike to one, by content",
+    )
+    def similar_restaurants(
+        request: Request,
+        recommender: Annotated[Recommender, Depends(_recommender)],
+        restaurant_id: Annotated[
+            str, Path(min_length=1, max_length=128, pattern=ID_PATTERN)
+        ],
+        k: Annotated[int, Query(ge=1, le=settings.max_k)] = settings.default_k,
+    ) -> RecommendationList:
+        try:
+            answer = recommender.similar(restaurant_id, k, request.state.request_id)
+        except UnknownRestaurantError:
+            raise HTTPException(
+                status_code=404, detail=f"restaurant {restaurant_id!r} not found"
+            ) from None
+        request.state.strategy = answer.strategy.value
+        return answer
+
+    @app.post(
+        "/v1/feedback",
+        status_code=202,
+        summary="Record impressions, clicks and orders of served lists",
+        responses={503: {"model": ErrorResponse}},
+    )
+    def feedback(
+        request: Request,
+        events: Annotated[list[FeedbackEvent], _events_body()],
+    ) -> dict[str, Any]:
+        log: FeedbackLog = request.app.state.feedback
+        try:
+            result = log.append(events)
+        except FeedbackLogError as error:
+            logger.error(
+                "feedback not stored, request %s: %s", request.state.request_id, error
+            )
+            raise HTTPException(
+                status_code=503, detail="feedback store unavailable; retry"
+            ) from error
+        return {
+            "accepted": len(result.event_ids),
+            "event_ids": result.event_ids,
+            "duplicates": result.duplicate_ids,
+        }
+
+    if settings.admin_token is not None:
+        token = settings.admin_token.get_secret_value().encode()
+
+        def check_token(
+            authorization: Annotated[str | None, Header()] = None,
+        ) -> None:
+            scheme, _, given = (authorization or "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                given.encode(), token
+            ):
+                raise HTTPException(
+                    status_code=401,
+                    detail="a valid bearer token is required",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+
+        @app.post(
+            "/v1/admin/reload",
+            summary="Load the current model and restaurant features again",
+            dependencies=[Depends(check_token)],
+            responses={401: {"model": ErrorResponse}, 409: {"model": ErrorResponse}},
+        )
+        def reload(
+            recommender: Annotated[Recommender, Depends(_recommender)],
+        ) -> dict[str, str | None]:
+            try:
+                version = recommender.reload()
+            except ModelNotFoundError as error:
+                raise HTTPException(status_code=409, detail=str(error)) from None
+            return {"model_version": version}
 
     return app
+
+
+def _events_body() -> Any:
+    from fastapi import Body
+
+    return Body(min_length=1, max_length=MAX_APPEND_EVENTS)
 
 
 def _recommender(request: Request) -> Recommender:
@@ -78,9 +302,112 @@ def _recommender(request: Request) -> Recommender:
     return recommender
 
 
+class BodyLimitMiddleware:
+    """Answer 413 to a request whose body is larger than ``max_bytes``."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and (
+            not length.isdigit() or int(length) > self.max_bytes
+        ):
+            await _too_large(self.max_bytes, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise _BodyTooLargeError
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _BodyTooLargeError:
+            await _too_large(self.max_bytes, send)
+
+
+class _BodyTooLargeError(Exception):
+    """A chunked body went past the size limit."""
+
+
+async def _too_large(max_bytes: int, send: Send) -> None:
+    body = json.dumps({"detail": f"request body larger than {max_bytes} bytes"})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body.encode()})
+
+
+async def _request_context(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """Give the request an id, answer with it, and log one JSON line."""
+    request.state.request_id = uuid.uuid4().hex
+    request.state.user_id = None
+    request.state.strategy = None
+    started = time.perf_counter()
+    response = await call_next(request)
+    response.headers["X-Request-ID"] = request.state.request_id
+    request_log.info(
+        json.dumps(
+            {
+                "request_id": request.state.request_id,
+                "method": request.method,
+                "route": getattr(request.scope.get("route"), "path", None),
+                "user_id": request.state.user_id,
+                "strategy": request.state.strategy,
+                "status": response.status_code,
+                "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+            }
+        )
+    )
+    return response
+
+
+async def _invalid_request(request: Request, error: Exception) -> JSONResponse:
+    """Answer 422 with one entry per invalid field: where and why."""
+    assert isinstance(error, RequestValidationError)
+    detail = [
+        {
+            "loc": list(item.get("loc", ())),
+            "msg": item.get("msg", ""),
+            "type": item.get("type", ""),
+        }
+        for item in error.errors()
+    ]
+    return JSONResponse(status_code=422, content={"detail": detail})
+
+
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    return JSONResponse(
+        status_code=error.status_code,
+        content={"detail": error.detail},
+        headers=getattr(error, "headers", None),
+    )
+
+
 async def _internal_error(request: Request, error: Exception) -> JSONResponse:
     """Return a JSON 500 for an unexpected error and log its traceback."""
     logger.error(
-        "unhandled error on %s %s", request.method, request.url.path, exc_info=error
+        "unhandled error on %s %s, request %s",
+        request.method,
+        request.url.path,
+        getattr(request.state, "request_id", None),
+        exc_info=error,
     )
     return JSONResponse(status_code=500, content={"detail": "internal server error"})

@@ -1,19 +1,30 @@
-"""Ranks restaurants for one user, with the state loaded once at start-up.
+"""Ranks restaurants for users, anonymous callers and similar-restaurant lookups.
 
 Start-up loads the current model and every restaurant's features (from the
-Feast online store) into memory. A request then reads the user's features
-from the online store once, computes the pair features of every candidate
-restaurant with ``features.pairs.pair_features`` (the transformation of the
-on-demand view the model was trained with), scores them and keeps the best
-``k``, with up to two reasons each from ``models.explain``. When the model
-was trained on ratings without times, restaurants the user already rated are
-not candidates.
+Feast online store) into memory as one immutable state. A request reads the
+user's features from the online store once and picks a strategy:
+
+- ``ranker``: the user has orders. Pair features of every candidate come from
+  ``features.pairs.pair_features`` (the on-demand view the model was trained
+  with), the model scores them, and restaurants without orders are placed by
+  their content score (:func:`service.strategies.place_new_restaurants`).
+- ``content``: the user has no orders, or an anonymous caller declared
+  preferences; scored from cuisines, diet, budget, place and popularity.
+- ``popularity``: nothing is known about the caller; ranked by past orders.
+  When the online store cannot be read or no model is loaded, the list is by
+  popularity in the requested or the user's city, marked ``degraded``.
+
+:meth:`Recommender.reload` builds a new state from the current model and the
+online store and swaps it in one assignment; a request keeps the state it
+started with, so a reload never fails a request in flight.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
@@ -28,35 +39,100 @@ from features.schema import RESTAURANT_ID, RESTAURANTS, USER_ID
 from features.store import connect
 from models.dataset import with_pair_features
 from models.explain import explain, popularity_reasons
-from models.registry import load_current
-from service.schemas import RecommendationList, RecommendedRestaurant, Strategy
+from models.ranker import LightGBMRanker
+from models.registry import ModelMetadata, ModelNotFoundError, load_current
+from service import metrics
+from service.schemas import (
+    RecommendationList,
+    RecommendedRestaurant,
+    Strategy,
+)
 from service.settings import Settings
+from service.strategies import (
+    Filters,
+    Preferences,
+    content_scores,
+    place_new_restaurants,
+    similarity_scores,
+    user_content_row,
+)
 
 logger = logging.getLogger(__name__)
+
+ONLINE_STORE_UNAVAILABLE = "online_store_unavailable"
+MODEL_UNAVAILABLE = "model_unavailable"
+
+
+class UnknownRestaurantError(KeyError):
+    """A similar-restaurants request names a restaurant the service lacks."""
+
+
+@dataclass(frozen=True)
+class _State:
+    """What a request reads: the model (None when it failed to load) and the
+    restaurant features."""
+
+    ranker: LightGBMRanker | None
+    metadata: ModelMetadata | None
+    restaurants: pl.DataFrame
+    names: dict[str, str]
+    repeat_orders: bool
 
 
 @dataclass(frozen=True)
 class _Ranked:
     restaurant_ids: list[str]
     scores: list[float]
-    # Readable reasons per restaurant, in the order of restaurant_ids; only the
-    # first k restaurants of a ranker list have them.
     reasons: list[list[str]]
-    # The model's inputs per restaurant, in the order of restaurant_ids.
     features: list[dict[str, float | None]] | None = None
 
 
 class Recommender:
-    """The model, the feature store and the restaurant table, held in memory."""
+    """The model, the feature store and the restaurant features, in memory."""
 
     def __init__(self, settings: Settings) -> None:
-        paths = VarPaths(settings.var_dir)
-        self.ranker, self.metadata = load_current(paths.models)
+        self.settings = settings
+        self.paths = VarPaths(settings.var_dir)
         self.store = open_store(
             settings.feature_repo, settings.var_dir, settings.feast_profile
         )
+        self.user_reader = OnlineReader(self.store, USER_VIEWS, USER_ID)
+        self._reload_lock = threading.Lock()
+        self._state = self._load_state()
 
-        connection = connect(paths.store, read_only=True)
+    @property
+    def ready(self) -> bool:
+        """Return whether a model and restaurant features are loaded."""
+        state = self._state
+        return state.ranker is not None and state.restaurants.height > 0
+
+    @property
+    def model_version(self) -> str | None:
+        """Return the version of the loaded model, if any."""
+        metadata = self._state.metadata
+        return None if metadata is None else metadata.version
+
+    def reload(self) -> str | None:
+        """Load the current model and the restaurant features again and swap
+        them in; return the new model version.
+
+        Raises:
+            ModelNotFoundError: no current model; the old state stays.
+        """
+        with self._reload_lock:
+            state = self._load_state(require_model=True)
+            self._state = state
+        return None if state.metadata is None else state.metadata.version
+
+    def _load_state(self, require_model: bool = False) -> _State:
+        try:
+            ranker, metadata = load_current(self.paths.models)
+        except ModelNotFoundError:
+            if require_model:
+                raise
+            logger.warning("no current model: every list falls back to popularity")
+            ranker, metadata = None, None
+        connection = connect(self.paths.store, read_only=True)
         try:
             restaurant_ids = [
                 row[0]
@@ -67,106 +143,288 @@ class Recommender:
             ]
         finally:
             connection.close()
-
-        restaurant_reader = OnlineReader(self.store, RESTAURANT_VIEWS, RESTAURANT_ID)
-        self.restaurants = restaurant_reader.read(restaurant_ids)
-        self.user_reader = OnlineReader(self.store, USER_VIEWS, USER_ID)
-        self.names = dict(
+        reader = OnlineReader(self.store, RESTAURANT_VIEWS, RESTAURANT_ID)
+        restaurants = reader.read(restaurant_ids)
+        names = dict(
             zip(
-                self.restaurants[RESTAURANT_ID].to_list(),
-                self.restaurants["restaurant_name"].fill_null("").to_list(),
+                restaurants[RESTAURANT_ID].to_list(),
+                restaurants["restaurant_name"].fill_null("").to_list(),
                 strict=True,
             )
         )
-        self.repeat_orders = bool(self.metadata.training.get("repeat_orders", False))
-        self.popular = self._rank_by_popularity()
+        repeat = metadata is not None and bool(
+            metadata.training.get("repeat_orders", False)
+        )
+        if metadata is not None:
+            metrics.set_model_version(metadata.version)
         logger.info(
             "loaded model %s and %d restaurants",
-            self.metadata.version,
-            self.restaurants.height,
+            None if metadata is None else metadata.version,
+            restaurants.height,
         )
+        return _State(ranker, metadata, restaurants, names, repeat)
 
     def recommend(
-        self, user_id: str, k: int, include_features: bool = False
+        self,
+        user_id: str,
+        k: int,
+        filters: Filters | None = None,
+        location: tuple[float, float] | None = None,
+        include_features: bool = False,
+        request_id: str = "",
     ) -> RecommendationList:
-        """Rank the user's top ``k`` restaurants: with the model if the online store
-        has the user's features, by popularity otherwise."""
-        degraded = False
+        """Rank the user's top ``k`` restaurants among those ``filters`` keep.
+
+        ``location`` (latitude, longitude) replaces the user's home for the
+        distance features.
+        """
+        state = self._state
+        filters = filters or Filters()
+        candidates = filters.apply(state.restaurants)
         try:
             user = self.user_reader.read([user_id])
         except Exception as error:
-            # Feast raises plain exceptions, for example while a feature view is
-            # being materialized; a list by popularity is still useful.
-            logger.warning("online read failed for user %s: %s", user_id, error)
-            user, degraded = None, True
+            # Feast raises plain exceptions, for example while a view is being
+            # materialized; a list by popularity in the area is still useful.
+            logger.warning(
+                "online read failed for user %s, request %s: %s",
+                user_id,
+                request_id,
+                error,
+            )
+            metrics.count_fallback(ONLINE_STORE_UNAVAILABLE)
+            return self._popular(
+                state, candidates, k, user_id, request_id, filters.city, True
+            )
 
-        if user is None or user["user_order_count"].is_null().all():
-            strategy, ranked = Strategy.POPULARITY, self.popular
-        else:
-            strategy = Strategy.RANKER
-            ranked = self._rank_for(user, k, include_features)
+        if location is not None:
+            user = user.with_columns(
+                pl.lit(location[0]).alias("user_latitude"),
+                pl.lit(location[1]).alias("user_longitude"),
+            )
+        has_orders = not user["user_order_count"].is_null().all() and bool(
+            (user["user_order_count"].fill_null(0) > 0).any()
+        )
+        has_profile = any(
+            column in user.columns and not user[column].is_null().all()
+            for column in ("user_latitude", "user_city", "user_liked_cuisines")
+        )
+        if has_orders and state.ranker is None:
+            metrics.count_fallback(MODEL_UNAVAILABLE)
+            logger.warning("no model loaded for request %s", request_id)
+            city = filters.city or user["user_city"][0]
+            return self._popular(state, candidates, k, user_id, request_id, city, True)
+        if has_orders:
+            ranked = self._rank_for(state, user, candidates, k, include_features)
+            return self._response(
+                state, ranked, k, user_id, request_id, Strategy.RANKER, False
+            )
+        if has_profile or location is not None or filters.diet is not None:
+            ranked = self._content(state, user_content_row(user), candidates)
+            return self._response(
+                state, ranked, k, user_id, request_id, Strategy.CONTENT, False
+            )
+        return self._popular(
+            state, candidates, k, user_id, request_id, filters.city, False
+        )
 
+    def recommend_for_preferences(
+        self,
+        preferences: Preferences,
+        k: int,
+        filters: Filters,
+        request_id: str = "",
+    ) -> RecommendationList:
+        """Rank restaurants for an anonymous caller from declared preferences."""
+        state = self._state
+        candidates = filters.apply(state.restaurants)
+        ranked = self._content(state, preferences.user_row(), candidates)
+        return self._response(
+            state, ranked, k, None, request_id, Strategy.CONTENT, False
+        )
+
+    def similar(
+        self, restaurant_id: str, k: int, request_id: str = ""
+    ) -> RecommendationList:
+        """Rank the restaurants most alike to ``restaurant_id`` by content.
+
+        Raises:
+            UnknownRestaurantError: the restaurant is not in the store.
+        """
+        state = self._state
+        anchor = state.restaurants.filter(pl.col(RESTAURANT_ID) == restaurant_id)
+        if anchor.height == 0:
+            raise UnknownRestaurantError(restaurant_id)
+        others = state.restaurants.filter(pl.col(RESTAURANT_ID) != restaurant_id)
+        scores = similarity_scores(anchor.row(0, named=True), others)
+        ids = others[RESTAURANT_ID].to_list()
+        order = _best_first(ids, scores.tolist())
+        top = others[order[:k]]
+        reasons = _similar_reasons(anchor.row(0, named=True), top)
+        ranked = _Ranked(
+            restaurant_ids=[ids[i] for i in order],
+            scores=[float(scores[i]) for i in order],
+            reasons=reasons + [[] for _ in range(max(0, len(order) - len(reasons)))],
+        )
+        return self._response(
+            state, ranked, k, None, request_id, Strategy.CONTENT, False
+        )
+
+    def _response(
+        self,
+        state: _State,
+        ranked: _Ranked,
+        k: int,
+        user_id: str | None,
+        request_id: str,
+        strategy: Strategy,
+        degraded: bool,
+    ) -> RecommendationList:
+        metrics.count_strategy(strategy.value)
         items = [
             RecommendedRestaurant(
                 restaurant_id=restaurant_id,
-                name=self.names.get(restaurant_id, ""),
+                name=state.names.get(restaurant_id, ""),
                 score=round(score, 6),
                 rank=rank,
-                reasons=ranked.reasons[rank - 1],
-                features=(
-                    ranked.features[rank - 1]
-                    if include_features and ranked.features is not None
-                    else None
-                ),
+                reasons=ranked.reasons[rank - 1] if rank <= len(ranked.reasons) else [],
+                features=ranked.features[rank - 1]
+                if ranked.features is not None and rank <= len(ranked.features)
+                else None,
             )
             for rank, (restaurant_id, score) in enumerate(
                 zip(ranked.restaurant_ids[:k], ranked.scores[:k], strict=True), start=1
             )
         ]
         return RecommendationList(
+            request_id=request_id,
             user_id=user_id,
             strategy=strategy,
-            model_version=self.metadata.version,
+            model_version=None if state.metadata is None else state.metadata.version,
             degraded=degraded,
             recommendations=items,
         )
 
-    def _rank_for(self, user: pl.DataFrame, k: int, include_features: bool) -> _Ranked:
-        candidates = self.restaurants
+    def _popular(
+        self,
+        state: _State,
+        candidates: pl.DataFrame,
+        k: int,
+        user_id: str | None,
+        request_id: str,
+        city: str | None,
+        degraded: bool,
+    ) -> RecommendationList:
+        local = candidates
+        if city is not None:
+            in_city = candidates.filter(
+                pl.col("restaurant_city").str.to_lowercase() == city.lower()
+            )
+            local = in_city if in_city.height else candidates
+        ids = local[RESTAURANT_ID].to_list()
+        shares = local["restaurant_order_share"].fill_null(0.0).to_list()
+        order = _best_first(ids, shares)
+        ranked = _Ranked(
+            restaurant_ids=[ids[i] for i in order],
+            scores=[shares[i] for i in order],
+            reasons=popularity_reasons(local[order]),
+        )
+        return self._response(
+            state, ranked, k, user_id, request_id, Strategy.POPULARITY, degraded
+        )
+
+    def _content(
+        self, state: _State, user: pl.DataFrame, candidates: pl.DataFrame
+    ) -> _Ranked:
+        scores = content_scores(user, candidates)
+        ids = candidates[RESTAURANT_ID].to_list()
+        order = _best_first(ids, scores.tolist())
+        return _Ranked(
+            restaurant_ids=[ids[i] for i in order],
+            scores=[float(scores[i]) for i in order],
+            reasons=_content_reasons(user, candidates[order]),
+        )
+
+    def _rank_for(
+        self,
+        state: _State,
+        user: pl.DataFrame,
+        candidates: pl.DataFrame,
+        k: int,
+        include_features: bool,
+    ) -> _Ranked:
+        ranker = state.ranker
+        assert ranker is not None
         visited = user["user_visited_restaurant_ids"][0]
-        if not self.repeat_orders and visited is not None:
+        if not state.repeat_orders and visited is not None:
             candidates = candidates.filter(
                 ~pl.col(RESTAURANT_ID).is_in(visited.implode())
             )
+        if candidates.height == 0:
+            return _Ranked([], [], [])
         rows = with_pair_features(user.join(candidates, how="cross"))
         restaurant_ids = rows[RESTAURANT_ID].to_list()
-        scores = self.ranker.score(rows).tolist()
-        order = _best_first(restaurant_ids, scores)
+        scores = ranker.score(rows)
+        is_new = (rows["restaurant_order_count"].fill_null(0) == 0).to_numpy()
+        if is_new.any():
+            content = content_scores(user_content_row(user), candidates)
+            scores = place_new_restaurants(scores, content, is_new)
+        order = _best_first(restaurant_ids, scores.tolist())
 
         # A row's contributions cost far more than its score (TreeSHAP), so
         # only the returned rows are explained.
         top = rows[order[:k]]
-        reasons = [[reason.text for reason in row] for row in explain(self.ranker, top)]
+        reasons = [[reason.text for reason in row] for row in explain(ranker, top)]
+        for position, index in enumerate(order[:k]):
+            if is_new[index]:
+                reasons[position] = ["New here: matches what you order"]
         features = None
         if include_features:
-            features = top.select(self.ranker.features).cast(pl.Float64).to_dicts()
+            features = top.select(ranker.features).cast(pl.Float64).to_dicts()
         return _Ranked(
             restaurant_ids=[restaurant_ids[i] for i in order],
-            scores=[scores[i] for i in order],
+            scores=[float(scores[i]) for i in order],
             reasons=reasons,
             features=features,
         )
 
-    def _rank_by_popularity(self) -> _Ranked:
-        restaurant_ids = self.restaurants[RESTAURANT_ID].to_list()
-        shares = self.restaurants["restaurant_order_share"].fill_null(0.0).to_list()
-        order = _best_first(restaurant_ids, shares)
-        reasons = popularity_reasons(self.restaurants[order])
-        return _Ranked(
-            restaurant_ids=[restaurant_ids[i] for i in order],
-            scores=[shares[i] for i in order],
-            reasons=reasons,
-        )
+
+def _content_reasons(user: pl.DataFrame, restaurants: pl.DataFrame) -> list[list[str]]:
+    """Return one or two reasons per restaurant of a content-ranked list."""
+    liked = {
+        cuisine.lower() for cuisine in (user["user_liked_cuisines"].to_list()[0] or [])
+    }
+    vegetarian = (user["user_vegetarian_order_ratio"][0] or 0.0) >= 0.9
+    reasons = []
+    for row in restaurants.select(
+        "restaurant_cuisines", "restaurant_has_vegetarian_options", "restaurant_city"
+    ).iter_rows():
+        cuisines, has_options, _ = row
+        found = []
+        matched = [c for c in (cuisines or []) if c.lower() in liked]
+        if matched:
+            found.append(f"{matched[0].capitalize()}, a cuisine you like")
+        if vegetarian and has_options == 1:
+            found.append("Has vegetarian dishes")
+        reasons.append(found[:2] or ["Popular in the area"])
+    return reasons
+
+
+def _similar_reasons(
+    anchor: dict[str, Any], restaurants: pl.DataFrame
+) -> list[list[str]]:
+    """Return the shared cuisines and city of each similar restaurant."""
+    cuisines = {str(c) for c in (anchor.get("restaurant_cuisines") or [])}
+    reasons = []
+    for row in restaurants.select("restaurant_cuisines", "restaurant_city").iter_rows():
+        shared = [c for c in (row[0] or []) if c in cuisines]
+        found = []
+        if shared:
+            found.append(f"Also {shared[0]}")
+        if row[1] is not None and row[1] == anchor.get("restaurant_city"):
+            found.append(f"Also in {row[1]}")
+        reasons.append(found)
+    return reasons
 
 
 def _best_first(restaurant_ids: list[str], scores: list[float]) -> list[int]:

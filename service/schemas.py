@@ -11,7 +11,63 @@ class Strategy(StrEnum):
     """Strategy that produced a recommendation list."""
 
     RANKER = "ranker"
+    CONTENT = "content"
     POPULARITY = "popularity"
+
+
+class Diet(StrEnum):
+    """Diet filter: ``vegetarian`` keeps restaurants whose menu shows a
+    vegetarian option."""
+
+    VEGETARIAN = "vegetarian"
+
+
+class Budget(StrEnum):
+    """Declared budget."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class PreferencesRequest(BaseModel):
+    """Declared preferences of a new or anonymous caller."""
+
+    model_config = {
+        "extra": "forbid",
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "k": 5,
+                    "latitude": 22.15,
+                    "longitude": -100.98,
+                    "city": "San Luis Potosi",
+                    "diet": "vegetarian",
+                    "liked_cuisines": ["Mexican", "Cafeteria"],
+                    "budget": "medium",
+                    "exclude_cuisines": ["Bar"],
+                }
+            ]
+        },
+    }
+
+    k: int = Field(default=10, ge=1, le=100, description="Number of restaurants.")
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    city: str | None = Field(default=None, min_length=1, max_length=128)
+    diet: Diet | None = None
+    liked_cuisines: list[str] = Field(default_factory=list, max_length=20)
+    budget: Budget | None = None
+    exclude_cuisines: list[str] = Field(default_factory=list, max_length=20)
+
+
+class ErrorResponse(BaseModel):
+    """Body of every 4xx and 5xx answer."""
+
+    detail: str | list[dict[str, object]] = Field(
+        description="What was wrong: a sentence, or one entry per invalid field "
+        "with its location (`loc`) and the reason (`msg`)."
+    )
 
 
 class RecommendedRestaurant(BaseModel):
@@ -39,19 +95,28 @@ class RecommendedRestaurant(BaseModel):
 
 
 class RecommendationList(BaseModel):
-    user_id: str
+    request_id: str = Field(
+        description="Id of this answer; feedback events refer to it."
+    )
+    user_id: str | None = Field(
+        default=None, description="The user, or null for an anonymous caller."
+    )
     strategy: Strategy = Field(
         description=(
-            "`ranker` for a user the feature store knows; `popularity` for an "
-            "unknown user, ranked by past orders."
+            "`ranker` for a user with orders; `content` for a user without "
+            "orders, an anonymous caller's preferences or similar restaurants; "
+            "`popularity` when nothing is known about the caller, or when "
+            "degraded."
         )
     )
-    model_version: str
+    model_version: str | None = Field(
+        description="Version of the loaded model; null when none is loaded."
+    )
     degraded: bool = Field(
         default=False,
         description=(
-            "True when the user's features could not be read and the list fell "
-            "back to popularity."
+            "True when the online store or the model was unavailable and the "
+            "list fell back to popularity in the area."
         ),
     )
     recommendations: list[RecommendedRestaurant]
@@ -60,6 +125,7 @@ class RecommendationList(BaseModel):
         "json_schema_extra": {
             "examples": [
                 {
+                    "request_id": "5f0c6a3e9b2d4e51a7c8d9e0f1a2b3c4",
                     "user_id": "U1077",
                     "strategy": "ranker",
                     "model_version": "20261204T153000123456Z",

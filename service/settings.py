@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from features.paths import FEATURE_REPO, default_var_dir
@@ -32,6 +32,16 @@ class Settings(BaseSettings):
     )
     default_k: int = Field(default=10, ge=1, description="List length when k is unset.")
     max_k: int = Field(default=100, ge=1, description="Largest k a request may ask.")
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Bearer token of the admin endpoints (model reload); without one "
+            "they do not exist."
+        ),
+    )
+    max_body_bytes: int = Field(
+        default=65_536, ge=1024, description="Largest request body accepted."
+    )
 
     @model_validator(mode="after")
     def _default_within_max(self) -> Self:

@@ -29,7 +29,7 @@ def client(pipeline_var_dir: Path) -> Iterator[TestClient]:
 
 
 def test_known_user_ranked(client: TestClient) -> None:
-    response = client.get("/users/U1077/recommendations", params={"k": 5})
+    response = client.get("/v1/users/U1077/recommendations", params={"k": 5})
     body = response.json()
 
     assert response.status_code == 200
@@ -43,7 +43,7 @@ def test_known_user_ranked(client: TestClient) -> None:
 
 def test_known_user_visited_excluded(client: TestClient) -> None:
     # U1077 rated 135085 and 132825 in rating_final.csv.
-    response = client.get("/users/U1077/recommendations", params={"k": 100})
+    response = client.get("/v1/users/U1077/recommendations", params={"k": 100})
     returned = {item["restaurant_id"] for item in response.json()["recommendations"]}
 
     assert "135085" not in returned
@@ -51,7 +51,7 @@ def test_known_user_visited_excluded(client: TestClient) -> None:
 
 
 def test_unknown_user_gets_popularity(client: TestClient) -> None:
-    response = client.get("/users/nobody-here/recommendations")
+    response = client.get("/v1/users/nobody-here/recommendations")
     body = response.json()
 
     assert response.status_code == 200
@@ -63,9 +63,9 @@ def test_unknown_user_gets_popularity(client: TestClient) -> None:
 
 
 def test_features_only_on_request(client: TestClient) -> None:
-    plain = client.get("/users/U1077/recommendations", params={"k": 2}).json()
+    plain = client.get("/v1/users/U1077/recommendations", params={"k": 2}).json()
     detailed = client.get(
-        "/users/U1077/recommendations", params={"k": 2, "include_features": "true"}
+        "/v1/users/U1077/recommendations", params={"k": 2, "include_features": "true"}
     ).json()
 
     assert all("features" not in item for item in plain["recommendations"])
@@ -82,7 +82,7 @@ def test_features_only_on_request(client: TestClient) -> None:
 
 def test_ranker_reasons_per_restaurant(client: TestClient) -> None:
     body = client.get(
-        "/users/U1077/recommendations", params={"k": 5, "include_features": "true"}
+        "/v1/users/U1077/recommendations", params={"k": 5, "include_features": "true"}
     ).json()
 
     assert body["strategy"] == "ranker"
@@ -110,7 +110,7 @@ def assert_reason_true(reason: str, features: dict[str, float | None]) -> None:
 
 
 def test_popularity_reasons(client: TestClient) -> None:
-    body = client.get("/users/nobody-here/recommendations", params={"k": 3}).json()
+    body = client.get("/v1/users/nobody-here/recommendations", params={"k": 3}).json()
     reasons = [item["reasons"] for item in body["recommendations"]]
 
     assert body["strategy"] == "popularity"
@@ -125,14 +125,14 @@ def test_popularity_reasons(client: TestClient) -> None:
 
 def test_model_version_is_current(client: TestClient, pipeline_var_dir: Path) -> None:
     current = (pipeline_var_dir / "models" / "current").read_text().strip()
-    body = client.get("/users/U1077/recommendations").json()
+    body = client.get("/v1/users/U1077/recommendations").json()
 
     assert body["model_version"] == current
 
 
 @pytest.mark.parametrize("k", ["0", "-3", "101", "ten", "2.5"])
 def test_invalid_k_rejected(client: TestClient, k: str) -> None:
-    response = client.get("/users/U1077/recommendations", params={"k": k})
+    response = client.get("/v1/users/U1077/recommendations", params={"k": k})
 
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/json"
@@ -158,7 +158,7 @@ def test_served_over_real_http(pipeline_var_dir: Path) -> None:
             time.sleep(0.1)
         assert server.started
 
-        url = f"http://127.0.0.1:{port}/users/U1077/recommendations?k=3"
+        url = f"http://127.0.0.1:{port}/v1/users/U1077/recommendations?k=3"
         response = httpx2.get(url, timeout=10)
     finally:
         server.should_exit = True
@@ -176,7 +176,7 @@ def test_healthz_answers_head(client: TestClient) -> None:
 
 @pytest.mark.parametrize("user_id", ["U10%0077", "U%01", "a%7Fb"], ids=str)
 def test_control_characters_rejected(client: TestClient, user_id: str) -> None:
-    response = client.get(f"/users/{user_id}/recommendations")
+    response = client.get(f"/v1/users/{user_id}/recommendations")
 
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["path", "user_id"]
@@ -194,7 +194,7 @@ def test_lost_online_table_degrades(pipeline_var_dir: Path, tmp_path: Path) -> N
             online.execute(f"DROP TABLE restaurant_recommender_{view}")
         online.commit()
         online.close()
-        response = test_client.get("/users/U1077/recommendations", params={"k": 3})
+        response = test_client.get("/v1/users/U1077/recommendations", params={"k": 3})
 
     assert response.status_code == 200
     assert response.json()["degraded"] is True
