@@ -7,6 +7,7 @@ recommendation bodies, and one JSON log line (``service.requests``) with the
 id, the user id, the strategy, the status and the latency.
 """
 
+import asyncio
 import hmac
 import json
 import logging
@@ -69,7 +70,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.recommender = recommender or Recommender(settings)
+        # Loading takes seconds; a thread keeps the event loop free to answer
+        # the health checks of a multi-worker supervisor meanwhile.
+        app.state.recommender = recommender or await asyncio.to_thread(
+            Recommender, settings
+        )
         app.state.feedback = FeedbackLog(feedback_folder(settings.var_dir))
         try:
             yield

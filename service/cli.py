@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import socket
 import sys
 import time
@@ -40,6 +41,7 @@ MAX_WORLD_RESTAURANTS = 100_000
 # Exit code of an import that loaded its good rows but rejected others.
 EXIT_REJECTS = 3
 EXIT_AUDITS = 4
+WORKER_START_SECONDS = 180
 
 
 class RejectedRowsError(Exception):
@@ -238,14 +240,56 @@ def _serve(args: argparse.Namespace, paths: VarPaths) -> None:
         feature_repo=args.feature_repo,
         feast_profile=args.feast_profile,
     )
-    # Loading here, not in the app's start-up, turns a missing model or
-    # feature view into a one-line error instead of a server traceback.
-    recommender = Recommender(settings)
     print(
         "when the server reports it is running, try (U1077 is a UCI user):\n"
-        f"  curl 'http://{args.host}:{args.port}/users/U1077/recommendations?k=5'"
+        f"  curl 'http://{args.host}:{args.port}/v1/users/U1077/recommendations?k=5'"
     )
-    uvicorn.run(create_app(settings, recommender), host=args.host, port=args.port)
+    if args.workers == 1:
+        # Loading here, not in the app's start-up, turns a missing feature
+        # view into a one-line error instead of a server traceback.
+        recommender = Recommender(settings)
+        uvicorn.run(create_app(settings, recommender), host=args.host, port=args.port)
+        return
+
+    # Workers are separate processes that build the app from the environment;
+    # their metrics meet in one folder, emptied before they start.
+    metrics_dir = paths.root / "prometheus"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    os.environ["RECOMMENDER_VAR_DIR"] = str(paths.root)
+    os.environ["RECOMMENDER_FEATURE_REPO"] = str(args.feature_repo)
+    os.environ["RECOMMENDER_FEAST_PROFILE"] = args.feast_profile
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        # Each worker loads the model and the restaurant features before it
+        # reports ready, which takes longer than uvicorn's default 5 s.
+        timeout_worker_healthcheck=WORKER_START_SECONDS,
+    )
+
+
+def _promote(args: argparse.Namespace, paths: VarPaths) -> None:
+    from models.registry import set_current
+
+    set_current(paths.models, args.version)
+    print(
+        f"model {args.version} is current; a running service loads it on "
+        "POST /v1/admin/reload or at its next start"
+    )
+
+
+def _ingest_feedback(args: argparse.Namespace, paths: VarPaths) -> None:
+    from service.feedback import feedback_folder, ingest
+
+    result = ingest(feedback_folder(paths.root), paths.store)
+    print(
+        f"feedback events read {result.read}, inserted {result.inserted}, "
+        f"already in the store {result.already_present}"
+    )
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -358,6 +402,23 @@ def _parser() -> argparse.ArgumentParser:
     _add_feature_options(serve)
     _add_server_options(serve)
     serve.set_defaults(handler=_serve)
+
+    promote = commands.add_parser(
+        "promote", help="make a trained model version the current one"
+    )
+    promote.add_argument("version", help="a folder name under var/models")
+    promote.set_defaults(handler=_promote)
+
+    ingest_feedback = commands.add_parser(
+        "ingest-feedback",
+        help="copy the service's feedback events into the store, each once",
+        description=(
+            "Copy the feedback events the service logged into the DuckDB store "
+            "table feedback_events. Each event is copied once; an interrupted "
+            "run can be run again."
+        ),
+    )
+    ingest_feedback.set_defaults(handler=_ingest_feedback)
 
     run = commands.add_parser("run", help="data, features, train, evaluate, then serve")
     for add_options in (
@@ -522,6 +583,12 @@ def _add_evaluation_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_server_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workers",
+        type=_bounded_int(1, 64),
+        default=1,
+        help="worker processes (default: 1)",
+    )
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
     )

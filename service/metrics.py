@@ -132,7 +132,7 @@ def render_metrics() -> tuple[bytes, str]:
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
     """Count one HTTP request and record its latency in seconds.
 
-    ``route`` must be a route template such as ``/users/{user_id}/recommendations``
+    ``route`` must be a route template such as ``/v1/users/{user_id}/recommendations``
     or ``UNMATCHED_ROUTE``, never a raw path, because every distinct value adds a
     time series.
     """
