@@ -381,6 +381,11 @@ def _segment_rows(
             else math.nan
         )
         share = users / total if total else math.nan
+        if users == 0:
+            logger.warning(
+                "segment %s has no user in the test window: its metrics are nan",
+                name,
+            )
         segment_errors = members.filter(members.is_in(errors.implode())).len()
         rows.append(
             {

@@ -1,6 +1,6 @@
 """FastAPI application: versioned recommendation, feedback and admin routes.
 
-Every answer to a bad request is a 4xx JSON body naming the field and the
+Every bad request gets a 4xx JSON response naming the field and the
 reason; an unexpected error is a JSON 500 and a logged traceback. Each
 request gets an id, returned in the ``X-Request-ID`` header and in
 recommendation bodies, and one JSON log line (``service.requests``) with the
@@ -70,7 +70,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Loading takes seconds; a thread keeps the event loop free to answer
+        # Loading takes seconds. A thread keeps the event loop free to reply to
         # the health checks of a multi-worker supervisor meanwhile.
         app.state.recommender = recommender or await asyncio.to_thread(
             Recommender, settings
@@ -125,7 +125,6 @@ def create_app(
     @app.get(
         "/v1/users/{user_id}/recommendations",
         response_model=RecommendationList,
-        response_model_exclude_none=True,
         summary="Top-k restaurants for a user",
     )
     def user_recommendations(
@@ -180,7 +179,6 @@ def create_app(
     @app.post(
         "/v1/recommendations",
         response_model=RecommendationList,
-        response_model_exclude_none=True,
         summary="Top-k restaurants for declared preferences (new or anonymous)",
     )
     def preference_recommendations(
@@ -216,7 +214,6 @@ def create_app(
     @app.get(
         "/v1/restaurants/{restaurant_id}/similar",
         response_model=RecommendationList,
-        response_model_exclude_none=True,
         summary="Restaurants most alike to one, by content",
     )
     def similar_restaurants(
@@ -308,7 +305,7 @@ def _recommender(request: Request) -> Recommender:
 
 
 class BodyLimitMiddleware:
-    """Answer 413 to a request whose body is larger than ``max_bytes``."""
+    """Respond 413 to a request whose body is larger than ``max_bytes``."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -360,7 +357,7 @@ async def _too_large(max_bytes: int, send: Send) -> None:
 async def _request_context(
     request: Request, call_next: Callable[[Request], Awaitable[Response]]
 ) -> Response:
-    """Give the request an id, answer with it, and log one JSON line."""
+    """Give the request an id, return it in a header, and log one JSON line."""
     request.state.request_id = uuid.uuid4().hex
     request.state.user_id = None
     request.state.strategy = None
@@ -384,7 +381,7 @@ async def _request_context(
 
 
 async def _invalid_request(request: Request, error: Exception) -> JSONResponse:
-    """Answer 422 with one entry per invalid field: where and why."""
+    """Respond 422 with one entry per invalid field: where and why."""
     assert isinstance(error, RequestValidationError)
     detail = [
         {

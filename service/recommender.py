@@ -69,8 +69,8 @@ class UnknownRestaurantError(KeyError):
 
 @dataclass(frozen=True)
 class _State:
-    """What a request reads: the model (None when it failed to load) and the
-    restaurant features."""
+    """The state a request reads: the model (None when it failed to load) and
+    the restaurant features."""
 
     ranker: LightGBMRanker | None
     metadata: ModelMetadata | None

@@ -79,7 +79,7 @@ class Filters:
 
 @dataclass(frozen=True)
 class Preferences:
-    """What an anonymous caller declares about themselves."""
+    """The preferences an anonymous caller declares."""
 
     latitude: float | None = None
     longitude: float | None = None

@@ -169,7 +169,7 @@ audits:
 
 
 @pytest.fixture
-def result(tmp_path: Path):
+def result(tmp_path: Path, caplog: pytest.LogCaptureFixture):
     path = tmp_path / "audits.yaml"
     path.write_text(AUDITS)
     return analyse(_ranked(), _segments(), _users(), _restaurants(), load_audits(path))
@@ -223,6 +223,11 @@ def test_segment_rows_use_the_better_reference_and_sort_by_gain(result) -> None:
     assert vegetarians["reference"]["value"] == pytest.approx(knn)
     assert vegetarians["room"] == pytest.approx(knn - ranker)
     assert vegetarians["potential_gain"] == pytest.approx((knn - ranker) * 0.5)
+
+    # One class: cold_start's only user, u3, is an error.
+    cold = rows["cold_start"]
+    assert cold["error_rate"] == pytest.approx(1.0)
+    assert cold["metrics"]["lightgbm_ranker"]["ci"] == [0.0, 0.0]
 
     empty = rows["empty"]
     assert empty["users"] == 0
