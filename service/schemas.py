@@ -86,6 +86,7 @@ class RecommendedRestaurant(BaseModel):
     )
     features: dict[str, float | None] | None = Field(
         default=None,
+        exclude_if=lambda value: value is None,
         description=(
             "The model's input values for this restaurant and user, by feature "
             "name (null when unknown); only with `include_features=true` and the "

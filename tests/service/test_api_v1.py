@@ -1,0 +1,897 @@
+"""The /v1 API over a small synthetic world, with the real model and the real
+Feast online store.
+
+The module builds one var folder: a world of 400 users, 60 restaurants and 40
+days of orders (seed 1), its feature tables, and two trained model versions.
+Expected values come from the store tables and the feature Parquet files of
+that folder, never from the service's own code.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+from httpx2 import Response
+
+from features import store
+from features.paths import RANKER_CONFIG
+from features.synthetic.dishes import dish_catalog
+from features.vegetarian import PREDICTION_COLUMN, classify_menu
+from models.registry import CURRENT_ALIAS, set_current
+from service.app import create_app
+from service.cli import main
+from service.feedback import IngestResult, feedback_folder, ingest
+from service.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+ADMIN_TOKEN = "test-admin-token"
+UNKNOWN_USER = "nobody-here"
+NEW_RESTAURANT_REASON = "New here: matches what you order"
+
+
+@dataclass(frozen=True)
+class World:
+    """Store tables and latest feature rows of the synthetic world."""
+
+    # user_id, city, liked_cuisines, segment, order_count
+    users: pl.DataFrame
+    # restaurant_id, city, cuisines, opened_at, order_count
+    restaurants: pl.DataFrame
+    menu_items: pl.DataFrame
+    # Latest row per restaurant of restaurant_menu.parquet.
+    menu_features: pl.DataFrame
+    # Latest row per restaurant of restaurant_popularity.parquet.
+    popularity: pl.DataFrame
+    last_order_at: datetime
+
+
+@pytest.fixture(scope="module")
+def var_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return a var folder with the world, its features and two model versions."""
+
+    root = tmp_path_factory.mktemp("v1")
+    var = root / "var"
+    config = root / "ranker.yaml"
+    config.write_text(yaml.safe_dump(_quick_ranker_config()))
+    world = ["data", "--source", "synthetic", "--users", "400"]
+    world += ["--restaurants", "60", "--days", "40", "--world-seed", "1"]
+    train = ["train", "--config", str(config)]
+    for command in (world, ["features"], train, train):
+        assert main(["--var-dir", str(var), *command]) == 0, command
+    return var
+
+
+def _quick_ranker_config() -> dict[str, Any]:
+    """Return the shipped ranker settings with a short fixed training.
+
+    The shipped settings search up to 300 rounds with early stopping on 4
+    cutoffs. These tests check serving, not model quality, so 40 rounds on 2
+    cutoffs are enough and take seconds.
+    """
+    config: dict[str, Any] = yaml.safe_load(RANKER_CONFIG.read_text())
+    config["num_boost_round"] = 40
+    config["early_stopping_rounds"] = None
+    config["cutoffs"]["count"] = 2
+    return config
+
+
+@pytest.fixture(scope="module")
+def versions(var_dir: Path) -> list[str]:
+    """Return the two model versions, oldest first."""
+    models = var_dir / "models"
+    names = sorted(
+        path.name
+        for path in models.iterdir()
+        if path.is_dir() and not path.name.startswith(".")
+    )
+    assert len(names) == 2
+    assert (models / CURRENT_ALIAS).read_text().strip() == names[1]
+    return names
+
+
+@pytest.fixture(scope="module")
+def world(var_dir: Path) -> World:
+    with store.connect(var_dir / "store.duckdb", read_only=True) as connection:
+        users = connection.sql(
+            "SELECT u.user_id, u.city, u.liked_cuisines, s.segment, "
+            "count(o.order_id) AS order_count "
+            "FROM users u JOIN user_segments s USING (user_id) "
+            "LEFT JOIN orders o USING (user_id) "
+            "GROUP BY ALL ORDER BY u.user_id"
+        ).pl()
+        restaurants = connection.sql(
+            "SELECT r.restaurant_id, r.city, r.cuisines, r.opened_at, "
+            "count(o.order_id) AS order_count "
+            "FROM restaurants r LEFT JOIN orders o USING (restaurant_id) "
+            "GROUP BY ALL ORDER BY r.restaurant_id"
+        ).pl()
+        menu_items = connection.sql("SELECT * FROM menu_items").pl()
+        last_order_at = connection.execute(
+            "SELECT max(ordered_at) FROM orders"
+        ).fetchall()[0][0]
+    return World(
+        users=users,
+        restaurants=restaurants,
+        menu_items=menu_items,
+        menu_features=_latest(var_dir / "features" / "restaurant_menu.parquet"),
+        popularity=_latest(var_dir / "features" / "restaurant_popularity.parquet"),
+        last_order_at=last_order_at,
+    )
+
+
+def _latest(path: Path) -> pl.DataFrame:
+    """Read a restaurant feature table and keep each restaurant's latest row."""
+    table = pl.read_parquet(path)
+    latest = pl.col("event_timestamp").max().over("restaurant_id")
+    return table.filter(pl.col("event_timestamp") == latest)
+
+
+@pytest.fixture(scope="module")
+def client(var_dir: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(var_dir=var_dir))) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def admin_var_dir(var_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return a copy of the var folder, whose ``current`` the reload tests move."""
+    copy = tmp_path_factory.mktemp("admin") / "var"
+    shutil.copytree(var_dir, copy)
+    return copy
+
+
+@pytest.fixture(scope="module")
+def admin_client(admin_var_dir: Path) -> Iterator[TestClient]:
+    settings = Settings(var_dir=admin_var_dir, admin_token=ADMIN_TOKEN)
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+# ---------------------------------------------------------------------------
+# Users of the world.
+# ---------------------------------------------------------------------------
+
+
+def _with_orders(world: World, segment: str) -> list[str]:
+    users = world.users.filter(
+        (pl.col("segment") == segment) & (pl.col("order_count") > 0)
+    )
+    return users["user_id"].to_list()
+
+
+def _without_orders(world: World) -> list[str]:
+    return world.users.filter(pl.col("order_count") == 0)["user_id"].to_list()
+
+
+def _user(world: World, user_id: str) -> dict[str, Any]:
+    return world.users.filter(pl.col("user_id") == user_id).row(0, named=True)
+
+
+def _restaurant(world: World, restaurant_id: str) -> dict[str, Any]:
+    rows = world.restaurants.filter(pl.col("restaurant_id") == restaurant_id)
+    return rows.row(0, named=True)
+
+
+def _ids(body: dict[str, Any]) -> list[str]:
+    return [item["restaurant_id"] for item in body["recommendations"]]
+
+
+def _popularity_order(world: World, restaurant_ids: set[str]) -> list[str]:
+    """Return ``restaurant_ids`` by latest order share, highest first; ties by
+    id."""
+    shares = world.popularity.filter(pl.col("restaurant_id").is_in(restaurant_ids))
+    ordered = shares.sort(
+        ["restaurant_order_share", "restaurant_id"], descending=[True, False]
+    )
+    return ordered["restaurant_id"].to_list()
+
+
+def _in_city(world: World, city: str) -> set[str]:
+    rows = world.restaurants.filter(pl.col("city") == city)
+    return set(rows["restaurant_id"].to_list())
+
+
+def _assert_envelope(response: Response, strategy: str, version: str | None) -> None:
+    """Check the status, strategy, request id and model version of a list."""
+    body = response.json()
+    assert response.status_code == 200, body
+    assert body["strategy"] == strategy
+    assert body["request_id"] == response.headers["X-Request-ID"]
+    # uuid4().hex: 32 hexadecimal digits.
+    assert len(body["request_id"]) == 32
+    assert body["model_version"] == version
+    assert body["degraded"] is False
+
+
+def _get_list(
+    client: TestClient, user_id: str, **params: Any
+) -> tuple[Response, dict[str, Any]]:
+    response = client.get(f"/v1/users/{user_id}/recommendations", params=params)
+    return response, response.json()
+
+
+# ---------------------------------------------------------------------------
+# 1. Diet filter.
+# ---------------------------------------------------------------------------
+
+
+def _diet_users(world: World) -> list[str]:
+    """Return 30 users: the 10 without orders, and 10 vegetarian and 10
+    regular ones with orders."""
+    without = _without_orders(world)
+    vegetarians = _with_orders(world, "vegetarian")[:10]
+    regulars = _with_orders(world, "regular")[:10]
+    assert len(without) == 10
+    assert len(vegetarians) == 10
+    return without + vegetarians + regulars
+
+
+DIET_PREFERENCES = [
+    {"k": 20, "diet": "vegetarian"},
+    {"k": 20, "diet": "vegetarian", "city": "London", "liked_cuisines": ["bbq"]},
+    {
+        "k": 20,
+        "diet": "vegetarian",
+        "latitude": 19.43,
+        "longitude": -99.13,
+        "liked_cuisines": ["mexican", "steakhouse"],
+        "budget": "low",
+    },
+]
+
+
+def test_vegetarian_diet_returns_menus_with_options(
+    client: TestClient, world: World
+) -> None:
+    flagged = world.menu_features.filter(
+        pl.col("restaurant_has_vegetarian_options") == 1
+    )
+    with_options = set(flagged["restaurant_id"].to_list())
+    # The store's menu items, vegetarian by their label or else by the
+    # classifier the feature tables use.
+    items = classify_menu(world.menu_items).filter(pl.col(PREDICTION_COLUMN))
+    on_menu = set(items["restaurant_id"].to_list())
+
+    # NOTE: the classifier flags every restaurant of this world, so these
+    # checks cannot catch a filter that keeps everything. The test on the
+    # generated dishes below can.
+    for user_id in _diet_users(world):
+        response, body = _get_list(client, user_id, k=20, diet="vegetarian")
+        returned = set(_ids(body))
+
+        assert response.status_code == 200, body
+        assert len(returned) == 20, user_id
+        assert returned <= with_options, (user_id, returned - with_options)
+        assert returned <= on_menu, (user_id, returned - on_menu)
+
+    for preferences in DIET_PREFERENCES:
+        response = client.post("/v1/recommendations", json=preferences)
+        returned = set(_ids(response.json()))
+
+        assert response.status_code == 200
+        assert len(returned) == 20
+        assert returned <= with_options, (preferences, returned - with_options)
+        assert returned <= on_menu, (preferences, returned - on_menu)
+
+
+# NOTE: the menu classifier reads "Burnt Ends" and "BBQ Platter" without a
+# description as vegetarian, so every BBQ menu of this world, which has no
+# vegetarian dish, gets restaurant_has_vegetarian_options = 1 and passes the
+# diet filter. This test passes once the classifier is fixed.
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="restaurant_menu flags BBQ menus without a vegetarian dish as having "
+    "vegetarian options",
+)
+def test_vegetarian_diet_matches_generated_dishes(
+    client: TestClient, world: World
+) -> None:
+    # The generator's dish list is the truth about each menu item.
+    truth = dish_catalog().select("name", "is_vegetarian").unique()
+    assert truth["name"].is_unique().all()
+    dishes = world.menu_items.select("restaurant_id", "name").join(truth, on="name")
+    assert dishes.height == world.menu_items.height
+    vegetarian = dishes.filter(pl.col("is_vegetarian"))
+    with_dish = set(vegetarian["restaurant_id"].to_list())
+
+    for user_id in _diet_users(world):
+        _, body = _get_list(client, user_id, k=20, diet="vegetarian")
+        returned = set(_ids(body))
+
+        assert returned <= with_dish, (user_id, sorted(returned - with_dish))
+
+
+# ---------------------------------------------------------------------------
+# 2. Strategies, envelopes and reasons.
+# ---------------------------------------------------------------------------
+
+
+def test_user_with_orders_gets_ranker(
+    client: TestClient, world: World, versions: list[str]
+) -> None:
+    user_id = _with_orders(world, "regular")[0]
+    response, body = _get_list(client, user_id, k=5)
+
+    _assert_envelope(response, "ranker", versions[1])
+    assert body["user_id"] == user_id
+    assert [item["rank"] for item in body["recommendations"]] == [1, 2, 3, 4, 5]
+    scores = [item["score"] for item in body["recommendations"]]
+    assert scores == sorted(scores, reverse=True)
+    for item in body["recommendations"]:
+        # explain() gives up to two reasons from the strongest feature
+        # families; each restaurant of this list has at least one.
+        assert 1 <= len(item["reasons"]) <= 2, item
+        assert len(set(item["reasons"])) == len(item["reasons"]), item
+
+
+def test_user_without_orders_gets_content(
+    client: TestClient, world: World, versions: list[str]
+) -> None:
+    user_id = _without_orders(world)[0]
+    liked = {cuisine.lower() for cuisine in _user(world, user_id)["liked_cuisines"]}
+    response, body = _get_list(client, user_id, k=10)
+
+    _assert_envelope(response, "content", versions[1])
+    assert body["user_id"] == user_id
+    assert len(body["recommendations"]) == 10
+    for item in body["recommendations"]:
+        cuisines = _restaurant(world, item["restaurant_id"])["cuisines"]
+        matched = [cuisine for cuisine in cuisines if cuisine.lower() in liked]
+        # Without orders the user has no vegetarian-order ratio, so the only
+        # reasons are a liked cuisine (the restaurant's first one) or the
+        # stand-in "Popular in the area".
+        expected = (
+            [f"{matched[0].capitalize()}, a cuisine you like"]
+            if matched
+            else ["Popular in the area"]
+        )
+        assert item["reasons"] == expected, item
+
+
+def test_unknown_user_gets_popularity(
+    client: TestClient, world: World, versions: list[str]
+) -> None:
+    response, body = _get_list(client, UNKNOWN_USER, k=3)
+    everyone = set(world.restaurants["restaurant_id"].to_list())
+    expected_ids = _popularity_order(world, everyone)[:3]
+
+    _assert_envelope(response, "popularity", versions[1])
+    assert body["user_id"] == UNKNOWN_USER
+    assert _ids(body) == expected_ids
+    for item in body["recommendations"]:
+        row = world.popularity.filter(
+            pl.col("restaurant_id") == item["restaurant_id"]
+        ).row(0, named=True)
+        # At least 10 orders in the last 30 days makes the reason "popular:".
+        assert row["restaurant_orders_30d"] >= 10
+        assert item["reasons"] == [
+            f"popular: {row['restaurant_orders_30d']} orders in the last 30 days"
+        ]
+        assert item["score"] == pytest.approx(row["restaurant_order_share"], abs=1e-6)
+
+
+def test_preferences_get_content(
+    client: TestClient, world: World, versions: list[str]
+) -> None:
+    body_sent = {
+        "k": 8,
+        "city": "Madrid",
+        "latitude": 40.42,
+        "longitude": -3.70,
+        "diet": "vegetarian",
+        "liked_cuisines": ["Italian", "japanese"],
+        "budget": "medium",
+    }
+    response = client.post("/v1/recommendations", json=body_sent)
+    body = response.json()
+
+    _assert_envelope(response, "content", versions[1])
+    assert body["user_id"] is None
+    assert len(body["recommendations"]) == 8
+    for item in body["recommendations"]:
+        cuisines = _restaurant(world, item["restaurant_id"])["cuisines"]
+        options = world.menu_features.filter(
+            pl.col("restaurant_id") == item["restaurant_id"]
+        )["restaurant_has_vegetarian_options"][0]
+        matched = [c for c in cuisines if c.lower() in {"italian", "japanese"}]
+        # A declared vegetarian counts as one whose orders are all vegetarian,
+        # so a menu with options adds "Has vegetarian dishes" after the cuisine.
+        expected = [f"{matched[0].capitalize()}, a cuisine you like"] if matched else []
+        expected += ["Has vegetarian dishes"] if options == 1 else []
+        assert item["reasons"] == (expected or ["Popular in the area"]), item
+
+
+# ---------------------------------------------------------------------------
+# 3. City and cuisine filters.
+# ---------------------------------------------------------------------------
+
+EXCLUDED = ["BBQ", "pizza"]
+
+
+def _kept_in_london(world: World) -> set[str]:
+    """Return London restaurants with neither a bbq nor a pizza tag."""
+    kept = world.restaurants.filter(
+        (pl.col("city") == "London")
+        & ~pl.col("cuisines").list.eval(pl.element().is_in(["bbq", "pizza"])).list.any()
+    )
+    return set(kept["restaurant_id"].to_list())
+
+
+@pytest.mark.parametrize("kind", ["ranker", "content", "popularity"])
+def test_city_and_cuisine_filters(client: TestClient, world: World, kind: str) -> None:
+    user_id = {
+        "ranker": _with_orders(world, "regular")[0],
+        "content": _without_orders(world)[0],
+        "popularity": UNKNOWN_USER,
+    }[kind]
+    expected = _kept_in_london(world)
+    # The filters must remove something, else the test could not fail.
+    assert 0 < len(expected) < len(_in_city(world, "London"))
+
+    # k is above the number of London restaurants, so the list has every kept
+    # one, because models trained on timed orders keep restaurants the user
+    # ordered from before (repeat_orders).
+    response, body = _get_list(
+        client, user_id, k=100, city="london", exclude_cuisines=EXCLUDED
+    )
+
+    assert response.status_code == 200, body
+    assert body["strategy"] == kind
+    assert set(_ids(body)) == expected
+    for restaurant_id in _ids(body):
+        row = _restaurant(world, restaurant_id)
+        assert row["city"] == "London"
+        assert not {"bbq", "pizza"} & set(row["cuisines"]), row
+
+
+def test_preferences_exclude_cuisines(client: TestClient, world: World) -> None:
+    response = client.post(
+        "/v1/recommendations", json={"k": 100, "exclude_cuisines": EXCLUDED}
+    )
+    returned = _ids(response.json())
+    tagged = world.restaurants.filter(
+        pl.col("cuisines").list.eval(pl.element().is_in(["bbq", "pizza"])).list.any()
+    )
+
+    assert response.status_code == 200
+    assert tagged.height > 0
+    assert len(returned) == world.restaurants.height - tagged.height
+    assert not set(returned) & set(tagged["restaurant_id"].to_list())
+
+
+# ---------------------------------------------------------------------------
+# 4. Restaurants without orders.
+# ---------------------------------------------------------------------------
+
+
+def test_new_restaurant_ranked_for_user(client: TestClient, world: World) -> None:
+    opened = world.restaurants.filter(
+        (pl.col("order_count") == 0) & (pl.col("opened_at") <= world.last_order_at)
+    )
+    assert opened.height >= 1
+    new_ids = set(opened["restaurant_id"].to_list())
+    city = opened["city"][0]
+    user_id = world.users.filter(
+        (pl.col("city") == city) & (pl.col("order_count") > 0)
+    )["user_id"][0]
+
+    _, body = _get_list(client, user_id, k=100)
+    items = body["recommendations"]
+    lowest = min(item["score"] for item in items)
+    new_items = [item for item in items if item["restaurant_id"] in new_ids]
+
+    assert body["strategy"] == "ranker"
+    assert len(items) == world.restaurants.height
+    assert new_items, new_ids
+    for item in new_items:
+        assert item["score"] > lowest, item
+        assert item["reasons"] == [NEW_RESTAURANT_REASON]
+
+
+# ---------------------------------------------------------------------------
+# 5. Similar restaurants.
+# ---------------------------------------------------------------------------
+
+
+def test_similar_leaves_out_anchor(client: TestClient, world: World) -> None:
+    anchor = world.restaurants.row(0, named=True)
+    response = client.get(
+        f"/v1/restaurants/{anchor['restaurant_id']}/similar", params={"k": 100}
+    )
+    body = response.json()
+    items = body["recommendations"]
+
+    assert response.status_code == 200
+    assert body["strategy"] == "content"
+    assert body["request_id"] == response.headers["X-Request-ID"]
+    assert body["user_id"] is None
+    # Every other restaurant, once.
+    assert len(items) == world.restaurants.height - 1
+    assert len(set(_ids(body))) == len(items)
+    assert anchor["restaurant_id"] not in _ids(body)
+    scores = [item["score"] for item in items]
+    assert scores == sorted(scores, reverse=True)
+    for item in items[:10]:
+        other = _restaurant(world, item["restaurant_id"])
+        shared = [c for c in other["cuisines"] if c in anchor["cuisines"]]
+        expected = [f"Also {shared[0]}"] if shared else []
+        expected += (
+            [f"Also in {other['city']}"] if other["city"] == anchor["city"] else []
+        )
+        assert item["reasons"] == expected, item
+
+
+def test_similar_unknown_restaurant_404(client: TestClient) -> None:
+    response = client.get("/v1/restaurants/no-such-place/similar")
+
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"detail": "restaurant 'no-such-place' not found"}
+
+
+# ---------------------------------------------------------------------------
+# 6. Fallbacks.
+# ---------------------------------------------------------------------------
+
+
+def _copy(var_dir: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "var"
+    shutil.copytree(var_dir, copy)
+    return copy
+
+
+def test_missing_model_degrades(var_dir: Path, tmp_path: Path, world: World) -> None:
+    copy = _copy(var_dir, tmp_path)
+    (copy / "models" / CURRENT_ALIAS).unlink()
+    user_id = _with_orders(world, "regular")[0]
+    city = _user(world, user_id)["city"]
+    local = _in_city(world, city)
+
+    with TestClient(create_app(Settings(var_dir=copy))) as test_client:
+        ready = test_client.get("/readyz")
+        response, body = _get_list(test_client, user_id, k=len(local))
+        content_response, content_body = _get_list(
+            test_client, _without_orders(world)[0], k=3
+        )
+
+    assert ready.status_code == 503
+    assert ready.headers["content-type"] == "application/json"
+    assert ready.json() == {"detail": "model or features not loaded"}
+    assert response.status_code == 200
+    assert body["strategy"] == "popularity"
+    assert body["degraded"] is True
+    assert body["model_version"] is None
+    # Every restaurant of the user's city, the most ordered first.
+    assert _ids(body) == _popularity_order(world, local)
+    # Content scores need no model, so a user without orders is served as
+    # usual.
+    _assert_envelope(content_response, "content", None)
+    assert len(content_body["recommendations"]) == 3
+
+
+def test_lost_online_store_degrades(
+    var_dir: Path, tmp_path: Path, world: World, versions: list[str]
+) -> None:
+    copy = _copy(var_dir, tmp_path)
+    user_id = _with_orders(world, "regular")[0]
+    city = _user(world, user_id)["city"]
+    local = _in_city(world, city)
+
+    with TestClient(create_app(Settings(var_dir=copy))) as test_client:
+        before = _get_list(test_client, user_id, k=3)[1]
+        # The online store loses its user tables after start-up.
+        online = sqlite3.connect(copy / "feast" / "online_store.db")
+        tables = [
+            name
+            for (name,) in online.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'"
+            )
+            if "_user_" in name
+        ]
+        for name in tables:
+            online.execute(f"DROP TABLE {name}")
+        online.commit()
+        online.close()
+        response, body = _get_list(test_client, user_id, k=len(local), city=city)
+        health = test_client.get("/healthz")
+
+    assert before["strategy"] == "ranker"
+    assert len(tables) == 5
+    assert response.status_code == 200
+    assert body["strategy"] == "popularity"
+    assert body["degraded"] is True
+    assert body["model_version"] == versions[1]
+    assert _ids(body) == _popularity_order(world, local)
+    assert health.status_code == 200
+
+
+# ---------------------------------------------------------------------------
+# 7. Hot reload.
+# ---------------------------------------------------------------------------
+
+
+def _wait_until(condition: Callable[[], bool], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for requests"
+        time.sleep(0.01)
+
+
+def test_reload_under_concurrent_requests(
+    admin_client: TestClient,
+    admin_var_dir: Path,
+    world: World,
+    versions: list[str],
+) -> None:
+    users = _with_orders(world, "regular")[:4]
+    # Versions set in turn; the service starts on versions[1].
+    sequence = [versions[0], versions[1], versions[0], versions[1], versions[0]]
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    # (reloads done when the request started, status, model_version)
+    results: list[tuple[int, int, str | None]] = []
+    reloads_done = [0]
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def send(user_id: str) -> None:
+        while not stop.is_set():
+            started = reloads_done[0]
+            response, body = _get_list(admin_client, user_id, k=3)
+            with lock:
+                results.append(
+                    (started, response.status_code, body.get("model_version"))
+                )
+
+    def wait_for_round(index: int) -> None:
+        """Wait until as many requests as threads, started after reload
+        ``index``, have finished."""
+
+        def finished() -> bool:
+            with lock:
+                count = sum(1 for started, _, _ in results if started == index)
+            return count >= len(users)
+
+        _wait_until(finished, 60)
+
+    threads = [threading.Thread(target=send, args=(user,)) for user in users]
+    for thread in threads:
+        thread.start()
+    try:
+        wait_for_round(0)
+        for index, version in enumerate(sequence, start=1):
+            set_current(admin_var_dir / "models", version)
+            answer = admin_client.post("/v1/admin/reload", headers=auth)
+            assert answer.status_code == 200
+            assert answer.json() == {"model_version": version}
+            reloads_done[0] = index
+            wait_for_round(index)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+
+    final = _get_list(admin_client, users[0], k=3)[1]
+
+    assert {status for _, status, _ in results} == {200}
+    assert {version for _, _, version in results} == set(versions)
+    # The first requests started after a reload end before the next reload
+    # starts, so they all see the version just set.
+    for index, version in enumerate(sequence, start=1):
+        after = [served for started, _, served in results if started == index]
+        assert after[: len(users)] == [version] * len(users), index
+    assert final["model_version"] == sequence[-1]
+    assert admin_client.get("/readyz").json()["model_version"] == sequence[-1]
+
+
+# ---------------------------------------------------------------------------
+# 8. Admin access.
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer wrong-token"}, {"Authorization": ADMIN_TOKEN}],
+    ids=["missing", "wrong", "no-scheme"],
+)
+def test_reload_rejects_bad_token(
+    admin_client: TestClient, headers: dict[str, str]
+) -> None:
+    response = admin_client.post("/v1/admin/reload", headers=headers)
+
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert response.json() == {"detail": "a valid bearer token is required"}
+
+
+def test_reload_accepts_token(admin_client: TestClient, admin_var_dir: Path) -> None:
+    current = (admin_var_dir / "models" / CURRENT_ALIAS).read_text().strip()
+    response = admin_client.post(
+        "/v1/admin/reload", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    )
+
+    assert response.status_code == 200
+    assert response.json() == {"model_version": current}
+
+
+def test_reload_absent_without_token(
+    client: TestClient, admin_client: TestClient
+) -> None:
+    response = client.post(
+        "/v1/admin/reload", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    )
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not Found"}
+    assert "/v1/admin/reload" not in client.get("/openapi.json").json()["paths"]
+    assert "/v1/admin/reload" in admin_client.get("/openapi.json").json()["paths"]
+
+
+# ---------------------------------------------------------------------------
+# 9. Feedback.
+# ---------------------------------------------------------------------------
+
+EVENT_IDS = [
+    "00000000-0000-4000-8000-000000000001",
+    "00000000-0000-4000-8000-000000000002",
+    "00000000-0000-4000-8000-000000000003",
+]
+
+
+def _stored_events(var_dir: Path, request_id: str) -> list[tuple[Any, ...]]:
+    with store.connect(var_dir / "store.duckdb", read_only=True) as connection:
+        return connection.execute(
+            "SELECT event_id, user_id, restaurant_id, kind, position, occurred_at "
+            "FROM feedback_events WHERE request_id = ? ORDER BY event_id",
+            [request_id],
+        ).fetchall()
+
+
+def test_feedback_ingested_once(
+    client: TestClient, var_dir: Path, world: World
+) -> None:
+    user_id = _with_orders(world, "regular")[0]
+    served = _get_list(client, user_id, k=3)[1]
+    request_id = served["request_id"]
+    first = served["recommendations"][0]["restaurant_id"]
+    events = [
+        {
+            "event_id": event_id,
+            "request_id": request_id,
+            "user_id": user_id,
+            "restaurant_id": first,
+            "kind": kind,
+            "occurred_at": "2026-12-04T16:30:00+01:00",
+            "position": 1,
+        }
+        for event_id, kind in zip(
+            EVENT_IDS, ["impression", "click", "order"], strict=True
+        )
+    ]
+
+    posted = client.post("/v1/feedback", json=events)
+    first_ingest = ingest(feedback_folder(var_dir), var_dir / "store.duckdb")
+    stored = _stored_events(var_dir, request_id)
+    again = client.post("/v1/feedback", json=events[:1])
+    second_ingest = ingest(feedback_folder(var_dir), var_dir / "store.duckdb")
+
+    assert posted.status_code == 202
+    assert posted.json() == {"accepted": 3, "event_ids": EVENT_IDS, "duplicates": []}
+    assert first_ingest == IngestResult(read=3, inserted=3, already_present=0)
+    # 16:30 at UTC+1 is 15:30 UTC; the store keeps UTC without an offset.
+    occurred = datetime(2026, 12, 4, 15, 30)
+    assert stored == [
+        (EVENT_IDS[0], user_id, first, "impression", 1, occurred),
+        (EVENT_IDS[1], user_id, first, "click", 1, occurred),
+        (EVENT_IDS[2], user_id, first, "order", 1, occurred),
+    ]
+    assert again.status_code == 202
+    assert again.json() == {
+        "accepted": 1,
+        "event_ids": EVENT_IDS[:1],
+        "duplicates": EVENT_IDS[:1],
+    }
+    assert second_ingest == IngestResult(read=0, inserted=0, already_present=0)
+    assert len(_stored_events(var_dir, request_id)) == 3
+
+
+# ---------------------------------------------------------------------------
+# 10. Invalid requests.
+# ---------------------------------------------------------------------------
+
+USER_ROUTE = "/v1/users/u0000001/recommendations"
+
+
+@pytest.mark.parametrize(
+    ("params", "location"),
+    [
+        ({"diet": "vegan"}, ["query", "diet"]),
+        ({"k": 0}, ["query", "k"]),
+        ({"k": 101}, ["query", "k"]),
+        ({"latitude": 91, "longitude": 0}, ["query", "latitude"]),
+    ],
+    ids=["diet-vegan", "k-zero", "k-above-max", "latitude-out-of-range"],
+)
+def test_invalid_query_names_field(
+    client: TestClient, params: dict[str, Any], location: list[str]
+) -> None:
+    response = client.get(USER_ROUTE, params=params)
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/json"
+    assert [item["loc"] for item in response.json()["detail"]] == [location]
+
+
+@pytest.mark.parametrize(
+    ("body", "location", "error_type"),
+    [
+        ({"diet": "vegan"}, ["body", "diet"], "enum"),
+        ({"k": 0}, ["body", "k"], "greater_than_equal"),
+        ({"k": 5, "colour": "red"}, ["body", "colour"], "extra_forbidden"),
+    ],
+    ids=["diet-vegan", "k-zero", "extra-field"],
+)
+def test_invalid_preferences_name_field(
+    client: TestClient, body: dict[str, Any], location: list[str], error_type: str
+) -> None:
+    response = client.post("/v1/recommendations", json=body)
+    detail = response.json()["detail"]
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/json"
+    assert [item["loc"] for item in detail] == [location]
+    assert detail[0]["type"] == error_type
+
+
+def test_malformed_json_rejected(client: TestClient) -> None:
+    response = client.post(
+        "/v1/recommendations",
+        content=b'{"k": 5, "diet": ',
+        headers={"content-type": "application/json"},
+    )
+    detail = response.json()["detail"]
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/json"
+    assert len(detail) == 1
+    assert detail[0]["type"] == "json_invalid"
+    assert detail[0]["loc"][0] == "body"
+
+
+def test_body_over_limit_rejected(client: TestClient) -> None:
+    # 70,000 bytes of cuisines is above the default limit of 65,536 bytes.
+    body = b'{"liked_cuisines": ["' + b"x" * 70_000 + b'"]}'
+    response = client.post(
+        "/v1/recommendations",
+        content=body,
+        headers={"content-type": "application/json"},
+    )
+
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"detail": "request body larger than 65536 bytes"}
+
+
+def test_latitude_without_longitude_rejected(client: TestClient) -> None:
+    expected = {"detail": "latitude and longitude must be given together"}
+    query = client.get(USER_ROUTE, params={"latitude": 40.4})
+    body = client.post("/v1/recommendations", json={"latitude": 40.4})
+
+    assert query.status_code == 422
+    assert query.json() == expected
+    assert body.status_code == 422
+    assert body.json() == expected
