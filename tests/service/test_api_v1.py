@@ -265,9 +265,8 @@ def test_vegetarian_diet_returns_menus_with_options(
     items = classify_menu(world.menu_items).filter(pl.col(PREDICTION_COLUMN))
     on_menu = set(items["restaurant_id"].to_list())
 
-    # NOTE: the classifier flags every restaurant of this world, so these
-    # checks cannot catch a filter that keeps everything. The test on the
-    # generated dishes below can.
+    # The test on the generated dishes below also catches a restaurant the
+    # classifier flags wrongly.
     for user_id in _diet_users(world):
         response, body = _get_list(client, user_id, k=20, diet="vegetarian")
         returned = set(_ids(body))
@@ -287,16 +286,6 @@ def test_vegetarian_diet_returns_menus_with_options(
         assert returned <= on_menu, (preferences, returned - on_menu)
 
 
-# NOTE: the menu classifier reads "Burnt Ends" and "BBQ Platter" without a
-# description as vegetarian, so every BBQ menu of this world, which has no
-# vegetarian dish, gets restaurant_has_vegetarian_options = 1 and passes the
-# diet filter. This test passes once the classifier is fixed.
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="restaurant_menu flags BBQ menus without a vegetarian dish as having "
-    "vegetarian options",
-)
 def test_vegetarian_diet_matches_generated_dishes(
     client: TestClient, world: World
 ) -> None:
