@@ -11,6 +11,7 @@ import asyncio
 import hmac
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -30,6 +31,7 @@ from service.feedback import (
     FeedbackLogError,
     feedback_folder,
 )
+from service.logs import JSON_LOGS_ENV, use_json_logs
 from service.metrics import MetricsMiddleware, render_metrics
 from service.recommender import Recommender, UnknownRestaurantError
 from service.schemas import (
@@ -67,6 +69,8 @@ def create_app(
     before the server starts.
     """
     settings = settings or Settings()
+    if os.environ.get(JSON_LOGS_ENV) == "1":
+        use_json_logs()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -364,19 +368,16 @@ async def _request_context(
     started = time.perf_counter()
     response = await call_next(request)
     response.headers["X-Request-ID"] = request.state.request_id
-    request_log.info(
-        json.dumps(
-            {
-                "request_id": request.state.request_id,
-                "method": request.method,
-                "route": getattr(request.scope.get("route"), "path", None),
-                "user_id": request.state.user_id,
-                "strategy": request.state.strategy,
-                "status": response.status_code,
-                "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-            }
-        )
-    )
+    fields = {
+        "request_id": request.state.request_id,
+        "method": request.method,
+        "route": getattr(request.scope.get("route"), "path", None),
+        "user_id": request.state.user_id,
+        "strategy": request.state.strategy,
+        "status": response.status_code,
+        "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+    }
+    request_log.info("request", extra={"fields": fields})
     return response
 
 

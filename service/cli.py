@@ -231,6 +231,7 @@ def _serve(args: argparse.Namespace, paths: VarPaths) -> None:
     import uvicorn
 
     from service.app import create_app
+    from service.logs import JSON_LOGS_ENV, use_json_logs
     from service.recommender import Recommender
     from service.settings import Settings
 
@@ -240,15 +241,25 @@ def _serve(args: argparse.Namespace, paths: VarPaths) -> None:
         feature_repo=args.feature_repo,
         feast_profile=args.feast_profile,
     )
-    print(
+    hint = (
         "when the server reports it is running, try (U1077 is a UCI user):\n"
         f"  curl 'http://{args.host}:{args.port}/v1/users/U1077/recommendations?k=5'"
     )
+    # One JSON line per record, request lines included, instead of uvicorn's
+    # text access log.
+    use_json_logs()
     if args.workers == 1:
         # Loading here, not in the app's start-up, turns a missing feature
         # view into a one-line error instead of a server traceback.
         recommender = Recommender(settings)
-        uvicorn.run(create_app(settings, recommender), host=args.host, port=args.port)
+        print(hint)
+        uvicorn.run(
+            create_app(settings, recommender),
+            host=args.host,
+            port=args.port,
+            access_log=False,
+            log_config=None,
+        )
         return
 
     # Workers are separate processes that build the app from the environment;
@@ -260,12 +271,16 @@ def _serve(args: argparse.Namespace, paths: VarPaths) -> None:
     os.environ["RECOMMENDER_VAR_DIR"] = str(paths.root)
     os.environ["RECOMMENDER_FEATURE_REPO"] = str(args.feature_repo)
     os.environ["RECOMMENDER_FEAST_PROFILE"] = args.feast_profile
+    os.environ[JSON_LOGS_ENV] = "1"
+    print(hint)
     uvicorn.run(
         "service.app:create_app",
         factory=True,
         host=args.host,
         port=args.port,
         workers=args.workers,
+        access_log=False,
+        log_config=None,
         # Each worker loads the model and the restaurant features before it
         # reports ready, which takes longer than uvicorn's default 5 s.
         timeout_worker_healthcheck=WORKER_START_SECONDS,

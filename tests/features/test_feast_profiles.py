@@ -221,7 +221,9 @@ def test_values_live_in_redis(var_dir: Path, project: str) -> None:
 def test_api_ranks_over_production(var_dir: Path) -> None:
     settings = Settings(var_dir=var_dir, feast_profile=PRODUCTION)
     with TestClient(create_app(settings)) as client:
-        response = client.get(f"/users/{KNOWN_USER}/recommendations", params={"k": 5})
+        response = client.get(
+            f"/v1/users/{KNOWN_USER}/recommendations", params={"k": 5}
+        )
     body = response.json()
 
     assert response.status_code == 200

@@ -53,11 +53,13 @@ def test_var_dir_file_rejected(
     assert "--var-dir must name a folder" in caplog.text
 
 
-def test_serve_without_model_fails(
+def test_serve_without_features_fails(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # Without a model the service starts and serves popularity (degraded), but
+    # without the feature views it has nothing to serve.
     assert main(["--var-dir", str(tmp_path), "serve", "--port", "8799"]) == 1
-    assert "no current model" in caplog.text
+    assert "run `recommender features` first" in caplog.text
 
 
 def test_run_fails_on_busy_port(
