@@ -159,7 +159,7 @@ def test_served_response_has_new_feature(project: Path, var_dir: Path) -> None:
             except httpx2.TransportError:
                 time.sleep(0.5)
         response = httpx2.get(
-            f"{base}/users/{user_id}/recommendations",
+            f"{base}/v1/users/{user_id}/recommendations",
             params={"k": 3, "include_features": "true"},
             timeout=30,
         )
