@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 
 from features.cities import EARTH_RADIUS_KM
+from features.pairs import PAIR_INPUTS
 from features.schema import RESTAURANT_ID, USER_ID
 from models.baselines import ContentBaseline
 from models.dataset import with_pair_features
@@ -27,18 +28,7 @@ BUDGET_LEVELS = {"low": 1, "medium": 2, "high": 3}
 # User columns the pair features read, with their types; absent ones are null.
 _USER_COLUMNS: dict[str, pl.DataType] = {
     USER_ID: pl.String(),
-    "user_latitude": pl.Float64(),
-    "user_longitude": pl.Float64(),
-    "user_city": pl.String(),
-    "user_budget_level": pl.Int64(),
-    "user_liked_cuisines": pl.List(pl.String),
-    "user_visited_restaurant_ids": pl.List(pl.String),
-    "user_history_latitude": pl.Float64(),
-    "user_history_longitude": pl.Float64(),
-    "user_cuisine_names": pl.List(pl.String),
-    "user_cuisine_shares": pl.List(pl.Float64),
-    "user_vegetarian_order_ratio": pl.Float64(),
-    "user_taste_factors": pl.List(pl.Float64),
+    **{name: dtype for name, dtype in PAIR_INPUTS.items() if name.startswith("user_")},
 }
 
 
