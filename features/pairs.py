@@ -239,10 +239,13 @@ def _neighbour_affinity(indexed: pl.DataFrame) -> pl.DataFrame:
         .drop_nulls("_id")
     )
     wanted = indexed.select(_HISTORY, _NEIGHBOURS).unique()
+    # Joins return rows in no fixed order, and a float sum depends on its
+    # order in the last bits: sorting first makes the feature repeatable.
     return (
         visits.join(neighbours, on="_id")
         .join(wanted, on=[_HISTORY, _NEIGHBOURS], how="semi")
-        .group_by(_HISTORY, _NEIGHBOURS)
+        .sort(_HISTORY, _NEIGHBOURS, "_id")
+        .group_by(_HISTORY, _NEIGHBOURS, maintain_order=True)
         .agg(
             (pl.col("_orders") * pl.col("_similarity"))
             .sum()
