@@ -38,8 +38,8 @@ class DietGuardrail:
     A user is vegetarian when they declared it, or when at least
     ``min_order_ratio`` of at least ``min_diet_orders`` orders with known items
     were fully vegetarian and under ``max_coffee_tea_share`` of their orders
-    went to coffee or tea places (drinks and pastries are vegetarian whoever
-    orders them).
+    went to coffee or tea places (drinks and pastries are vegetarian for every
+    customer).
     """
 
     min_order_ratio: float = 0.9

@@ -62,7 +62,7 @@ class PreferencesRequest(BaseModel):
 
 
 class ErrorResponse(BaseModel):
-    """Body of every 4xx and 5xx answer."""
+    """Body of every 4xx and 5xx response."""
 
     detail: str | list[dict[str, object]] = Field(
         description="What was wrong: a sentence, or one entry per invalid field "
@@ -97,7 +97,7 @@ class RecommendedRestaurant(BaseModel):
 
 class RecommendationList(BaseModel):
     request_id: str = Field(
-        description="Id of this answer; feedback events refer to it."
+        description="Id of this response; feedback events refer to it."
     )
     user_id: str | None = Field(
         default=None, description="The user, or null for an anonymous caller."

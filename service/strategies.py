@@ -138,8 +138,8 @@ def place_new_restaurants(
     """Give each restaurant without orders the ranker score of the established
     restaurant whose content score is next below its own.
 
-    The ranker cannot score a restaurant nobody ordered from: its popularity
-    and collaborative features are empty. Matching by content rank places it
+    The ranker cannot score a restaurant without orders, because its
+    popularity and collaborative features are empty. Matching by content rank places it
     where a restaurant of the same content fit already sits, so it can appear.
     """
     placed = ranker_scores.astype(np.float64, copy=True)

@@ -1,7 +1,7 @@
 """Schemathesis against the OpenAPI spec of the service on the UCI data.
 
 Hypothesis draws requests from the spec, valid and invalid, for every route;
-no answer may be a 5xx, and every answer must match the documented status
+no response may be a 5xx, and every response must match the documented status
 codes, content types and response schemas.
 """
 
