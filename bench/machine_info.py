@@ -30,6 +30,9 @@ def describe_machine(packages: tuple[str, ...]) -> dict[str, Any]:
         ),
         "os": platform.platform(),
         "python": platform.python_version(),
+        # Over the last 1, 5 and 15 minutes when the benchmark ended: above
+        # about 1 per core, other work shared the machine.
+        "load_average": [round(value, 2) for value in os.getloadavg()],
         "packages": versions,
         "git_commit": _git_commit(),
     }

@@ -279,7 +279,6 @@ def pandas_pair_features(inputs: pd.DataFrame) -> pd.DataFrame:
     without join keys.
     """
     import pandas as pd
-    import pyarrow as pa
 
     height = len(inputs)
     columns: dict[str, pl.Series] = {}
@@ -294,13 +293,21 @@ def pandas_pair_features(inputs: pd.DataFrame) -> pd.DataFrame:
         if name not in inputs.columns:
             columns[name] = pl.Series(name, [None] * height, dtype=dtype)
             continue
-        arrow_type = _ARROW_TYPES[name]
-        converted = pa.array(inputs[name], type=arrow_type, from_pandas=True)
-        series = pl.Series(name, pl.from_arrow(converted))
-        columns[name] = series.cast(dtype, strict=False)
+        columns[name] = pair_input_from_pandas(inputs, name)
     result = pair_features(pl.DataFrame(columns)).cast(pl.Float64)
     return pd.DataFrame(
         {name: result[name].to_numpy() for name in PAIR_FEATURES}, index=inputs.index
+    )
+
+
+def pair_input_from_pandas(inputs: pd.DataFrame, name: str) -> pl.Series:
+    """Return the column ``name`` of :data:`PAIR_INPUTS` from a frame Feast
+    returned, as a polars series of the input's type, null for missing."""
+    import pyarrow as pa
+
+    converted = pa.array(inputs[name], type=_ARROW_TYPES[name], from_pandas=True)
+    return pl.Series(name, pl.from_arrow(converted)).cast(
+        PAIR_INPUTS[name], strict=False
     )
 
 

@@ -103,11 +103,17 @@ def co_ordered(
     root of the product of each one's users. Ties keep the smaller id.
     Columns ``restaurant_id``, ``neighbour_id``, ``similarity``.
     """
-    distinct = orders.select(USER_ID, RESTAURANT_ID).unique()
-    counted = distinct.select(USER_ID).unique()
-    if counted.height > max_users:
-        sample = counted.sort(pl.col(USER_ID).hash(seed=0)).head(max_users)
-        distinct = distinct.join(sample, on=USER_ID, how="semi")
+    pairs = orders.select(USER_ID, RESTAURANT_ID)
+    # The sample is the users whose ids hash smallest. It is taken on the
+    # integer hashes before the distinct pairs, so neither step compares text.
+    hashed = pairs[USER_ID].hash(seed=0)
+    user_hashes = hashed.unique()
+    if max_users < 1:
+        pairs = pairs.clear()
+    elif user_hashes.len() > max_users:
+        threshold = user_hashes.sort()[max_users - 1]
+        pairs = pairs.filter(hashed <= threshold)
+    distinct = pairs.unique()
     users_per = distinct.group_by(RESTAURANT_ID).len("_users")
     return (
         distinct.join(distinct, on=USER_ID, suffix="_other")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from features.pairs import pair_features
+from features.pairs import PAIR_INPUTS, pair_features, pair_input_from_pandas
 from features.schema import EVENT_TIMESTAMP, RESTAURANT_ID, USER_ID
 from features.transforms import RESTAURANT, USER, join_entity_tables
 from models.candidates import CandidateSettings, generate_candidates
@@ -226,15 +226,103 @@ def rows_from_feast(
 ) -> pl.DataFrame:
     """Read each row's features at its cutoff with ``get_historical_features``.
 
-    The pair features come from the service's on-demand view. Only scalar
-    numeric features are kept (lists and strings are inputs of the pair
-    features, not model inputs). Row order is kept.
+    Rows of one user at one cutoff share that user's features, and rows of one
+    restaurant at one cutoff share the restaurant's. So Feast reads each
+    distinct (user, cutoff) and (restaurant, cutoff) once, with the features
+    of the service's user views and restaurant views, and the results are
+    joined to the rows. The pair features of the service's on-demand view
+    are then computed from those inputs with ``features.pairs.pair_features``,
+    the view's own transformation. On the million-user benchmark this reads
+    about a hundredth of the rows that a read per (user, restaurant, cutoff)
+    would, with the same values (tests/features/test_feast_features.py).
+
+    Only scalar numeric features are kept (lists and strings are inputs of the
+    pair features, not model inputs). Row order is kept.
     """
     names = numeric_features(store, feature_service)
+    values = {
+        key: _historical_by_entity(
+            store, rows.select(key, EVENT_TIMESTAMP).unique(), key, references, names
+        )
+        for key, references in _entity_references(store, feature_service).items()
+    }
+    parts = []
+    # The pair inputs hold lists per row (a user's past restaurants, a
+    # restaurant's neighbours), so rows are joined to them a slice at a time.
+    for start in range(0, rows.height, FEAST_CHUNK_ROWS):
+        joined = rows.slice(start, FEAST_CHUNK_ROWS)
+        for key, entity_values in values.items():
+            joined = joined.join(
+                entity_values,
+                on=[key, EVENT_TIMESTAMP],
+                how="left",
+                maintain_order="left",
+            )
+        joined = joined.with_columns(
+            pl.lit(None, dtype).alias(name)
+            for name, dtype in PAIR_INPUTS.items()
+            if name not in joined.columns
+        )
+        parts.append(
+            with_pair_features(joined)
+            .select(*rows.columns, *names)
+            .with_columns(pl.col(names).cast(pl.Float64))
+        )
+    if not parts:
+        return rows.with_columns(pl.lit(None, pl.Float64).alias(name) for name in names)
+    return pl.concat(parts)
+
+
+def _entity_references(
+    store: FeatureStore, feature_service: str
+) -> dict[str, list[str]]:
+    """Return the ``view:feature`` references to read per join key: every
+    feature of the service's views, and of the views its on-demand views read.
+    """
+    from feast.errors import FeatureViewNotFoundException
+
     service = store.get_feature_service(feature_service)
-    entity_df = rows.select(USER_ID, RESTAURANT_ID, EVENT_TIMESTAMP).with_row_index(
-        "_row"
-    )
+    by_key: dict[str, list[str]] = {}
+    views = []
+    for projection in service.feature_view_projections:
+        try:
+            view = store.get_feature_view(projection.name)
+        except FeatureViewNotFoundException:
+            on_demand = store.get_on_demand_feature_view(projection.name)
+            views += [
+                store.get_feature_view(source.name)
+                for source in on_demand.source_feature_view_projections.values()
+            ]
+            continue
+        views.append(view)
+    for view in views:
+        if len(view.join_keys) != 1:
+            msg = (
+                f"feature view {view.name} has join keys {view.join_keys}; "
+                "training reads views keyed by one entity only"
+            )
+            raise ValueError(msg)
+        references = by_key.setdefault(view.join_keys[0], [])
+        for field in view.features:
+            reference = f"{view.name}:{field.name}"
+            if reference not in references:
+                references.append(reference)
+    return by_key
+
+
+def _historical_by_entity(
+    store: FeatureStore,
+    entities: pl.DataFrame,
+    key: str,
+    references: list[str],
+    numeric: list[str],
+) -> pl.DataFrame:
+    """Read ``references`` for distinct (``key``, cutoff) rows; return the
+    numeric features as Float64 and the pair inputs in their own types."""
+    import pyarrow as pa
+
+    entity_df = entities.with_row_index("_entity")
+    feature_names = [r.split(":", 1)[1] for r in references]
     parts = []
     # Feast builds the whole result in pandas, lists included, so memory
     # grows with the rows asked for at once; chunks keep it bounded.
@@ -247,21 +335,18 @@ def rows_from_feast(
                 "ignore", message="fetch_arrow_table", category=DeprecationWarning
             )
             result = store.get_historical_features(
-                entity_df=chunk.to_pandas(), features=service
+                entity_df=chunk.to_pandas(), features=references
             ).to_df()
-        parts.append(
-            pl.from_pandas(result[["_row", *names]]).with_columns(
-                pl.col("_row").cast(pl.UInt32)
-            )
-        )
-    features = pl.concat(parts, how="vertical_relaxed")
-    joined = (
-        rows.with_row_index("_row")
-        .join(features, on="_row", how="left")
-        .sort("_row")
-        .drop("_row")
-    )
-    return joined.with_columns(pl.col(names).cast(pl.Float64))
+        columns = [pl.Series("_entity", result["_entity"].to_numpy(), pl.UInt32)]
+        for name in feature_names:
+            if name in PAIR_INPUTS:
+                columns.append(pair_input_from_pandas(result, name))
+            elif name in numeric:
+                values = pa.array(result[name], from_pandas=True)
+                columns.append(pl.Series(name, pl.from_arrow(values)).cast(pl.Float64))
+        parts.append(pl.DataFrame(columns))
+    values = pl.concat(parts, how="vertical_relaxed")
+    return entity_df.join(values, on="_entity", how="left").drop("_entity")
 
 
 def numeric_features(store: FeatureStore, feature_service: str) -> list[str]:

@@ -22,6 +22,7 @@ from feast import FeatureStore
 
 import models.dataset as dataset_module
 from features.feast_store import apply_repository, check_views, open_store
+from features.pairs import PAIR_FEATURES
 from features.paths import FEATURE_REPO, PROJECT_DIR, RANKER_CONFIG, VarPaths
 from features.schema import EVENT_TIMESTAMP, RESTAURANT_ID, USER_ID
 from features.transforms import (
@@ -208,6 +209,34 @@ def test_feast_rows_equal_rows_in_memory(
         )
         == []
     )
+
+
+@pytest.mark.parametrize("service", ["ranker_v1", "ranker_v2"])
+def test_entity_reads_match_service_rows(
+    frames: StoreFrames, store: FeatureStore, service: str
+) -> None:
+    """Training reads each user and restaurant once per cutoff and computes the
+    pair features itself; Feast's feature service, asked for every row with
+    its on-demand view, gives the same values."""
+    config = load_config(RANKER_CONFIG)
+    rows = labelled_rows(training_snapshots(frames, config.cutoffs), 5, config.seed)
+    names = numeric_features(store, service)
+    entity_df = rows.select(USER_ID, RESTAURANT_ID, EVENT_TIMESTAMP).with_row_index(
+        "_row"
+    )
+    per_row = store.get_historical_features(
+        entity_df=entity_df.to_pandas(), features=store.get_feature_service(service)
+    ).to_df()
+    expected = pl.from_pandas(per_row[["_row", *names]]).with_columns(
+        pl.col("_row").cast(pl.UInt32), pl.col(names).cast(pl.Float64)
+    )
+
+    actual = rows_from_feast(rows, store, service).with_row_index("_row")
+
+    assert actual.columns == ["_row", *rows.columns, *names]
+    assert actual.height == rows.height == expected.height
+    assert set(PAIR_FEATURES) & set(names)
+    assert _mismatches(expected, actual.select("_row", *names), ["_row"]) == []
 
 
 def test_online_restaurants_match_serving_tables(

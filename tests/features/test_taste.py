@@ -8,6 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from features.schema import RESTAURANT_ID, USER_ID
 from features.taste import co_ordered, taste_factors
 
 # Two blocks: a and b ordered from r1 and r2, c and d from r3. The matrix of
@@ -105,3 +106,21 @@ def test_co_ordered_cosine_by_hand() -> None:
         "r1",
         "r1",
     ]
+
+
+def test_co_ordered_samples_smallest_hashes() -> None:
+    """Over ``max_users``, only the users whose id hashes smallest count."""
+    users = [f"u{i}" for i in range(40)]
+    orders = pl.DataFrame(
+        {
+            USER_ID: [u for u in users for _ in range(2)],
+            RESTAURANT_ID: [r for i in range(40) for r in (f"r{i % 3}", f"r{i % 5}")],
+        }
+    )
+    smallest = sorted(users, key=lambda u: pl.Series([u]).hash(seed=0)[0])[:10]
+    expected = co_ordered(orders.filter(pl.col(USER_ID).is_in(smallest)), max_users=100)
+
+    sampled = co_ordered(orders, max_users=10)
+
+    assert sampled.equals(expected)
+    assert not sampled.equals(co_ordered(orders, max_users=100))
