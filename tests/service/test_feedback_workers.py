@@ -1,0 +1,173 @@
+"""Feedback sent over HTTP to two uvicorn workers, one killed with SIGKILL.
+
+The module starts ``recommender serve --workers 2`` as a subprocess on a
+small synthetic world (without a model: feedback needs none), posts events
+from several client threads, kills one worker while they post, then stops
+the server and runs ``recommender ingest-feedback``. Every event acknowledged
+with 202 must be in the store exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2
+import psutil
+import pytest
+
+from features import store
+from service.cli import main
+
+pytestmark = pytest.mark.slow
+
+CLIENTS = 4
+# Seconds of traffic before the kill, and after it.
+BEFORE_KILL = 1.5
+AFTER_KILL = 3.0
+START_SECONDS = 120.0
+
+
+@pytest.fixture(scope="module")
+def var_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    var = tmp_path_factory.mktemp("feedback_workers") / "var"
+    world = ["data", "--source", "synthetic", "--users", "200"]
+    world += ["--restaurants", "60", "--days", "30", "--world-seed", "2"]
+    for command in (world, ["features"]):
+        assert main(["--var-dir", str(var), *command]) == 0, command
+    return var
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _workers(server: psutil.Process) -> list[psutil.Process]:
+    """Return the uvicorn worker processes: the multiprocessing children that
+    are not its resource tracker."""
+    return [
+        child
+        for child in server.children()
+        if "spawn_main" in " ".join(child.cmdline())
+        and "resource_tracker" not in " ".join(child.cmdline())
+    ]
+
+
+@pytest.fixture
+def server(var_dir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    port = _free_port()
+    command = [sys.executable, "-m", "service.cli", "--var-dir", str(var_dir)]
+    command += ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + START_SECONDS
+    try:
+        while True:
+            assert process.poll() is None, "the server exited while starting"
+            assert time.monotonic() < deadline, "no 2 ready workers in time"
+            try:
+                ready = httpx2.get(f"{url}/healthz", timeout=2).status_code == 200
+            except httpx2.TransportError:
+                ready = False
+            if ready and len(_workers(psutil.Process(process.pid))) == 2:
+                break
+            time.sleep(0.2)
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _post_events(
+    url: str, name: str, stop: threading.Event, acknowledged: list[str]
+) -> None:
+    """Post one new event per request until ``stop`` and append the ids of the
+    events acknowledged with 202. A new connection per request spreads the
+    requests over both workers."""
+    number = 0
+    while not stop.is_set():
+        number += 1
+        event = {
+            "event_id": str(uuid.uuid4()),
+            "request_id": f"{name}-{number}",
+            "restaurant_id": "R1",
+            "kind": "impression",
+        }
+        try:
+            response = httpx2.post(f"{url}/v1/feedback", json=[event], timeout=10)
+        except httpx2.TransportError:
+            # The killed worker dropped the connection: not acknowledged.
+            continue
+        if response.status_code == 202:
+            acknowledged.append(event["event_id"])
+
+
+def _stored_ids(var_dir: Path) -> list[str]:
+    connection = store.connect(var_dir / "store.duckdb", read_only=True)
+    try:
+        rows = connection.execute("SELECT event_id FROM feedback_events").fetchall()
+    finally:
+        connection.close()
+    return [row[0] for row in rows]
+
+
+def test_killed_worker_loses_no_event(
+    var_dir: Path, server: tuple[str, subprocess.Popen[bytes]]
+) -> None:
+    url, process = server
+    stop = threading.Event()
+    acknowledged: list[list[str]] = [[] for _ in range(CLIENTS)]
+    clients = [
+        threading.Thread(target=_post_events, args=(url, f"c{n}", stop, ids))
+        for n, ids in enumerate(acknowledged)
+    ]
+    for client in clients:
+        client.start()
+    time.sleep(BEFORE_KILL)
+    before_kill = sum(len(ids) for ids in acknowledged)
+    victim = _workers(psutil.Process(process.pid))[0]
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=10)
+    after_kill_start = sum(len(ids) for ids in acknowledged)
+    time.sleep(AFTER_KILL)
+    stop.set()
+    for client in clients:
+        client.join(timeout=30)
+    after_kill = sum(len(ids) for ids in acknowledged) - after_kill_start
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=30)
+
+    assert main(["--var-dir", str(var_dir), "ingest-feedback"]) == 0
+    stored = _stored_ids(var_dir)
+    sent = {event_id for ids in acknowledged for event_id in ids}
+
+    assert before_kill > 0
+    # The surviving worker, and the one uvicorn starts in place of the killed
+    # one, keep acknowledging events.
+    assert after_kill > 0
+    assert len(stored) == len(set(stored))
+    assert sent <= set(stored)
+    # An event can be stored but not acknowledged only if its worker died
+    # between the commit and the response: at most one per client in flight.
+    assert len(set(stored) - sent) <= CLIENTS
