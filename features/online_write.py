@@ -83,7 +83,7 @@ def bulk_write_unsupported_reason(store: FeatureStore) -> str | None:
     if kind != "redis":
         return f"the online store is {kind!r}, not 'redis'"
     if config.redis_type != "redis":
-        return f"redis_type is {config.redis_type!s}; the bulk writer takes redis"
+        return f"redis_type is {config.redis_type!s}, not a single redis server"
     if store.config.entity_key_serialization_version != 3:
         return "entity_key_serialization_version is not 3"
     try:

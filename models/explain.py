@@ -85,26 +85,58 @@ def explain(
     if rows.height == 0:
         return []
 
-    families = _families_for(ranker.features)
     matrix = rows.select(ranker.features).cast(pl.Float64).to_numpy()
-    # One thread: a batch of k rows is too small to gain from OpenMP, and on 2
-    # busy cores the threads waiting for a core made it slower (measured 20 ms
-    # against 12 ms for 10 rows). The last column is the expected value, which no
-    # feature accounts for.
-    contributions = np.asarray(
-        ranker.booster.predict(matrix, pred_contrib=True, num_threads=1)
-    )
-    by_family = contributions[:, :-1] @ _membership(ranker.features)
-    order = np.argsort(-by_family, axis=1, kind="stable")
-
-    present = [column for column in _columns_read(families) if column in rows.columns]
+    present = [c for c in template_columns(ranker.features) if c in rows.columns]
     values = rows.select(present).to_dicts()
+    return explain_matrix(ranker, matrix, values, top, min_contribution)
+
+
+def explain_matrix(
+    ranker: LightGBMRanker,
+    matrix: np.ndarray,
+    values: Sequence[Row],
+    top: int = 2,
+    min_contribution: float = MIN_CONTRIBUTION,
+    contributions: np.ndarray | None = None,
+) -> list[list[Reason]]:
+    """Return the reasons of :func:`explain` for rows given as arrays.
+
+    ``matrix`` contains the rows' values of the model's features, in
+    ``ranker.features`` order, as float64 with NaN for null. ``values`` maps,
+    per row, the columns of :func:`template_columns` that the rows have to
+    their values; NaN and None both read as missing. ``contributions`` are
+    the rows' SHAP values per feature, (rows, features), computed with
+    LightGBM's ``pred_contrib`` when None.
+    """
+    if len(matrix) == 0:
+        return []
+
+    families = _families_for(ranker.features)
+    if contributions is None:
+        # One thread: a batch of k rows is too small to gain from OpenMP, and
+        # on 2 busy cores the threads waiting for a core made it slower
+        # (measured 20 ms against 12 ms for 10 rows). The last column is the
+        # expected value, which no feature accounts for.
+        predicted = ranker.booster.predict(
+            np.ascontiguousarray(matrix, dtype=np.float64),
+            pred_contrib=True,
+            num_threads=1,
+        )
+        contributions = np.asarray(predicted)[:, :-1]
+    by_family = contributions @ _membership(ranker.features)
+    order = np.argsort(-by_family, axis=1, kind="stable")
     return [
         _reasons_of_row(
             values[i], order[i], by_family[i], families, top, min_contribution
         )
-        for i in range(rows.height)
+        for i in range(len(matrix))
     ]
+
+
+def template_columns(features: tuple[str, ...]) -> list[str]:
+    """Return the columns the reason templates of a model over ``features``
+    read: model features and the lists behind them."""
+    return _columns_read(_families_for(features))
 
 
 def popularity_reasons(restaurants: pl.DataFrame) -> list[list[str]]:

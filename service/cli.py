@@ -272,6 +272,12 @@ def _serve(args: argparse.Namespace, paths: VarPaths) -> None:
     os.environ["RECOMMENDER_FEATURE_REPO"] = str(args.feature_repo)
     os.environ["RECOMMENDER_FEAST_PROFILE"] = args.feast_profile
     os.environ[JSON_LOGS_ENV] = "1"
+    # One polars thread per worker unless the caller sets another number. A
+    # request's frames have a few hundred rows, where handing work to a pool
+    # costs more than it saves, and the workers already fill the cores. With
+    # polars' default pool, 2 workers on 2 cores fell behind 200 ranked
+    # requests per second (bench/load_bench.py, embedded profile).
+    os.environ.setdefault("POLARS_MAX_THREADS", "1")
     print(hint)
     uvicorn.run(
         "service.app:create_app",

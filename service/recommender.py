@@ -1,11 +1,13 @@
 """Ranks restaurants for users, anonymous callers and similar-restaurant lookups.
 
 Start-up loads the current model and every restaurant's features (from the
-Feast online store) into memory as one immutable state. A request reads the
-user's features from the online store once and picks a strategy:
+Feast online store) into memory as one immutable state, with the arrays a
+request reads prepared from them (:mod:`service.catalogue`). A request reads
+the user's features from the online store once and picks a strategy:
 
-- ``ranker``: the user has orders. Pair features of every candidate come from
-  ``features.pairs.pair_features`` (the on-demand view the model was trained
+- ``ranker``: the user has orders. Pair features of every candidate are
+  computed with numpy (:mod:`features.pair_arrays`, tested equal to
+  ``features.pairs.pair_features``, the on-demand view the model was trained
   with), the model scores them, and restaurants without orders are placed by
   their content score (:func:`service.strategies.place_new_restaurants`).
 - ``content``: the user has no orders, or an anonymous caller declared
@@ -26,6 +28,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from features.feast_store import (
@@ -37,24 +40,28 @@ from features.feast_store import (
 from features.paths import VarPaths
 from features.schema import RESTAURANT_ID, RESTAURANTS, USER_ID
 from features.store import connect
-from models.dataset import with_pair_features
-from models.explain import explain, popularity_reasons
 from models.ranker import LightGBMRanker
 from models.registry import ModelMetadata, ModelNotFoundError, load_current
 from service import metrics
+from service.catalogue import Catalogue, ModelInputs
+from service.ranking import (
+    Ranked,
+    rank_by_content,
+    rank_by_model,
+    rank_by_model_frames,
+    rank_by_popularity,
+)
 from service.schemas import (
     RecommendationList,
     RecommendedRestaurant,
     Strategy,
 )
 from service.settings import Settings
+from service.shap_tables import ShapTables, checked_tables
 from service.strategies import (
     Filters,
     Preferences,
-    content_scores,
-    place_new_restaurants,
     similarity_scores,
-    user_content_row,
 )
 
 logger = logging.getLogger(__name__)
@@ -70,21 +77,23 @@ class UnknownRestaurantError(KeyError):
 @dataclass(frozen=True)
 class _State:
     """The state a request reads: the model (None when it failed to load) and
-    the restaurant features."""
+    the restaurants with what is prepared from them."""
 
     ranker: LightGBMRanker | None
     metadata: ModelMetadata | None
-    restaurants: pl.DataFrame
+    catalogue: Catalogue
+    # None without a model, or when a model feature is in none of the online
+    # store's columns. Ranked requests then take the frame path, which raises.
+    inputs: ModelInputs | None
+    # None without a model, or when LightGBM's pred_contrib explains it.
+    shap: ShapTables | None
     names: dict[str, str]
     repeat_orders: bool
 
-
-@dataclass(frozen=True)
-class _Ranked:
-    restaurant_ids: list[str]
-    scores: list[float]
-    reasons: list[list[str]]
-    features: list[dict[str, float | None]] | None = None
+    @property
+    def restaurants(self) -> pl.DataFrame:
+        """The restaurant features, one row per restaurant, sorted by id."""
+        return self.catalogue.restaurants
 
 
 class Recommender:
@@ -155,6 +164,17 @@ class Recommender:
         repeat = metadata is not None and bool(
             metadata.training.get("repeat_orders", False)
         )
+        catalogue = Catalogue(restaurants)
+        inputs = None
+        shap = None if ranker is None else checked_tables(ranker.booster)
+        if ranker is not None:
+            try:
+                inputs = ModelInputs(
+                    ranker.features, catalogue, self.user_reader.schema
+                )
+            except ValueError as error:
+                # The frame path raises the same mismatch on every ranked request.
+                logger.error("model inputs cannot be prepared: %s", error)
         if metadata is not None:
             metrics.set_model_version(metadata.version)
         logger.info(
@@ -162,7 +182,7 @@ class Recommender:
             None if metadata is None else metadata.version,
             restaurants.height,
         )
-        return _State(ranker, metadata, restaurants, names, repeat)
+        return _State(ranker, metadata, catalogue, inputs, shap, names, repeat)
 
     def recommend(
         self,
@@ -180,12 +200,13 @@ class Recommender:
         """
         state = self._state
         filters = filters or Filters()
-        candidates = filters.apply(state.restaurants)
+        rows = state.catalogue.candidates(filters)
         try:
-            user = self.user_reader.read([user_id])
+            user = self.user_reader.read_row(user_id)
         except Exception as error:
-            # Feast raises plain exceptions, for example while a view is being
-            # materialized; a list by popularity in the area is still useful.
+            # Feast and the Redis client raise plain exceptions, for example
+            # while a view is being materialized. A list by popularity in the
+            # area is still useful.
             logger.warning(
                 "online read failed for user %s, request %s: %s",
                 user_id,
@@ -194,39 +215,33 @@ class Recommender:
             )
             metrics.count_fallback(ONLINE_STORE_UNAVAILABLE)
             return self._popular(
-                state, candidates, k, user_id, request_id, filters.city, True
+                state, rows, k, user_id, request_id, filters.city, True
             )
 
         if location is not None:
-            user = user.with_columns(
-                pl.lit(location[0]).alias("user_latitude"),
-                pl.lit(location[1]).alias("user_longitude"),
-            )
-        has_orders = not user["user_order_count"].is_null().all() and bool(
-            (user["user_order_count"].fill_null(0) > 0).any()
-        )
+            user["user_latitude"], user["user_longitude"] = location
+        order_count = user["user_order_count"]
+        has_orders = order_count is not None and order_count > 0
         has_profile = any(
-            column in user.columns and not user[column].is_null().all()
+            user.get(column) is not None
             for column in ("user_latitude", "user_city", "user_liked_cuisines")
         )
         if has_orders and state.ranker is None:
             metrics.count_fallback(MODEL_UNAVAILABLE)
             logger.warning("no model loaded for request %s", request_id)
-            city = filters.city or user["user_city"][0]
-            return self._popular(state, candidates, k, user_id, request_id, city, True)
+            city = filters.city or user["user_city"]
+            return self._popular(state, rows, k, user_id, request_id, city, True)
         if has_orders:
-            ranked = self._rank_for(state, user, candidates, k, include_features)
+            ranked = self._rank_for(state, user, rows, k, include_features)
             return self._response(
                 state, ranked, k, user_id, request_id, Strategy.RANKER, False
             )
         if has_profile or location is not None or filters.diet is not None:
-            ranked = self._content(state, user_content_row(user), candidates)
+            ranked = rank_by_content(state.catalogue, user, rows, k)
             return self._response(
                 state, ranked, k, user_id, request_id, Strategy.CONTENT, False
             )
-        return self._popular(
-            state, candidates, k, user_id, request_id, filters.city, False
-        )
+        return self._popular(state, rows, k, user_id, request_id, filters.city, False)
 
     def recommend_for_preferences(
         self,
@@ -237,8 +252,9 @@ class Recommender:
     ) -> RecommendationList:
         """Rank restaurants for an anonymous caller from declared preferences."""
         state = self._state
-        candidates = filters.apply(state.restaurants)
-        ranked = self._content(state, preferences.user_row(), candidates)
+        rows = state.catalogue.candidates(filters)
+        user = preferences.user_row().row(0, named=True)
+        ranked = rank_by_content(state.catalogue, user, rows, k)
         return self._response(
             state, ranked, k, None, request_id, Strategy.CONTENT, False
         )
@@ -261,7 +277,7 @@ class Recommender:
         order = _best_first(ids, scores.tolist())
         top = others[order[:k]]
         reasons = _similar_reasons(anchor.row(0, named=True), top)
-        ranked = _Ranked(
+        ranked = Ranked(
             restaurant_ids=[ids[i] for i in order],
             scores=[float(scores[i]) for i in order],
             reasons=reasons + [[] for _ in range(max(0, len(order) - len(reasons)))],
@@ -273,7 +289,7 @@ class Recommender:
     def _response(
         self,
         state: _State,
-        ranked: _Ranked,
+        ranked: Ranked,
         k: int,
         user_id: str | None,
         request_id: str,
@@ -308,106 +324,51 @@ class Recommender:
     def _popular(
         self,
         state: _State,
-        candidates: pl.DataFrame,
+        rows: np.ndarray,
         k: int,
         user_id: str | None,
         request_id: str,
         city: str | None,
         degraded: bool,
     ) -> RecommendationList:
-        local = candidates
-        if city is not None:
-            in_city = candidates.filter(
-                pl.col("restaurant_city").str.to_lowercase() == city.lower()
-            )
-            local = in_city if in_city.height else candidates
-        ids = local[RESTAURANT_ID].to_list()
-        shares = local["restaurant_order_share"].fill_null(0.0).to_list()
-        order = _best_first(ids, shares)
-        ranked = _Ranked(
-            restaurant_ids=[ids[i] for i in order],
-            scores=[shares[i] for i in order],
-            reasons=popularity_reasons(local[order]),
-        )
+        ranked = rank_by_popularity(state.catalogue, rows, k, city)
         return self._response(
             state, ranked, k, user_id, request_id, Strategy.POPULARITY, degraded
-        )
-
-    def _content(
-        self, state: _State, user: pl.DataFrame, candidates: pl.DataFrame
-    ) -> _Ranked:
-        scores = content_scores(user, candidates)
-        ids = candidates[RESTAURANT_ID].to_list()
-        order = _best_first(ids, scores.tolist())
-        return _Ranked(
-            restaurant_ids=[ids[i] for i in order],
-            scores=[float(scores[i]) for i in order],
-            reasons=_content_reasons(user, candidates[order]),
         )
 
     def _rank_for(
         self,
         state: _State,
-        user: pl.DataFrame,
-        candidates: pl.DataFrame,
+        user: dict[str, Any],
+        rows: np.ndarray,
         k: int,
         include_features: bool,
-    ) -> _Ranked:
+    ) -> Ranked:
         ranker = state.ranker
         assert ranker is not None
-        visited = user["user_visited_restaurant_ids"][0]
+        visited = user["user_visited_restaurant_ids"]
         if not state.repeat_orders and visited is not None:
-            candidates = candidates.filter(
-                ~pl.col(RESTAURANT_ID).is_in(visited.implode())
+            rows = state.catalogue.without(rows, visited)
+        if len(rows) == 0:
+            return Ranked([], [], [])
+        ranked = None
+        if state.inputs is not None:
+            ranked = rank_by_model(
+                state.catalogue,
+                state.inputs,
+                ranker,
+                state.shap,
+                user,
+                rows,
+                k,
+                include_features,
             )
-        if candidates.height == 0:
-            return _Ranked([], [], [])
-        rows = with_pair_features(user.join(candidates, how="cross"))
-        restaurant_ids = rows[RESTAURANT_ID].to_list()
-        scores = ranker.score(rows)
-        is_new = (rows["restaurant_order_count"].fill_null(0) == 0).to_numpy()
-        if is_new.any():
-            content = content_scores(user_content_row(user), candidates)
-            scores = place_new_restaurants(scores, content, is_new)
-        order = _best_first(restaurant_ids, scores.tolist())
-
-        # A row's contributions cost far more than its score (TreeSHAP), so
-        # only the returned rows are explained.
-        top = rows[order[:k]]
-        reasons = [[reason.text for reason in row] for row in explain(ranker, top)]
-        for position, index in enumerate(order[:k]):
-            if is_new[index]:
-                reasons[position] = ["New here: matches what you order"]
-        features = None
-        if include_features:
-            features = top.select(ranker.features).cast(pl.Float64).to_dicts()
-        return _Ranked(
-            restaurant_ids=[restaurant_ids[i] for i in order],
-            scores=[float(scores[i]) for i in order],
-            reasons=reasons,
-            features=features,
-        )
-
-
-def _content_reasons(user: pl.DataFrame, restaurants: pl.DataFrame) -> list[list[str]]:
-    """Return one or two reasons per restaurant of a content-ranked list."""
-    liked = {
-        cuisine.lower() for cuisine in (user["user_liked_cuisines"].to_list()[0] or [])
-    }
-    vegetarian = (user["user_vegetarian_order_ratio"][0] or 0.0) >= 0.9
-    reasons = []
-    for row in restaurants.select(
-        "restaurant_cuisines", "restaurant_has_vegetarian_options", "restaurant_city"
-    ).iter_rows():
-        cuisines, has_options, _ = row
-        found = []
-        matched = [c for c in (cuisines or []) if c.lower() in liked]
-        if matched:
-            found.append(f"{matched[0].capitalize()}, a cuisine you like")
-        if vegetarian and has_options == 1:
-            found.append("Has vegetarian dishes")
-        reasons.append(found[:2] or ["Popular in the area"])
-    return reasons
+        if ranked is None:
+            frame = pl.DataFrame([user], schema=self.user_reader.schema)
+            ranked = rank_by_model_frames(
+                state.catalogue, ranker, frame, rows, k, include_features
+            )
+        return ranked
 
 
 def _similar_reasons(

@@ -11,6 +11,7 @@ offline evaluation measures as the ``content`` baseline.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,7 @@ import polars as pl
 from features.cities import EARTH_RADIUS_KM
 from features.pairs import PAIR_INPUTS
 from features.schema import RESTAURANT_ID, USER_ID
-from models.baselines import ContentBaseline
+from models.baselines import ContentBaseline, ContentWeights
 from models.dataset import with_pair_features
 
 VEGETARIAN = "vegetarian"
@@ -94,10 +95,16 @@ class Preferences:
             # vegetarian.
             "user_vegetarian_order_ratio": 1.0 if self.diet == VEGETARIAN else None,
         }
-        return pl.DataFrame(
-            {name: [values.get(name)] for name in _USER_COLUMNS},
-            schema=_USER_COLUMNS,
-        )
+        return content_user_frame(values)
+
+
+def content_user_frame(values: Mapping[str, Any]) -> pl.DataFrame:
+    """Return a one-row user frame with the columns the pair features read,
+    taken from ``values`` by name; absent ones are null."""
+    return pl.DataFrame(
+        {name: [values.get(name)] for name in _USER_COLUMNS},
+        schema=_USER_COLUMNS,
+    )
 
 
 def user_content_row(user: pl.DataFrame) -> pl.DataFrame:
@@ -132,6 +139,39 @@ def content_scores(user: pl.DataFrame, restaurants: pl.DataFrame) -> np.ndarray:
     return model.score(rows)
 
 
+def content_score_arrays(
+    pairs: Mapping[str, np.ndarray], prior: np.ndarray
+) -> np.ndarray:
+    """Return :func:`content_scores` from pair features as numpy arrays (NaN
+    for null) and the popularity prior of the same restaurants.
+
+    The terms of :meth:`models.baselines.ContentBaseline.score` are added in
+    its order with its default weights, so the sums round alike.
+    """
+    weights = ContentWeights()
+    # polars 1.x divides a column by a number as a product with its reciprocal,
+    # and its log1p differs from numpy's in the last bit for some inputs, so
+    # both run in polars.
+    distance = pl.Series(pairs["distance_km"])
+    proximity = (1.0 / (1.0 + distance / weights.proximity_scale_km)).to_numpy()
+    past_orders = pl.Series(_filled(pairs["past_orders_here"])).log1p().to_numpy()
+    return (
+        weights.declared_cuisine * _filled(pairs["declared_cuisine_match"])
+        + weights.cuisine_affinity * _filled(pairs["cuisine_affinity"])
+        + weights.vegetarian
+        * (_filled(pairs["vegetarian_match"]) - _filled(pairs["vegetarian_gap"]))
+        - weights.price * np.abs(_filled(pairs["price_budget_gap"]))
+        + weights.proximity * _filled(proximity)
+        + weights.same_city * _filled(pairs["same_city"])
+        + weights.past_orders * past_orders
+        + weights.popularity * prior
+    )
+
+
+def _filled(values: np.ndarray) -> np.ndarray:
+    return np.where(np.isnan(values), 0.0, values)
+
+
 def place_new_restaurants(
     ranker_scores: np.ndarray, content: np.ndarray, is_new: np.ndarray
 ) -> np.ndarray:
@@ -147,12 +187,11 @@ def place_new_restaurants(
     if established.size == 0 or not is_new.any():
         return placed
     order = established[np.argsort(content[established], kind="stable")]
-    sorted_content = content[order]
-    for index in np.flatnonzero(is_new):
-        position = int(np.searchsorted(sorted_content, content[index], side="right"))
-        neighbour = order[max(position - 1, 0)]
-        # Just below the matched restaurant, so ties keep the established one.
-        placed[index] = ranker_scores[neighbour] - 1e-9
+    new = np.flatnonzero(is_new)
+    positions = np.searchsorted(content[order], content[new], side="right")
+    neighbours = order[np.maximum(positions - 1, 0)]
+    # Just below the matched restaurant, so ties keep the established one.
+    placed[new] = ranker_scores[neighbours] - 1e-9
     return placed
 
 

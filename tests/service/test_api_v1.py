@@ -884,3 +884,24 @@ def test_latitude_without_longitude_rejected(client: TestClient) -> None:
     assert query.json() == expected
     assert body.status_code == 422
     assert body.json() == expected
+
+
+def test_request_log_line_per_request(
+    client: TestClient, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    user_id = _with_orders(world, "regular")[0]
+    with caplog.at_level("INFO", logger="service.requests"):
+        response = client.get(f"/v1/users/{user_id}/recommendations", params={"k": 3})
+        rejected = client.get(f"/v1/users/{user_id}/recommendations", params={"k": 0})
+    lines = [r.fields for r in caplog.records if r.name == "service.requests"]
+
+    assert len(lines) == 2
+    assert lines[0]["request_id"] == response.headers["X-Request-ID"]
+    assert lines[0]["route"] == "/v1/users/{user_id}/recommendations"
+    assert lines[0]["user_id"] == user_id
+    assert lines[0]["strategy"] == "ranker"
+    assert lines[0]["status"] == 200
+    assert lines[0]["latency_ms"] > 0
+    assert lines[1]["request_id"] == rejected.headers["X-Request-ID"]
+    assert lines[1]["status"] == 422
+    assert lines[1]["strategy"] is None

@@ -1,0 +1,192 @@
+"""Ranked lists of one request: by the ranker, by content and by popularity.
+
+Each list is computed from the catalogue's arrays (:mod:`service.catalogue`)
+and :func:`features.pair_arrays.pair_feature_arrays`. When that function
+declines a user's inputs, the ranker and content lists are computed from
+polars frames instead, with ``features.pairs.pair_features`` and
+:func:`service.strategies.content_scores`, the definitions the arrays are
+tested against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from features.pair_arrays import pair_feature_arrays
+from models.dataset import with_pair_features
+from models.explain import explain, explain_matrix
+from models.ranker import LightGBMRanker
+from service.catalogue import Catalogue, ModelInputs
+from service.shap_tables import ShapTables
+from service.strategies import (
+    content_score_arrays,
+    content_scores,
+    content_user_frame,
+    place_new_restaurants,
+    user_content_row,
+)
+
+NEW_RESTAURANT_REASON = "New here: matches what you order"
+# A user with at least this share of vegetarian orders gets the vegetarian
+# reason in content-ranked lists.
+CONTENT_VEGETARIAN_RATIO = 0.9
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """The first restaurants of a ranked list, best first, with their scores,
+    reasons and, on request, model inputs."""
+
+    restaurant_ids: list[str]
+    scores: list[float]
+    reasons: list[list[str]]
+    features: list[dict[str, float | None]] | None = None
+
+
+def rank_by_model(
+    catalogue: Catalogue,
+    inputs: ModelInputs,
+    ranker: LightGBMRanker,
+    shap: ShapTables | None,
+    user: Mapping[str, Any],
+    rows: np.ndarray,
+    k: int,
+    include_features: bool,
+) -> Ranked | None:
+    """Rank ``rows`` for ``user`` with the ranker and explain the first ``k``.
+
+    Restaurants without orders are placed by their content score
+    (:func:`service.strategies.place_new_restaurants`). The reasons' SHAP
+    values come from ``shap``, or from LightGBM when it is None. Returns None
+    when :func:`pair_feature_arrays` declines the user's inputs.
+    """
+    pairs = pair_feature_arrays(user, catalogue.pair_inputs, rows)
+    if pairs is None:
+        return None
+    matrix = inputs.build(user, rows, pairs)
+    scores = ranker.score(inputs.guardrail_rows(user, rows, matrix), matrix)
+    is_new = catalogue.is_new[rows]
+    if is_new.any():
+        prior = catalogue.popularity_prior(rows)
+        content = content_score_arrays(pairs, prior)
+        scores = place_new_restaurants(scores, content, is_new)
+    top = catalogue.best_first(rows, scores)[:k]
+
+    # A row's contributions cost far more than its score (TreeSHAP), so only
+    # the returned rows that get a model reason are explained.
+    explained = [index for index in top if not is_new[index]]
+    reasons_of = {int(index): [NEW_RESTAURANT_REASON] for index in top}
+    values = inputs.template_values(user, rows, pairs, explained)
+    explained_matrix = matrix[explained]
+    contributions = None if shap is None else shap.contributions(explained_matrix)
+    reasons = explain_matrix(
+        ranker, explained_matrix, values, contributions=contributions
+    )
+    for index, row in zip(explained, reasons, strict=True):
+        reasons_of[int(index)] = [reason.text for reason in row]
+    return Ranked(
+        restaurant_ids=[catalogue.restaurant_ids[rows[i]] for i in top],
+        scores=[float(scores[i]) for i in top],
+        reasons=[reasons_of[int(i)] for i in top],
+        features=inputs.feature_values(matrix[top]) if include_features else None,
+    )
+
+
+def rank_by_model_frames(
+    catalogue: Catalogue,
+    ranker: LightGBMRanker,
+    user: pl.DataFrame,
+    rows: np.ndarray,
+    k: int,
+    include_features: bool,
+) -> Ranked:
+    """Return what :func:`rank_by_model` returns, computed with polars frames
+    from ``user``, a one-row frame of the user's features."""
+    candidates = catalogue.restaurants[rows.tolist()]
+    joined = with_pair_features(user.join(candidates, how="cross"))
+    scores = ranker.score(joined)
+    is_new = catalogue.is_new[rows]
+    if is_new.any():
+        content = content_scores(user_content_row(user), candidates)
+        scores = place_new_restaurants(scores, content, is_new)
+    top = catalogue.best_first(rows, scores)[:k]
+
+    rows_of_top = joined[top.tolist()]
+    reasons = [[reason.text for reason in row] for row in explain(ranker, rows_of_top)]
+    for position, index in enumerate(top):
+        if is_new[index]:
+            reasons[position] = [NEW_RESTAURANT_REASON]
+    features = None
+    if include_features:
+        features = rows_of_top.select(ranker.features).cast(pl.Float64).to_dicts()
+    return Ranked(
+        restaurant_ids=[catalogue.restaurant_ids[rows[i]] for i in top],
+        scores=[float(scores[i]) for i in top],
+        reasons=reasons,
+        features=features,
+    )
+
+
+def rank_by_content(
+    catalogue: Catalogue, user: Mapping[str, Any], rows: np.ndarray, k: int
+) -> Ranked:
+    """Rank ``rows`` by the content score for ``user`` and give reasons to
+    the first ``k``.
+
+    The scores come from the catalogue's arrays, or from polars frames when
+    :func:`pair_feature_arrays` declines the user's inputs.
+    """
+    pairs = pair_feature_arrays(user, catalogue.pair_inputs, rows)
+    if pairs is None:
+        candidates = catalogue.restaurants[rows.tolist()]
+        scores = content_scores(content_user_frame(user), candidates)
+    else:
+        scores = content_score_arrays(pairs, catalogue.popularity_prior(rows))
+    top = catalogue.best_first(rows, scores)[:k]
+    return Ranked(
+        restaurant_ids=[catalogue.restaurant_ids[rows[i]] for i in top],
+        scores=[float(scores[i]) for i in top],
+        reasons=content_reasons(user, catalogue, rows[top]),
+    )
+
+
+def rank_by_popularity(
+    catalogue: Catalogue, rows: np.ndarray, k: int, city: str | None
+) -> Ranked:
+    """Rank ``rows`` by order share, within ``city`` when it has any of them."""
+    if city is not None:
+        local = catalogue.in_city(rows, city)
+        if len(local):
+            rows = local
+    top = catalogue.popular(rows)[:k]
+    return Ranked(
+        restaurant_ids=[catalogue.restaurant_ids[row] for row in top],
+        scores=[float(catalogue.order_share[row]) for row in top],
+        reasons=[catalogue.popularity_reasons[row] for row in top],
+    )
+
+
+def content_reasons(
+    user: Mapping[str, Any], catalogue: Catalogue, rows: Sequence[int]
+) -> list[list[str]]:
+    """Return one or two reasons per restaurant of a content-ranked list."""
+    liked = {cuisine.lower() for cuisine in (user.get("user_liked_cuisines") or [])}
+    ratio = user.get("user_vegetarian_order_ratio") or 0.0
+    vegetarian = ratio >= CONTENT_VEGETARIAN_RATIO
+    cuisines = catalogue.columns["restaurant_cuisines"]
+    has_options = catalogue.columns["restaurant_has_vegetarian_options"]
+    reasons = []
+    for row in rows:
+        found = []
+        matched = [c for c in (cuisines[row] or []) if c.lower() in liked]
+        if matched:
+            found.append(f"{matched[0].capitalize()}, a cuisine you like")
+        if vegetarian and has_options[row] == 1:
+            found.append("Has vegetarian dishes")
+        reasons.append(found[:2] or ["Popular in the area"])
+    return reasons

@@ -1,0 +1,299 @@
+"""The service's array paths against the polars definitions they replace.
+
+The module builds one synthetic world (400 users, 60 restaurants, 40 days,
+seed 2) with its features and a quickly trained model, and loads it into a
+:class:`Recommender`. Every check compares, for every user of the world, what
+a request computes from the catalogue's arrays with what the polars frames
+give: ``with_pair_features`` on the user's row joined to the candidates,
+``content_scores``, ``Filters.apply``, LightGBM's ``pred_contrib`` and the
+frame path of the ranker, :func:`service.ranking.rank_by_model_frames`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+import yaml
+
+from features import store
+from features.paths import RANKER_CONFIG
+from features.schema import RESTAURANT_ID
+from models.dataset import with_pair_features
+from models.explain import explain
+from service.cli import main
+from service.ranking import (
+    NEW_RESTAURANT_REASON,
+    rank_by_content,
+    rank_by_model,
+    rank_by_model_frames,
+    rank_by_popularity,
+)
+from service.recommender import Recommender
+from service.settings import Settings
+from service.strategies import (
+    Filters,
+    Preferences,
+    content_score_arrays,
+    content_scores,
+    content_user_frame,
+)
+
+pytestmark = pytest.mark.slow
+
+FILTERS = [
+    Filters(),
+    Filters(city="london"),
+    Filters(diet="vegetarian"),
+    Filters(exclude_cuisines=("Pizza", "burgers")),
+    Filters(city="Madrid", diet="vegetarian", exclude_cuisines=("spanish",)),
+]
+
+
+@pytest.fixture(scope="module")
+def var_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return a var folder with the world, its features and one model."""
+    root = tmp_path_factory.mktemp("ranking")
+    var = root / "var"
+    config: dict[str, Any] = yaml.safe_load(RANKER_CONFIG.read_text())
+    config["num_boost_round"] = 40
+    config["early_stopping_rounds"] = None
+    config["cutoffs"]["count"] = 2
+    config_path = root / "ranker.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    world = ["data", "--source", "synthetic", "--users", "400"]
+    world += ["--restaurants", "60", "--days", "40", "--world-seed", "2"]
+    for command in (world, ["features"], ["train", "--config", str(config_path)]):
+        assert main(["--var-dir", str(var), *command]) == 0, command
+    return var
+
+
+@pytest.fixture(scope="module")
+def recommender(var_dir: Path) -> Iterator[Recommender]:
+    yield Recommender(Settings(var_dir=var_dir))
+
+
+@pytest.fixture(scope="module")
+def user_rows(var_dir: Path, recommender: Recommender) -> list[dict[str, Any]]:
+    """Every user's row from the online store, users with orders first."""
+    with store.connect(var_dir / "store.duckdb", read_only=True) as connection:
+        ids = [
+            row[0]
+            for row in connection.execute(
+                "SELECT u.user_id FROM users u LEFT JOIN orders o USING (user_id) "
+                "GROUP BY u.user_id ORDER BY count(o.order_id) = 0, u.user_id"
+            ).fetchall()
+        ]
+    return [recommender.user_reader.read_row(user_id) for user_id in ids]
+
+
+def _with_orders(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [row for row in rows if (row["user_order_count"] or 0) > 0]
+
+
+def _joined(recommender: Recommender, user: dict[str, Any], rows: np.ndarray):
+    frame = pl.DataFrame([user], schema=recommender.user_reader.schema)
+    candidates = recommender._state.restaurants[rows.tolist()]
+    return with_pair_features(frame.join(candidates, how="cross"))
+
+
+def _best_first(ids: list[str], scores: np.ndarray) -> list[str]:
+    """Sort ids by score, highest first, ties by id, as the service did with
+    Python's sorted."""
+    order = sorted(range(len(ids)), key=lambda i: (-scores[i], ids[i]))
+    return [ids[i] for i in order]
+
+
+def test_model_matrix_matches_joined_frame(
+    recommender: Recommender, user_rows: list[dict[str, Any]]
+) -> None:
+    state = recommender._state
+    assert state.ranker is not None and state.inputs is not None
+    rows = state.catalogue.all_rows
+    compared = 0
+    for user in _with_orders(user_rows):
+        pairs = _pairs(recommender, user, rows)
+        matrix = state.inputs.build(user, rows, pairs)
+        expected = (
+            _joined(recommender, user, rows)
+            .select(state.ranker.features)
+            .cast(pl.Float64)
+            .to_numpy()
+        )
+        np.testing.assert_array_equal(matrix, expected, err_msg=user["user_id"])
+        compared += 1
+    assert compared > 100
+
+
+def _pairs(
+    recommender: Recommender, user: dict[str, Any], rows: np.ndarray
+) -> dict[str, np.ndarray]:
+    from features.pair_arrays import pair_feature_arrays
+
+    pairs = pair_feature_arrays(user, recommender._state.catalogue.pair_inputs, rows)
+    assert pairs is not None, user["user_id"]
+    return pairs
+
+
+@pytest.mark.parametrize("filters", FILTERS, ids=repr)
+def test_ranker_arrays_match_frames(
+    recommender: Recommender, user_rows: list[dict[str, Any]], filters: Filters
+) -> None:
+    state = recommender._state
+    assert state.ranker is not None and state.inputs is not None
+    assert state.shap is not None
+    rows = state.catalogue.candidates(filters)
+    assert len(rows) > 0
+    users = _with_orders(user_rows)
+    if filters != Filters():
+        users = users[:40]
+    for user in users:
+        frame = pl.DataFrame([user], schema=recommender.user_reader.schema)
+        expected = rank_by_model_frames(
+            state.catalogue, state.ranker, frame, rows, len(rows), True
+        )
+        ranked = rank_by_model(
+            state.catalogue,
+            state.inputs,
+            state.ranker,
+            state.shap,
+            user,
+            rows,
+            len(rows),
+            True,
+        )
+
+        assert ranked is not None
+        assert ranked.restaurant_ids == expected.restaurant_ids, user["user_id"]
+        np.testing.assert_allclose(ranked.scores, expected.scores, rtol=0, atol=1e-9)
+        assert ranked.reasons == expected.reasons, user["user_id"]
+        assert ranked.features == expected.features, user["user_id"]
+
+
+def test_ranker_reasons_match_lightgbm_explain(
+    recommender: Recommender, user_rows: list[dict[str, Any]]
+) -> None:
+    state = recommender._state
+    assert state.ranker is not None and state.inputs is not None
+    rows = state.catalogue.all_rows
+    new_reasons = 0
+    for user in _with_orders(user_rows)[:100]:
+        ranked = rank_by_model(
+            state.catalogue,
+            state.inputs,
+            state.ranker,
+            state.shap,
+            user,
+            rows,
+            10,
+            False,
+        )
+        assert ranked is not None
+        joined = _joined(recommender, user, rows)
+        by_id = {rid: i for i, rid in enumerate(joined[RESTAURANT_ID].to_list())}
+        top = joined[[by_id[rid] for rid in ranked.restaurant_ids]]
+        expected = [[r.text for r in row] for row in explain(state.ranker, top)]
+        for position, restaurant_id in enumerate(ranked.restaurant_ids):
+            if state.catalogue.is_new[state.catalogue.row_of[restaurant_id]]:
+                assert ranked.reasons[position] == [NEW_RESTAURANT_REASON]
+                new_reasons += 1
+            else:
+                assert ranked.reasons[position] == expected[position], restaurant_id
+    assert any(state.catalogue.is_new), "the world should have new restaurants"
+
+
+def test_shap_tables_match_pred_contrib_on_served_rows(
+    recommender: Recommender, user_rows: list[dict[str, Any]]
+) -> None:
+    state = recommender._state
+    assert state.ranker is not None and state.inputs is not None
+    assert state.shap is not None
+    rows = state.catalogue.all_rows
+    for user in _with_orders(user_rows)[:50]:
+        matrix = state.inputs.build(user, rows, _pairs(recommender, user, rows))
+        expected = state.ranker.booster.predict(matrix, pred_contrib=True)[:, :-1]
+
+        np.testing.assert_allclose(
+            state.shap.contributions(matrix), expected, rtol=0, atol=1e-9
+        )
+
+
+@pytest.mark.parametrize("filters", FILTERS, ids=repr)
+def test_content_arrays_match_content_scores(
+    recommender: Recommender, user_rows: list[dict[str, Any]], filters: Filters
+) -> None:
+    catalogue = recommender._state.catalogue
+    rows = catalogue.candidates(filters)
+    assert len(rows) > 0
+    candidates = catalogue.restaurants[rows.tolist()]
+    ids = candidates[RESTAURANT_ID].to_list()
+    preferences = [
+        Preferences(),
+        Preferences(latitude=51.5, longitude=-0.12, diet="vegetarian"),
+        Preferences(city="Madrid", liked_cuisines=("pizza", "Spanish"), budget="low"),
+    ]
+    users = user_rows[:: max(1, len(user_rows) // 60)]
+    users += [p.user_row().row(0, named=True) for p in preferences]
+    for user in users:
+        expected = content_scores(content_user_frame(user), candidates)
+        pairs = _pairs(recommender, user, rows)
+        scores = content_score_arrays(pairs, catalogue.popularity_prior(rows))
+        ranked = rank_by_content(catalogue, user, rows, len(rows))
+
+        np.testing.assert_array_equal(scores, expected)
+        assert ranked.restaurant_ids == _best_first(ids, expected)
+
+
+@pytest.mark.parametrize("filters", FILTERS, ids=repr)
+def test_candidates_match_filters_apply(
+    recommender: Recommender, filters: Filters
+) -> None:
+    catalogue = recommender._state.catalogue
+    expected = filters.apply(catalogue.restaurants)[RESTAURANT_ID].to_list()
+
+    rows = catalogue.candidates(filters)
+
+    assert [catalogue.restaurant_ids[row] for row in rows] == expected
+    assert catalogue.candidates(filters) is rows
+
+
+@pytest.mark.parametrize("city", [None, "London", "madrid", "Nowhere"])
+def test_popularity_matches_sorted_shares(
+    recommender: Recommender, city: str | None
+) -> None:
+    catalogue = recommender._state.catalogue
+    restaurants = catalogue.restaurants
+    local = restaurants
+    if city is not None:
+        in_city = restaurants.filter(
+            pl.col("restaurant_city").str.to_lowercase() == city.lower()
+        )
+        local = in_city if in_city.height else restaurants
+    shares = local["restaurant_order_share"].fill_null(0.0).to_numpy()
+    expected = _best_first(local[RESTAURANT_ID].to_list(), shares)
+
+    ranked = rank_by_popularity(catalogue, catalogue.all_rows, len(catalogue), city)
+
+    assert ranked.restaurant_ids == expected
+    assert ranked.scores == sorted(ranked.scores, reverse=True)
+
+
+def test_no_candidate_gives_empty_lists(
+    recommender: Recommender, user_rows: list[dict[str, Any]]
+) -> None:
+    nowhere = Filters(city="Nowhere")
+    users = {
+        "ranker": _with_orders(user_rows)[0]["user_id"],
+        "content": user_rows[-1]["user_id"],
+        "popularity": "unknown-user",
+    }
+
+    for strategy, user_id in users.items():
+        response = recommender.recommend(user_id, 10, nowhere)
+
+        assert response.strategy.value == strategy
+        assert response.recommendations == []
