@@ -139,9 +139,8 @@ def create_app(
     # The recommendation routes are coroutines, so they run on the event loop.
     # Their work is CPU-bound and short (about 5 ms for 500 candidates). In
     # FastAPI's thread pool, that thread and the loop took turns holding the
-    # GIL, which added up to Python's 5 ms switch interval to other requests:
-    # at 200 requests per second on 2 workers, p99 fell from 445 ms to 16 ms
-    # when the routes moved onto the loop (docs/benchmarks.md).
+    # GIL, and each turn could wait Python's 5 ms switch interval. On the loop,
+    # p99 at 200 requests per second on 2 workers fell from 445 ms to 16 ms.
     @app.get(
         "/v1/users/{user_id}/recommendations",
         response_model=RecommendationList,
@@ -404,7 +403,20 @@ class RequestContextMiddleware:
                 MutableHeaders(scope=message)["X-Request-ID"] = request_id
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            # An exception from the app still gets its log line, as a 500.
+            self._log(scope, state, request_id, status or 500, started)
+
+    @staticmethod
+    def _log(
+        scope: Scope,
+        state: dict[str, Any],
+        request_id: str,
+        status: int,
+        started: float,
+    ) -> None:
         fields = {
             "request_id": request_id,
             "method": scope["method"],

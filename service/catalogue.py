@@ -101,9 +101,9 @@ class Catalogue:
     def popular(self, rows: np.ndarray) -> np.ndarray:
         """Return ``rows`` by order share, largest first; ties go to the
         smaller restaurant id."""
-        kept = np.zeros(len(self), dtype=bool)
-        kept[rows] = True
-        return self.popularity_order[kept[self.popularity_order]]
+        selected = np.zeros(len(self), dtype=bool)
+        selected[rows] = True
+        return self.popularity_order[selected[self.popularity_order]]
 
     def popularity_prior(self, rows: np.ndarray) -> np.ndarray:
         """Return the order shares of ``rows`` divided by the largest among
@@ -118,8 +118,8 @@ class Catalogue:
         return (pl.Series(shares) / float(largest)).to_numpy()
 
     def _apply(self, filters: Filters) -> np.ndarray:
-        kept = filters.apply(self.restaurants.with_row_index(_ROW))
-        rows = kept[_ROW].to_numpy().astype(np.int64)
+        filtered = filters.apply(self.restaurants.with_row_index(_ROW))
+        rows = filtered[_ROW].to_numpy().astype(np.int64)
         rows.flags.writeable = False
         return rows
 

@@ -17,10 +17,10 @@ leaves, of the table entry of the row's case.
 
 The tables use the operations of LightGBM's ExtendPath and UnwoundPathSum
 (``src/io/tree.cpp``, LightGBM 4) in their order. Two steps differ, so the
-values can differ in the last bits: a feature split twice on a path is
+values can differ in the last bits. A feature split twice on a path is
 extended once with its combined fractions, where LightGBM unwinds it and
-extends it again, and the leaves are added in a fixed order, where LightGBM
-adds them in the order the row visits them. ``checked_tables`` and
+extends it again. The leaves are added in a fixed order, where LightGBM adds
+them in the order the row visits them. ``checked_tables`` and
 ``tests/service/test_shap_tables.py`` compare the values with ``pred_contrib``.
 """
 
