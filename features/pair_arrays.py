@@ -76,7 +76,7 @@ class RestaurantArrays:
         }
         cuisines = restaurants["restaurant_cuisines"].to_list()
         member, column_of = _cuisine_membership(cuisines)
-        taste, lengths, has_null = _taste_matrix(
+        taste, lengths, has_null = taste_matrix(
             restaurants["restaurant_taste_factors"].to_list()
         )
         return cls(
@@ -339,9 +339,11 @@ def _cuisine_membership(
     return member, column_of
 
 
-def _taste_matrix(
+def taste_matrix(
     factors: list[list[float | None] | None],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the taste-factor lists as a zero-padded matrix, each list's
+    length (-1 for null) and whether each list contains a null."""
     lengths = np.array([-1 if f is None else len(f) for f in factors], dtype=np.int64)
     width = int(lengths.max()) if len(factors) else 0
     matrix = np.zeros((len(factors), max(width, 0)))

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
+import scipy.sparse as sp
 
 from features.schema import RESTAURANT_ID, USER_ID
 from features.taste import co_ordered
@@ -83,6 +85,87 @@ def generate_candidates(
     orders = snapshot.orders.select(USER_ID, RESTAURANT_ID).join(
         restaurants, on=RESTAURANT_ID, how="semi"
     )
+    # The pooling below joins and sorts tens of millions of proposals on
+    # large worlds, so it runs on integer codes in place of the ids. Codes
+    # follow the id order, so ties broken by code are broken by id.
+    codes = _Codes(
+        users=pl.concat([users, orders.select(USER_ID)]).unique().sort(USER_ID),
+        restaurants=restaurants.unique().sort(RESTAURANT_ID),
+    )
+    neighbours = codes.encode(
+        co_ordered(orders, CO_VISITED_PER_RESTAURANT, CO_VISIT_USERS),
+        restaurants=(RESTAURANT_ID, "neighbour_id"),
+    )
+    store = snapshot.store
+    pooled = _pooled(
+        codes.encode(orders),
+        codes.encode(users),
+        codes.encode(restaurants),
+        codes.encode(store.users.select(USER_ID, "liked_cuisines", "city")),
+        codes.encode(store.restaurants.select(RESTAURANT_ID, "cuisines", "city")),
+        neighbours,
+        settings,
+    )
+    # Codes sort as their ids do.
+    return codes.decode(pooled.sort(USER_ID, RESTAURANT_ID))
+
+
+@dataclass(frozen=True)
+class _Codes:
+    """Integer codes of user and restaurant ids: the row of each id in the
+    sorted frames given."""
+
+    users: pl.DataFrame
+    restaurants: pl.DataFrame
+
+    def encode(
+        self,
+        frame: pl.DataFrame,
+        users: tuple[str, ...] = (USER_ID,),
+        restaurants: tuple[str, ...] = (RESTAURANT_ID,),
+    ) -> pl.DataFrame:
+        """Replace the id columns present in ``frame`` by their codes, dropping
+        the rows of ids without one."""
+        for columns, ids, key in (
+            (users, self.users, USER_ID),
+            (restaurants, self.restaurants, RESTAURANT_ID),
+        ):
+            table = ids.with_row_index("_code")
+            for column in columns:
+                if column not in frame.columns:
+                    continue
+                frame = (
+                    frame.join(
+                        table.rename({key: column}),
+                        on=column,
+                        how="inner",
+                        maintain_order="left",
+                    )
+                    .drop(column)
+                    .rename({"_code": column})
+                )
+        return frame
+
+    def decode(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Replace the codes of ``user_id`` and ``restaurant_id`` by the ids."""
+        return frame.with_columns(
+            self.users[USER_ID].gather(frame[USER_ID]),
+            self.restaurants[RESTAURANT_ID].gather(frame[RESTAURANT_ID]),
+        )
+
+
+def _pooled(
+    orders: pl.DataFrame,
+    users: pl.DataFrame,
+    restaurants: pl.DataFrame,
+    store_users: pl.DataFrame,
+    store_restaurants: pl.DataFrame,
+    neighbours: pl.DataFrame,
+    settings: CandidateSettings,
+) -> pl.DataFrame:
+    """Pool the sources' proposals for ``users``: columns ``user_id``,
+    ``restaurant_id`` and ``source``. Every frame holds codes, not ids, and
+    ``restaurants`` and ``store_restaurants`` only the open restaurants."""
     popularity = restaurants.join(
         orders.group_by(RESTAURANT_ID).len("_popularity"), on=RESTAURANT_ID, how="left"
     ).with_columns(pl.col("_popularity").fill_null(0))
@@ -91,17 +174,30 @@ def generate_candidates(
     proposals = [
         visited.with_columns(pl.lit(0.0).alias("_weight"), pl.lit(0).alias("_rank")),
         _tagged(
-            _co_visited(orders, visited), 1, settings.collaborative, popularity, visited
+            _co_visited(neighbours, visited),
+            1,
+            settings.collaborative,
+            popularity,
+            visited,
         ),
         _tagged(
-            _same_cuisine(snapshot, users, visited, popularity, settings.content),
+            _same_cuisine(
+                store_users,
+                store_restaurants,
+                users,
+                visited,
+                popularity,
+                settings.content,
+            ),
             2,
             settings.content,
             popularity,
             visited,
         ),
         _tagged(
-            _same_city(snapshot, users, popularity, settings.local),
+            _same_city(
+                store_users, store_restaurants, users, popularity, settings.local
+            ),
             3,
             settings.local,
             popularity,
@@ -124,14 +220,19 @@ def generate_candidates(
             [USER_ID, "_rank", "_weight", "_popularity", RESTAURANT_ID],
             descending=[False, False, True, True, False],
         )
-        .unique([USER_ID, RESTAURANT_ID], keep="first", maintain_order=True)
+        # A restaurant proposed by several sources keeps its first, best
+        # place. One integer per pair is much faster to compare than two.
+        .filter(
+            (
+                pl.col(USER_ID).cast(pl.UInt64) * restaurants.height
+                + pl.col(RESTAURANT_ID)
+            ).is_first_distinct()
+        )
     )
     capped = pooled.filter(pl.int_range(pl.len()).over(USER_ID) < settings.total)
     names = pl.Series(SOURCE, SOURCES)
-    return (
-        capped.with_columns(names.gather(capped["_rank"]).alias(SOURCE))
-        .select(USER_ID, RESTAURANT_ID, SOURCE)
-        .sort(USER_ID, RESTAURANT_ID)
+    return capped.with_columns(names.gather(capped["_rank"]).alias(SOURCE)).select(
+        USER_ID, RESTAURANT_ID, SOURCE
     )
 
 
@@ -144,18 +245,18 @@ def _tagged(
 ) -> pl.DataFrame:
     """Keep each user's ``limit`` best proposals of one source, leaving out the
     restaurants of the user's history, which are candidates already."""
+    order = [pl.col("_weight"), pl.col("_popularity"), pl.col(RESTAURANT_ID)]
     best = (
         proposals.join(visited, on=[USER_ID, RESTAURANT_ID], how="anti")
         .join(popularity, on=RESTAURANT_ID)
-        .sort(
-            [USER_ID, "_weight", "_popularity", RESTAURANT_ID],
-            descending=[False, True, True, False],
+        .group_by(USER_ID)
+        .agg(
+            pl.col(name).top_k_by(order, k=limit, reverse=[False, False, True])
+            for name in (RESTAURANT_ID, "_weight")
         )
-        .filter(pl.int_range(pl.len()).over(USER_ID) < limit)
+        .explode(RESTAURANT_ID, "_weight")
     )
-    return best.select(USER_ID, RESTAURANT_ID, "_weight").with_columns(
-        pl.lit(rank).alias("_rank")
-    )
+    return best.with_columns(pl.lit(rank).alias("_rank"))
 
 
 def _most_popular(popularity: pl.DataFrame, limit: int) -> pl.DataFrame:
@@ -167,10 +268,9 @@ def _most_popular(popularity: pl.DataFrame, limit: int) -> pl.DataFrame:
     )
 
 
-def _co_visited(orders: pl.DataFrame, visited: pl.DataFrame) -> pl.DataFrame:
+def _co_visited(neighbours: pl.DataFrame, visited: pl.DataFrame) -> pl.DataFrame:
     """(user, restaurant, weight): restaurants co-ordered with the user's own,
     weighted by the sum of their similarities (features.taste.co_ordered)."""
-    neighbours = co_ordered(orders, CO_VISITED_PER_RESTAURANT, CO_VISIT_USERS)
     return (
         visited.join(neighbours, on=RESTAURANT_ID)
         .group_by(USER_ID, "neighbour_id")
@@ -180,7 +280,8 @@ def _co_visited(orders: pl.DataFrame, visited: pl.DataFrame) -> pl.DataFrame:
 
 
 def _same_cuisine(
-    snapshot: Snapshot,
+    store_users: pl.DataFrame,
+    store_restaurants: pl.DataFrame,
     users: pl.DataFrame,
     visited: pl.DataFrame,
     popularity: pl.DataFrame,
@@ -188,7 +289,7 @@ def _same_cuisine(
 ) -> pl.DataFrame:
     """(user, restaurant, weight): restaurants serving a cuisine the user ordered
     (weight: orders of that cuisine) or declared liking (weight 1)."""
-    cuisines = snapshot.store.restaurants.select(
+    cuisines = store_restaurants.select(
         RESTAURANT_ID, pl.col("cuisines").alias("_cuisine")
     ).explode("_cuisine")
     cuisines = cuisines.filter(pl.col("_cuisine").is_not_null())
@@ -199,19 +300,14 @@ def _same_cuisine(
         .with_columns(pl.col("_liking").cast(pl.Float64))
     )
     declared = (
-        snapshot.store.users.join(users, on=USER_ID, how="semi")
+        store_users.join(users, on=USER_ID, how="semi")
         .select(USER_ID, pl.col("liked_cuisines").alias("_cuisine"))
         .explode("_cuisine")
         .filter(pl.col("_cuisine").is_not_null())
         .with_columns(pl.lit(1.0).alias("_liking"))
     )
-    liking = (
-        pl.concat([ordered, declared])
-        .group_by(USER_ID, "_cuisine")
-        .agg(pl.col("_liking").sum())
-    )
     # Only the most ordered restaurants of each cuisine can make a user's
-    # list, so the join stays small on large catalogues.
+    # list, so the product stays small on large catalogues.
     best = (
         cuisines.join(popularity, on=RESTAURANT_ID)
         .sort(
@@ -220,23 +316,59 @@ def _same_cuisine(
         .filter(pl.int_range(pl.len()).over("_cuisine") < limit)
         .select(RESTAURANT_ID, "_cuisine")
     )
-    return (
-        liking.join(best, on="_cuisine")
-        .group_by(USER_ID, RESTAURANT_ID)
-        .agg(pl.col("_liking").sum().alias("_weight"))
+    # weight[user, restaurant] = sum over cuisines of liking[user, cuisine] x
+    # serves[cuisine, restaurant]: a sparse product, on tens of millions of
+    # pairs much faster than a join and a group-by. The likings are whole
+    # numbers, so the sums are exact in any order.
+    liking = pl.concat([ordered, declared])
+    names = pl.concat([liking["_cuisine"], best["_cuisine"]]).unique().sort()
+    column = {name: code for code, name in enumerate(names.to_list())}
+    users_width = int(liking[USER_ID].to_numpy().max(initial=0)) + 1
+    restaurants_width = popularity.height
+    likes = sp.csr_matrix(
+        (
+            liking["_liking"].to_numpy(),
+            (
+                liking[USER_ID].to_numpy(),
+                liking["_cuisine"].replace_strict(column).to_numpy(),
+            ),
+        ),
+        shape=(users_width, len(column)),
     )
+    serves = sp.csr_matrix(
+        (
+            np.ones(best.height),
+            (
+                best["_cuisine"].replace_strict(column).to_numpy(),
+                best[RESTAURANT_ID].to_numpy(),
+            ),
+        ),
+        shape=(len(column), restaurants_width),
+    )
+    weights = (likes @ serves).tocoo()
+    return pl.DataFrame(
+        {
+            USER_ID: weights.row.astype(np.uint32),
+            RESTAURANT_ID: weights.col.astype(np.uint32),
+            "_weight": weights.data,
+        }
+    ).cast({USER_ID: liking[USER_ID].dtype, RESTAURANT_ID: best[RESTAURANT_ID].dtype})
 
 
 def _same_city(
-    snapshot: Snapshot, users: pl.DataFrame, popularity: pl.DataFrame, limit: int
+    store_users: pl.DataFrame,
+    store_restaurants: pl.DataFrame,
+    users: pl.DataFrame,
+    popularity: pl.DataFrame,
+    limit: int,
 ) -> pl.DataFrame:
     """(user, restaurant, weight 0): the ``limit`` most ordered open restaurants
     of the user's city."""
-    user_cities = snapshot.store.users.join(users, on=USER_ID, how="semi").select(
+    user_cities = store_users.join(users, on=USER_ID, how="semi").select(
         USER_ID, "city"
     )
     best_in_city = (
-        snapshot.store.restaurants.select(RESTAURANT_ID, "city")
+        store_restaurants.select(RESTAURANT_ID, "city")
         .filter(pl.col("city").is_not_null())
         .join(popularity, on=RESTAURANT_ID)
         .sort(["city", "_popularity", RESTAURANT_ID], descending=[False, True, False])

@@ -28,6 +28,9 @@ from features.transforms import StoreFrames
 # Dense blocks of scores or similarities are computed for this many cells at
 # a time (32 MiB of float64), so memory stays bounded for many users.
 _BLOCK_CELLS = 1 << 22
+# Users whose similarities to every user are computed at once by user-kNN:
+# their sparse rows are padded into a dense array to find each row's largest.
+_SIMILARITY_USERS = 256
 
 
 @dataclass(frozen=True)
@@ -123,23 +126,24 @@ class UserKnnBaseline:
 
     def score(self, rows: pl.DataFrame) -> np.ndarray:
         matrix = _fitted(self._matrix, self.name)
-        # Each block first holds a dense row of similarities to every user.
-        width = max(matrix.user_ids.len(), matrix.restaurant_ids.len())
-        return matrix.score_pairs(rows, self._user_block, width)
+        return matrix.score_pairs(rows, self._user_block)
 
     def _user_block(self, users: np.ndarray) -> np.ndarray:
-        similarity = (self._normalized[users] @ self._normalized.T).toarray()
-        # A user is not their own neighbour.
-        similarity[np.arange(users.size), users] = 0.0
-        weights = _keep_largest(similarity, self.neighbours)
         assert self._matrix is not None
-        counts = self._matrix.counts[users]
+        parts = []
+        for start in range(0, users.size, _SIMILARITY_USERS):
+            chunk = users[start : start + _SIMILARITY_USERS]
+            similarity = self._normalized[chunk] @ self._normalized.T
+            # A user is not their own neighbour.
+            similarity = similarity.tocoo()
+            similarity.data[similarity.col == chunk[similarity.row]] = 0.0
+            parts.append(_largest_per_row(similarity.tocsr(), self.neighbours))
+        weights = sp.vstack(parts, format="csr")
         # The user's own orders count with weight 1, because a user is most
         # similar to themselves. This matters only where past restaurants are
         # candidates (orders with times).
-        return np.asarray(
-            (sp.csr_matrix(weights) @ self._matrix.counts + counts).todense()
-        )
+        counts = self._matrix.counts[users]
+        return np.asarray((weights @ self._matrix.counts + counts).todense())
 
 
 class ItemKnnBaseline:
@@ -298,6 +302,42 @@ def _keep_largest(similarity: np.ndarray, count: int) -> np.ndarray:
     row_index = np.arange(similarity.shape[0])[:, None]
     pruned[row_index, order] = similarity[row_index, order]
     return pruned
+
+
+def _largest_per_row(matrix: sp.csr_matrix, count: int) -> sp.csr_matrix:
+    """Keep the ``count`` largest stored values of each row and drop the rest.
+
+    Among equal values at the edge, the ones in smaller columns are kept. This
+    is :func:`_keep_largest` for sparse rows of values above 0: the zeros that
+    it may keep add nothing to a weighted sum.
+    """
+    matrix = matrix.copy()
+    matrix.eliminate_zeros()
+    matrix.sort_indices()
+    lengths = np.diff(matrix.indptr)
+    if matrix.nnz == 0 or lengths.max() <= count:
+        return matrix
+    rows = np.repeat(np.arange(matrix.shape[0]), lengths)
+    place = np.arange(matrix.nnz) - np.repeat(matrix.indptr[:-1], lengths)
+    padded = np.full((matrix.shape[0], int(lengths.max())), -np.inf)
+    padded[rows, place] = matrix.data
+    # Each row's count-th largest value; -inf for rows with fewer values.
+    threshold = -np.partition(-padded, count - 1, axis=1)[:, count - 1]
+    above = matrix.data > threshold[rows]
+    tied = matrix.data == threshold[rows]
+    needed = count - np.bincount(rows[above], minlength=matrix.shape[0])
+    # Rank of each tied value among its row's tied values, in column order.
+    tied_before = np.cumsum(np.r_[0, tied])
+    tied_rank = tied_before[:-1] - tied_before[matrix.indptr[:-1]][rows]
+    keep = above | (tied & (tied_rank < needed[rows]))
+    return sp.csr_matrix(
+        (
+            matrix.data[keep],
+            matrix.indices[keep],
+            np.r_[0, np.cumsum(np.bincount(rows[keep], minlength=matrix.shape[0]))],
+        ),
+        shape=matrix.shape,
+    )
 
 
 def _fitted(matrix: InteractionMatrix | None, name: str) -> InteractionMatrix:

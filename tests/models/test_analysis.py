@@ -11,6 +11,7 @@ import math
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -334,3 +335,28 @@ def test_ranking_in_chunks_matches_one_pass() -> None:
     assert counts["candidates"].sum() == rows.height
     assert counts["relevant_candidates"].sum() == rows["label"].sum()
     assert set(whole["popularity"]) == set(counts[USER_ID])
+
+
+def test_top_k_of_sorted_rows_as_top_k() -> None:
+    from models.evaluate import top_k_of_sorted
+    from models.ranker import top_k
+
+    rng = np.random.default_rng(8)
+    sizes = rng.integers(1, 40, size=300)
+    users = np.repeat([f"u{i:04d}" for i in range(len(sizes))], sizes)
+    restaurants = np.concatenate(
+        [np.sort(rng.choice(200, size=n, replace=False)) for n in sizes]
+    )
+    rows = pl.DataFrame(
+        {USER_ID: users, RESTAURANT_ID: [f"r{r:03d}" for r in restaurants]}
+    )
+    # Few distinct scores, so that many ties go to the smaller restaurant id,
+    # and some NaN, which rank first.
+    scores = rng.integers(0, 4, size=rows.height).astype(np.float64)
+    scores[rng.random(rows.height) < 0.05] = np.nan
+
+    fast = top_k_of_sorted(rows, scores, 5)
+
+    assert fast == top_k(rows, scores, 5)
+    assert len(fast) == 300
+    assert top_k_of_sorted(rows.clear(), scores[:0], 5) == {}

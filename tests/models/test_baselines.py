@@ -17,11 +17,14 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import implicit.utils
+import numpy as np
 import polars as pl
 import pytest
+import scipy.sparse as sp
 
 from features.paths import UCI_DATA_DIR
 from features.schema import RESTAURANT_ID, USER_ID
+from features.synthetic import WorldConfig, generate_world
 from features.transforms import StoreFrames, compute_tables, snapshot_at
 from features.uci import load_uci
 from models import collaborative
@@ -531,3 +534,37 @@ def test_baselines_beat_popularity_on_uci() -> None:
     for name, value in ndcg.items():
         if name != "popularity":
             assert value > ndcg["popularity"] + 0.05, name
+
+
+def test_largest_per_row_as_dense() -> None:
+    rng = np.random.default_rng(9)
+    # Values from a few levels, so that many ties sit at the edge, and empty
+    # rows and rows with fewer values than kept.
+    dense = rng.integers(0, 4, size=(60, 40)).astype(np.float64) / 4
+    dense[rng.random(dense.shape) < 0.5] = 0.0
+    dense[7] = 0.0
+    dense[8, 3:] = 0.0
+
+    for count in (1, 3, 5, 50):
+        kept = collaborative._largest_per_row(sp.csr_matrix(dense), count)
+        expected = collaborative._keep_largest(dense, count)
+        np.testing.assert_array_equal(kept.toarray(), expected, err_msg=str(count))
+
+
+def test_user_knn_sparse_neighbours_match_dense() -> None:
+    world = generate_world(WorldConfig(users=400, restaurants=60, days=30, seed=6))
+    tables = ("users", "restaurants", "menu_items", "orders", "order_items")
+    frames = StoreFrames.from_store_tables(**{name: world[name] for name in tables})
+    baseline = UserKnnBaseline(neighbours=5)
+    baseline.fit(frames)
+    normalized = baseline._normalized
+    matrix = baseline._matrix
+    assert matrix is not None
+    users = np.arange(matrix.user_ids.len())
+
+    similarity = (normalized @ normalized.T).toarray()
+    similarity[users, users] = 0.0
+    weights = collaborative._keep_largest(similarity, 5)
+    expected = weights @ matrix.counts.toarray() + matrix.counts.toarray()
+
+    np.testing.assert_allclose(baseline._user_block(users), expected, rtol=1e-12)

@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -25,6 +26,7 @@ from models.cutoffs import CutoffSettings, LabelledSnapshot, training_snapshots
 from models.dataset import (
     GROUP,
     LABEL,
+    CutoffRows,
     candidate_pairs,
     labelled_rows,
     open_restaurants,
@@ -544,6 +546,40 @@ def test_in_memory_matches_user_history(
             1 for o in orders if o[USER_ID] == user and o["ordered_at"] < cutoff
         )
         assert count == expected, (stamp, user)
+
+
+def test_cutoff_rows_match_in_memory(
+    timed_rows: pl.DataFrame, timed_snapshots: list[LabelledSnapshot]
+) -> None:
+    labelled = timed_snapshots[-1]
+    tables = compute_tables(labelled.snapshot)
+    part = timed_rows.filter(pl.col(EVENT_TIMESTAMP) == labelled.snapshot.cutoff)
+    # A user and a restaurant without feature rows get nulls, as in a join.
+    unknown = part.head(2).with_columns(
+        pl.Series(USER_ID, ["u-unknown", part[USER_ID][0]]),
+        pl.Series(RESTAURANT_ID, [part[RESTAURANT_ID][0], "r-unknown"]),
+    )
+    part = pl.concat([part, unknown])
+
+    fast = CutoffRows(labelled.snapshot.cutoff, tables).rows(part)
+    joined = rows_in_memory(part, {labelled.snapshot.cutoff: tables})
+
+    assert fast.height == joined.height > 1_000
+    compared = 0
+    for name, dtype in fast.schema.items():
+        want = joined[name]
+        if not dtype.is_numeric():
+            assert fast[name].equals(want), name
+            continue
+        got = fast[name].cast(pl.Float64).to_numpy()
+        expected = want.cast(pl.Float64).to_numpy()
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(expected), name)
+        np.testing.assert_allclose(got, expected, rtol=1e-12, err_msg=name)
+        compared += 1
+    assert set(PAIR_FEATURES) <= set(fast.columns)
+    assert compared > 40
+    assert fast[-2:, "user_order_count"].is_null().to_list() == [True, False]
+    assert fast[-2:, "distance_km"].is_null().to_list() == [True, True]
 
 
 def test_in_memory_missing_cutoff(

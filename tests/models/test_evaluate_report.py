@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from models.evaluate import _summarize, compare_reports, format_table
+from models.evaluate import compare_reports, format_table, summarize
 
 
 def split(
@@ -34,13 +34,13 @@ def report(splits: list[dict[str, Any]], kind: str) -> dict[str, Any]:
             "cutoffs": {"horizon_days": 7},
         },
         "splits": splits,
-        "summary": _summarize(splits),
+        "summary": summarize(splits),
         "candidate_recall": 0.75,
     }
 
 
 def test_summary_mean_and_sample_deviation() -> None:
-    summary = _summarize([split(0, None, 0.4, 0.1), split(1, None, 0.6, 0.3)])
+    summary = summarize([split(0, None, 0.4, 0.1), split(1, None, 0.6, 0.3)])
 
     # Mean 0.5; sample deviation sqrt(((0.1)^2 + (0.1)^2) / 1) = 0.1414.
     assert summary["lightgbm_ranker"]["ndcg@10"]["mean"] == pytest.approx(0.5)
@@ -49,7 +49,7 @@ def test_summary_mean_and_sample_deviation() -> None:
 
 
 def test_summary_single_split_has_no_deviation() -> None:
-    summary = _summarize([split(0, None, 0.4, 0.1)])
+    summary = summarize([split(0, None, 0.4, 0.1)])
 
     assert summary["lightgbm_ranker"]["ndcg@10"] == {"mean": 0.4, "std": None}
 

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import polars as pl
 import pytest
 
+import models.ranker as ranker_module
 from models.cutoffs import CutoffSettings
 from models.dataset import GROUP, LABEL, TrainingSet, split_validation, training_set
-from models.ranker import FitReport, RankerConfig, train_ranker
+from models.ranker import (
+    CompiledTrees,
+    FitReport,
+    LightGBMRanker,
+    RankerConfig,
+    train_ranker,
+)
 from models.sanity import UntrainableSetError, check_trainable
 
 # Two groups of three candidates; the relevant one has the largest x.
@@ -239,3 +248,42 @@ def test_sanity_check_labels_unrelated_to_features() -> None:
     # NDCG = (10 * 1 + 10 / log2(3)) / 20 = 0.8155.
     with pytest.raises(UntrainableSetError, match=r"training NDCG@10 0\.815"):
         check_trainable(training, ["x"])
+
+
+def _noisy_ranker() -> tuple[LightGBMRanker, pl.DataFrame]:
+    """A ranker of 200 rounds over x and y, and 12,000 rows to score in which
+    a tenth of the values are missing."""
+    training = ranking_set(300, snapshot=0, seed=3)
+    ranker = train_ranker(training, stopping_config(None), ["x", "y"])
+    rng = np.random.default_rng(4)
+    values = rng.random((12_000, 2))
+    values[rng.random(values.shape) < 0.1] = np.nan
+    return ranker, pl.DataFrame({"x": values[:, 0], "y": values[:, 1]})
+
+
+def test_compiled_trees_predict_as_lightgbm() -> None:
+    ranker, rows = _noisy_ranker()
+    matrix = rows.to_numpy()
+
+    compiled = CompiledTrees(ranker.booster).predict(matrix)
+    expected = ranker.booster.predict(matrix)
+
+    assert np.isnan(matrix).any()
+    # The scores spread over many values, so equal scores prove something.
+    assert len(np.unique(expected)) > 100
+    np.testing.assert_allclose(compiled, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_large_calls_use_compiled_trees(monkeypatch: pytest.MonkeyPatch) -> None:
+    ranker, rows = _noisy_ranker()
+    expected = ranker.booster.predict(rows.to_numpy())
+    monkeypatch.setattr(ranker_module, "COMPILE_ROWS", 1_000)
+
+    scores = ranker.score(rows)
+    copied = pickle.loads(pickle.dumps(ranker))
+
+    assert ranker._compiled is not None
+    np.testing.assert_allclose(scores, expected, rtol=1e-9, atol=1e-12)
+    # A copy leaves the machine code behind and compiles its own when needed.
+    assert copied._compiled is None
+    np.testing.assert_allclose(copied.score(rows), expected, rtol=1e-9, atol=1e-12)
