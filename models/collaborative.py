@@ -14,6 +14,7 @@ unknown to the matrix and scores 0.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,8 +29,7 @@ from features.transforms import StoreFrames
 # Dense blocks of scores or similarities are computed for this many cells at
 # a time (32 MiB of float64), so memory stays bounded for many users.
 _BLOCK_CELLS = 1 << 22
-# Users whose similarities to every user are computed at once by user-kNN:
-# their sparse rows are padded into a dense array to find each row's largest.
+# Users whose similarities to every user are computed at once by user-kNN.
 _SIMILARITY_USERS = 256
 
 
@@ -118,11 +118,13 @@ class UserKnnBaseline:
         self.neighbours = neighbours
         self._matrix: InteractionMatrix | None = None
         self._normalized = sp.csr_matrix((0, 0))
+        self._transposed: sp.csr_matrix | None = None
 
     def fit(self, frames: StoreFrames) -> None:
         """Build the order matrix and its rows scaled to unit length."""
         self._matrix = InteractionMatrix.from_orders(frames.orders)
         self._normalized = _unit_rows(self._matrix.counts)
+        self._transposed = None
 
     def score(self, rows: pl.DataFrame) -> np.ndarray:
         matrix = _fitted(self._matrix, self.name)
@@ -130,20 +132,31 @@ class UserKnnBaseline:
 
     def _user_block(self, users: np.ndarray) -> np.ndarray:
         assert self._matrix is not None
-        parts = []
-        for start in range(0, users.size, _SIMILARITY_USERS):
-            chunk = users[start : start + _SIMILARITY_USERS]
-            similarity = self._normalized[chunk] @ self._normalized.T
-            # A user is not their own neighbour.
-            similarity = similarity.tocoo()
-            similarity.data[similarity.col == chunk[similarity.row]] = 0.0
-            parts.append(_largest_per_row(similarity.tocsr(), self.neighbours))
+        if getattr(self, "_transposed", None) is None:
+            self._transposed = self._normalized.T.tocsr()
+        chunks = [
+            users[start : start + _SIMILARITY_USERS]
+            for start in range(0, users.size, _SIMILARITY_USERS)
+        ]
+        # scipy's sparse products and numpy's partition release the GIL, so two
+        # threads use both cores.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            parts = list(pool.map(self._neighbour_weights, chunks))
         weights = sp.vstack(parts, format="csr")
         # The user's own orders count with weight 1, because a user is most
         # similar to themselves. This matters only where past restaurants are
         # candidates (orders with times).
         counts = self._matrix.counts[users]
         return np.asarray((weights @ self._matrix.counts + counts).todense())
+
+    def _neighbour_weights(self, users: np.ndarray) -> sp.csr_matrix:
+        """Similarity of each of ``users`` to their nearest other users, as
+        sparse rows over every user."""
+        similarity = self._normalized[users] @ self._transposed
+        # A user is not their own neighbour.
+        rows = np.repeat(np.arange(users.size), np.diff(similarity.indptr))
+        similarity.data[similarity.indices == users[rows]] = 0.0
+        return _largest_per_row(similarity, self.neighbours)
 
 
 class ItemKnnBaseline:
@@ -305,38 +318,38 @@ def _keep_largest(similarity: np.ndarray, count: int) -> np.ndarray:
 
 
 def _largest_per_row(matrix: sp.csr_matrix, count: int) -> sp.csr_matrix:
-    """Keep the ``count`` largest stored values of each row and drop the rest.
+    """Keep the ``count`` largest values above 0 of each row and drop the rest.
 
     Among equal values at the edge, the ones in smaller columns are kept. This
-    is :func:`_keep_largest` for sparse rows of values above 0: the zeros that
-    it may keep add nothing to a weighted sum.
+    is :func:`_keep_largest` for sparse rows: the zeros that it may keep add
+    nothing to a weighted sum. The column indices need not be sorted.
     """
-    matrix = matrix.copy()
-    matrix.eliminate_zeros()
-    matrix.sort_indices()
+    height = matrix.shape[0]
     lengths = np.diff(matrix.indptr)
-    if matrix.nnz == 0 or lengths.max() <= count:
-        return matrix
-    rows = np.repeat(np.arange(matrix.shape[0]), lengths)
-    place = np.arange(matrix.nnz) - np.repeat(matrix.indptr[:-1], lengths)
-    padded = np.full((matrix.shape[0], int(lengths.max())), -np.inf)
-    padded[rows, place] = matrix.data
-    # Each row's count-th largest value; -inf for rows with fewer values.
-    threshold = -np.partition(-padded, count - 1, axis=1)[:, count - 1]
-    above = matrix.data > threshold[rows]
-    tied = matrix.data == threshold[rows]
-    needed = count - np.bincount(rows[above], minlength=matrix.shape[0])
-    # Rank of each tied value among its row's tied values, in column order.
-    tied_before = np.cumsum(np.r_[0, tied])
-    tied_rank = tied_before[:-1] - tied_before[matrix.indptr[:-1]][rows]
-    keep = above | (tied & (tied_rank < needed[rows]))
+    rows = np.repeat(np.arange(height), lengths)
+    positive = matrix.data > 0
+    values = np.where(positive, matrix.data, -np.inf)
+    # Each row's count-th largest value; -inf for rows with fewer values. One
+    # partition per row costs tens of microseconds for thousands of values.
+    threshold = np.full(height, -np.inf)
+    for row in np.flatnonzero(lengths > count):
+        begin, end = matrix.indptr[row], matrix.indptr[row + 1]
+        threshold[row] = np.partition(values[begin:end], end - begin - count)[
+            end - begin - count
+        ]
+    threshold = threshold[rows]
+    above = positive & (matrix.data > threshold)
+    tied = np.flatnonzero(positive & (matrix.data == threshold))
+    needed = count - np.bincount(rows[above], minlength=height)
+    # The tied values in row order, then column order.
+    tied = tied[np.lexsort((matrix.indices[tied], rows[tied]))]
+    tied_rows = rows[tied]
+    first = np.flatnonzero(np.r_[True, tied_rows[1:] != tied_rows[:-1]])
+    rank = np.arange(tied.size) - np.repeat(first, np.diff(np.r_[first, tied.size]))
+    keep = above
+    keep[tied[rank < needed[tied_rows]]] = True
     return sp.csr_matrix(
-        (
-            matrix.data[keep],
-            matrix.indices[keep],
-            np.r_[0, np.cumsum(np.bincount(rows[keep], minlength=matrix.shape[0]))],
-        ),
-        shape=matrix.shape,
+        (matrix.data[keep], (rows[keep], matrix.indices[keep])), shape=matrix.shape
     )
 
 
