@@ -199,37 +199,48 @@ def _pooled(
                 store_users, store_restaurants, users, popularity, settings.local
             ),
             3,
-            settings.local,
+            None,
             popularity,
             visited,
         ),
         _tagged(
             users.join(_most_popular(popularity, settings.popular), how="cross"),
             4,
-            settings.popular,
+            None,
             popularity,
             visited,
         ),
     ]
-    pooled = (
+    # A restaurant that several sources propose keeps the proposal of the
+    # first source. Sorted by pair, then source, those proposals sit side by
+    # side, and the first of each pair is kept. One integer per pair sorts
+    # much faster than two columns.
+    pair = pl.col(USER_ID).cast(pl.UInt64) * restaurants.height + pl.col(RESTAURANT_ID)
+    distinct = (
         pl.concat(
             [p.select(USER_ID, RESTAURANT_ID, "_weight", "_rank") for p in proposals]
         )
-        .join(popularity, on=RESTAURANT_ID, how="left")
-        .sort(
-            [USER_ID, "_rank", "_weight", "_popularity", RESTAURANT_ID],
-            descending=[False, False, True, True, False],
-        )
-        # A restaurant proposed by several sources keeps its first, best
-        # place. One integer per pair is much faster to compare than two.
-        .filter(
-            (
-                pl.col(USER_ID).cast(pl.UInt64) * restaurants.height
-                + pl.col(RESTAURANT_ID)
-            ).is_first_distinct()
-        )
+        .with_columns(pair.alias("_pair"))
+        .sort("_pair", "_rank")
+        .filter(pl.col("_pair").ne_missing(pl.col("_pair").shift(1)))
+        .drop("_pair")
     )
-    capped = pooled.filter(pl.int_range(pl.len()).over(USER_ID) < settings.total)
+    # Users with more than `total` distinct proposals keep the first ones, in
+    # source order, then by weight, popularity and id.
+    over = pl.len().over(USER_ID) > settings.total
+    capped = pl.concat(
+        [
+            distinct.filter(~over),
+            distinct.filter(over)
+            .join(popularity, on=RESTAURANT_ID, how="left")
+            .sort(
+                [USER_ID, "_rank", "_weight", "_popularity", RESTAURANT_ID],
+                descending=[False, False, True, True, False],
+            )
+            .filter(pl.int_range(pl.len()).over(USER_ID) < settings.total)
+            .drop("_popularity"),
+        ]
+    )
     names = pl.Series(SOURCE, SOURCES)
     return capped.with_columns(names.gather(capped["_rank"]).alias(SOURCE)).select(
         USER_ID, RESTAURANT_ID, SOURCE
@@ -239,24 +250,33 @@ def _pooled(
 def _tagged(
     proposals: pl.DataFrame,
     rank: int,
-    limit: int,
+    limit: int | None,
     popularity: pl.DataFrame,
     visited: pl.DataFrame,
 ) -> pl.DataFrame:
     """Keep each user's ``limit`` best proposals of one source, leaving out the
-    restaurants of the user's history, which are candidates already."""
-    order = [pl.col("_weight"), pl.col("_popularity"), pl.col(RESTAURANT_ID)]
-    best = (
-        proposals.join(visited, on=[USER_ID, RESTAURANT_ID], how="anti")
-        .join(popularity, on=RESTAURANT_ID)
-        .group_by(USER_ID)
-        .agg(
-            pl.col(name).top_k_by(order, k=limit, reverse=[False, False, True])
-            for name in (RESTAURANT_ID, "_weight")
+    restaurants of the user's history, which are candidates already.
+
+    ``limit`` None is for sources that propose at most their limit per user,
+    all of them open: their proposals are kept as they are, and the pooling
+    drops those in the history.
+    """
+    fresh = proposals
+    if limit is not None:
+        order = [pl.col("_weight"), pl.col("_popularity"), pl.col(RESTAURANT_ID)]
+        fresh = (
+            fresh.join(visited, on=[USER_ID, RESTAURANT_ID], how="anti")
+            .join(popularity, on=RESTAURANT_ID)
+            .group_by(USER_ID)
+            .agg(
+                pl.col(name).top_k_by(order, k=limit, reverse=[False, False, True])
+                for name in (RESTAURANT_ID, "_weight")
+            )
+            .explode(RESTAURANT_ID, "_weight")
         )
-        .explode(RESTAURANT_ID, "_weight")
+    return fresh.select(USER_ID, RESTAURANT_ID, "_weight").with_columns(
+        pl.lit(rank).alias("_rank")
     )
-    return best.with_columns(pl.lit(rank).alias("_rank"))
 
 
 def _most_popular(popularity: pl.DataFrame, limit: int) -> pl.DataFrame:
