@@ -169,11 +169,16 @@ def pair_feature_block(
     same_city = (user_city == restaurant_city).astype(np.float64)
     same_city[(user_city == -1) | (restaurant_city < 0)] = np.nan
 
-    member = restaurants.cuisine_member[r]
-    declared = (users.liked[u] & member).sum(axis=1).astype(np.float64)
+    # Restaurants serve few of the cuisines, so each row reads the user's
+    # values at its restaurant's cuisine columns only.
+    served = _served_columns(restaurants.cuisine_member)[r]
+    valid = served >= 0
+    at = np.where(valid, served, 0)
+    user_column = u[:, None]
+    declared = (users.liked[user_column, at] & valid).sum(axis=1).astype(np.float64)
     declared[users.liked_is_null[u] | ~restaurants.has_cuisines[r]] = np.nan
-    if member.shape[1]:
-        best = np.where(member, users.shares[u], -np.inf).max(axis=1)
+    if served.shape[1]:
+        best = np.where(valid, users.shares[user_column, at], -np.inf).max(axis=1)
         cuisine_affinity = np.where(np.isneginf(best), 0.0, best)
     else:
         cuisine_affinity = np.zeros(len(u))
@@ -199,6 +204,18 @@ def pair_feature_block(
         "vegetarian_gap": ratio * (1.0 - restaurants.has_vegetarian_options[r]),
     }
     return {name: features[name] for name in PAIR_FEATURES}
+
+
+def _served_columns(member: np.ndarray) -> np.ndarray:
+    """Each restaurant's cuisine columns, padded with -1 to the longest list."""
+    counts = member.sum(axis=1)
+    width = int(counts.max()) if member.size else 0
+    served = np.full((member.shape[0], width), -1, dtype=np.int64)
+    rows, columns = np.nonzero(member)
+    served[
+        rows, np.arange(rows.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    ] = columns
+    return served
 
 
 def _haversine_km(
