@@ -255,7 +255,8 @@ class LightGBMRanker:
         reads.
         """
         if matrix is None:
-            matrix = rows.select(self.features).cast(pl.Float64).to_numpy()
+            # Row-major, as both predictors read a row at a time.
+            matrix = rows.select(self.features).cast(pl.Float64).to_numpy(order="c")
         matrix = np.ascontiguousarray(matrix, dtype=np.float64)
         # Batches up to 10,000 rows (a request's candidates) run in one thread.
         # OpenMP threads cost more than they save there: 500 rows took 1.0 ms
