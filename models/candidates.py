@@ -174,7 +174,7 @@ def _pooled(
     proposals = [
         visited.with_columns(pl.lit(0.0).alias("_weight"), pl.lit(0).alias("_rank")),
         _tagged(
-            _co_visited(neighbours, visited),
+            _co_visited(neighbours, visited, restaurants.height),
             1,
             settings.collaborative,
             popularity,
@@ -288,14 +288,50 @@ def _most_popular(popularity: pl.DataFrame, limit: int) -> pl.DataFrame:
     )
 
 
-def _co_visited(neighbours: pl.DataFrame, visited: pl.DataFrame) -> pl.DataFrame:
+def _co_visited(
+    neighbours: pl.DataFrame, visited: pl.DataFrame, restaurants: int
+) -> pl.DataFrame:
     """(user, restaurant, weight): restaurants co-ordered with the user's own,
-    weighted by the sum of their similarities (features.taste.co_ordered)."""
-    return (
-        visited.join(neighbours, on=RESTAURANT_ID)
-        .group_by(USER_ID, "neighbour_id")
-        .agg(pl.col("similarity").sum().alias("_weight"))
-        .rename({"neighbour_id": RESTAURANT_ID})
+    weighted by the sum of their similarities (features.taste.co_ordered).
+
+    The sums are a sparse product of the visits and the similarities, much
+    faster than a join and a group-by on tens of millions of pairs.
+    """
+    if visited.height == 0 or neighbours.height == 0:
+        return pl.DataFrame(
+            schema={
+                USER_ID: visited.schema[USER_ID],
+                RESTAURANT_ID: neighbours.schema["neighbour_id"],
+                "_weight": pl.Float64,
+            }
+        )
+    users = int(visited[USER_ID].to_numpy().max()) + 1
+    visits = sp.csr_matrix(
+        (
+            np.ones(visited.height),
+            (visited[USER_ID].to_numpy(), visited[RESTAURANT_ID].to_numpy()),
+        ),
+        shape=(users, restaurants),
+    )
+    similar = sp.csr_matrix(
+        (
+            neighbours["similarity"].to_numpy(),
+            (
+                neighbours[RESTAURANT_ID].to_numpy(),
+                neighbours["neighbour_id"].to_numpy(),
+            ),
+        ),
+        shape=(restaurants, restaurants),
+    )
+    weights = (visits @ similar).tocoo()
+    return pl.DataFrame(
+        {
+            USER_ID: weights.row,
+            RESTAURANT_ID: weights.col,
+            "_weight": weights.data,
+        }
+    ).cast(
+        {USER_ID: visited.schema[USER_ID], RESTAURANT_ID: visited.schema[RESTAURANT_ID]}
     )
 
 
