@@ -30,11 +30,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from features.schema import RESTAURANT_ID, USER_ID
@@ -42,17 +45,12 @@ from features.transforms import StoreFrames
 from models.audits import AuditResult, AuditSpec, run_audits
 from models.metrics import (
     Confusion,
-    average_precision_at_k,
     bootstrap_interval,
     catalogue_coverage,
-    hit_at_k,
-    ndcg_at_k,
     novelty,
+    per_user_metrics,
     popularity_bias,
     popularity_percentiles,
-    precision_at_k,
-    recall_at_k,
-    reciprocal_rank,
 )
 from models.segments import RESTAURANT, USER, Segment
 from models.slices import find_slices
@@ -82,14 +80,18 @@ COLD_START = "cold_start"
 SMALL_INDEPENDENTS = "small_independents"
 FAVOURITE_ORDERS = 3
 
-_PER_USER: dict[str, Callable[[Sequence[str], set[str], int], float]] = {
-    "ndcg": ndcg_at_k,
-    "recall": recall_at_k,
-    "precision": precision_at_k,
-    "map": average_precision_at_k,
-    "mrr": reciprocal_rank,
-    "hit_rate": hit_at_k,
+# The report's per-user metrics, each with its key in per_user_metrics' output.
+_PER_USER = {
+    "ndcg": "ndcg",
+    "recall": "recall",
+    "precision": "precision",
+    "map": "average_precision",
+    "mrr": "reciprocal_rank",
+    "hit_rate": "hit",
 }
+
+# Per-user values of one metric, in the order of _Slots.users.
+_Values = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -141,21 +143,41 @@ def analyse(
     vegetarians.
     """
     k = ranked.k
-    per_user = _per_user_metrics(ranked)
-    test_users = per_user.filter(pl.col("model") == ranked.current)[USER_ID]
+    slots = _encode_slots(ranked)
+    per_user = {
+        model: per_user_metrics(hits[:, :k], slots.relevant_counts, k)
+        for model, hits in slots.hits.items()
+    }
     models = list(ranked.lists)
     user_segments = {
         name: segment for name, segment in segments.items() if segment.entity == USER
     }
-    overall = {
-        model: _overall(ranked, model, per_user, restaurants, seed) for model in models
+    members = {
+        name: _member_mask(slots.users, segment)
+        for name, segment in user_segments.items()
     }
-    classification = {model: _classification(ranked, model) for model in models}
-    rows = _segment_rows(ranked, per_user, user_segments, test_users, seed)
-    exposure = _exposure(ranked, segments, restaurants)
-    meat_only = _meat_only_shares(ranked, user_segments, restaurants)
-    favourite = _favourite_recall(ranked)
-    slices = _slices(per_user, ranked.current, users, k)
+    percentiles, self_information = _restaurant_popularity(
+        ranked.train, restaurants, slots.restaurants
+    )
+    overall = {
+        model: _overall(
+            ranked,
+            model,
+            per_user[model],
+            slots,
+            percentiles,
+            self_information,
+            restaurants.height,
+            seed,
+        )
+        for model in models
+    }
+    classification = _classification(ranked, slots)
+    rows = _segment_rows(ranked, per_user, user_segments, members, seed)
+    exposure = _exposure(ranked, segments, restaurants, slots)
+    meat_only = _meat_only_shares(ranked, user_segments, members, restaurants, slots)
+    favourite = _favourite_recall(ranked, slots)
+    slices = _slices(slots.users, per_user[ranked.current]["ndcg"], users)
 
     measured = _measured(
         ranked, overall, classification, rows, exposure, meat_only, favourite
@@ -167,7 +189,7 @@ def analyse(
 
     section = {
         "k": k,
-        "test_users": test_users.len(),
+        "test_users": len(slots.users),
         "current": ranked.current,
         "previous": ranked.previous,
         "best_baseline": _best_baseline(ranked, overall),
@@ -241,61 +263,185 @@ def _number(value: float | None) -> str:
     return "-" if value is None or math.isnan(value) else f"{value:.4f}"
 
 
-def _per_user_metrics(ranked: RankedLists) -> pl.DataFrame:
-    """Compute every per-user metric: one row per (model, test user)."""
-    k = ranked.k
+@dataclass(frozen=True)
+class _Slots:
+    """Every model's lists of the test users, with restaurants as integer codes.
+
+    Row i of a matrix is ``users[i]`` and column r is rank r + 1. A matrix is
+    k wide, or as wide as the model's longest list when that is longer. A slot
+    past the end of a shorter list has code -1 and is not a hit.
+    """
+
+    # Test users (those with a relevant restaurant), sorted.
+    users: list[str]
+    # Row of each test user, in the order of ``RankedLists.relevant``.
+    relevant_order: npt.NDArray[np.intp]
+    # Number of relevant restaurants of each test user.
+    relevant_counts: npt.NDArray[np.int64]
+    # Restaurant id of each code: every restaurant in a test user's list.
+    restaurants: list[str]
+    code_of: dict[str, int]
+    # Per model: each test user's whole list, empty when the model has none.
+    lists: dict[str, list[list[str]]]
+    # Per model: the length of each list, its codes and whether each is relevant.
+    lengths: dict[str, npt.NDArray[np.int64]]
+    codes: dict[str, npt.NDArray[np.int64]]
+    hits: dict[str, npt.NDArray[np.bool_]]
+
+
+def _encode_slots(ranked: RankedLists) -> _Slots:
+    """Encode the lists of every test user once, for all the array steps."""
     users = sorted(ranked.relevant)
-    frames = []
-    for model, lists in ranked.lists.items():
-        columns: dict[str, Any] = {"model": model, USER_ID: users}
-        for name, metric in _PER_USER.items():
-            columns[name] = [
-                metric(lists.get(user, []), ranked.relevant[user], k) for user in users
-            ]
-        frames.append(pl.DataFrame(columns))
-    return pl.concat(frames)
+    row_of = {user: row for row, user in enumerate(users)}
+    lists = {
+        model: [by_user.get(user, []) for user in users]
+        for model, by_user in ranked.lists.items()
+    }
+    restaurants = sorted(
+        set().union(*(chain.from_iterable(rows) for rows in lists.values()))
+    )
+    code_of = {restaurant: code for code, restaurant in enumerate(restaurants)}
+    # Each (test user, relevant restaurant) pair that a list can contain, as
+    # row * len(restaurants) + code.
+    relevant_keys = np.sort(
+        np.array(
+            [
+                row * len(restaurants) + code_of[restaurant]
+                for row, user in enumerate(users)
+                for restaurant in ranked.relevant[user]
+                if restaurant in code_of
+            ],
+            dtype=np.int64,
+        )
+    )
+    encoded = {
+        model: _encode_lists(rows, code_of, relevant_keys, ranked.k)
+        for model, rows in lists.items()
+    }
+    return _Slots(
+        users=users,
+        relevant_order=np.array([row_of[user] for user in ranked.relevant], np.intp),
+        relevant_counts=np.array(
+            [len(ranked.relevant[user]) for user in users], dtype=np.int64
+        ),
+        restaurants=restaurants,
+        code_of=code_of,
+        lists=lists,
+        lengths={model: lengths for model, (lengths, _, _) in encoded.items()},
+        codes={model: codes for model, (_, codes, _) in encoded.items()},
+        hits={model: hits for model, (_, _, hits) in encoded.items()},
+    )
+
+
+def _encode_lists(
+    lists: list[list[str]],
+    code_of: Mapping[str, int],
+    relevant_keys: npt.NDArray[np.int64],
+    k: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Return the length of each list, the code at each rank and whether the
+    restaurant there is relevant, as :class:`_Slots` stores them."""
+    lengths = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+    flat = list(chain.from_iterable(lists))
+    flat_codes = np.fromiter(map(code_of.__getitem__, flat), np.int64, len(flat))
+    rows = np.repeat(np.arange(len(lists)), lengths)
+    ranks = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    width = max(k, int(lengths.max(initial=0)))
+    codes = np.full((len(lists), width), -1, dtype=np.int64)
+    codes[rows, ranks] = flat_codes
+    hits = np.zeros((len(lists), width), dtype=bool)
+    hits[rows, ranks] = _contains(relevant_keys, rows * len(code_of) + flat_codes)
+    return lengths, codes, hits
+
+
+def _contains(
+    sorted_keys: npt.NDArray[np.int64], keys: npt.NDArray[np.int64]
+) -> npt.NDArray[np.bool_]:
+    """Mark the keys found in ``sorted_keys``, by binary search."""
+    if sorted_keys.size == 0:
+        return np.zeros(keys.shape, dtype=bool)
+    positions = np.searchsorted(sorted_keys, keys).clip(max=sorted_keys.size - 1)
+    return sorted_keys[positions] == keys
+
+
+def _member_mask(ids: Sequence[str], segment: Segment) -> npt.NDArray[np.bool_]:
+    """Mark the ids that belong to the segment."""
+    return np.fromiter((id_ in segment.members for id_ in ids), bool, len(ids))
+
+
+def _restaurant_popularity(
+    train: StoreFrames, restaurants: pl.DataFrame, shown: Sequence[str]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64] | None]:
+    """Look up the popularity percentile and the self-information, in bits, of
+    each restaurant of ``shown``.
+
+    The popularity bias (novelty) of a one-item list is the item's percentile
+    (self-information), so these values follow the metrics' own rules for a
+    restaurant without orders. Self-information is None when no user ordered
+    before the cutoff.
+    """
+    popularity = dict(restaurants.select(RESTAURANT_ID, "orders_before").iter_rows())
+    percentiles = popularity_percentiles(popularity)
+    percentile = np.array(
+        [popularity_bias([[restaurant]], percentiles, 1) for restaurant in shown],
+        dtype=np.float64,
+    )
+    user_count = train.orders[USER_ID].n_unique()
+    if not user_count:
+        return percentile, None
+    shares = {item: count / user_count for item, count in _buyers(train).items()}
+    bits = np.array(
+        [novelty([[restaurant]], shares, 1, users=user_count) for restaurant in shown],
+        dtype=np.float64,
+    )
+    return percentile, bits
 
 
 def _overall(
     ranked: RankedLists,
     model: str,
-    per_user: pl.DataFrame,
-    restaurants: pl.DataFrame,
+    metrics: Mapping[str, _Values],
+    slots: _Slots,
+    percentiles: npt.NDArray[np.float64],
+    self_information: npt.NDArray[np.float64] | None,
+    catalogue_size: int,
     seed: int,
 ) -> dict[str, Any]:
     k = ranked.k
-    rows = per_user.filter(pl.col("model") == model)
     values: dict[str, Any] = {
-        f"{name}@{k}": _mean(rows[name]) for name in _PER_USER if name != "ndcg"
+        f"{name}@{k}": _mean_of(metrics[key])
+        for name, key in _PER_USER.items()
+        if name != "ndcg"
     }
-    ndcg = rows["ndcg"].to_list()
+    ndcg = metrics["ndcg"]
     values = {
-        f"ndcg@{k}": _mean(rows["ndcg"]),
+        f"ndcg@{k}": _mean_of(ndcg),
         f"ndcg@{k}_ci": list(
             bootstrap_interval(ndcg, resamples=BOOTSTRAP_RESAMPLES, seed=seed)
         ),
         **values,
     }
-    lists = [ranked.lists[model].get(user, []) for user in ranked.relevant]
-    orders = restaurants.select(RESTAURANT_ID, "orders_before")
-    popularity = dict(orders.iter_rows())
-    buyers = _buyers(ranked.train)
-    user_count = ranked.train.orders[USER_ID].n_unique()
-    values["coverage"] = catalogue_coverage(lists, restaurants.height, k)
-    values["popularity_bias"] = popularity_bias(
-        lists, popularity_percentiles(popularity), k
-    )
+    # The codes of the top k slots, user by user in the order of
+    # ranked.relevant, as popularity_bias and novelty read the lists.
+    top = slots.codes[model][slots.relevant_order, :k]
+    top_codes = top[top >= 0]
+    values["coverage"] = catalogue_coverage(slots.lists[model], catalogue_size, k)
+    values["popularity_bias"] = _mean_in_order(percentiles[top_codes])
     values["novelty"] = (
-        novelty(
-            lists,
-            {item: count / user_count for item, count in buyers.items()},
-            k,
-            users=user_count,
-        )
-        if user_count
+        _mean_in_order(self_information[top_codes])
+        if self_information is not None
         else math.nan
     )
     return values
+
+
+def _mean_in_order(values: npt.NDArray[np.float64]) -> float:
+    """Return the mean of ``values``, added one by one from 0.0 as a Python
+    loop adds them, or nan when there is no value."""
+    if values.size == 0:
+        return math.nan
+    total = np.cumsum(np.concatenate(([0.0], values)))[-1]
+    return float(total) / values.size
 
 
 def _buyers(train: StoreFrames) -> dict[str, int]:
@@ -304,8 +450,9 @@ def _buyers(train: StoreFrames) -> dict[str, int]:
     return dict(counts.iter_rows())
 
 
-def _classification(ranked: RankedLists, model: str) -> dict[str, Any]:
-    """Count "shown in the top k" against "ordered" over the candidates.
+def _classification(ranked: RankedLists, slots: _Slots) -> dict[str, dict[str, Any]]:
+    """Count "shown in the top k" against "ordered" over the candidates, per
+    model.
 
     A relevant restaurant that is not a candidate counts as a false negative.
     """
@@ -315,61 +462,65 @@ def _classification(ranked: RankedLists, model: str) -> dict[str, Any]:
             USER_ID, "candidates", "relevant_candidates"
         ).iter_rows()
     }
-    tp = fp = fn = tn = 0
-    for user, relevant in ranked.relevant.items():
-        shown = ranked.lists[model].get(user, [])[: ranked.k]
-        candidates, relevant_candidates = counts.get(user, (0, 0))
-        hits = sum(1 for item in shown if item in relevant)
-        tp += hits
-        fp += len(shown) - hits
-        fn += len(relevant) - hits
-        tn += candidates - len(shown) - (relevant_candidates - hits)
-    confusion = Confusion(tp=tp, fp=fp, fn=fn, tn=tn)
-    return {
-        "decision": f"recommended in the top {ranked.k}",
-        **asdict(confusion),
-        "precision": confusion.precision,
-        "recall": confusion.recall,
-        "f1": confusion.f1,
-        "false_positive_rate": confusion.false_positive_rate,
-        "false_negative_rate": confusion.false_negative_rate,
-        "accuracy": confusion.accuracy,
-    }
+    candidates = relevant_candidates = 0
+    for user in slots.users:
+        user_candidates, user_relevant_candidates = counts.get(user, (0, 0))
+        candidates += user_candidates
+        relevant_candidates += user_relevant_candidates
+    relevant = int(slots.relevant_counts.sum())
+    views = {}
+    for model in ranked.lists:
+        shown_count = int(np.minimum(slots.lengths[model], ranked.k).sum())
+        tp = int(slots.hits[model][:, : ranked.k].sum())
+        confusion = Confusion(
+            tp=tp,
+            fp=shown_count - tp,
+            fn=relevant - tp,
+            tn=candidates - shown_count - (relevant_candidates - tp),
+        )
+        views[model] = {
+            "decision": f"recommended in the top {ranked.k}",
+            **asdict(confusion),
+            "precision": confusion.precision,
+            "recall": confusion.recall,
+            "f1": confusion.f1,
+            "false_positive_rate": confusion.false_positive_rate,
+            "false_negative_rate": confusion.false_negative_rate,
+            "accuracy": confusion.accuracy,
+        }
+    return views
 
 
 def _segment_rows(
     ranked: RankedLists,
-    per_user: pl.DataFrame,
+    per_user: Mapping[str, Mapping[str, _Values]],
     segments: Mapping[str, Segment],
-    test_users: pl.Series,
+    members: Mapping[str, npt.NDArray[np.bool_]],
     seed: int,
 ) -> list[dict[str, Any]]:
     """Build the error-analysis table, sorted by potential gain (largest first)."""
     k = ranked.k
     metric = f"ndcg@{k}"
-    current = per_user.filter(pl.col("model") == ranked.current)
-    total = current.height
-    errors = current.filter(pl.col("hit_rate") == 0.0)[USER_ID]
-    error_total = errors.len()
-    overall = _mean(current["ndcg"])
+    current = per_user[ranked.current]
+    total = current["ndcg"].size
+    errors = current["hit"] == 0.0
+    error_total = int(errors.sum())
+    overall = _mean_of(current["ndcg"])
     shown = [ranked.current, *([ranked.previous] if ranked.previous else [])]
     rows = []
     for name, segment in segments.items():
-        members = test_users.filter(test_users.is_in(list(segment.members)))
-        users = members.len()
-        in_segment = per_user.filter(pl.col(USER_ID).is_in(members.implode()))
-        values = {
-            model: in_segment.filter(pl.col("model") == model)["ndcg"].to_list()
-            for model in ranked.lists
-        }
+        in_segment = members[name]
+        users = int(in_segment.sum())
+        values = {model: per_user[model]["ndcg"][in_segment] for model in ranked.lists}
+        means = {model: _mean_of(values[model]) for model in values}
         baselines = {
-            model: _mean_of(values[model])
+            model: means[model]
             for model in ranked.baselines
-            if not math.isnan(_mean_of(values[model]))
+            if not math.isnan(means[model])
         }
         best = max(baselines, key=lambda model: baselines[model], default=None)
         shown_models = [*shown, *([best] if best else [])]
-        model_value = _mean_of(values[ranked.current])
+        model_value = means[ranked.current]
         reference = {"kind": "overall", "name": "overall"}
         reference_value = overall
         if best is not None and baselines[best] > overall:
@@ -386,7 +537,7 @@ def _segment_rows(
                 "segment %s has no user in the test window: its metrics are nan",
                 name,
             )
-        segment_errors = members.filter(members.is_in(errors.implode())).len()
+        segment_errors = int((in_segment & errors).sum())
         rows.append(
             {
                 "name": name,
@@ -401,7 +552,7 @@ def _segment_rows(
                 "small": users < SMALL_SEGMENT_USERS,
                 "metrics": {
                     model: {
-                        metric: _mean_of(values[model]),
+                        metric: means[model],
                         "ci": list(
                             bootstrap_interval(
                                 values[model], resamples=BOOTSTRAP_RESAMPLES, seed=seed
@@ -411,7 +562,7 @@ def _segment_rows(
                     for model in dict.fromkeys(shown_models)
                 },
                 # NDCG@k of every model, intervals aside.
-                "means": {model: _mean_of(values[model]) for model in values},
+                "means": means,
                 "best_baseline": best,
                 "reference": {**reference, "value": reference_value},
                 "room": room,
@@ -442,18 +593,15 @@ def _exposure(
     ranked: RankedLists,
     segments: Mapping[str, Segment],
     restaurants: pl.DataFrame,
+    slots: _Slots,
 ) -> list[dict[str, Any]]:
     """Compute each restaurant segment's share of top-k slots and of orders."""
     orders = dict(restaurants.select(RESTAURANT_ID, "orders_before").iter_rows())
     total_orders = sum(orders.values())
-    slots = {
-        model: [
-            restaurant
-            for user, items in lists.items()
-            if user in ranked.relevant
-            for restaurant in items
-        ]
-        for model, lists in ranked.lists.items()
+    # Slots of each restaurant over the test users' whole lists, per model.
+    slot_counts = {
+        model: np.bincount(codes[codes >= 0], minlength=len(slots.restaurants))
+        for model, codes in slots.codes.items()
     }
     rows = []
     for name, segment in segments.items():
@@ -461,6 +609,15 @@ def _exposure(
             continue
         members = segment.members
         segment_orders = sum(orders.get(member, 0) for member in members)
+        shown_members = _member_mask(slots.restaurants, segment)
+        share_of_exposure = {}
+        for model in ranked.lists:
+            slot_total = int(slots.lengths[model].sum())
+            share_of_exposure[model] = (
+                int(slot_counts[model][shown_members].sum()) / slot_total
+                if slot_total
+                else math.nan
+            )
         rows.append(
             {
                 "segment": name,
@@ -468,12 +625,7 @@ def _exposure(
                 "share_of_orders": segment_orders / total_orders
                 if total_orders
                 else math.nan,
-                "share_of_exposure": {
-                    model: sum(1 for item in shown if item in members) / len(shown)
-                    if shown
-                    else math.nan
-                    for model, shown in slots.items()
-                },
+                "share_of_exposure": share_of_exposure,
             }
         )
     return rows
@@ -482,7 +634,9 @@ def _exposure(
 def _meat_only_shares(
     ranked: RankedLists,
     segments: Mapping[str, Segment],
+    members: Mapping[str, npt.NDArray[np.bool_]],
     restaurants: pl.DataFrame,
+    slots: _Slots,
 ) -> dict[str, dict[str, float]]:
     """Compute the share of top-k slots at meat-only places, per user segment
     and model.
@@ -495,26 +649,30 @@ def _meat_only_shares(
     if known.height == 0:
         return {}
     meat_only = set(known.filter(pl.col("is_meat_only"))[RESTAURANT_ID].to_list())
+    # One more entry, False, for code -1, the slots past the end of a list.
+    is_meat_only = np.append(
+        np.fromiter((item in meat_only for item in slots.restaurants), bool),
+        False,
+    )
+    meat_only_slots = {
+        model: is_meat_only[codes].sum(axis=1) for model, codes in slots.codes.items()
+    }
+    everyone = np.ones(len(slots.users), dtype=bool)
     shares: dict[str, dict[str, float]] = {}
     for name, segment in {"all": None, **segments}.items():
+        in_segment = everyone if segment is None else members[name]
         shares[name] = {}
-        for model, lists in ranked.lists.items():
-            shown = [
-                item
-                for user, items in lists.items()
-                if user in ranked.relevant
-                and (segment is None or user in segment.members)
-                for item in items
-            ]
+        for model in ranked.lists:
+            shown = int(slots.lengths[model][in_segment].sum())
             shares[name][model] = (
-                sum(1 for item in shown if item in meat_only) / len(shown)
+                int(meat_only_slots[model][in_segment].sum()) / shown
                 if shown
                 else math.nan
             )
     return shares
 
 
-def _favourite_recall(ranked: RankedLists) -> dict[str, Any]:
+def _favourite_recall(ranked: RankedLists, slots: _Slots) -> dict[str, Any]:
     """Compute the share of favourites kept in the top k, per model.
 
     A favourite is a restaurant the user ordered from at least
@@ -530,13 +688,17 @@ def _favourite_recall(ranked: RankedLists) -> dict[str, Any]:
         for user, restaurant, _ in counts.iter_rows()
         if restaurant in ranked.relevant.get(user, ())
     ]
-    recall = {
-        model: sum(1 for user, item in pairs if item in lists.get(user, [])[: ranked.k])
-        / len(pairs)
-        if pairs
-        else math.nan
-        for model, lists in ranked.lists.items()
-    }
+    row_of = {user: row for row, user in enumerate(slots.users)}
+    rows = np.array([row_of[user] for user, _ in pairs], dtype=np.intp)
+    # Code -2 matches no slot, because no list contains that restaurant.
+    favourites = np.array(
+        [slots.code_of.get(restaurant, -2) for _, restaurant in pairs], dtype=np.int64
+    )
+    recall = {}
+    for model, codes in slots.codes.items():
+        in_top = codes[rows, : ranked.k] == favourites[:, np.newaxis]
+        kept_count = int(in_top.any(axis=1).sum())
+        recall[model] = kept_count / len(pairs) if pairs else math.nan
     return {
         "pairs": len(pairs),
         "users": len({user for user, _ in pairs}),
@@ -544,12 +706,10 @@ def _favourite_recall(ranked: RankedLists) -> dict[str, Any]:
     }
 
 
-def _slices(
-    per_user: pl.DataFrame, model: str, users: pl.DataFrame, k: int
-) -> list[Any]:
+def _slices(test_users: list[str], ndcg: _Values, users: pl.DataFrame) -> list[Any]:
     """Find the worst slices of users by 1 - NDCG@k of the current model."""
-    errors = per_user.filter(pl.col("model") == model).select(
-        USER_ID, (1.0 - pl.col("ndcg")).alias("error")
+    errors = pl.DataFrame(
+        {USER_ID: pl.Series(test_users, dtype=pl.String), "error": 1.0 - ndcg}
     )
     columns = [column for column in SLICE_COLUMNS if column in users.columns]
     attributes = errors.select(USER_ID).join(
@@ -709,10 +869,8 @@ def _role(ranked: RankedLists, model: str) -> str:
     return "baseline"
 
 
-def _mean(values: pl.Series) -> float:
-    return _mean_of(values.to_list())
-
-
-def _mean_of(values: Sequence[float]) -> float:
-    defined = [value for value in values if not math.isnan(value)]
+def _mean_of(values: _Values) -> float:
+    # Python's sum adds in order, as mean_ignoring_nan does, while numpy's
+    # pairwise sum can differ in the last bit.
+    defined = values[~np.isnan(values)].tolist()
     return sum(defined) / len(defined) if defined else math.nan

@@ -51,6 +51,11 @@ class PopularityBaseline:
         return rows["restaurant_order_count"].fill_null(0).cast(pl.Float64).to_numpy()
 
 
+# User city codes, restaurant codes, counts per (city, restaurant), counts per
+# restaurant (CityPopularityBaseline._arrays).
+_CityArrays = tuple[pl.DataFrame, pl.DataFrame, np.ndarray, np.ndarray]
+
+
 class CityPopularityBaseline:
     """Ranks restaurants by the training orders of users from the user's city.
 
@@ -81,6 +86,7 @@ class CityPopularityBaseline:
             schema={RESTAURANT_ID: pl.String, "_global_count": pl.Int64}
         )
         self._total_orders = 0
+        self._cached_arrays: _CityArrays | None = None
 
     def fit(self, frames: StoreFrames) -> None:
         """Count the training orders per restaurant, overall and per user city."""
@@ -99,33 +105,58 @@ class CityPopularityBaseline:
             pl.len().cast(pl.Int64).alias("_global_count")
         )
         self._total_orders = orders.height
+        self._cached_arrays = None
 
     def score(self, rows: pl.DataFrame) -> np.ndarray:
-        cities_with_orders = self._city_counts.select(
-            pl.col("_city").unique(), pl.lit(True).alias("_city_has_orders")
+        cities, restaurants, city_counts, global_counts = self._arrays()
+        city = _codes(rows[USER_ID], cities)
+        restaurant = _codes(rows[RESTAURANT_ID], restaurants)
+        # Unknown restaurants read the last column, which is all zeros.
+        restaurant[restaurant < 0] = global_counts.size - 1
+        global_count = global_counts[restaurant]
+        # Polars divides by a constant as a product with its reciprocal, and so
+        # does this, so the scores equal the formula's polars values to the bit.
+        share = global_count * (1.0 / (self._total_orders + 1))
+        return np.where(city >= 0, city_counts[city, restaurant] + share, global_count)
+
+    def _arrays(self) -> _CityArrays:
+        """The code of each user's city among the cities with orders, the code
+        of each restaurant with orders, and the order counts per (city code,
+        restaurant code) and per restaurant code, each with a last column of
+        zeros for unknown restaurants."""
+        cached = getattr(self, "_cached_arrays", None)
+        if cached is not None:
+            return cached
+        city_names = self._city_counts["_city"].unique().sort()
+        city_code = city_names.to_frame().with_row_index("_code")
+        restaurant_ids = self._global_counts[RESTAURANT_ID].sort()
+        restaurant_code = restaurant_ids.to_frame().with_row_index("_code")
+        counts = self._city_counts.join(city_code, on="_city").join(
+            restaurant_code.rename({"_code": "_restaurant"}), on=RESTAURANT_ID
         )
-        scored = (
-            rows.select(USER_ID, RESTAURANT_ID)
-            .join(self._user_cities, on=USER_ID, how="left", maintain_order="left")
-            .join(cities_with_orders, on="_city", how="left", maintain_order="left")
-            .join(
-                self._city_counts,
-                on=["_city", RESTAURANT_ID],
-                how="left",
-                maintain_order="left",
-            )
-            .join(
-                self._global_counts, on=RESTAURANT_ID, how="left", maintain_order="left"
-            )
+        city_counts = np.zeros((city_names.len(), restaurant_ids.len() + 1))
+        city_counts[counts["_code"].to_numpy(), counts["_restaurant"].to_numpy()] = (
+            counts["_city_count"].to_numpy()
         )
-        global_count = pl.col("_global_count").fill_null(0).cast(pl.Float64)
-        city_count = pl.col("_city_count").fill_null(0).cast(pl.Float64)
-        score = (
-            pl.when(pl.col("_city_has_orders").fill_null(False))
-            .then(city_count + global_count / (self._total_orders + 1))
-            .otherwise(global_count)
+        totals = self._global_counts.join(restaurant_code, on=RESTAURANT_ID)
+        global_counts = np.zeros(restaurant_ids.len() + 1)
+        global_counts[totals["_code"].to_numpy()] = totals["_global_count"].to_numpy()
+        user_city = self._user_cities.join(city_code, on="_city").select(
+            USER_ID, "_code"
         )
-        return scored.select(score)[:, 0].to_numpy()
+        self._cached_arrays = (user_city, restaurant_code, city_counts, global_counts)
+        return self._cached_arrays
+
+
+def _codes(ids: pl.Series, table: pl.DataFrame) -> np.ndarray:
+    """The ``_code`` of each id in ``table`` (keyed by the id's column name),
+    -1 for an id not in it."""
+    found = (
+        ids.cast(pl.String)
+        .to_frame()
+        .join(table, on=ids.name, how="left", maintain_order="left")
+    )
+    return found["_code"].cast(pl.Int64).fill_null(-1).to_numpy(writable=True)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,19 @@ from features.schema import RESTAURANT_ID, USER_ID
 from features.transforms import StoreFrames
 from models.analysis import RankedLists, analyse, console_summary, segment_metrics
 from models.audits import audit_exit_code, load_audits
+from models.metrics import (
+    average_precision_at_k,
+    catalogue_coverage,
+    hit_at_k,
+    mean_ignoring_nan,
+    ndcg_at_k,
+    novelty,
+    popularity_bias,
+    popularity_percentiles,
+    precision_at_k,
+    recall_at_k,
+    reciprocal_rank,
+)
 from models.segments import RESTAURANT, USER, Segment
 
 CUTOFF = datetime(2024, 3, 1, tzinfo=UTC)
@@ -360,3 +373,152 @@ def test_top_k_of_sorted_rows_as_top_k() -> None:
     assert fast == top_k(rows, scores, 5)
     assert len(fast) == 300
     assert top_k_of_sorted(rows.clear(), scores[:0], 5) == {}
+
+
+def _random_ranked(seed: int) -> tuple[RankedLists, pl.DataFrame]:
+    """Build random lists of 3 models over 40 restaurants for 300 test users,
+    k = 5, and the restaurant frame.
+
+    The test users come in shuffled order. A model has no list for about one
+    user in ten, lists run from empty to longer than k, and some relevant
+    restaurants (r40 to r43) are in no list and not in the frame.
+    """
+    rng = np.random.default_rng(seed)
+    restaurants = [f"r{index:02d}" for index in range(40)]
+    users = [f"u{index:03d}" for index in range(300)]
+    relevant = {
+        users[index]: {
+            f"r{item:02d}" for item in rng.integers(0, 44, size=rng.integers(1, 8))
+        }
+        for index in rng.permutation(len(users))
+    }
+    lists = {
+        model: {
+            user: [
+                restaurants[item]
+                for item in rng.choice(40, size=rng.integers(0, 8), replace=False)
+            ]
+            for user in users
+            if rng.random() < 0.9
+        }
+        for model in ("lightgbm_ranker", "ranker_v1", "popularity")
+    }
+    order_users = rng.integers(0, len(users), size=2000)
+    # Orders at the first restaurants only, so some restaurants have none.
+    order_restaurants = rng.integers(0, 30, size=2000)
+    orders = pl.DataFrame(
+        {
+            "order_id": [f"o{index}" for index in range(2000)],
+            USER_ID: [users[index] for index in order_users],
+            RESTAURANT_ID: [restaurants[index] for index in order_restaurants],
+            "ordered_at": [datetime(2024, 2, 1)] * 2000,
+        }
+    )
+    candidates = pl.DataFrame(
+        {
+            USER_ID: users,
+            "candidates": [40] * len(users),
+            "relevant_candidates": [
+                len(relevant[user] & set(restaurants)) for user in users
+            ],
+        }
+    )
+    empty = pl.DataFrame()
+    ranked = RankedLists(
+        k=5,
+        lists=lists,
+        relevant=relevant,
+        candidates=candidates,
+        train=StoreFrames(
+            users=empty, restaurants=empty, menu_items=empty, orders=orders
+        ),
+        cutoff=CUTOFF,
+        current="lightgbm_ranker",
+        previous="ranker_v1",
+        baselines=("popularity",),
+    )
+    frame = pl.DataFrame(
+        {
+            RESTAURANT_ID: restaurants,
+            "orders_before": np.bincount(order_restaurants, minlength=40),
+            "is_meat_only": [index % 3 == 0 for index in range(40)],
+        }
+    )
+    return ranked, frame
+
+
+PER_USER_METRICS = {
+    "ndcg": ndcg_at_k,
+    "recall": recall_at_k,
+    "precision": precision_at_k,
+    "map": average_precision_at_k,
+    "mrr": reciprocal_rank,
+    "hit_rate": hit_at_k,
+}
+
+
+def test_analysis_matches_per_list_definitions() -> None:
+    # Every value must equal, bit for bit, the per-list functions of
+    # models.metrics applied user by user.
+    ranked, restaurants = _random_ranked(seed=4)
+    k = ranked.k
+    users = sorted(ranked.relevant)
+    half = frozenset(users[::2])
+    first_ten = frozenset(restaurants[RESTAURANT_ID][:10])
+    segments = {
+        "half": Segment("half", USER, "every other user", half),
+        "first_ten": Segment("first_ten", RESTAURANT, "ten restaurants", first_ten),
+    }
+    attributes = pl.DataFrame({USER_ID: users, "city": ["A", "B", "C"] * 100})
+
+    section = analyse(ranked, segments, attributes, restaurants, []).section
+
+    orders = ranked.train.orders
+    user_count = orders[USER_ID].n_unique()
+    buyers = orders.group_by(RESTAURANT_ID).agg(pl.col(USER_ID).n_unique())
+    shares = {item: count / user_count for item, count in buyers.iter_rows()}
+    popularity = dict(restaurants.select(RESTAURANT_ID, "orders_before").iter_rows())
+    percentiles = popularity_percentiles(popularity)
+    meat_only = set(restaurants.filter(pl.col("is_meat_only"))[RESTAURANT_ID])
+    rows = {row["name"]: row for row in section["segments"]}
+    comparison = {row["segment"]: row for row in section["comparison"]["rows"]}
+    for model, by_user in ranked.lists.items():
+        overall = section["overall"][model]
+        for name, metric in PER_USER_METRICS.items():
+            values = [
+                metric(by_user.get(user, []), ranked.relevant[user], k)
+                for user in users
+            ]
+            assert overall[f"{name}@{k}"] == mean_ignoring_nan(values), (model, name)
+            if name == "ndcg":
+                in_half = [
+                    value
+                    for user, value in zip(users, values, strict=True)
+                    if user in half
+                ]
+                assert rows["half"]["means"][model] == mean_ignoring_nan(in_half)
+
+        lists = [by_user.get(user, []) for user in ranked.relevant]
+        assert overall["coverage"] == catalogue_coverage(lists, 40, k)
+        assert overall["popularity_bias"] == popularity_bias(lists, percentiles, k)
+        assert overall["novelty"] == novelty(lists, shares, k, users=user_count)
+
+        top = [items[:k] for items in lists]
+        relevant = list(ranked.relevant.values())
+        tp = sum(
+            item in items_relevant
+            for items, items_relevant in zip(top, relevant, strict=True)
+            for item in items
+        )
+        view = section["classification"][model]
+        assert view["tp"] == tp
+        assert view["fp"] == sum(map(len, top)) - tp
+        assert view["fn"] == sum(map(len, relevant)) - tp
+
+        slots = [item for items in lists for item in items]
+        exposure = sum(item in first_ten for item in slots) / len(slots)
+        assert section["exposure"][0]["share_of_exposure"][model] == exposure
+        if model in (ranked.current, ranked.previous):
+            role = "current" if model == ranked.current else "previous"
+            share = sum(item in meat_only for item in slots) / len(slots)
+            assert comparison["all"]["meat_only_share@5"][role] == share

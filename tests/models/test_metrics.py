@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 import warnings
 
 import numpy as np
@@ -21,6 +22,7 @@ from models.metrics import (
     mean_ignoring_nan,
     ndcg_at_k,
     novelty,
+    per_user_metrics,
     popularity_bias,
     popularity_percentiles,
     precision_at_k,
@@ -241,6 +243,120 @@ def test_hit_empty_relevant_nan() -> None:
 def test_per_user_metric_invalid_k_raises(metric, k: int) -> None:
     with pytest.raises(ValueError, match=f"got {k}"):
         metric(["a"], {"a"}, k)
+
+
+def test_per_user_metrics_hand_computed() -> None:
+    # k = 3. The first user has hits at ranks 1 and 3 of 2 relevant items, the
+    # second no hit of 1, the third a hit at rank 2 of 4 (more than k), and the
+    # fourth nothing relevant.
+    hits = np.array(
+        [
+            [True, False, True],
+            [False, False, False],
+            [False, True, False],
+            [False, False, False],
+        ]
+    )
+    counts = np.array([2, 1, 4, 0])
+    discount_2 = 1 / math.log2(3)
+
+    metrics = per_user_metrics(hits, counts, k=3)
+
+    # The first DCG, 1 + 1/log2(4) = 1.5, is divided by the ideal 1 + 1/log2(3),
+    # and the third, 1/log2(3), by the ideal of 3 hits, 1 + 1/log2(3) + 1/2.
+    ndcg = metrics["ndcg"]
+    assert ndcg[:3] == pytest.approx(
+        [1.5 / (1 + discount_2), 0.0, discount_2 / (1.5 + discount_2)]
+    )
+    assert ndcg[0] == pytest.approx(0.9197207891481876)
+    assert metrics["recall"][:3] == pytest.approx([1.0, 0.0, 0.25])
+    assert metrics["precision"][:3] == pytest.approx([2 / 3, 0.0, 1 / 3])
+    # AP of the first user is (1/1 + 2/3) / 2, and of the third (1/2) / min(4, 3).
+    assert metrics["average_precision"][:3] == pytest.approx([5 / 6, 0.0, 1 / 6])
+    assert metrics["reciprocal_rank"][:3] == pytest.approx([1.0, 0.0, 0.5])
+    assert metrics["hit"][:3] == pytest.approx([1.0, 0.0, 1.0])
+    for name, values in metrics.items():
+        assert values.shape == (4,), name
+        assert math.isnan(values[3]), name
+
+
+@pytest.mark.parametrize("k", [1, 3, 10])
+def test_per_user_metrics_match_per_list_functions(k: int) -> None:
+    # Ids come from a pool of 12, so lists repeat ids and many users share
+    # items. Lists run from empty to longer than k, and relevant sets from
+    # empty to more than k items.
+    rng = np.random.default_rng(k)
+    pool = [f"r{index}" for index in range(12)]
+    lists = [
+        [pool[i] for i in rng.integers(0, 12, size=rng.integers(0, k + 4))]
+        for _ in range(2000)
+    ]
+    relevant = [
+        {pool[i] for i in rng.integers(0, 12, size=rng.integers(0, k + 4))}
+        for _ in range(2000)
+    ]
+    hits = np.array(
+        [
+            [rank < len(ranked) and ranked[rank] in items for rank in range(k)]
+            for ranked, items in zip(lists, relevant, strict=True)
+        ]
+    ).reshape(len(lists), k)
+    counts = np.array([len(items) for items in relevant])
+
+    metrics = per_user_metrics(hits, counts, k)
+
+    definitions = {
+        "ndcg": ndcg_at_k,
+        "recall": recall_at_k,
+        "precision": precision_at_k,
+        "average_precision": average_precision_at_k,
+        "reciprocal_rank": reciprocal_rank,
+        "hit": hit_at_k,
+    }
+    assert list(metrics) == list(definitions)
+    assert any(len(items) > k for items in relevant)
+    assert any(not items for items in relevant)
+    for name, definition in definitions.items():
+        expected = np.array(
+            [
+                definition(ranked, items, k)
+                for ranked, items in zip(lists, relevant, strict=True)
+            ]
+        )
+        if name == "ndcg" and sys.version_info >= (3, 12):
+            # sum() in dcg_at_k compensates rounding from Python 3.12.
+            np.testing.assert_allclose(metrics[name], expected, rtol=1e-15)
+        else:
+            np.testing.assert_array_equal(metrics[name], expected, strict=True)
+
+
+def test_per_user_metrics_no_users_empty() -> None:
+    metrics = per_user_metrics(np.zeros((0, 2), dtype=bool), np.zeros(0, int), k=2)
+
+    assert all(values.shape == (0,) for values in metrics.values())
+
+
+@pytest.mark.parametrize(
+    ("hits", "counts", "message"),
+    [
+        (np.zeros((2, 3), dtype=bool), np.ones(2, int), r"shape \(users, k=2\)"),
+        (np.zeros(2, dtype=bool), np.ones(2, int), r"shape \(users, k=2\)"),
+        (np.zeros((2, 2), dtype=bool), np.ones(3, int), "one count per row"),
+        (np.zeros((2, 2), dtype=bool), np.array([1, -1]), "minimum -1"),
+        (np.zeros((2, 2), dtype=bool), np.array([1.0, 2.0]), "dtype float64"),
+    ],
+    ids=["wide", "one-dimensional", "count-length", "negative", "float"],
+)
+def test_per_user_metrics_invalid_input_raises(
+    hits: np.ndarray, counts: np.ndarray, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        per_user_metrics(hits, counts, k=2)
+
+
+def test_per_user_metrics_invalid_k_raises() -> None:
+    with pytest.raises(ValueError, match="got 0"):
+        per_user_metrics(np.zeros((1, 0), dtype=bool), np.ones(1, int), k=0)
 
 
 def test_coverage_top_two() -> None:
