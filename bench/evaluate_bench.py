@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         timings=ranking,
     )
     lap("rank")
-    users, restaurants = attributes_at(train_frames, split.test_from)
+    users, restaurants = attributes_at(train_frames, split.test_from, ranked.tables)
     segments = assign_segments(segment_specs, users, restaurants)
     lap("segments")
     analysis = analyse(

@@ -102,7 +102,8 @@ class RankedLists:
     ``candidates`` counts, per test user with candidates, the restaurants
     every model scored (``candidates``) and the relevant ones among them
     (``relevant_candidates``). ``train`` is the store as the models saw it
-    at ``cutoff``, the start of the test window.
+    at ``cutoff``, the start of the test window, and ``tables`` its feature
+    tables there, when the ranking computed them.
     """
 
     k: int
@@ -114,6 +115,7 @@ class RankedLists:
     current: str
     previous: str | None
     baselines: tuple[str, ...]
+    tables: dict[str, pl.DataFrame] | None = None
 
 
 @dataclass(frozen=True)

@@ -296,7 +296,8 @@ def rank_window(
         [test], None, config.seed, config.candidates, add_missed_positives=False
     )
     clock.lap("candidates")
-    tables = {snapshot.cutoff: compute_tables(snapshot)}
+    cutoff_tables = compute_tables(snapshot)
+    tables = {snapshot.cutoff: cutoff_tables}
     clock.lap("feature tables")
     lists, counts = rank_rows(rows, tables, scorers, k, timings=timings)
     relevant = {
@@ -314,6 +315,7 @@ def rank_window(
         current=scorers[0].name,
         previous=previous,
         baselines=tuple(scorer.name for scorer in scorers[first_baseline:]),
+        tables=cutoff_tables,
     )
 
 

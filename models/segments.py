@@ -238,15 +238,20 @@ def assign_segments(
 
 
 def attributes_at(
-    source: StoreFrames | Snapshot, cutoff: datetime | None = None
+    source: StoreFrames | Snapshot,
+    cutoff: datetime | None = None,
+    tables: dict[str, pl.DataFrame] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Build the user and the restaurant attribute frames as of ``cutoff``.
 
     ``source`` is the store, read at ``cutoff``, or a snapshot, whose own
-    cutoff is used (``cutoff`` must then be None or the same).
+    cutoff is used (``cutoff`` must then be None or the same). ``tables`` are
+    the feature tables at that cutoff, when they are already computed
+    (:attr:`models.analysis.RankedLists.tables`).
     """
     snapshot = _snapshot(source, cutoff)
-    tables = compute_tables(snapshot)
+    if tables is None:
+        tables = compute_tables(snapshot)
     users = _user_frame(snapshot, join_entity_tables(tables, USER))
     restaurants = _restaurant_frame(snapshot, join_entity_tables(tables, RESTAURANT))
     return users, restaurants

@@ -203,7 +203,7 @@ def evaluate(
     feature_store = open_store(feature_repo, paths.root, feast_profile)
     report, ranked = evaluate_with_lists(frames, feature_store, config, settings)
 
-    users, restaurants = attributes_at(ranked.train, ranked.cutoff)
+    users, restaurants = attributes_at(ranked.train, ranked.cutoff, ranked.tables)
     segments = assign_segments(segment_specs, users, restaurants)
     analysis = analyse(
         ranked,

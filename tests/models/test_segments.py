@@ -665,3 +665,14 @@ def test_synthetic_world_segments_match_orders() -> None:
     pizza = column(users, "user_pizza_share")
     assert all(coffee[user] >= 0.9 for user in segments["coffee_or_tea_only"].members)
     assert all(pizza[user] >= 0.9 for user in segments["pizza_only"].members)
+
+
+def test_attributes_from_given_tables(
+    store: StoreFrames, frames: tuple[pl.DataFrame, pl.DataFrame]
+) -> None:
+    tables = compute_tables(snapshot_at(store, CUTOFF))
+
+    users, restaurants = attributes_at(store, CUTOFF, tables)
+
+    assert users.equals(frames[0])
+    assert restaurants.equals(frames[1])
