@@ -46,7 +46,7 @@ from models.dataset import (
     split_validation,
     training_set,
 )
-from models.metrics import mean_ignoring_nan, ndcg_at_k, recall_at_k
+from models.metrics import mean_ignoring_nan, per_user_metrics
 from models.progress import progress
 from models.ranker import RankerConfig, Scorer, top_k, train_ranker
 from models.report_render import analysis_markdown
@@ -432,15 +432,15 @@ def _list_metrics(
     relevant: dict[str, set[str]],
     k: int,
 ) -> dict[str, float]:
-    ndcg = [
-        ndcg_at_k(ranked.get(user, []), items, k) for user, items in relevant.items()
-    ]
-    recall = [
-        recall_at_k(ranked.get(user, []), items, k) for user, items in relevant.items()
-    ]
+    hits = np.zeros((len(relevant), k), dtype=bool)
+    for row, (user, items) in enumerate(relevant.items()):
+        listed = ranked.get(user, [])[:k]
+        hits[row, : len(listed)] = [item in items for item in listed]
+    counts = np.array([len(items) for items in relevant.values()], dtype=np.int64)
+    metrics = per_user_metrics(hits, counts, k)
     return {
-        f"ndcg@{k}": mean_ignoring_nan(ndcg),
-        f"recall@{k}": mean_ignoring_nan(recall),
+        f"ndcg@{k}": mean_ignoring_nan(metrics["ndcg"].tolist()),
+        f"recall@{k}": mean_ignoring_nan(metrics["recall"].tolist()),
     }
 
 
