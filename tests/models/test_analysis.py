@@ -308,14 +308,15 @@ def test_segment_metrics_and_console_summary(result) -> None:
     assert "audit vegetarian_meat_only failed" in text
 
 
-def test_ranking_in_chunks_matches_one_pass() -> None:
+def _window() -> tuple[
+    StoreFrames, pl.DataFrame, dict[datetime, dict[str, pl.DataFrame]]
+]:
+    """A small world's labelled rows on 2024-01-24 and its feature tables."""
     from features.schema import MENU_ITEMS, ORDER_ITEMS, ORDERS, RESTAURANTS, USERS
     from features.synthetic import WorldConfig, generate_world
     from features.transforms import compute_tables, snapshot_at
-    from models.baselines import ContentBaseline, PopularityBaseline
     from models.cutoffs import LabelledSnapshot
     from models.dataset import labelled_rows
-    from models.evaluate import rank_rows
 
     world = generate_world(WorldConfig(users=300, restaurants=60, days=30, seed=3))
     frames = StoreFrames.from_store_tables(
@@ -334,7 +335,14 @@ def test_ranking_in_chunks_matches_one_pass() -> None:
         repeats_allowed=True,
     )
     rows = labelled_rows([test], None, 0, None, add_missed_positives=False)
-    tables = {snapshot.cutoff: compute_tables(snapshot)}
+    return frames, rows, {snapshot.cutoff: compute_tables(snapshot)}
+
+
+def test_ranking_in_chunks_matches_one_pass() -> None:
+    from models.baselines import ContentBaseline, PopularityBaseline
+    from models.evaluate import rank_rows
+
+    frames, rows, tables = _window()
     scorers = [PopularityBaseline(), ContentBaseline()]
     for scorer in scorers:
         scorer.fit(frames)
@@ -522,3 +530,31 @@ def test_analysis_matches_per_list_definitions() -> None:
             role = "current" if model == ranked.current else "previous"
             share = sum(item in meat_only for item in slots) / len(slots)
             assert comparison["all"]["meat_only_share@5"][role] == share
+
+
+def test_rankers_share_one_feature_matrix() -> None:
+    from dataclasses import replace
+
+    from features.paths import RANKER_CONFIG
+    from models.dataset import rows_in_memory, training_set
+    from models.evaluate import NamedScorer, rank_rows
+    from models.ranker import load_config, top_k, train_ranker
+
+    _, rows, tables = _window()
+    featured = rows_in_memory(rows, tables)
+    config = replace(
+        load_config(RANKER_CONFIG), num_boost_round=20, early_stopping_rounds=None
+    )
+    features = ["distance_km", "cuisine_affinity", "past_orders_here", "same_city"]
+    training = training_set(featured)
+    current = train_ranker(training, config, features)
+    # The previous ranker reads a subset of the current one's features, in
+    # another order.
+    previous = NamedScorer("ranker_v1", train_ranker(training, config, features[2::-1]))
+
+    lists, _ = rank_rows(rows, tables, [current, previous], 5)
+
+    for scorer in (current, previous):
+        expected = top_k(featured, scorer.score(featured), 5)
+        assert lists[scorer.name] == expected, scorer.name
+    assert lists[current.name] != lists[previous.name]
