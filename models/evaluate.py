@@ -48,7 +48,7 @@ from models.dataset import (
 )
 from models.metrics import mean_ignoring_nan, per_user_metrics
 from models.progress import progress
-from models.ranker import LightGBMRanker, RankerConfig, Scorer, top_k, train_ranker
+from models.ranker import RankerConfig, Scorer, top_k, train_ranker
 from models.report_render import analysis_markdown
 from models.sanity import check_trainable
 from models.splits import Split, random_splits, temporal_splits
@@ -367,39 +367,10 @@ def rank_rows(
             featured = rows_in_memory(part, tables_by_cutoff)
         clock.lap("feature rows")
         pick = top_k_of_sorted if builder is not None else top_k
-        matrices = _RankerInputs(featured)
         for scorer in scorers:
-            lists[scorer.name].update(pick(featured, matrices.score(scorer), k))
+            lists[scorer.name].update(pick(featured, scorer.score(featured), k))
             clock.lap(scorer.name)
     return lists, counts
-
-
-class _RankerInputs:
-    """Scores a chunk's rows, reading the rankers' features into one matrix.
-
-    The previous ranker reads a subset of the current one's features, so its
-    matrix is a column selection of the first instead of a second read from
-    the frame.
-    """
-
-    def __init__(self, rows: pl.DataFrame) -> None:
-        self._rows = rows
-        self._features: tuple[str, ...] = ()
-        self._matrix: np.ndarray | None = None
-
-    def score(self, scorer: Scorer) -> np.ndarray:
-        ranker = scorer.scorer if isinstance(scorer, NamedScorer) else scorer
-        if not isinstance(ranker, LightGBMRanker):
-            return scorer.score(self._rows)
-        position = {name: index for index, name in enumerate(self._features)}
-        if self._matrix is None or not set(ranker.features) <= position.keys():
-            self._features = ranker.features
-            self._matrix = (
-                self._rows.select(ranker.features).cast(pl.Float64).to_numpy(order="c")
-            )
-            return ranker.score(self._rows, self._matrix)
-        columns = [position[name] for name in ranker.features]
-        return ranker.score(self._rows, self._matrix[:, columns])
 
 
 class _Clock:

@@ -532,7 +532,7 @@ def test_analysis_matches_per_list_definitions() -> None:
             assert comparison["all"]["meat_only_share@5"][role] == share
 
 
-def test_rankers_share_one_feature_matrix() -> None:
+def test_ranking_rankers_in_chunks() -> None:
     from dataclasses import replace
 
     from features.paths import RANKER_CONFIG
@@ -548,8 +548,7 @@ def test_rankers_share_one_feature_matrix() -> None:
     features = ["distance_km", "cuisine_affinity", "past_orders_here", "same_city"]
     training = training_set(featured)
     current = train_ranker(training, config, features)
-    # The previous ranker reads a subset of the current one's features, in
-    # another order.
+    # The previous ranker reads fewer features, in another order.
     previous = NamedScorer("ranker_v1", train_ranker(training, config, features[2::-1]))
 
     lists, _ = rank_rows(rows, tables, [current, previous], 5)
