@@ -22,7 +22,6 @@ factor, cuisine names and shares of different lengths, a NaN share) make
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,20 +82,11 @@ class UserArrays:
         :data:`features.pairs.PAIR_INPUTS`."""
         ids = users[USER_ID].to_list()
         column_of = restaurants.cuisine_column_of
-        cuisines = len(column_of)
-        liked = np.zeros((len(ids), cuisines), dtype=bool)
-        liked_lists = users["user_liked_cuisines"].to_list()
-        for row, listed in enumerate(liked_lists):
-            for cuisine in listed or ():
-                column = column_of.get(cuisine)
-                if column is not None:
-                    liked[row, column] = True
+        liked = _memberships(users["user_liked_cuisines"], column_of)
         shares, share_problems = _shares(
-            users["user_cuisine_names"].to_list(),
-            users["user_cuisine_shares"].to_list(),
-            column_of,
+            users["user_cuisine_names"], users["user_cuisine_shares"], column_of
         )
-        taste, lengths, taste_null = taste_matrix(users["user_taste_factors"].to_list())
+        taste, lengths, taste_null = _taste(users["user_taste_factors"])
         id_column = dict(restaurants.row_of)
         neighbour_ids = sorted(set(restaurants.neighbours_of) - set(id_column))
         for offset, neighbour in enumerate(neighbour_ids):
@@ -108,22 +98,16 @@ class UserArrays:
             longitude=_floats(users["user_longitude"]),
             history_latitude=_floats(users["user_history_latitude"]),
             history_longitude=_floats(users["user_history_longitude"]),
-            city_codes=np.array(
-                [
-                    -1 if city is None else city_of.get(city, -2)
-                    for city in users["user_city"].to_list()
-                ],
-                dtype=np.int64,
-            ),
+            city_codes=_city_codes(users["user_city"], city_of),
             budget_level=_floats(users["user_budget_level"]),
             liked=liked,
-            liked_is_null=np.array([c is None for c in liked_lists], dtype=bool),
+            liked_is_null=users["user_liked_cuisines"].is_null().to_numpy(),
             shares=shares,
             vegetarian_ratio=_floats(users["user_vegetarian_order_ratio"]),
             taste=taste,
             taste_lengths=lengths,
             visits=_visits(
-                users["user_visited_restaurant_ids"].to_list(),
+                users["user_visited_restaurant_ids"],
                 id_column,
                 len(restaurants) + len(neighbour_ids),
             ),
@@ -254,46 +238,103 @@ def _sample(matrix: sp.csr_matrix, rows: np.ndarray, columns: np.ndarray) -> np.
     return np.asarray(block[local, columns], dtype=np.float64).ravel()
 
 
+def _city_codes(cities: pl.Series, code_of: dict[str, int]) -> np.ndarray:
+    """The code of each city, -2 for a city not in ``code_of``, -1 for null."""
+    codes = cities.replace_strict(code_of, default=-2, return_dtype=pl.Int64)
+    return np.where(cities.is_null().to_numpy(), -1, codes.to_numpy())
+
+
+def _exploded(lists: pl.Series, *others: pl.Series) -> pl.DataFrame:
+    """One row per element of ``lists`` (and of the lists of the same lengths
+    in ``others``), with the position ``_row`` of its list. Null and empty
+    lists give no row, so a null element is always an element of a list."""
+    frame = pl.DataFrame([lists, *others]).with_row_index("_row")
+    frame = frame.filter(pl.col(lists.name).list.len() > 0)
+    return frame.explode([lists.name, *(other.name for other in others)])
+
+
+def _memberships(lists: pl.Series, column_of: dict[str | None, int]) -> np.ndarray:
+    """(rows, columns) booleans: whether each list contains each column's value.
+    A null element matches the None column, as in a polars set intersection."""
+    members = np.zeros((lists.len(), len(column_of)), dtype=bool)
+    if lists.len() == 0 or not column_of:
+        return members
+    columns = pl.DataFrame(
+        {lists.name: list(column_of), "_column": list(column_of.values())},
+        schema={lists.name: pl.String, "_column": pl.Int64},
+    )
+    found = _exploded(lists).join(columns, on=lists.name, nulls_equal=True)
+    members[found["_row"].to_numpy(), found["_column"].to_numpy()] = True
+    return members
+
+
 def _shares(
-    names: list[list[str | None] | None],
-    shares: list[list[float | None] | None],
-    column_of: dict[str | None, int],
+    names: pl.Series, shares: pl.Series, column_of: dict[str | None, int]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Best share per (user, cuisine column), and the users whose lists polars
     rejects (lengths differ, one list missing) or that hold a NaN share."""
-    best = np.full((len(names), len(column_of)), -np.inf)
-    problems = np.zeros(len(names), dtype=bool)
-    for row, (listed, values) in enumerate(zip(names, shares, strict=True)):
-        if listed is None or values is None:
-            problems[row] = (listed is None) != (values is None)
-            continue
-        if len(listed) != len(values):
-            problems[row] = True
-            continue
-        for name, share in zip(listed, values, strict=True):
-            if share is not None and math.isnan(share):
-                problems[row] = True
-                break
-            column = column_of.get(name)
-            if name is None or share is None or column is None:
-                continue
-            best[row, column] = max(best[row, column], float(share))
+    best = np.full((names.len(), len(column_of)), -np.inf)
+    problems = (
+        (names.is_null() != shares.is_null())
+        | (names.list.len() != shares.list.len()).fill_null(False)
+        | shares.list.eval(pl.element().is_nan()).list.any().fill_null(False)
+    ).to_numpy()
+    usable = ~problems & names.is_not_null().to_numpy()
+    if not usable.any() or not column_of:
+        return best, problems
+    columns = pl.DataFrame(
+        {names.name: [c for c in column_of if c is not None]},
+        schema={names.name: pl.String},
+    ).with_columns(
+        pl.Series("_column", [column_of[c] for c in column_of if c is not None])
+    )
+    found = (
+        _exploded(names.filter(usable), shares.filter(usable))
+        .drop_nulls([names.name, shares.name])
+        .join(columns, on=names.name)
+        .group_by("_row", "_column")
+        .agg(pl.col(shares.name).max())
+    )
+    # _row counts the usable users only.
+    rows = np.flatnonzero(usable)[found["_row"].to_numpy()]
+    best[rows, found["_column"].to_numpy()] = found[shares.name].to_numpy()
     return best, problems
 
 
-def _visits(
-    visited: list[list[str | None] | None], id_column: dict[str, int], width: int
-) -> sp.csr_matrix:
-    rows: list[int] = []
-    columns: list[int] = []
-    for row, listed in enumerate(visited):
-        for restaurant_id in listed or ():
-            column = id_column.get(restaurant_id) if restaurant_id is not None else None
-            if column is not None:
-                rows.append(row)
-                columns.append(column)
+def _taste(factors: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`features.pair_arrays.taste_matrix` of a list column, without a
+    Python list per row when every list has one length."""
+    lengths = factors.list.len().fill_null(-1).to_numpy().astype(np.int64)
+    present = lengths[lengths >= 0]
+    if present.size == 0 or (present != present[0]).any():
+        return taste_matrix(factors.to_list())
+    width = int(present[0])
+    has_null = (
+        factors.list.eval(pl.element().is_null()).list.any().fill_null(False).to_numpy()
+    )
+    matrix = (
+        factors.list.eval(pl.element().cast(pl.Float64).fill_null(0.0))
+        .list.to_array(width)
+        .to_numpy()
+    )
+    matrix = np.nan_to_num(np.asarray(matrix, dtype=np.float64).reshape(-1, width))
+    return matrix, lengths, has_null
+
+
+def _visits(lists: pl.Series, id_column: dict[str, int], width: int) -> sp.csr_matrix:
+    columns = pl.DataFrame(
+        {lists.name: [key for key in id_column if key is not None]},
+        schema={lists.name: pl.String},
+    ).with_columns(
+        pl.Series("_column", [id_column[key] for key in id_column if key is not None])
+    )
+    found = _exploded(lists).join(columns, on=lists.name)
     matrix = sp.csr_matrix(
-        (np.ones(len(rows)), (rows, columns)), shape=(len(visited), width)
+        (
+            np.ones(found.height),
+            (found["_row"].to_numpy(), found["_column"].to_numpy()),
+        ),
+        shape=(lists.len(), width),
     )
     matrix.sum_duplicates()
     return matrix

@@ -300,9 +300,12 @@ def rank_window(
     tables = {snapshot.cutoff: cutoff_tables}
     clock.lap("feature tables")
     lists, counts = rank_rows(rows, tables, scorers, k, timings=timings)
+    per_user = relevant_orders_.group_by(USER_ID).agg(pl.col(RESTAURANT_ID).unique())
     relevant = {
-        user_id: set(group[RESTAURANT_ID].to_list())
-        for (user_id,), group in relevant_orders_.group_by(USER_ID)
+        user_id: set(restaurant_ids)
+        for user_id, restaurant_ids in zip(
+            per_user[USER_ID].to_list(), per_user[RESTAURANT_ID].to_list(), strict=True
+        )
     }
     first_baseline = 1 + (previous is not None)
     return RankedLists(
