@@ -16,6 +16,7 @@ import math
 import statistics
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,7 +49,14 @@ from models.dataset import (
 )
 from models.metrics import mean_ignoring_nan, per_user_metrics
 from models.progress import progress
-from models.ranker import RankerConfig, Scorer, top_k, train_ranker
+from models.ranker import (
+    COMPILE_ROWS,
+    LightGBMRanker,
+    RankerConfig,
+    Scorer,
+    top_k,
+    train_ranker,
+)
 from models.report_render import analysis_markdown
 from models.sanity import check_trainable
 from models.splits import Split, random_splits, temporal_splits
@@ -292,13 +300,25 @@ def rank_window(
         labels=relevant_orders_.select(USER_ID, RESTAURANT_ID),
         repeats_allowed=has_order_times(train_frames),
     )
-    rows = labelled_rows(
-        [test], None, config.seed, config.candidates, add_missed_positives=False
-    )
-    clock.lap("candidates")
-    cutoff_tables = compute_tables(snapshot)
-    tables = {snapshot.cutoff: cutoff_tables}
-    clock.lap("feature tables")
+    # Compiling the rankers' trees takes seconds and runs mostly while the
+    # candidates and tables are computed in polars, which releases the GIL.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        compiling = None
+        catalogue = snapshot.store.restaurants.height
+        cap = catalogue if config.candidates is None else config.candidates.total
+        users = relevant_orders_[USER_ID].n_unique()
+        if users * min(cap, catalogue) >= COMPILE_ROWS:
+            compiling = pool.submit(_compile_rankers, scorers)
+        rows = labelled_rows(
+            [test], None, config.seed, config.candidates, add_missed_positives=False
+        )
+        clock.lap("candidates")
+        cutoff_tables = compute_tables(snapshot)
+        tables = {snapshot.cutoff: cutoff_tables}
+        clock.lap("feature tables")
+        if compiling is not None:
+            compiling.result()
+            clock.lap("compiling trees")
     lists, counts = rank_rows(rows, tables, scorers, k, timings=timings)
     per_user = relevant_orders_.group_by(USER_ID).agg(pl.col(RESTAURANT_ID).unique())
     relevant = {
@@ -320,6 +340,13 @@ def rank_window(
         baselines=tuple(scorer.name for scorer in scorers[first_baseline:]),
         tables=cutoff_tables,
     )
+
+
+def _compile_rankers(scorers: Sequence[Scorer]) -> None:
+    for scorer in scorers:
+        ranker = scorer.scorer if isinstance(scorer, NamedScorer) else scorer
+        if isinstance(ranker, LightGBMRanker):
+            ranker.compile_trees()
 
 
 def rank_rows(
@@ -369,9 +396,13 @@ def rank_rows(
             part = rows.filter(pl.col(USER_ID).is_in(users[USER_ID].implode()))
             featured = rows_in_memory(part, tables_by_cutoff)
         clock.lap("feature rows")
-        pick = top_k_of_sorted if builder is not None else top_k
+        groups = SortedGroups.of(featured) if builder is not None else None
         for scorer in scorers:
-            lists[scorer.name].update(pick(featured, scorer.score(featured), k))
+            scores = scorer.score(featured)
+            if groups is None:
+                lists[scorer.name].update(top_k(featured, scores, k))
+            else:
+                lists[scorer.name].update(top_k_of_sorted(featured, scores, k, groups))
             clock.lap(scorer.name)
     return lists, counts
 
@@ -390,27 +421,52 @@ class _Clock:
         self._last = now
 
 
+@dataclass(frozen=True)
+class SortedGroups:
+    """The users of rows sorted by user and restaurant id, as arrays that every
+    model's :func:`top_k_of_sorted` of the same rows reuses."""
+
+    user_number: np.ndarray
+    place: np.ndarray
+    counts: np.ndarray
+    user_ids: list[str]
+    restaurant_ids: np.ndarray
+
+    @classmethod
+    def of(cls, rows: pl.DataFrame) -> SortedGroups:
+        """Number the users of ``rows`` in order and each row within its user."""
+        user_number = rows[USER_ID].rle_id().to_numpy()
+        first = np.flatnonzero(np.r_[True, user_number[1:] != user_number[:-1]])
+        counts = np.diff(np.r_[first, len(user_number)])
+        return cls(
+            user_number=user_number,
+            place=np.arange(len(user_number)) - np.repeat(first, counts),
+            counts=counts,
+            user_ids=rows[USER_ID].gather(first).to_list(),
+            restaurant_ids=rows[RESTAURANT_ID].to_numpy(),
+        )
+
+
 def top_k_of_sorted(
-    rows: pl.DataFrame, scores: np.ndarray, k: int
+    rows: pl.DataFrame, scores: np.ndarray, k: int, groups: SortedGroups | None = None
 ) -> dict[str, list[str]]:
     """:func:`models.ranker.top_k` for rows sorted by user and restaurant id.
 
     Ties go to the smaller restaurant id, and NaN scores rank first, as in
     :func:`top_k`. Each user's k-th best score is found first, in a padded
     (users, candidates) array, so that only the rows at or above it are
-    sorted: a few per user instead of hundreds.
+    sorted: a few per user instead of hundreds. ``groups`` are the rows'
+    :class:`SortedGroups`, computed here when not given.
     """
-    users = rows[USER_ID]
-    if users.len() == 0 or k < 1:
+    if rows.height == 0 or k < 1:
         return {}
-    user_number = users.rle_id().to_numpy()
-    first = np.flatnonzero(np.r_[True, user_number[1:] != user_number[:-1]])
-    counts = np.diff(np.r_[first, len(user_number)])
-    place = np.arange(len(user_number)) - np.repeat(first, counts)
+    if groups is None:
+        groups = SortedGroups.of(rows)
+    user_number = groups.user_number
     missing = np.isnan(scores)
     key = np.where(missing, np.inf, scores)
-    padded = np.full((len(first), int(counts.max())), -np.inf)
-    padded[user_number, place] = key
+    padded = np.full((len(groups.counts), int(groups.counts.max())), -np.inf)
+    padded[user_number, groups.place] = key
     kth = min(k, padded.shape[1])
     threshold = -np.partition(-padded, kth - 1, axis=1)[:, kth - 1]
     near = np.flatnonzero(key >= threshold[user_number])
@@ -420,13 +476,14 @@ def top_k_of_sorted(
     starts = np.flatnonzero(np.r_[True, ordered_users[1:] != ordered_users[:-1]])
     rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
     kept = order[rank < k]
-    restaurant_ids = rows[RESTAURANT_ID].gather(kept).to_list()
+    restaurant_ids = groups.restaurant_ids[kept].tolist()
     kept_users = user_number[kept]
     bounds = np.flatnonzero(np.r_[True, kept_users[1:] != kept_users[:-1], True])
-    user_ids = users.gather(kept[bounds[:-1]]).to_list()
     return {
-        user: restaurant_ids[begin:end]
-        for user, begin, end in zip(user_ids, bounds[:-1], bounds[1:], strict=True)
+        groups.user_ids[number]: restaurant_ids[begin:end]
+        for number, begin, end in zip(
+            kept_users[bounds[:-1]].tolist(), bounds[:-1], bounds[1:], strict=True
+        )
     }
 
 

@@ -246,6 +246,13 @@ class LightGBMRanker:
         self.__dict__.update(state)
         self._compiled = None
 
+    def compile_trees(self) -> CompiledTrees:
+        """Return the trees compiled to machine code, compiling them on the
+        first call (:class:`CompiledTrees`)."""
+        if self._compiled is None:
+            self._compiled = CompiledTrees(self.booster)
+        return self._compiled
+
     def score(self, rows: pl.DataFrame, matrix: np.ndarray | None = None) -> np.ndarray:
         """Score feature rows; higher means recommended first.
 
@@ -265,9 +272,7 @@ class LightGBMRanker:
         if len(matrix) <= 10_000:
             predicted = self.booster.predict(matrix, num_threads=1)
         elif len(matrix) >= COMPILE_ROWS:
-            if self._compiled is None:
-                self._compiled = CompiledTrees(self.booster)
-            predicted = self._compiled.predict(matrix)
+            predicted = self.compile_trees().predict(matrix)
         else:
             predicted = self.booster.predict(matrix)
         scores = np.asarray(predicted, dtype=np.float64)
