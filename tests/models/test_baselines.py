@@ -551,11 +551,12 @@ def test_largest_per_row_as_dense() -> None:
         np.testing.assert_array_equal(kept.toarray(), expected, err_msg=str(count))
 
 
-def test_user_knn_sparse_neighbours_match_dense() -> None:
+@pytest.mark.parametrize("neighbours", [1, 5])
+def test_user_knn_sparse_neighbours_match_dense(neighbours: int) -> None:
     world = generate_world(WorldConfig(users=400, restaurants=60, days=30, seed=6))
     tables = ("users", "restaurants", "menu_items", "orders", "order_items")
     frames = StoreFrames.from_store_tables(**{name: world[name] for name in tables})
-    baseline = UserKnnBaseline(neighbours=5)
+    baseline = UserKnnBaseline(neighbours=neighbours)
     baseline.fit(frames)
     normalized = baseline._normalized
     matrix = baseline._matrix
@@ -564,7 +565,41 @@ def test_user_knn_sparse_neighbours_match_dense() -> None:
 
     similarity = (normalized @ normalized.T).toarray()
     similarity[users, users] = 0.0
-    weights = collaborative._keep_largest(similarity, 5)
+    weights = collaborative._keep_largest(similarity, neighbours)
     expected = weights @ matrix.counts.toarray() + matrix.counts.toarray()
 
     np.testing.assert_allclose(baseline._user_block(users), expected, rtol=1e-12)
+    # Both ways of finding the neighbours ran: from the largest values alone,
+    # and, where equal values at the edge were left out, from the whole row.
+    width = 15 * neighbours + 1
+    largest = collaborative._without_self(
+        collaborative.sp_matmul_topn(normalized, normalized.T.tocsr(), top_n=width),
+        users,
+    )
+    assert collaborative._edge_inside(largest, width, neighbours).all()
+
+
+def test_user_knn_ties_beyond_largest_values() -> None:
+    # a ordered from r1 and r2; n00 to n29 each from r1 and a restaurant of
+    # their own. All 30 are at cosine 1/2 from a, more ties than the 16 values
+    # read for one neighbour, so a's whole row is read: n00, the smallest id,
+    # is the neighbour.
+    orders = [("a", "r1"), ("a", "r2")]
+    for index in range(30):
+        orders += [(f"n{index:02d}", "r1"), (f"n{index:02d}", f"x{index:02d}")]
+    baseline = UserKnnBaseline(neighbours=1)
+    baseline.fit(frames_of(orders))
+    matrix = baseline._matrix
+    assert matrix is not None
+    users = np.arange(matrix.user_ids.len())
+    largest = collaborative._without_self(
+        collaborative.sp_matmul_topn(
+            baseline._normalized, baseline._normalized.T.tocsr(), top_n=16
+        ),
+        users,
+    )
+    assert not collaborative._edge_inside(largest, 16, 1)[0]
+
+    scores = baseline.score(pairs("a", ["r1", "r2", "x00", "x01"]))
+
+    assert scores.tolist() == pytest.approx([1.5, 1.0, 0.5, 0.0])
