@@ -220,13 +220,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _models_key(args: argparse.Namespace) -> str:
-    """What the fitted models depend on besides the store: the config file."""
+    """Return a hash of what the fitted models depend on besides the store: the
+    config file."""
     return hashlib.sha256(args.config.read_bytes()).hexdigest()
 
 
 def _fitted_models(args: argparse.Namespace, path: Path) -> list[Any] | None:
-    """The models fitted by an earlier run on this store, with ``--reuse-models``
-    and the same config file; None otherwise."""
+    """Return the models fitted by an earlier run on this store, with
+    ``--reuse-models`` and the same config file; None otherwise."""
     if not args.reuse_models or not path.exists():
         return None
     with path.open("rb") as handle:

@@ -191,7 +191,8 @@ def pair_feature_block(
 
 
 def _served_columns(member: np.ndarray) -> np.ndarray:
-    """Each restaurant's cuisine columns, padded with -1 to the longest list."""
+    """Return each restaurant's cuisine columns, padded with -1 to the longest
+    list."""
     counts = member.sum(axis=1)
     width = int(counts.max()) if member.size else 0
     served = np.full((member.shape[0], width), -1, dtype=np.int64)
@@ -239,14 +240,15 @@ def _sample(matrix: sp.csr_matrix, rows: np.ndarray, columns: np.ndarray) -> np.
 
 
 def _city_codes(cities: pl.Series, code_of: dict[str, int]) -> np.ndarray:
-    """The code of each city, -2 for a city not in ``code_of``, -1 for null."""
+    """Return the code of each city: -2 for a city not in ``code_of``, -1 for
+    null."""
     codes = cities.replace_strict(code_of, default=-2, return_dtype=pl.Int64)
     return np.where(cities.is_null().to_numpy(), -1, codes.to_numpy())
 
 
 def _exploded(lists: pl.Series, *others: pl.Series) -> pl.DataFrame:
-    """One row per element of ``lists`` (and of the lists of the same lengths
-    in ``others``), with the position ``_row`` of its list. Null and empty
+    """Return one row per element of ``lists`` (and of the lists of the same
+    lengths in ``others``), with the position ``_row`` of its list. Null and empty
     lists give no row, so a null element is always an element of a list."""
     frame = pl.DataFrame([lists, *others]).with_row_index("_row")
     frame = frame.filter(pl.col(lists.name).list.len() > 0)

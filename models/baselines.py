@@ -120,10 +120,13 @@ class CityPopularityBaseline:
         return np.where(city >= 0, city_counts[city, restaurant] + share, global_count)
 
     def _arrays(self) -> _CityArrays:
-        """The code of each user's city among the cities with orders, the code
-        of each restaurant with orders, and the order counts per (city code,
-        restaurant code) and per restaurant code, each with a last column of
-        zeros for unknown restaurants."""
+        """Return the arrays the scores read, built once.
+
+        These are the code of each user's city among the cities with orders,
+        the code of each restaurant with orders, and the order counts per
+        (city, restaurant) and per restaurant. The counts end with a column of
+        zeros for unknown restaurants.
+        """
         cached = getattr(self, "_cached_arrays", None)
         if cached is not None:
             return cached
@@ -149,8 +152,8 @@ class CityPopularityBaseline:
 
 
 def _codes(ids: pl.Series, table: pl.DataFrame) -> np.ndarray:
-    """The ``_code`` of each id in ``table`` (keyed by the id's column name),
-    -1 for an id not in it."""
+    """Return the ``_code`` of each id in ``table`` (keyed by the id's column
+    name), -1 for an id not in it."""
     found = (
         ids.cast(pl.String)
         .to_frame()

@@ -164,7 +164,7 @@ def _pooled(
     settings: CandidateSettings,
 ) -> pl.DataFrame:
     """Pool the sources' proposals for ``users``: columns ``user_id``,
-    ``restaurant_id`` and ``source``. Every frame holds codes, not ids, and
+    ``restaurant_id`` and ``source``. Every frame contains codes, not ids, and
     ``restaurants`` and ``store_restaurants`` only the open restaurants."""
     popularity = restaurants.join(
         orders.group_by(RESTAURANT_ID).len("_popularity"), on=RESTAURANT_ID, how="left"

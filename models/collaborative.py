@@ -201,8 +201,8 @@ def _without_self(similarity: sp.csr_matrix, users: np.ndarray) -> sp.csr_matrix
 
 
 def _edge_inside(largest: sp.csr_matrix, width: int, count: int) -> np.ndarray:
-    """Whether each row of the ``width`` largest values of a similarity row
-    contains every value equal to the row's count-th largest.
+    """Return whether each row of the ``width`` largest values of a similarity
+    row contains every value equal to the row's count-th largest.
 
     It does when fewer than ``width`` values came back (that is the whole
     row), or when the smallest returned value, the self-similarity aside, is

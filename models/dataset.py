@@ -233,10 +233,11 @@ class CutoffRows:
     :func:`rows_in_memory` joins them, from arrays prepared once.
 
     Evaluation builds rows for tens of millions of candidate pairs of one
-    cutoff. Here the user and restaurant columns are gathered by position and
-    the pair features come from :func:`features.pair_blocks.pair_feature_block`
-    (within 1e-12 of :func:`features.pairs.pair_features`; rows it declines
-    go through :func:`rows_in_memory`). Pair features that are integers there
+    cutoff. Here the user and restaurant columns are gathered by position,
+    and the pair features come from
+    :func:`features.pair_blocks.pair_feature_block`. They are within 1e-12 of
+    :func:`features.pairs.pair_features`, and rows that it declines go through
+    :func:`rows_in_memory`. Pair features that are integers there
     are floats here, and list columns are left out: no scorer reads them.
     """
 

@@ -210,8 +210,9 @@ def _evaluate_split(
 
 
 def split_result(split: Split, ranked: RankedLists, k: int) -> dict[str, Any]:
-    """The report entry of one split: its window, sizes, candidate recall and
-    every model's NDCG@k and Recall@k over the users of ``ranked``."""
+    """Return the report entry of one split: its window, sizes, candidate
+    recall and every model's NDCG@k and Recall@k over the users of
+    ``ranked``."""
     models = {
         name: _list_metrics(lists, ranked.relevant, k)
         for name, lists in ranked.lists.items()
@@ -408,7 +409,8 @@ def rank_rows(
 
 
 class _Clock:
-    """Adds the seconds since the last lap to a step's total in ``timings``."""
+    """A timer that adds the seconds since its last lap to a step's total in
+    ``timings``."""
 
     def __init__(self, timings: dict[str, float] | None) -> None:
         self._timings = timings
