@@ -569,8 +569,8 @@ def test_user_knn_sparse_neighbours_match_dense(neighbours: int) -> None:
     expected = weights @ matrix.counts.toarray() + matrix.counts.toarray()
 
     np.testing.assert_allclose(baseline._user_block(users), expected, rtol=1e-12)
-    # Both ways of finding the neighbours ran: from the largest values alone,
-    # and, where equal values at the edge were left out, from the whole row.
+    # Every row's neighbours came from its largest values alone; the test
+    # below reaches the rows read whole.
     width = 15 * neighbours + 1
     largest = collaborative._without_self(
         collaborative.sp_matmul_topn(normalized, normalized.T.tocsr(), top_n=width),
