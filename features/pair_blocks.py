@@ -22,7 +22,9 @@ factor, cuisine names and shares of different lengths, a NaN share) make
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -80,25 +82,27 @@ class UserArrays:
     ) -> UserArrays:
         """Build the arrays of a frame with ``user_id`` and the user columns of
         :data:`features.pairs.PAIR_INPUTS`."""
-        ids = users[USER_ID].to_list()
         column_of = restaurants.cuisine_column_of
         liked = _memberships(users["user_liked_cuisines"], column_of)
         shares, share_problems = _shares(
             users["user_cuisine_names"], users["user_cuisine_shares"], column_of
         )
         taste, lengths, taste_null = _taste(users["user_taste_factors"])
+
+        # Visit columns: the restaurant rows, then ids met only as neighbours.
         id_column = dict(restaurants.row_of)
         neighbour_ids = sorted(set(restaurants.neighbours_of) - set(id_column))
         for offset, neighbour in enumerate(neighbour_ids):
             id_column[neighbour] = len(restaurants) + offset
-        city_of = restaurants.city_code_of
+        width = len(restaurants) + len(neighbour_ids)
+
         return cls(
-            user_ids=tuple(ids),
+            user_ids=tuple(users[USER_ID].to_list()),
             latitude=_floats(users["user_latitude"]),
             longitude=_floats(users["user_longitude"]),
             history_latitude=_floats(users["user_history_latitude"]),
             history_longitude=_floats(users["user_history_longitude"]),
-            city_codes=_city_codes(users["user_city"], city_of),
+            city_codes=_city_codes(users["user_city"], restaurants.city_code_of),
             budget_level=_floats(users["user_budget_level"]),
             liked=liked,
             liked_is_null=users["user_liked_cuisines"].is_null().to_numpy(),
@@ -106,14 +110,8 @@ class UserArrays:
             vegetarian_ratio=_floats(users["user_vegetarian_order_ratio"]),
             taste=taste,
             taste_lengths=lengths,
-            visits=_visits(
-                users["user_visited_restaurant_ids"],
-                id_column,
-                len(restaurants) + len(neighbour_ids),
-            ),
-            neighbours=_neighbour_matrix(
-                restaurants, id_column, len(restaurants) + len(neighbour_ids)
-            ),
+            visits=_visits(users["user_visited_restaurant_ids"], id_column, width),
+            neighbours=_neighbour_matrix(restaurants, id_column, width),
             unsupported=share_problems | taste_null,
         )
 
@@ -246,6 +244,15 @@ def _city_codes(cities: pl.Series, code_of: dict[str, int]) -> np.ndarray:
     return np.where(cities.is_null().to_numpy(), -1, codes.to_numpy())
 
 
+def _column_table(name: str, column_of: Mapping[Any, int]) -> pl.DataFrame:
+    """Return the ids of ``column_of`` as column ``name`` beside their
+    ``_column``, to join list elements to."""
+    return pl.DataFrame(
+        {name: list(column_of), "_column": list(column_of.values())},
+        schema={name: pl.String, "_column": pl.Int64},
+    )
+
+
 def _exploded(lists: pl.Series, *others: pl.Series) -> pl.DataFrame:
     """Return one row per element of ``lists`` (and of the lists of the same
     lengths in ``others``), with the position ``_row`` of its list. Null and empty
@@ -261,10 +268,7 @@ def _memberships(lists: pl.Series, column_of: dict[str | None, int]) -> np.ndarr
     members = np.zeros((lists.len(), len(column_of)), dtype=bool)
     if lists.len() == 0 or not column_of:
         return members
-    columns = pl.DataFrame(
-        {lists.name: list(column_of), "_column": list(column_of.values())},
-        schema={lists.name: pl.String, "_column": pl.Int64},
-    )
+    columns = _column_table(lists.name, column_of)
     found = _exploded(lists).join(columns, on=lists.name, nulls_equal=True)
     members[found["_row"].to_numpy(), found["_column"].to_numpy()] = True
     return members
@@ -284,12 +288,8 @@ def _shares(
     usable = ~problems & names.is_not_null().to_numpy()
     if not usable.any() or not column_of:
         return best, problems
-    columns = pl.DataFrame(
-        {names.name: [c for c in column_of if c is not None]},
-        schema={names.name: pl.String},
-    ).with_columns(
-        pl.Series("_column", [column_of[c] for c in column_of if c is not None])
-    )
+    # A null name matches no column, since the join leaves nulls unmatched.
+    columns = _column_table(names.name, column_of)
     found = (
         _exploded(names.filter(usable), shares.filter(usable))
         .drop_nulls([names.name, shares.name])
@@ -324,12 +324,7 @@ def _taste(factors: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _visits(lists: pl.Series, id_column: dict[str, int], width: int) -> sp.csr_matrix:
-    columns = pl.DataFrame(
-        {lists.name: [key for key in id_column if key is not None]},
-        schema={lists.name: pl.String},
-    ).with_columns(
-        pl.Series("_column", [id_column[key] for key in id_column if key is not None])
-    )
+    columns = _column_table(lists.name, id_column)
     found = _exploded(lists).join(columns, on=lists.name)
     matrix = sp.csr_matrix(
         (
