@@ -2,7 +2,10 @@
 
 PYTHON ?= python3
 VENV ?= .venv
-VAR_DIR ?= var
+# The folder of generated files: VAR_DIR, else RECOMMENDER_VAR_DIR, else var.
+ifeq ($(origin VAR_DIR),undefined)
+VAR_DIR := $(or $(RECOMMENDER_VAR_DIR),var)
+endif
 SOURCE ?= uci
 # Size and seed of the world that SOURCE=synthetic generates.
 USERS ?= 5000

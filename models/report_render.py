@@ -276,12 +276,26 @@ def _summary_lines(analysis: Mapping[str, Any]) -> list[str]:
 
 
 def _describe_run(report: Mapping[str, Any], analysis: Mapping[str, Any]) -> str:
-    split = analysis.get("split") or {}
+    """Describe the run in one sentence. The analysis covers the report's
+    first split: the latest weekly window, or the random split of the first
+    seed."""
+    splits = report.get("splits")
+    first = splits[0] if isinstance(splits, list) and splits else {}
+    if not isinstance(first, Mapping):
+        first = {}
+    if report.get("split_kind") == "temporal":
+        test_from = first.get("test_from")
+        window = str(test_from)[:10] if isinstance(test_from, str) else None
+        split = f"Temporal split, test window from {_name(window)}"
+    elif report.get("split_kind") == "random":
+        split = f"Random split of seed {_name(first.get('seed'))}"
+    else:
+        split = f"{_name(report.get('split_kind')).capitalize()} split"
+    users = analysis.get("test_users", first.get("test_users"))
     return (
         f"Created {_name(report.get('created_at'))}. "
-        f"{_name(split.get('kind')).capitalize()} split, test window from "
-        f"{_name(split.get('test_from'))}, {_number(split.get('test_users'))} "
-        f"test users. Relevance: {_name(report.get('relevance'))}. "
+        f"{split}, {_number(users)} test users. "
+        f"Relevance: {_name(report.get('relevance'))}. "
         f"Current model {_name(analysis.get('current'))}, previous model "
         f"{_name(analysis.get('previous'))}, best baseline "
         f"{_name(analysis.get('best_baseline'))}."

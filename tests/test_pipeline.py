@@ -106,7 +106,10 @@ def test_evaluation_report_has_the_segment_analysis(pipeline_var_dir: Path) -> N
     assert audits["small_independent_exposure"] in ("passed", "failed")
     html = (reports / "report.html").read_text()
     assert html.count("<svg") == 4
-    assert "Where to work" in (reports / "report.md").read_text()
+    markdown = (reports / "report.md").read_text()
+    assert "Where to work" in markdown
+    users = f"{analysis['test_users']:,}"
+    assert f"Random split of seed 0, {users} test users." in markdown
 
 
 def test_failed_audit_exits_non_zero(pipeline_var_dir: Path, tmp_path: Path) -> None:

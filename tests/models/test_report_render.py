@@ -51,13 +51,13 @@ REPORT: dict[str, Any] = {
     "created_at": "2026-12-05T01:00:00+00:00",
     "split_kind": "temporal",
     "relevance": "any order",
+    "splits": [
+        {"seed": 0, "test_from": "2024-04-24T00:00:00+00:00", "test_users": 2408},
+        {"seed": 1, "test_from": "2024-04-17T00:00:00+00:00", "test_users": 2520},
+    ],
     "analysis": {
         "k": 10,
-        "split": {
-            "kind": "temporal",
-            "test_from": "2024-04-24T00:00:00+00:00",
-            "test_users": 2408,
-        },
+        "test_users": 2408,
         "current": "lightgbm_ranker",
         "previous": "ranker_v1",
         "best_baseline": "item_knn",
@@ -554,6 +554,21 @@ def test_empty_analysis_renders() -> None:
     assert "No audit in this report." in page
     markdown = analysis_markdown(report)
     assert "SliceLine found no slice." in markdown
+
+
+def test_run_sentence_of_a_temporal_split(markdown: str, page: str) -> None:
+    sentence = "Temporal split, test window from 2024-04-24, 2,408 test users."
+    assert sentence in markdown
+    assert sentence in page
+
+
+def test_run_sentence_of_a_random_split() -> None:
+    report = copy.deepcopy(REPORT)
+    report["split_kind"] = "random"
+    report["splits"][0]["test_from"] = None
+    report["analysis"]["test_users"] = 1002
+
+    assert "Random split of seed 0, 1,002 test users." in analysis_markdown(report)
 
 
 def test_missing_analysis_rejected() -> None:
