@@ -3,7 +3,8 @@
 A file that cannot be read at all (missing, empty, wrong header, broken CSV
 quoting) raises :class:`ImportFileError`, which fails the whole import. A
 record that can be read but not used (wrong number of fields, invalid
-UTF-8) becomes a reject and the rest of the file is kept.
+UTF-8) becomes a reject and the rest of the file is kept. Its key is kept
+too, so that the rows that reference it can be rejected with it.
 """
 
 from __future__ import annotations
@@ -44,16 +45,23 @@ def find_table_file(directory: Path, table_format: TableFormat) -> Path | None:
 
 def read_table_file(
     path: Path, table_format: TableFormat
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Read a CSV or Parquet file as text columns plus ``_line``.
 
     Returns:
-        The readable records, and rejects (line, column_name, value, reason)
-        for records that could not be used. For Parquet, the line is the
-        1-based row number.
+        Three frames: the usable records, the rejects (line, column_name,
+        value, reason) of records that could not be used, and the ``_line``
+        and key columns of those records. A key is read from its column's
+        place in the record, even when the record has the wrong number of
+        fields, and is null when the record is too short to have it. For
+        Parquet, the line is the 1-based row number.
     """
     if path.suffix == ".parquet":
-        return _read_parquet(path, table_format), pl.DataFrame(schema=REJECT_COLUMNS)
+        return (
+            _read_parquet(path, table_format),
+            pl.DataFrame(schema=REJECT_COLUMNS),
+            _key_frame([], table_format),
+        )
     return _read_csv(path, table_format)
 
 
@@ -80,9 +88,10 @@ def _check_header(path: Path, header: list[str], table_format: TableFormat) -> N
 
 def _read_csv(
     path: Path, table_format: TableFormat
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     csv.field_size_limit(MAX_FIELD_BYTES)
     rejects: list[dict[str, object]] = []
+    unusable_keys: list[dict[str, object]] = []
     # surrogateescape keeps undecodable bytes as lone surrogates, so a record
     # with invalid UTF-8 is found and rejected instead of failing the file.
     with path.open(
@@ -112,14 +121,14 @@ def _read_csv(
             except StopIteration:
                 break
             except csv.Error as error:
-                msg = f"{path}: unreadable CSV at line {reader.line_num}: {error}"
-                raise ImportFileError(msg) from error
+                raise _csv_error(path, error, line, reader.line_num) from error
             next_line = reader.line_num + 1
             if not record:
                 continue
             problem = _record_problem(record, header, line)
             if problem:
                 rejects.extend(problem)
+                unusable_keys.append(_record_key(record, header, line, table_format))
                 continue
             for values, value in zip(columns, record, strict=True):
                 values.append(value)
@@ -129,7 +138,80 @@ def _read_csv(
         {LINE: lines, **dict(zip(header, columns, strict=True))},
         schema={LINE: pl.Int64, **{name: pl.String for name in header}},
     )
-    return frame, pl.DataFrame(rejects, schema=REJECT_COLUMNS)
+    return (
+        frame,
+        pl.DataFrame(rejects, schema=REJECT_COLUMNS),
+        _key_frame(unusable_keys, table_format),
+    )
+
+
+def _csv_error(
+    path: Path, error: csv.Error, record_line: int, error_line: int
+) -> ImportFileError:
+    """Describe a CSV syntax error at the line where a reader can fix it."""
+    # Python's csv module (3.11) raises this message, in strict mode, when the
+    # file ends inside a quoted field. By then its line number is the end of the
+    # file, so the message names the line of the quote that was left open.
+    if str(error) == "unexpected end of data":
+        quote_line = _open_quote_line(path, record_line)
+        return ImportFileError(
+            f"{path}: unreadable CSV: the quote opened at line {quote_line} is "
+            f"never closed, so the file ends (line {error_line}) inside a "
+            "quoted field"
+        )
+    return ImportFileError(f"{path}: unreadable CSV at line {error_line}: {error}")
+
+
+def _open_quote_line(path: Path, record_line: int) -> int:
+    """Find the line of the quote that the last record, which starts at
+    ``record_line`` and never ends, leaves open.
+
+    A record only spans lines inside quoted fields, so the open quote is the
+    last quote that starts a field. The states follow Python's csv module with
+    the default dialect: a quote is special only at the start of a field, and
+    ``""`` inside quotes is a literal quote.
+    """
+    quote_line = record_line
+    state = "field start"
+    with path.open(
+        newline="", encoding="utf-8-sig", errors="surrogateescape"
+    ) as handle:
+        for number, text in enumerate(handle, start=1):
+            if number < record_line:
+                continue
+            for char in text:
+                if state == "quoted":
+                    if char == '"':
+                        state = "quote in quoted"
+                elif state == "quote in quoted" and char == '"':
+                    state = "quoted"
+                elif char in ",\r\n":
+                    state = "field start"
+                elif state == "field start" and char == '"':
+                    state = "quoted"
+                    quote_line = number
+                else:
+                    state = "unquoted"
+    return quote_line
+
+
+def _record_key(
+    record: list[str], header: list[str], line: int, table_format: TableFormat
+) -> dict[str, object]:
+    key: dict[str, object] = {LINE: line}
+    for name in table_format.key:
+        index = header.index(name)
+        value = record[index] if index < len(record) else ""
+        text = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        key[name] = text.strip() or None
+    return key
+
+
+def _key_frame(
+    keys: list[dict[str, object]], table_format: TableFormat
+) -> pl.DataFrame:
+    schema = {LINE: pl.Int64, **{name: pl.String for name in table_format.key}}
+    return pl.DataFrame(keys, schema=schema)
 
 
 def _record_problem(
@@ -169,6 +251,21 @@ def _has_invalid_utf8(values: list[str]) -> bool:
     return False
 
 
+# The Parquet column types that each kind of column accepts, as the error
+# message names them. Strings are parsed as in a CSV file.
+_PARQUET_TYPES = {
+    Kind.TEXT: "strings or integers",
+    Kind.ID: "strings or integers",
+    Kind.TEXT_LIST: (
+        f"lists of strings, or strings of values separated by {LIST_SEPARATOR}"
+    ),
+    Kind.TIMESTAMP: "timestamps, dates or strings",
+    Kind.FLOAT: "numbers, booleans or strings",
+    Kind.INTEGER: "numbers, booleans or strings",
+    Kind.BOOLEAN: "numbers, booleans or strings",
+}
+
+
 def _check_parquet_types(
     path: Path, frame: pl.DataFrame, table_format: TableFormat
 ) -> None:
@@ -176,7 +273,7 @@ def _check_parquet_types(
     values: text as floats (an id 7.0), lists of non-strings, binary, structs."""
     for name, dtype in frame.schema.items():
         kind = table_format.column(name).kind
-        if kind is Kind.TEXT:
+        if kind in (Kind.TEXT, Kind.ID):
             allowed = dtype == pl.String or dtype.is_integer()
         elif kind is Kind.TEXT_LIST:
             allowed = dtype in (pl.String, pl.List(pl.String))
@@ -186,10 +283,24 @@ def _check_parquet_types(
             allowed = dtype == pl.String or dtype.is_numeric() or dtype == pl.Boolean
         if not allowed:
             msg = (
-                f"{path}: column {name} has Parquet type {dtype}, which cannot hold "
-                f"{kind.value} values; write it as {kind.value} or text"
+                f"{path}: column {name} has type {dtype}, but {kind.value} "
+                f"columns must be stored as {_PARQUET_TYPES[kind]}"
             )
             raise ImportFileError(msg)
+
+
+def _decode_dictionaries(frame: pl.DataFrame) -> pl.DataFrame:
+    """Cast dictionary-encoded text (pandas ``category``, pyarrow dictionary
+    arrays, which polars reads as Categorical or Enum) to plain strings."""
+    decoded = []
+    for name, dtype in frame.schema.items():
+        if isinstance(dtype, pl.Categorical | pl.Enum):
+            decoded.append(pl.col(name).cast(pl.String))
+        elif isinstance(dtype, pl.List) and isinstance(
+            dtype.inner, pl.Categorical | pl.Enum
+        ):
+            decoded.append(pl.col(name).cast(pl.List(pl.String)))
+    return frame.with_columns(decoded)
 
 
 def _read_parquet(path: Path, table_format: TableFormat) -> pl.DataFrame:
@@ -199,6 +310,7 @@ def _read_parquet(path: Path, table_format: TableFormat) -> pl.DataFrame:
         msg = f"{path}: unreadable Parquet file: {error}"
         raise ImportFileError(msg) from error
     _check_header(path, frame.columns, table_format)
+    frame = _decode_dictionaries(frame)
     _check_parquet_types(path, frame, table_format)
 
     as_text = []

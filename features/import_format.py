@@ -34,6 +34,9 @@ class Kind(StrEnum):
     """The parser applied to a field's text."""
 
     TEXT = "text"
+    # Text that the API accepts as an id: see MAX_ID_LENGTH and ID_PATTERN in
+    # features/schema.py.
+    ID = "id"
     FLOAT = "float"
     INTEGER = "integer"
     BOOLEAN = "boolean"
@@ -82,7 +85,7 @@ FORMATS: tuple[TableFormat, ...] = (
     TableFormat(
         table=USERS,
         columns=(
-            Column(USER_ID, Kind.TEXT, required=True),
+            Column(USER_ID, Kind.ID, required=True),
             Column("signup_time", Kind.TIMESTAMP),
             Column("city", Kind.TEXT),
             Column("latitude", Kind.FLOAT, minimum=-90, maximum=90),
@@ -100,7 +103,7 @@ FORMATS: tuple[TableFormat, ...] = (
     TableFormat(
         table=RESTAURANTS,
         columns=(
-            Column(RESTAURANT_ID, Kind.TEXT, required=True),
+            Column(RESTAURANT_ID, Kind.ID, required=True),
             Column("name", Kind.TEXT, required=True),
             Column("city", Kind.TEXT),
             Column("latitude", Kind.FLOAT, minimum=-90, maximum=90),
@@ -114,8 +117,8 @@ FORMATS: tuple[TableFormat, ...] = (
     TableFormat(
         table=MENU_ITEMS,
         columns=(
-            Column(MENU_ITEM_ID, Kind.TEXT, required=True),
-            Column(RESTAURANT_ID, Kind.TEXT, required=True),
+            Column(MENU_ITEM_ID, Kind.ID, required=True),
+            Column(RESTAURANT_ID, Kind.ID, required=True),
             Column("name", Kind.TEXT, required=True),
             Column("description", Kind.TEXT),
             Column("price", Kind.FLOAT, minimum=0),
@@ -126,9 +129,9 @@ FORMATS: tuple[TableFormat, ...] = (
     TableFormat(
         table=ORDERS,
         columns=(
-            Column(ORDER_ID, Kind.TEXT, required=True),
-            Column(USER_ID, Kind.TEXT, required=True),
-            Column(RESTAURANT_ID, Kind.TEXT, required=True),
+            Column(ORDER_ID, Kind.ID, required=True),
+            Column(USER_ID, Kind.ID, required=True),
+            Column(RESTAURANT_ID, Kind.ID, required=True),
             Column("ordered_at", Kind.TIMESTAMP),
             Column("total", Kind.FLOAT, minimum=0),
             Column("rating", Kind.FLOAT, minimum=0, maximum=5),
@@ -138,8 +141,8 @@ FORMATS: tuple[TableFormat, ...] = (
     TableFormat(
         table=ORDER_ITEMS,
         columns=(
-            Column(ORDER_ID, Kind.TEXT, required=True),
-            Column(MENU_ITEM_ID, Kind.TEXT, required=True),
+            Column(ORDER_ID, Kind.ID, required=True),
+            Column(MENU_ITEM_ID, Kind.ID, required=True),
             Column(
                 "quantity", Kind.INTEGER, required=True, minimum=1, maximum=MAX_INT32
             ),

@@ -96,9 +96,15 @@ def import_directory(
     rejected_keys: dict[str, pl.Series] = {}
     connection.execute("BEGIN TRANSACTION")
     try:
-        for name, (source, rows, rejects) in parsed.items():
+        for name, (source, rows, rejects, unusable_keys) in parsed.items():
             summary, table_rejects = _load_table(
-                connection, _format(name), source, rows, rejects, rejected_keys
+                connection,
+                _format(name),
+                source,
+                rows,
+                rejects,
+                unusable_keys,
+                rejected_keys,
             )
             result.tables[name] = summary
             result.rejects = pl.concat([result.rejects, table_rejects])
@@ -116,11 +122,14 @@ def _format(table_name: str) -> TableFormat:
 
 def _read_and_parse(
     path: Path, table_format: TableFormat
-) -> tuple[str, pl.DataFrame, pl.DataFrame]:
-    raw, read_rejects = read_table_file(path, table_format)
+) -> tuple[str, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Return the file's source name, parsed rows, rejects, and the keys of
+    records rejected while reading."""
+    raw, read_rejects, unusable_keys = read_table_file(path, table_format)
     rows, field_rejects = parse_fields(raw, table_format)
+    rejects = pl.concat([read_rejects, field_rejects])
     # The absolute path, so that one file imported by two paths is one source.
-    return str(path.resolve()), rows, pl.concat([read_rejects, field_rejects])
+    return str(path.resolve()), rows, rejects, unusable_keys
 
 
 def _load_table(
@@ -129,8 +138,11 @@ def _load_table(
     source: str,
     rows: pl.DataFrame,
     rejects: pl.DataFrame,
+    unusable_keys: pl.DataFrame,
     rejected_keys: dict[str, pl.Series],
 ) -> tuple[TableSummary, pl.DataFrame]:
+    """Load the rows of one file and add the keys it rejected to
+    ``rejected_keys``, which the files loaded after it check against."""
     summary = TableSummary(source_file=source)
     # Records rejected while reading (wrong field count, invalid UTF-8) are
     # not among the parsed rows but were read all the same.
@@ -150,9 +162,13 @@ def _load_table(
     if len(table_format.key) == 1:
         # Rows that reference one of these keys are rejected too, even when
         # the key exists in the store, since the import meant another row.
+        # Records rejected while reading were never parsed, so their keys
+        # come from the reader.
         key = table_format.key[0]
         rejected_rows = parsed.filter(pl.col(LINE).is_in(all_rejects["line"].implode()))
-        rejected_keys[table_format.table.name] = rejected_rows[key].drop_nulls()
+        rejected_keys[table_format.table.name] = pl.concat(
+            [rejected_rows[key], unusable_keys[key]]
+        ).drop_nulls()
     summary.inserted = rows.height
     summary.unchanged = unchanged + loaded_repeats
     summary.rejected = all_rejects["line"].n_unique()

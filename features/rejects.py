@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import polars as pl
 
@@ -66,3 +67,77 @@ class RejectLog:
             "imported_at": pl.Datetime("us"),
         }
         return pl.DataFrame(rows, schema=schema).select(IMPORT_REJECTS.column_names)
+
+
+# The file, in the var folder, that `recommender import` fills with every
+# reject of the last import that loaded, replacing the previous one.
+REJECTS_CSV = "import_rejects.csv"
+# The number of rejects that `recommender import` prints in full.
+PRINTED_REJECTS = 20
+# Longer values are cut in the printed rejects, but not in the CSV file.
+MAX_PRINTED_VALUE_CHARS = 60
+
+
+def write_rejects_csv(rejects: pl.DataFrame, path: Path) -> None:
+    """Write rejects to ``path`` as CSV, one row each, replacing the file.
+
+    Args:
+        rejects: the columns source_file, line, column_name, value and reason,
+            as in :attr:`features.importer.ImportResult.rejects`.
+        path: the CSV file, which has a header line even when there are no
+            rejects.
+    """
+    columns = ["source_file", "line", "column_name", "value", "reason"]
+    rejects.select(columns).write_csv(path)
+
+
+def describe_rejects(
+    rejects: pl.DataFrame, csv_path: Path, limit: int = PRINTED_REJECTS
+) -> list[str]:
+    """Describe the first ``limit`` rejects in full, one line each, and end
+    with the number left out and ``csv_path``, which contains them all.
+
+    Returns no lines when there are no rejects.
+    """
+    if rejects.is_empty():
+        return []
+    total = rejects.height
+    if total > limit:
+        heading = f"first {limit} of {total} rejects:"
+    else:
+        heading = f"{total} reject{'s' if total > 1 else ''}:"
+    lines = [heading]
+    for reject in rejects.head(limit).iter_rows(named=True):
+        lines.append(f"  {describe_reject(reject)}")
+    more = f"{total - limit} more not shown. " if total > limit else ""
+    lines.append(f"{more}All rejects are in {csv_path}")
+    return lines
+
+
+def describe_reject(reject: dict[str, object]) -> str:
+    """Describe a reject as file, line, column, value and reason, such as
+    ``users.csv line 5, column latitude, value 'north': expected a number``."""
+    source = Path(str(reject["source_file"]))
+    parts = [source.name]
+    if reject["line"] is not None:
+        # The line of a Parquet reject is its 1-based row number.
+        place = "row" if source.suffix == ".parquet" else "line"
+        parts[0] += f" {place} {reject['line']}"
+    column_name = reject["column_name"]
+    if column_name is not None:
+        label = "columns" if "," in str(column_name) else "column"
+        parts.append(f"{label} {column_name}")
+    if reject["value"] is not None:
+        # A value without a column is the whole record, such as one with the
+        # wrong number of fields.
+        label = "value" if column_name is not None else "record"
+        parts.append(f"{label} {_printed_value(str(reject['value']))}")
+    return f"{', '.join(parts)}: {reject['reason']}"
+
+
+def _printed_value(value: str) -> str:
+    """Quote ``value`` with escapes, so that tabs and line breaks show."""
+    if len(value) <= MAX_PRINTED_VALUE_CHARS:
+        return repr(value)
+    cut = value[:MAX_PRINTED_VALUE_CHARS]
+    return f"{cut!r} and {len(value) - len(cut)} more characters"

@@ -18,6 +18,7 @@ from features.import_format import (
     Kind,
     TableFormat,
 )
+from features.schema import ID_PATTERN, MAX_ID_LENGTH
 
 LINE = "_line"
 REJECT_COLUMNS = {
@@ -34,6 +35,7 @@ _NAIVE_FORMATS = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%d")
 
 _POLARS_TYPES: dict[Kind, pl.DataType] = {
     Kind.TEXT: pl.String(),
+    Kind.ID: pl.String(),
     Kind.FLOAT: pl.Float64(),
     Kind.INTEGER: pl.Int64(),
     Kind.BOOLEAN: pl.Boolean(),
@@ -100,6 +102,19 @@ def _parse_column(text: pl.Series, column: Column) -> tuple[pl.Series, pl.Series
     ]
     if column.required:
         checks.append((pl.col("text").is_null(), "missing required value"))
+    if column.kind is Kind.ID:
+        checks.append(
+            (
+                pl.col("text").str.len_chars() > MAX_ID_LENGTH,
+                f"expected an id of at most {MAX_ID_LENGTH} characters",
+            )
+        )
+        checks.append(
+            (
+                ~pl.col("text").str.contains(ID_PATTERN),
+                "expected an id without control characters such as tab or newline",
+            )
+        )
     if column.kind is Kind.FLOAT:
         checks.append(
             (value.is_infinite() | value.is_nan(), "expected a finite number")
@@ -138,7 +153,7 @@ def _parse_column(text: pl.Series, column: Column) -> tuple[pl.Series, pl.Series
 
 
 def _typed(text: pl.Expr, kind: Kind) -> pl.Expr:
-    if kind is Kind.TEXT:
+    if kind in (Kind.TEXT, Kind.ID):
         return text
     if kind is Kind.FLOAT:
         return text.cast(pl.Float64, strict=False)
@@ -184,6 +199,7 @@ def _timestamp(text: pl.Expr) -> pl.Expr:
 def _describe(kind: Kind) -> str:
     return {
         Kind.TEXT: "text",
+        Kind.ID: "an id",
         Kind.FLOAT: "a number",
         Kind.INTEGER: "an integer",
         Kind.BOOLEAN: "true or false",

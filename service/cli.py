@@ -107,9 +107,12 @@ def _data(args: argparse.Namespace, paths: VarPaths) -> None:
 
 
 def _import(args: argparse.Namespace, paths: VarPaths) -> None:
+    from features.rejects import REJECTS_CSV, describe_rejects, write_rejects_csv
     from service.pipeline import import_files
 
     result = import_files(paths, args.directory)
+    rejects_csv = paths.root / REJECTS_CSV
+    write_rejects_csv(result.rejects, rejects_csv)
     print(f"{'table':<12} {'read':>9} {'inserted':>9} {'unchanged':>9} {'rejected':>9}")
     for table, summary in result.tables.items():
         print(
@@ -118,11 +121,13 @@ def _import(args: argparse.Namespace, paths: VarPaths) -> None:
         )
     for (source, reason), count in sorted(result.counts_by_reason().items()):
         print(f"rejected {count} in {source}: {reason}")
+    for line in describe_rejects(result.rejects, rejects_csv):
+        print(line)
     rejected = sum(summary.rejected for summary in result.tables.values())
     if rejected and not args.accept_rejects:
         msg = (
-            f"{rejected} rows rejected; the other rows were loaded. See the "
-            "import_rejects table, or pass --accept-rejects to exit with 0"
+            f"{rejected} rows rejected; the other rows were loaded. See "
+            f"{rejects_csv}, or pass --accept-rejects to exit with 0"
         )
         raise RejectedRowsError(msg)
 

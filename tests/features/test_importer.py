@@ -6,7 +6,10 @@ import re
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from features import store
@@ -14,6 +17,7 @@ from features.import_files import ImportFileError
 from features.import_format import FORMATS
 from features.importer import import_directory
 from features.paths import PROJECT_DIR
+from features.rejects import describe_reject
 from features.schema import ALL_TABLES
 from service.cli import EXIT_REJECTS, main
 
@@ -551,17 +555,47 @@ def test_integral_float_quantity_accepted(
 
 
 @pytest.mark.parametrize(
-    ("column", "values"),
+    ("column", "values", "message"),
     [
-        ("name", [{"a": 1}]),
-        ("name", [b"\xff\xfe"]),
-        ("restaurant_id", [7.5]),
-        ("cuisines", [[1, 2]]),
+        (
+            "name",
+            [{"a": 1}],
+            "column name has type Struct({'a': Int64}), but text columns must be "
+            "stored as strings or integers",
+        ),
+        (
+            "name",
+            [b"\xff\xfe"],
+            "column name has type Binary, but text columns must be stored as "
+            "strings or integers",
+        ),
+        (
+            "restaurant_id",
+            [7.5],
+            "column restaurant_id has type Float64, but id columns must be stored "
+            "as strings or integers",
+        ),
+        (
+            "cuisines",
+            [[1, 2]],
+            "column cuisines has type List(Int64), but text list columns must be "
+            "stored as lists of strings, or strings of values separated by |",
+        ),
+        (
+            "opened_at",
+            [1.5],
+            "column opened_at has type Float64, but timestamp columns must be "
+            "stored as timestamps, dates or strings",
+        ),
     ],
-    ids=["struct name", "binary name", "float id", "integer list"],
+    ids=["struct name", "binary name", "float id", "integer list", "float time"],
 )
 def test_parquet_wrong_type_fails(
-    connection: duckdb.DuckDBPyConnection, tmp_path: Path, column: str, values: list
+    connection: duckdb.DuckDBPyConnection,
+    tmp_path: Path,
+    column: str,
+    values: list,
+    message: str,
 ) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
@@ -570,8 +604,43 @@ def test_parquet_wrong_type_fails(
     )
     frame.write_parquet(folder / "restaurants.parquet")
 
-    with pytest.raises(ImportFileError, match=f"column {column} has Parquet type"):
+    with pytest.raises(ImportFileError) as raised:
         import_directory(connection, folder)
+
+    assert str(raised.value) == f"{folder / 'restaurants.parquet'}: {message}"
+
+
+def test_parquet_dictionary_text_accepted(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    pd.DataFrame(
+        {
+            "user_id": pd.Categorical(["c1", "c2", "c3"]),
+            "city": pd.Categorical(["Lyon", "Paris", None]),
+        }
+    ).to_parquet(folder / "users.parquet")
+    restaurants = pa.table(
+        {
+            "restaurant_id": pa.array(["r1"]).dictionary_encode(),
+            "name": pa.array(["Pizza Nova"]).dictionary_encode(),
+            "cuisines": pa.array(
+                [["pizza", "italian"]], pa.list_(pa.dictionary(pa.int32(), pa.string()))
+            ),
+        }
+    )
+    pq.write_table(restaurants, folder / "restaurants.parquet")
+
+    result = import_directory(connection, folder)
+    users = connection.sql("SELECT user_id, city FROM users ORDER BY 1").fetchall()
+    restaurant = connection.sql("SELECT * FROM restaurants").pl()
+
+    assert result.rejects.is_empty()
+    assert users == [("c1", "Lyon"), ("c2", "Paris"), ("c3", None)]
+    assert restaurant["restaurant_id"].to_list() == ["r1"]
+    assert restaurant["name"].to_list() == ["Pizza Nova"]
+    assert restaurant["cuisines"].to_list() == [["pizza", "italian"]]
 
 
 def test_repeat_of_rejected_row_rejected(
@@ -631,3 +700,226 @@ def test_other_path_same_rejects(
     stored = connection.execute("SELECT count(*) FROM import_rejects").fetchall()
 
     assert stored[0][0] == 1
+
+
+def test_read_rejects_cascade_to_orders(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    import_directory(connection, write_files(tmp_path / "first", BASE_FILES))
+    before = snapshot(connection)
+    later: dict[str, str | bytes] = {
+        # u1 has invalid UTF-8 and u2 an extra field. Both are in the store.
+        "users.csv": b"user_id,city\nu1,Caf\xe9\nu2,Lyon,extra\n",
+        "orders.csv": (
+            "order_id,user_id,restaurant_id\no8,u1,r1\no9,u2,r1\no10,u3,r2\n"
+        ),
+    }
+
+    result = import_directory(connection, write_files(tmp_path / "later", later))
+    orders = result.rejects.filter(pl.col("source_file").str.ends_with("orders.csv"))
+    inserted = connection.sql("SELECT order_id FROM orders ORDER BY 1").fetchall()
+
+    assert orders.select("line", "column_name", "value", "reason").rows() == [
+        (2, "user_id", "u1", "user_id was rejected in this import's users file"),
+        (3, "user_id", "u2", "user_id was rejected in this import's users file"),
+    ]
+    assert result.tables["orders"].inserted == 1
+    assert [row[0] for row in inserted] == ["o1", "o10", "o2", "o3"]
+    assert snapshot(connection)["users"] == before["users"]
+
+
+def test_short_record_rejected_without_key(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    files: dict[str, str | bytes] = {
+        "restaurants.csv": "name,restaurant_id\nPizza Nova\nDosa Hut,r2\n",
+        "menu_items.csv": "menu_item_id,restaurant_id,name\nm1,r2,Dosa\n",
+    }
+
+    result = import_directory(connection, write_files(tmp_path / "in", files))
+
+    assert result.rejects["reason"].to_list() == ["expected 2 fields, found 1"]
+    assert result.tables["menu_items"].inserted == 1
+
+
+ID_CASES = {
+    "129 characters": (
+        "u" * 129,
+        "expected an id of at most 128 characters",
+    ),
+    "tab": (
+        '"ctl\tid"',
+        "expected an id without control characters such as tab or newline",
+    ),
+    "newline": (
+        '"new\nline"',
+        "expected an id without control characters such as tab or newline",
+    ),
+    "delete": (
+        "del\x7fid",
+        "expected an id without control characters such as tab or newline",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("field", "reason"), list(ID_CASES.values()), ids=list(ID_CASES)
+)
+def test_unservable_id_rejected(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path, field: str, reason: str
+) -> None:
+    files = with_line(BASE_FILES, "users.csv", f"{field},,Lyon,1,1,,,")
+    files = with_line(files, "users.csv", f"{'u' * 128},,Lyon,1,1,,,")
+    result = import_directory(connection, write_files(tmp_path / "in", files))
+    reject = result.rejects.row(0, named=True)
+
+    assert result.rejects.height == 1
+    assert reject["line"] == 5
+    assert reject["column_name"] == "user_id"
+    assert reject["value"] == field.strip('"')
+    assert reject["reason"] == reason
+    assert counts(connection)["users"] == 4
+
+
+def test_unservable_reference_rejected(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    folder = write_files(tmp_path / "in", BASE_FILES)
+    pl.DataFrame(
+        {
+            "order_id": ["o8", "o9"],
+            "user_id": ["u1", "u1"],
+            "restaurant_id": ["r1", "r\t1"],
+        }
+    ).write_parquet(folder / "orders.parquet")
+    (folder / "orders.csv").unlink()
+    (folder / "order_items.csv").unlink()
+
+    result = import_directory(connection, folder)
+
+    assert result.rejects.select("line", "column_name", "value", "reason").rows() == [
+        (
+            2,
+            "restaurant_id",
+            "r\t1",
+            "expected an id without control characters such as tab or newline",
+        )
+    ]
+    assert result.tables["orders"].inserted == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            'user_id,city\nu1,Lyon\nu2,"Lyon\nu3,Paris\n',
+            "unreadable CSV: the quote opened at line 3 is never closed, so the "
+            "file ends (line 4) inside a quoted field",
+        ),
+        (
+            'user_id,city,age_band\nu1,"Lyon\nSud","25\nu2,Paris,\n',
+            "unreadable CSV: the quote opened at line 3 is never closed, so the "
+            "file ends (line 4) inside a quoted field",
+        ),
+        (
+            'user_id,city\nu1,"a ""quoted"" word\nu2,Paris\n',
+            "unreadable CSV: the quote opened at line 2 is never closed, so the "
+            "file ends (line 3) inside a quoted field",
+        ),
+        (
+            'user_id,city\nu1,Lyon\nu2,"Lyon"x\n',
+            "unreadable CSV at line 3: ',' expected after '\"'",
+        ),
+    ],
+    ids=["one line", "after a closed quote", "escaped quotes", "text after quote"],
+)
+def test_csv_error_names_its_line(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path, content: str, message: str
+) -> None:
+    folder = write_files(tmp_path / "in", {"users.csv": content})
+
+    with pytest.raises(ImportFileError) as raised:
+        import_directory(connection, folder)
+
+    assert str(raised.value) == f"{folder / 'users.csv'}: {message}"
+
+
+def test_cli_prints_first_rejects(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad_items = "".join(f"o1,m2,x{number}\n" for number in range(22))
+    files = dict(BASE_FILES)
+    files["order_items.csv"] += bad_items
+    files["users.csv"] += '"ctl\tid",,Lyon,1,1,,,\n'
+    folder = write_files(tmp_path / "in", files)
+    var_dir = tmp_path / "var"
+
+    code = main(["--var-dir", str(var_dir), "import", str(folder)])
+    output = capsys.readouterr().out.splitlines()
+    start = output.index("first 20 of 23 rejects:")
+    saved = pl.read_csv(var_dir / "import_rejects.csv")
+
+    assert code == EXIT_REJECTS
+    assert output[start + 1] == (
+        "  users.csv line 5, column user_id, value 'ctl\\tid': expected an id "
+        "without control characters such as tab or newline"
+    )
+    assert output[start + 2] == (
+        "  order_items.csv line 7, column quantity, value 'x0': expected an integer"
+    )
+    assert output[start + 20] == (
+        "  order_items.csv line 25, column quantity, value 'x18': expected an integer"
+    )
+    assert output[start + 21] == (
+        f"3 more not shown. All rejects are in {var_dir / 'import_rejects.csv'}"
+    )
+    assert saved.columns == ["source_file", "line", "column_name", "value", "reason"]
+    assert saved.height == 23
+    assert saved.row(22) == (
+        str(folder.resolve() / "order_items.csv"),
+        28,
+        "quantity",
+        "x21",
+        "expected an integer",
+    )
+
+
+def test_cli_rejects_file_replaced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    var_dir = tmp_path / "var"
+    bad = write_files(
+        tmp_path / "bad", with_line(BASE_FILES, "users.csv", "u9,,Lyon,1,1,,,,extra")
+    )
+    clean = write_files(tmp_path / "clean", {"users.csv": "user_id\nu10\n"})
+
+    bad_code = main(["--var-dir", str(var_dir), "import", str(bad)])
+    bad_output = capsys.readouterr().out.splitlines()
+    clean_code = main(["--var-dir", str(var_dir), "import", str(clean)])
+    clean_output = capsys.readouterr().out.splitlines()
+
+    assert bad_code == EXIT_REJECTS
+    assert bad_output[-3:] == [
+        "1 reject:",
+        "  users.csv line 5, record 'u9,,Lyon,1,1,,,,extra': "
+        "expected 8 fields, found 9",
+        f"All rejects are in {var_dir / 'import_rejects.csv'}",
+    ]
+    assert clean_code == 0
+    assert clean_output[-1] == "users                1         1         0         0"
+    assert pl.read_csv(var_dir / "import_rejects.csv").height == 0
+
+
+def test_long_reject_value_cut() -> None:
+    reject = {
+        "source_file": "/data/users.parquet",
+        "line": 3,
+        "column_name": "user_id",
+        "value": "u" * 300,
+        "reason": "expected an id of at most 128 characters",
+    }
+
+    assert describe_reject(reject) == (
+        f"users.parquet row 3, column user_id, value '{'u' * 60}' and 240 more "
+        "characters: expected an id of at most 128 characters"
+    )
