@@ -10,6 +10,7 @@ id, the user id, the strategy, the status and the latency.
 import asyncio
 import gc
 import hmac
+import inspect
 import json
 import logging
 import os
@@ -17,7 +18,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,6 +26,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from features.schema import ID_PATTERN, MAX_ID_LENGTH
 from models.registry import ModelNotFoundError
 from service.feedback import (
     MAX_APPEND_EVENTS,
@@ -35,12 +37,14 @@ from service.feedback import (
 )
 from service.logs import JSON_LOGS_ENV, use_json_logs
 from service.metrics import MetricsMiddleware, render_metrics
-from service.recommender import Recommender, UnknownRestaurantError
+from service.recommender import ModelLoadError, Recommender, UnknownRestaurantError
+from service.request_checks import CheckedRoute
 from service.schemas import (
     Diet,
     ErrorResponse,
     PreferencesRequest,
     RecommendationList,
+    preferences_request,
 )
 from service.settings import Settings
 from service.strategies import Filters, Preferences
@@ -48,17 +52,17 @@ from service.strategies import Filters, Preferences
 logger = logging.getLogger(__name__)
 request_log = logging.getLogger("service.requests")
 
-# Printable characters only: an id with control characters is a client bug.
-ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse} for status in (404, 413, 422)
 }
+JSON_BODY_ERRORS: dict[int | str, dict[str, Any]] = {415: {"model": ErrorResponse}}
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+EndpointType = TypeVar("EndpointType", bound=Callable[..., Any])
 
 
 def create_app(
@@ -136,6 +140,11 @@ def create_app(
         body, content_type = render_metrics()
         return Response(content=body, media_type=content_type)
 
+    # The /v1 routes added from here on reject undeclared or repeated query
+    # parameters and bodies that are not JSON. The health, readiness and
+    # metrics routes above accept any query.
+    app.router.route_class = CheckedRoute
+
     # The recommendation routes are coroutines, so they run on the event loop.
     # Their work is CPU-bound and short (about 5 ms for 500 candidates). In
     # FastAPI's thread pool, that thread and the loop took turns holding the
@@ -149,7 +158,9 @@ def create_app(
     async def user_recommendations(
         request: Request,
         recommender: Annotated[Recommender, Depends(_recommender)],
-        user_id: Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN)],
+        user_id: Annotated[
+            str, Path(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)
+        ],
         k: Annotated[
             int, Query(ge=1, le=settings.max_k, description="Number of restaurants.")
         ] = settings.default_k,
@@ -195,11 +206,6 @@ def create_app(
         request.state.strategy = answer.strategy.value
         return answer
 
-    @app.post(
-        "/v1/recommendations",
-        response_model=RecommendationList,
-        summary="Top-k restaurants for declared preferences (new or anonymous)",
-    )
     async def preference_recommendations(
         request: Request,
         recommender: Annotated[Recommender, Depends(_recommender)],
@@ -209,10 +215,6 @@ def create_app(
             raise HTTPException(
                 status_code=422,
                 detail="latitude and longitude must be given together",
-            )
-        if body.k > settings.max_k:
-            raise HTTPException(
-                status_code=422, detail=f"k must be at most {settings.max_k}"
             )
         diet = None if body.diet is None else body.diet.value
         preferences = Preferences(
@@ -230,6 +232,21 @@ def create_app(
         request.state.strategy = answer.strategy.value
         return answer
 
+    # FastAPI takes the body model from the signature. The model that bounds k
+    # by the settings is built at run time, so it replaces the annotation here.
+    app.post(
+        "/v1/recommendations",
+        response_model=RecommendationList,
+        summary="Top-k restaurants for declared preferences (new or anonymous)",
+        responses=JSON_BODY_ERRORS,
+    )(
+        _with_annotation(
+            preference_recommendations,
+            "body",
+            preferences_request(settings.default_k, settings.max_k),
+        )
+    )
+
     @app.get(
         "/v1/restaurants/{restaurant_id}/similar",
         response_model=RecommendationList,
@@ -239,7 +256,7 @@ def create_app(
         request: Request,
         recommender: Annotated[Recommender, Depends(_recommender)],
         restaurant_id: Annotated[
-            str, Path(min_length=1, max_length=128, pattern=ID_PATTERN)
+            str, Path(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)
         ],
         k: Annotated[int, Query(ge=1, le=settings.max_k)] = settings.default_k,
     ) -> RecommendationList:
@@ -256,7 +273,7 @@ def create_app(
         "/v1/feedback",
         status_code=202,
         summary="Record impressions, clicks and orders of served lists",
-        responses={503: {"model": ErrorResponse}},
+        responses={503: {"model": ErrorResponse}, **JSON_BODY_ERRORS},
     )
     def feedback(
         request: Request,
@@ -305,11 +322,32 @@ def create_app(
         ) -> dict[str, str | None]:
             try:
                 version = recommender.reload()
-            except ModelNotFoundError as error:
+            except (ModelNotFoundError, ModelLoadError) as error:
+                logger.error(
+                    "reload failed, model %s stays loaded: %s",
+                    recommender.model_version,
+                    error,
+                )
                 raise HTTPException(status_code=409, detail=str(error)) from None
             return {"model_version": version}
 
     return app
+
+
+def _with_annotation(
+    endpoint: EndpointType, parameter: str, annotation: Any
+) -> EndpointType:
+    """Return ``endpoint`` with the type of one parameter replaced in the
+    signature that FastAPI reads (``__signature__``)."""
+    signature = inspect.signature(endpoint)
+    parameters = [
+        item.replace(annotation=annotation) if item.name == parameter else item
+        for item in signature.parameters.values()
+    ]
+    endpoint.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=parameters
+    )
+    return endpoint
 
 
 def _events_body() -> Any:
@@ -348,7 +386,7 @@ class BodyLimitMiddleware:
             message = await receive()
             received += len(message.get("body", b""))
             if received > self.max_bytes:
-                raise _BodyTooLargeError
+                raise _BodyTooLargeError(self.max_bytes)
             return message
 
         try:
@@ -357,12 +395,24 @@ class BodyLimitMiddleware:
             await _too_large(self.max_bytes, send)
 
 
-class _BodyTooLargeError(Exception):
-    """A chunked body went past the size limit."""
+class _BodyTooLargeError(StarletteHTTPException):
+    """A chunked body went past the size limit.
+
+    An HTTP exception, because FastAPI turns any other error raised while it
+    reads the body into a 400. The app's handler turns it into the same 413
+    JSON response as :func:`_too_large`.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(status_code=413, detail=_too_large_detail(max_bytes))
+
+
+def _too_large_detail(max_bytes: int) -> str:
+    return f"request body larger than {max_bytes} bytes"
 
 
 async def _too_large(max_bytes: int, send: Send) -> None:
-    body = json.dumps({"detail": f"request body larger than {max_bytes} bytes"})
+    body = json.dumps({"detail": _too_large_detail(max_bytes)})
     await send(
         {
             "type": "http.response.start",

@@ -66,6 +66,15 @@ class Catalogue:
         self.columns: dict[str, list[Any]] = {
             name: restaurants[name].to_list() for name in restaurants.columns
         }
+        self.vegetarian_count = int(
+            (restaurants["restaurant_has_vegetarian_options"] == 1).sum()
+        )
+        self.cuisine_spellings = _spellings(
+            cuisine
+            for cuisines in self.columns["restaurant_cuisines"]
+            for cuisine in cuisines or ()
+        )
+        self.city_spellings = _spellings(self.columns["restaurant_city"])
         self._filtered: Callable[[Filters], np.ndarray] = lru_cache(
             maxsize=FILTER_CACHE_SIZE
         )(self._apply)
@@ -88,6 +97,32 @@ class Catalogue:
         if not excluded:
             return rows
         return rows[~np.isin(rows, excluded)]
+
+    def spelled_as_stored(self, user: Mapping[str, Any]) -> dict[str, Any]:
+        """Return ``user`` with its liked cuisines and its city spelled as the
+        restaurants spell them, matched ignoring case, as the filters and the
+        content reasons match them.
+
+        The pair features compare names exactly. A liked cuisine becomes every
+        stored spelling of it. A name no restaurant has is kept as given.
+        """
+        spelled = dict(user)
+        liked = user.get("user_liked_cuisines")
+        if liked:
+            names: list[str] = []
+            for cuisine in liked:
+                for name in self.cuisine_spellings.get(cuisine.lower(), (cuisine,)):
+                    if name not in names:
+                        names.append(name)
+            spelled["user_liked_cuisines"] = names
+        city = user.get("user_city")
+        if city is not None:
+            # NOTE: restaurants whose city differs only in case from this
+            # first spelling do not count as in the same city. The UCI loader
+            # stores one spelling per city (features.cities.normalize_city),
+            # but `recommender import` keeps the spellings of its files.
+            spelled["user_city"] = self.city_spellings.get(city.lower(), (city,))[0]
+        return spelled
 
     def in_city(self, rows: np.ndarray, city: str) -> np.ndarray:
         """Return the rows of restaurants in ``city``, ignoring case."""
@@ -245,6 +280,15 @@ class ModelInputs:
             }
             for row in matrix
         ]
+
+
+def _spellings(names: Iterable[str | None]) -> dict[str, tuple[str, ...]]:
+    """Group distinct names by their lower-cased form, each group sorted."""
+    groups: dict[str, set[str]] = {}
+    for name in names:
+        if name is not None:
+            groups.setdefault(name.lower(), set()).add(name)
+    return {key: tuple(sorted(group)) for key, group in groups.items()}
 
 
 def _floats(series: pl.Series, null: float = math.nan) -> np.ndarray:

@@ -138,9 +138,11 @@ def rank_by_content(
     """Rank ``rows`` by the content score for ``user`` and give reasons to
     the first ``k``.
 
-    The scores come from the catalogue's arrays, or from polars frames when
-    :func:`pair_feature_arrays` declines the user's inputs.
+    The user's liked cuisines and city match the restaurants' ignoring case,
+    as in the reasons. The scores come from the catalogue's arrays, or from
+    polars frames when :func:`pair_feature_arrays` declines the user's inputs.
     """
+    user = catalogue.spelled_as_stored(user)
     pairs = pair_feature_arrays(user, catalogue.pair_inputs, rows)
     if pairs is None:
         candidates = catalogue.restaurants[rows.tolist()]

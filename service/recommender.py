@@ -14,7 +14,9 @@ the user's features from the online store once and picks a strategy:
   preferences; scored from cuisines, diet, budget, place and popularity.
 - ``popularity``: nothing is known about the caller; ranked by past orders.
   When the online store cannot be read or no model is loaded, the list is by
-  popularity in the requested or the user's city, marked ``degraded``.
+  popularity in the requested or the user's city, marked ``degraded``. It
+  leaves out the restaurants a known user ordered from, as a ranked list does,
+  read from the store's orders when the online store fails.
 
 :meth:`Recommender.reload` builds a new state from the current model and the
 online store and swaps it in one assignment; a request keeps the state it
@@ -26,10 +28,14 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, get_type_hints
 
+import duckdb
+import lightgbm as lgb
 import numpy as np
 import polars as pl
+from pydantic import TypeAdapter, ValidationError
 
 from features.feast_store import (
     RESTAURANT_VIEWS,
@@ -38,10 +44,16 @@ from features.feast_store import (
     open_store,
 )
 from features.paths import VarPaths
-from features.schema import RESTAURANT_ID, RESTAURANTS, USER_ID
+from features.schema import ORDERS, RESTAURANT_ID, RESTAURANTS, USER_ID
 from features.store import connect
 from models.ranker import LightGBMRanker
-from models.registry import ModelMetadata, ModelNotFoundError, load_current
+from models.registry import (
+    CURRENT_ALIAS,
+    METADATA_FILE,
+    ModelMetadata,
+    ModelNotFoundError,
+    load_current,
+)
 from service import metrics
 from service.catalogue import Catalogue, ModelInputs
 from service.ranking import (
@@ -52,6 +64,8 @@ from service.ranking import (
     rank_by_popularity,
 )
 from service.schemas import (
+    ListNote,
+    NoteCode,
     RecommendationList,
     RecommendedRestaurant,
     Strategy,
@@ -59,6 +73,7 @@ from service.schemas import (
 from service.settings import Settings
 from service.shap_tables import ShapTables, checked_tables
 from service.strategies import (
+    VEGETARIAN,
     Filters,
     Preferences,
     similarity_scores,
@@ -68,10 +83,23 @@ logger = logging.getLogger(__name__)
 
 ONLINE_STORE_UNAVAILABLE = "online_store_unavailable"
 MODEL_UNAVAILABLE = "model_unavailable"
+# Errors that load_current raises for model files that exist but cannot be
+# used: unreadable files, metadata that is not JSON or lacks fields, a checksum
+# mismatch, a field of the wrong type, a model file LightGBM rejects.
+_MODEL_FILE_ERRORS = (OSError, ValueError, TypeError, lgb.basic.LightGBMError)
+# ModelMetadata is a plain dataclass, which takes fields of any type from the
+# JSON file; these check each field's declared type.
+_METADATA_FIELD_TYPES = {
+    name: TypeAdapter(hint) for name, hint in get_type_hints(ModelMetadata).items()
+}
 
 
 class UnknownRestaurantError(KeyError):
     """A similar-restaurants request names a restaurant the service lacks."""
+
+
+class ModelLoadError(ValueError):
+    """The current model's files exist but cannot be loaded or served."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +155,8 @@ class Recommender:
 
         Raises:
             ModelNotFoundError: no current model; the old state stays.
+            ModelLoadError: the current model's files are invalid, or its
+                features are not in the online store; the old state stays.
         """
         with self._reload_lock:
             state = self._load_state(require_model=True)
@@ -134,13 +164,7 @@ class Recommender:
         return None if state.metadata is None else state.metadata.version
 
     def _load_state(self, require_model: bool = False) -> _State:
-        try:
-            ranker, metadata = load_current(self.paths.models)
-        except ModelNotFoundError:
-            if require_model:
-                raise
-            logger.warning("no current model: every list falls back to popularity")
-            ranker, metadata = None, None
+        ranker, metadata = self._load_model(require_model)
         connection = connect(self.paths.store, read_only=True)
         try:
             restaurant_ids = [
@@ -150,6 +174,10 @@ class Recommender:
                     f"ORDER BY {RESTAURANT_ID}"
                 ).fetchall()
             ]
+            orders_timed = connection.execute(
+                f"SELECT count(*) > 0 AND count(ordered_at) = count(*) "
+                f"FROM {ORDERS.name}"
+            ).fetchall()[0][0]
         finally:
             connection.close()
         reader = OnlineReader(self.store, RESTAURANT_VIEWS, RESTAURANT_ID)
@@ -161,8 +189,13 @@ class Recommender:
                 strict=True,
             )
         )
-        repeat = metadata is not None and bool(
-            metadata.training.get("repeat_orders", False)
+        # Training keeps restaurants a user ordered from as candidates when
+        # every order has a time. Without a model, the same rule applies to
+        # the store.
+        repeat = (
+            bool(orders_timed)
+            if metadata is None
+            else bool(metadata.training.get("repeat_orders", False))
         )
         catalogue = Catalogue(restaurants)
         inputs = None
@@ -173,6 +206,9 @@ class Recommender:
                     ranker.features, catalogue, self.user_reader.schema
                 )
             except ValueError as error:
+                if require_model:
+                    msg = f"the current model cannot be served: {error}"
+                    raise ModelLoadError(msg) from error
                 # The frame path raises the same mismatch on every ranked request.
                 logger.error("model inputs cannot be prepared: %s", error)
         if metadata is not None:
@@ -183,6 +219,40 @@ class Recommender:
             restaurants.height,
         )
         return _State(ranker, metadata, catalogue, inputs, shap, names, repeat)
+
+    def _load_model(
+        self, require_model: bool
+    ) -> tuple[LightGBMRanker | None, ModelMetadata | None]:
+        """Load the current model, or return Nones when there is none and
+        ``require_model`` is false.
+
+        Raises:
+            ModelNotFoundError: no current model and ``require_model``.
+            ModelLoadError: the model's files exist but are invalid.
+        """
+        models = self.paths.models
+        try:
+            ranker, metadata = load_current(models)
+        except ModelNotFoundError:
+            if require_model:
+                raise
+            logger.warning("no current model: every list falls back to popularity")
+            return None, None
+        except _MODEL_FILE_ERRORS as error:
+            msg = f"cannot load the current model in {models}: {error}"
+            raise ModelLoadError(msg) from error
+        problems = []
+        for name, field_type in _METADATA_FIELD_TYPES.items():
+            try:
+                field_type.validate_python(getattr(metadata, name), strict=True)
+            except ValidationError as error:
+                problems.append(f"{name}: {error.errors()[0]['msg']}")
+        if problems:
+            msg = f"invalid model metadata {_current_metadata(models)}: " + "; ".join(
+                problems
+            )
+            raise ModelLoadError(msg)
+        return ranker, metadata
 
     def recommend(
         self,
@@ -201,6 +271,7 @@ class Recommender:
         state = self._state
         filters = filters or Filters()
         rows = state.catalogue.candidates(filters)
+        notes = _filter_notes(state, filters)
         try:
             user = self.user_reader.read_row(user_id)
         except Exception as error:
@@ -214,8 +285,21 @@ class Recommender:
                 error,
             )
             metrics.count_fallback(ONLINE_STORE_UNAVAILABLE)
+            if not state.repeat_orders:
+                ordered = self._ordered_restaurants(user_id, request_id)
+                if ordered is None:
+                    notes.append(
+                        ListNote(
+                            code=NoteCode.HISTORY_UNAVAILABLE,
+                            message=f"the past orders of user {user_id} could not "
+                            "be read, so the list may contain restaurants they "
+                            "ordered from",
+                        )
+                    )
+                else:
+                    rows = state.catalogue.without(rows, ordered)
             return self._popular(
-                state, rows, k, user_id, request_id, filters.city, True
+                state, rows, k, user_id, request_id, filters.city, True, notes
             )
 
         if location is not None:
@@ -229,19 +313,24 @@ class Recommender:
         if has_orders and state.ranker is None:
             metrics.count_fallback(MODEL_UNAVAILABLE)
             logger.warning("no model loaded for request %s", request_id)
+            visited = user["user_visited_restaurant_ids"]
+            if not state.repeat_orders and visited is not None:
+                rows = state.catalogue.without(rows, visited)
             city = filters.city or user["user_city"]
-            return self._popular(state, rows, k, user_id, request_id, city, True)
+            return self._popular(state, rows, k, user_id, request_id, city, True, notes)
         if has_orders:
             ranked = self._rank_for(state, user, rows, k, include_features)
             return self._response(
-                state, ranked, k, user_id, request_id, Strategy.RANKER, False
+                state, ranked, k, user_id, request_id, Strategy.RANKER, False, notes
             )
         if has_profile or location is not None or filters.diet is not None:
             ranked = rank_by_content(state.catalogue, user, rows, k)
             return self._response(
-                state, ranked, k, user_id, request_id, Strategy.CONTENT, False
+                state, ranked, k, user_id, request_id, Strategy.CONTENT, False, notes
             )
-        return self._popular(state, rows, k, user_id, request_id, filters.city, False)
+        return self._popular(
+            state, rows, k, user_id, request_id, filters.city, False, notes
+        )
 
     def recommend_for_preferences(
         self,
@@ -256,7 +345,14 @@ class Recommender:
         user = preferences.user_row().row(0, named=True)
         ranked = rank_by_content(state.catalogue, user, rows, k)
         return self._response(
-            state, ranked, k, None, request_id, Strategy.CONTENT, False
+            state,
+            ranked,
+            k,
+            None,
+            request_id,
+            Strategy.CONTENT,
+            False,
+            _filter_notes(state, filters),
         )
 
     def similar(
@@ -295,6 +391,7 @@ class Recommender:
         request_id: str,
         strategy: Strategy,
         degraded: bool,
+        notes: list[ListNote] | None = None,
     ) -> RecommendationList:
         metrics.count_strategy(strategy.value)
         items = [
@@ -312,6 +409,15 @@ class Recommender:
                 zip(ranked.restaurant_ids[:k], ranked.scores[:k], strict=True), start=1
             )
         ]
+        shortfall = []
+        if len(items) < k:
+            shortfall.append(
+                ListNote(
+                    code=NoteCode.FEWER_THAN_K,
+                    message=f"{len(items)} restaurants match this request, "
+                    f"fewer than k={k}",
+                )
+            )
         return RecommendationList(
             request_id=request_id,
             user_id=user_id,
@@ -319,6 +425,7 @@ class Recommender:
             model_version=None if state.metadata is None else state.metadata.version,
             degraded=degraded,
             recommendations=items,
+            notes=shortfall + (notes or []),
         )
 
     def _popular(
@@ -330,11 +437,44 @@ class Recommender:
         request_id: str,
         city: str | None,
         degraded: bool,
+        notes: list[ListNote],
     ) -> RecommendationList:
         ranked = rank_by_popularity(state.catalogue, rows, k, city)
         return self._response(
-            state, ranked, k, user_id, request_id, Strategy.POPULARITY, degraded
+            state,
+            ranked,
+            k,
+            user_id,
+            request_id,
+            Strategy.POPULARITY,
+            degraded,
+            notes,
         )
+
+    def _ordered_restaurants(self, user_id: str, request_id: str) -> list[str] | None:
+        """Return the restaurants the user ordered from, read from the store,
+        or None when the store cannot be read."""
+        try:
+            connection = connect(self.paths.store, read_only=True)
+            try:
+                rows = connection.execute(
+                    f"SELECT DISTINCT {RESTAURANT_ID} FROM {ORDERS.name} "
+                    f"WHERE {USER_ID} = ?",
+                    [user_id],
+                ).fetchall()
+            finally:
+                connection.close()
+        except (OSError, ValueError, duckdb.Error) as error:
+            logger.warning(
+                "could not read the past orders of user %s from the store, "
+                "request %s: %s. The degraded list may contain restaurants they "
+                "ordered from",
+                user_id,
+                request_id,
+                error,
+            )
+            return None
+        return [row[0] for row in rows]
 
     def _rank_for(
         self,
@@ -369,6 +509,25 @@ class Recommender:
                 state.catalogue, ranker, frame, rows, k, include_features
             )
         return ranked
+
+
+def _filter_notes(state: _State, filters: Filters) -> list[ListNote]:
+    """Return a note when a filter can keep no restaurant of the loaded data."""
+    if filters.diet == VEGETARIAN and state.catalogue.vegetarian_count == 0:
+        return [
+            ListNote(
+                code=NoteCode.NO_VEGETARIAN_MENUS,
+                message="diet=vegetarian keeps restaurants whose menu shows a "
+                "vegetarian dish, and none of the loaded restaurants' menus does",
+            )
+        ]
+    return []
+
+
+def _current_metadata(models: Path) -> Path:
+    """Return the metadata file of the model that ``current`` names."""
+    version = (models / CURRENT_ALIAS).read_text().strip()
+    return models / version / METADATA_FILE
 
 
 def _similar_reasons(

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+K_DESCRIPTION = (
+    "Number of restaurants: a JSON integer from 1 to the service's "
+    '`RECOMMENDER_MAX_K` (100 unless set). `3.0`, `"3"` and `true` are rejected.'
+)
 
 
 class Strategy(StrEnum):
@@ -31,11 +36,17 @@ class Budget(StrEnum):
 
 
 class PreferencesRequest(BaseModel):
-    """Declared preferences of a new or anonymous caller."""
+    """Declared preferences of a new or anonymous caller.
 
-    model_config = {
-        "extra": "forbid",
-        "json_schema_extra": {
+    Types are strict, as in feedback events. A number must be a JSON number,
+    and ``k`` a JSON integer. The service serves the subclass that
+    :func:`preferences_request` bounds ``k`` in.
+    """
+
+    model_config = ConfigDict(
+        strict=True,
+        extra="forbid",
+        json_schema_extra={
             "examples": [
                 {
                     "k": 5,
@@ -49,16 +60,68 @@ class PreferencesRequest(BaseModel):
                 }
             ]
         },
-    }
+    )
 
-    k: int = Field(default=10, ge=1, le=100, description="Number of restaurants.")
+    k: int = Field(default=10, ge=1, description=K_DESCRIPTION)
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
-    city: str | None = Field(default=None, min_length=1, max_length=128)
-    diet: Diet | None = None
-    liked_cuisines: list[str] = Field(default_factory=list, max_length=20)
-    budget: Budget | None = None
-    exclude_cuisines: list[str] = Field(default_factory=list, max_length=20)
+    city: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="The caller's city, matched ignoring case. It raises the "
+        "score of restaurants there and does not filter.",
+    )
+    # FastAPI validates a parsed JSON body in Python mode, where a strict enum
+    # accepts only enum members, so the enums take their string values.
+    diet: Diet | None = Field(default=None, strict=False)
+    liked_cuisines: list[str] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Cuisines the caller likes, matched ignoring case.",
+    )
+    budget: Budget | None = Field(default=None, strict=False)
+    exclude_cuisines: list[str] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Cuisines to leave out, matched ignoring case.",
+    )
+
+
+def preferences_request(default_k: int, max_k: int) -> type[PreferencesRequest]:
+    """Return :class:`PreferencesRequest` with ``k`` bounded by the settings, so
+    that the validation error and the OpenAPI schema give the service's limit."""
+    return create_model(
+        "PreferencesRequest",
+        __base__=PreferencesRequest,
+        __doc__=PreferencesRequest.__doc__,
+        k=(int, Field(default=default_k, ge=1, le=max_k, description=K_DESCRIPTION)),
+    )
+
+
+class NoteCode(StrEnum):
+    """Kind of note on a recommendation list."""
+
+    FEWER_THAN_K = "fewer_than_k"
+    NO_VEGETARIAN_MENUS = "no_vegetarian_menus"
+    HISTORY_UNAVAILABLE = "history_unavailable"
+
+
+class ListNote(BaseModel):
+    """A reason a list is shorter than ``k``, or a source a degraded list could
+    not read."""
+
+    code: NoteCode = Field(
+        description=(
+            "`fewer_than_k`: fewer restaurants than `k` match the request. "
+            "`no_vegetarian_menus`: `diet=vegetarian` was asked, and no loaded "
+            "restaurant's menu shows a vegetarian dish, so the filter keeps none "
+            "(the UCI data has no menus). "
+            "`history_unavailable`: a degraded list could not read the user's "
+            "past orders, so it may contain restaurants they ordered from."
+        )
+    )
+    message: str = Field(description="The note as a sentence, with the numbers.")
 
 
 class ErrorResponse(BaseModel):
@@ -121,6 +184,13 @@ class RecommendationList(BaseModel):
         ),
     )
     recommendations: list[RecommendedRestaurant]
+    notes: list[ListNote] = Field(
+        default_factory=list,
+        description=(
+            "Why the list is shorter than `k` or empty, and what a degraded list "
+            "could not take into account; empty for a full list."
+        ),
+    )
 
     model_config = {
         "json_schema_extra": {
@@ -143,6 +213,7 @@ class RecommendationList(BaseModel):
                             ],
                         }
                     ],
+                    "notes": [],
                 }
             ]
         }

@@ -16,7 +16,9 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
+from features import store
 from service.app import create_app
+from service.schemas import PreferencesRequest
 from service.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -182,27 +184,158 @@ def test_control_characters_rejected(client: TestClient, user_id: str) -> None:
     assert response.json()["detail"][0]["loc"] == ["path", "user_id"]
 
 
+def _rated_by(var_dir: Path, user_id: str) -> set[str]:
+    """Return the restaurants ``user_id`` rated, from the store's orders."""
+    with store.connect(var_dir / "store.duckdb", read_only=True) as connection:
+        rows = connection.execute(
+            "SELECT restaurant_id FROM orders WHERE user_id = ?", [user_id]
+        ).fetchall()
+    return {row[0] for row in rows}
+
+
+def _drop_user_tables(var_dir: Path) -> None:
+    online = sqlite3.connect(var_dir / "feast" / "online_store.db")
+    for view in ("user_profile", "user_activity"):
+        online.execute(f"DROP TABLE restaurant_recommender_{view}")
+    online.commit()
+    online.close()
+
+
 def test_lost_online_table_degrades(pipeline_var_dir: Path, tmp_path: Path) -> None:
     var_dir = tmp_path / "var"
     shutil.copytree(pipeline_var_dir, var_dir)
     app = create_app(Settings(var_dir=var_dir))
+    rated = _rated_by(var_dir, "U1077")
 
     with TestClient(app) as test_client:
         # The online store loses the user tables after start-up.
-        online = sqlite3.connect(var_dir / "feast" / "online_store.db")
-        for view in ("user_profile", "user_activity"):
-            online.execute(f"DROP TABLE restaurant_recommender_{view}")
-        online.commit()
-        online.close()
+        _drop_user_tables(var_dir)
         response = test_client.get("/v1/users/U1077/recommendations", params={"k": 3})
+        everything = test_client.get(
+            "/v1/users/U1077/recommendations", params={"k": 100}
+        ).json()
+    returned = {item["restaurant_id"] for item in everything["recommendations"]}
 
     assert response.status_code == 200
     assert response.json()["degraded"] is True
     assert response.json()["strategy"] == "popularity"
     assert len(response.json()["recommendations"]) == 3
+    # 135085 and 132825, the two most rated restaurants (36 and 32 ratings),
+    # are among those U1077 rated, so 135032 comes first.
+    assert {"135085", "132825"} <= rated
+    assert response.json()["recommendations"][0]["restaurant_id"] == "135032"
     assert response.json()["recommendations"][0]["reasons"] == [
-        "popular: 36 orders in total"
+        "popular: 28 orders in total"
     ]
+    assert response.json()["notes"] == []
+    assert everything["degraded"] is True
+    assert len(returned) == 100
+    assert not returned & rated
+
+
+def test_degraded_unreadable_history_noted(
+    pipeline_var_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    var_dir = tmp_path / "var"
+    shutil.copytree(pipeline_var_dir, var_dir)
+    app = create_app(Settings(var_dir=var_dir))
+
+    with TestClient(app) as test_client:
+        # Both the online store and the store lose what they know of users.
+        _drop_user_tables(var_dir)
+        (var_dir / "store.duckdb").rename(tmp_path / "moved.duckdb")
+        with caplog.at_level("WARNING", logger="service.recommender"):
+            response = test_client.get(
+                "/v1/users/U1077/recommendations", params={"k": 3}
+            )
+    body = response.json()
+    request_id = body["request_id"]
+    messages = [
+        r.getMessage() for r in caplog.records if r.name == "service.recommender"
+    ]
+
+    assert response.status_code == 200
+    assert body["degraded"] is True
+    assert body["recommendations"][0]["restaurant_id"] == "135085"
+    assert body["notes"] == [
+        {
+            "code": "history_unavailable",
+            "message": "the past orders of user U1077 could not be read, so the "
+            "list may contain restaurants they ordered from",
+        }
+    ]
+    assert messages[-1] == (
+        "could not read the past orders of user U1077 from the store, request "
+        f"{request_id}: store not found: {var_dir / 'store.duckdb'}; run "
+        "`recommender data` first. The degraded list may contain restaurants "
+        "they ordered from"
+    )
+
+
+def test_missing_model_leaves_out_rated(pipeline_var_dir: Path, tmp_path: Path) -> None:
+    var_dir = tmp_path / "var"
+    shutil.copytree(pipeline_var_dir, var_dir)
+    (var_dir / "models" / "current").unlink()
+    rated = _rated_by(var_dir, "U1077")
+
+    with TestClient(create_app(Settings(var_dir=var_dir))) as test_client:
+        body = test_client.get(
+            "/v1/users/U1077/recommendations", params={"k": 100}
+        ).json()
+    returned = {item["restaurant_id"] for item in body["recommendations"]}
+
+    assert body["degraded"] is True
+    assert body["strategy"] == "popularity"
+    assert len(rated) == 5
+    assert returned
+    assert not returned & rated
+
+
+def test_vegetarian_diet_explains_empty_list(client: TestClient) -> None:
+    # No restaurant of the UCI data has a menu, so none shows a vegetarian dish.
+    example = PreferencesRequest.model_config["json_schema_extra"]["examples"][0]
+    got = client.get("/v1/users/U1077/recommendations", params={"diet": "vegetarian"})
+    posted = client.post("/v1/recommendations", json=example)
+    no_menus = {
+        "code": "no_vegetarian_menus",
+        "message": "diet=vegetarian keeps restaurants whose menu shows a "
+        "vegetarian dish, and none of the loaded restaurants' menus does",
+    }
+
+    assert got.status_code == 200
+    assert got.json()["recommendations"] == []
+    assert got.json()["notes"] == [
+        {
+            "code": "fewer_than_k",
+            "message": "0 restaurants match this request, fewer than k=10",
+        },
+        no_menus,
+    ]
+    assert posted.status_code == 200
+    assert example["diet"] == "vegetarian"
+    assert posted.json()["recommendations"] == []
+    assert posted.json()["notes"] == [
+        {
+            "code": "fewer_than_k",
+            "message": f"0 restaurants match this request, fewer than k={example['k']}",
+        },
+        no_menus,
+    ]
+
+
+def test_liked_cuisine_capitalised(client: TestClient) -> None:
+    # The UCI cuisines are stored in lower case, and the README's examples
+    # capitalise them.
+    capitalised = client.post(
+        "/v1/recommendations", json={"k": 3, "liked_cuisines": ["Mexican"]}
+    ).json()
+    lower = client.post(
+        "/v1/recommendations", json={"k": 3, "liked_cuisines": ["mexican"]}
+    ).json()
+
+    assert capitalised["recommendations"] == lower["recommendations"]
+    for item in capitalised["recommendations"]:
+        assert item["reasons"][0] == "Mexican, a cuisine you like"
 
 
 def test_default_k_above_max_rejected(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ that folder, never from the service's own code.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import threading
@@ -462,6 +463,61 @@ def test_preferences_exclude_cuisines(client: TestClient, world: World) -> None:
     assert not set(returned) & set(tagged["restaurant_id"].to_list())
 
 
+def _scores(body: dict[str, Any]) -> dict[str, float]:
+    return {item["restaurant_id"]: item["score"] for item in body["recommendations"]}
+
+
+def test_preferences_cuisines_ignore_case(client: TestClient, world: World) -> None:
+    everyone = world.restaurants.height
+    with_pizza = world.restaurants.filter(pl.col("cuisines").list.contains("pizza"))[
+        "restaurant_id"
+    ].to_list()
+    plain = client.post("/v1/recommendations", json={"k": everyone}).json()
+    lower = client.post(
+        "/v1/recommendations", json={"k": everyone, "liked_cuisines": ["pizza"]}
+    ).json()
+    upper = client.post(
+        "/v1/recommendations", json={"k": everyone, "liked_cuisines": ["PIZZA"]}
+    ).json()
+
+    # The world spells its cuisines in lower case.
+    assert 0 < len(with_pizza) < everyone
+    assert upper["recommendations"] == lower["recommendations"]
+    assert len(upper["recommendations"]) == everyone
+    unliked_scores = _scores(plain)
+    for item in upper["recommendations"]:
+        restaurant_id = item["restaurant_id"]
+        liked = "Pizza, a cuisine you like" in item["reasons"]
+        assert liked == (restaurant_id in with_pizza), item
+        # The reason appears exactly where the liked cuisine raised the score.
+        if liked:
+            assert item["score"] > unliked_scores[restaurant_id], item
+        else:
+            assert item["score"] == unliked_scores[restaurant_id], item
+
+
+def test_preferences_city_ignores_case(client: TestClient, world: World) -> None:
+    everyone = world.restaurants.height
+    in_london = _in_city(world, "London")
+    plain = client.post("/v1/recommendations", json={"k": everyone}).json()
+    title = client.post(
+        "/v1/recommendations", json={"k": everyone, "city": "London"}
+    ).json()
+    upper = client.post(
+        "/v1/recommendations", json={"k": everyone, "city": "LONDON"}
+    ).json()
+
+    assert 0 < len(in_london) < everyone
+    assert upper["recommendations"] == title["recommendations"]
+    unplaced_scores = _scores(plain)
+    for restaurant_id, score in _scores(upper).items():
+        # The declared city raises its restaurants and no other.
+        if restaurant_id in in_london:
+            assert score > unplaced_scores[restaurant_id], restaurant_id
+        else:
+            assert score == unplaced_scores[restaurant_id], restaurant_id
+
+
 # ---------------------------------------------------------------------------
 # 4. Restaurants without orders.
 # ---------------------------------------------------------------------------
@@ -686,6 +742,69 @@ def test_reload_under_concurrent_requests(
     assert admin_client.get("/readyz").json()["model_version"] == sequence[-1]
 
 
+def _invalid_metadata_cases(models: Path, broken: Path) -> list[tuple[str, str]]:
+    """Return (metadata.json text, expected 409 detail) pairs for a model
+    folder ``broken`` under ``models``."""
+    path = broken / "metadata.json"
+    prefix = f"cannot load the current model in {models}: invalid model metadata {path}"
+    valid = json.loads(path.read_text())
+    wrong_types = json.dumps({**valid, "version": 5, "training": []})
+    return [
+        (
+            "{}",
+            f"{prefix}: ModelMetadata.__init__() missing 10 required positional "
+            "arguments: 'version', 'created_at', 'feature_service', 'features', "
+            "'params', 'num_boost_round', 'training', 'data_fingerprint', "
+            "'git_commit', and 'git_dirty'",
+        ),
+        ("not json", f"{prefix}: Expecting value: line 1 column 1 (char 0)"),
+        (
+            wrong_types,
+            f"invalid model metadata {path}: version: Input should be a valid "
+            "string; training: Input should be a valid dictionary",
+        ),
+    ]
+
+
+@pytest.mark.parametrize("case", [0, 1, 2], ids=["empty", "not-json", "wrong-types"])
+def test_reload_rejects_invalid_metadata(
+    admin_client: TestClient,
+    admin_var_dir: Path,
+    caplog: pytest.LogCaptureFixture,
+    world: World,
+    case: int,
+) -> None:
+    models = admin_var_dir / "models"
+    before = (models / CURRENT_ALIAS).read_text().strip()
+    loaded = admin_client.get("/readyz").json()["model_version"]
+    broken = models / "broken"
+    shutil.copytree(models / before, broken)
+    metadata, detail = _invalid_metadata_cases(models, broken)[case]
+    (broken / "metadata.json").write_text(metadata)
+    set_current(models, broken.name)
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    try:
+        with caplog.at_level("INFO"):
+            response = admin_client.post("/v1/admin/reload", headers=auth)
+    finally:
+        set_current(models, before)
+        shutil.rmtree(broken)
+    problems = [record for record in caplog.records if record.levelname != "INFO"]
+    served = _get_list(admin_client, _with_orders(world, "regular")[0], k=3)[1]
+
+    assert response.status_code == 409
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"detail": detail}
+    # Logged once, without a traceback.
+    assert [(r.name, r.levelname) for r in problems] == [("service.app", "ERROR")]
+    assert problems[0].getMessage() == (
+        f"reload failed, model {loaded} stays loaded: {detail}"
+    )
+    assert problems[0].exc_info is None
+    assert admin_client.get("/readyz").json()["model_version"] == loaded
+    assert served["model_version"] == loaded
+
+
 # ---------------------------------------------------------------------------
 # 8. Admin access.
 # ---------------------------------------------------------------------------
@@ -830,9 +949,29 @@ def test_invalid_query_names_field(
     [
         ({"diet": "vegan"}, ["body", "diet"], "enum"),
         ({"k": 0}, ["body", "k"], "greater_than_equal"),
+        ({"k": 101}, ["body", "k"], "less_than_equal"),
         ({"k": 5, "colour": "red"}, ["body", "colour"], "extra_forbidden"),
+        ({"k": True}, ["body", "k"], "int_type"),
+        ({"k": "3"}, ["body", "k"], "int_type"),
+        ({"k": 3.0}, ["body", "k"], "int_type"),
+        ({"latitude": "22.1", "longitude": -100}, ["body", "latitude"], "float_type"),
+        ({"latitude": False, "longitude": -100}, ["body", "latitude"], "float_type"),
+        ({"city": 5}, ["body", "city"], "string_type"),
+        ({"liked_cuisines": [1]}, ["body", "liked_cuisines", 0], "string_type"),
     ],
-    ids=["diet-vegan", "k-zero", "extra-field"],
+    ids=[
+        "diet-vegan",
+        "k-zero",
+        "k-above-max",
+        "extra-field",
+        "k-bool",
+        "k-string",
+        "k-float",
+        "latitude-string",
+        "latitude-bool",
+        "city-number",
+        "cuisine-number",
+    ],
 )
 def test_invalid_preferences_name_field(
     client: TestClient, body: dict[str, Any], location: list[str], error_type: str
@@ -859,6 +998,176 @@ def test_malformed_json_rejected(client: TestClient) -> None:
     assert len(detail) == 1
     assert detail[0]["type"] == "json_invalid"
     assert detail[0]["loc"][0] == "body"
+
+
+def test_preferences_accept_integer_coordinates(client: TestClient) -> None:
+    # A JSON integer is a number, as in the feedback events' strict types.
+    response = client.post(
+        "/v1/recommendations",
+        json={"k": 2, "latitude": 51, "longitude": 0, "diet": "vegetarian"},
+    )
+
+    assert response.status_code == 200, response.json()
+    assert len(response.json()["recommendations"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("content", "message", "location"),
+    [
+        (
+            b'{"k": 5, "diet": ',
+            "body is not valid JSON: Expecting value at line 1 column 18",
+            ["body", 17],
+        ),
+        (
+            b'{"city": "\xff\xfe"}',
+            "body is not valid JSON: invalid utf-8 at byte 10 (invalid start byte)",
+            ["body", 10],
+        ),
+        (
+            b"[" * 5_000 + b"]" * 5_000,
+            "body is not valid JSON: arrays and objects nest deeper than the "
+            "parser's limit",
+            ["body"],
+        ),
+    ],
+    ids=["truncated", "invalid-utf8", "deep-nesting"],
+)
+@pytest.mark.parametrize("route", ["/v1/recommendations", "/v1/feedback"])
+def test_invalid_json_names_problem(
+    client: TestClient,
+    route: str,
+    content: bytes,
+    message: str,
+    location: list[Any],
+) -> None:
+    response = client.post(
+        route, content=content, headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {
+        "detail": [{"loc": location, "msg": message, "type": "json_invalid"}]
+    }
+
+
+@pytest.mark.parametrize(
+    ("content_type", "given"),
+    [
+        ("text/plain", "'text/plain'"),
+        ("application/x-www-form-urlencoded", "'application/x-www-form-urlencoded'"),
+        ("application/xml", "'application/xml'"),
+        (None, "no content type"),
+    ],
+    ids=["text", "form", "xml", "none"],
+)
+@pytest.mark.parametrize("route", ["/v1/recommendations", "/v1/feedback"])
+def test_non_json_body_rejected(
+    client: TestClient, route: str, content_type: str | None, given: str
+) -> None:
+    headers = {} if content_type is None else {"content-type": content_type}
+    response = client.post(route, content=b'{"k": 3}', headers=headers)
+
+    assert response.status_code == 415
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {
+        "detail": f"request body must be sent as application/json, got {given}"
+    }
+
+
+def test_json_content_type_parameters_accepted(client: TestClient) -> None:
+    response = client.post(
+        "/v1/recommendations",
+        content=b'{"k": 2}',
+        headers={"content-type": "Application/JSON; charset=utf-8"},
+    )
+
+    assert response.status_code == 200, response.json()
+    assert len(response.json()["recommendations"]) == 2
+
+
+def test_unknown_query_parameter_rejected(client: TestClient) -> None:
+    # A misspelt exclude_cuisines must not return an unfiltered list.
+    response = client.get(USER_ROUTE, params={"k": 3, "exclude_cuisine": "pizza"})
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {
+        "detail": [
+            {
+                "loc": ["query", "exclude_cuisine"],
+                "msg": "unknown query parameter 'exclude_cuisine'; known parameters: "
+                "k, city, latitude, longitude, diet, exclude_cuisines, "
+                "include_features",
+                "type": "extra_forbidden",
+            }
+        ]
+    }
+
+
+def test_query_parameter_on_body_route_rejected(client: TestClient) -> None:
+    response = client.post("/v1/feedback?dry_run=1", json=[])
+
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": [
+            {
+                "loc": ["query", "dry_run"],
+                "msg": "unknown query parameter 'dry_run'; this route takes no "
+                "query parameters",
+                "type": "extra_forbidden",
+            }
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    ("route", "query", "name"),
+    [
+        (USER_ROUTE, "k=1&k=2", "k"),
+        (USER_ROUTE, "latitude=1&longitude=2&latitude=2", "latitude"),
+        ("/v1/restaurants/r00001/similar", "k=1&k=1", "k"),
+    ],
+    ids=["k", "latitude", "similar-k"],
+)
+def test_repeated_query_parameter_rejected(
+    client: TestClient, route: str, query: str, name: str
+) -> None:
+    response = client.get(f"{route}?{query}")
+
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": [
+            {
+                "loc": ["query", name],
+                "msg": f"query parameter {name!r} takes one value, got 2",
+                "type": "multiple_values",
+            }
+        ]
+    }
+
+
+def _chunked(size: int) -> Iterator[bytes]:
+    """Yield a JSON body of about ``size`` bytes in pieces, which httpx sends
+    chunked, without a Content-Length."""
+    yield b'{"liked_cuisines": ["'
+    for _ in range(size // 1_000):
+        yield b"x" * 1_000
+    yield b'"]}'
+
+
+@pytest.mark.parametrize("route", ["/v1/recommendations", "/v1/feedback"])
+def test_chunked_body_over_limit_rejected(client: TestClient, route: str) -> None:
+    response = client.post(
+        route, content=_chunked(70_000), headers={"content-type": "application/json"}
+    )
+
+    assert response.request.headers["transfer-encoding"] == "chunked"
+    assert "content-length" not in response.request.headers
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"detail": "request body larger than 65536 bytes"}
 
 
 def test_body_over_limit_rejected(client: TestClient) -> None:
@@ -905,3 +1214,71 @@ def test_request_log_line_per_request(
     assert lines[1]["request_id"] == rejected.headers["X-Request-ID"]
     assert lines[1]["status"] == 422
     assert lines[1]["strategy"] is None
+
+
+# ---------------------------------------------------------------------------
+# 11. Short lists and the k setting.
+# ---------------------------------------------------------------------------
+
+
+def test_short_list_has_note(client: TestClient, world: World) -> None:
+    in_london = _in_city(world, "London")
+    short = client.get(
+        f"/v1/users/{UNKNOWN_USER}/recommendations",
+        params={"k": 100, "city": "london"},
+    ).json()
+    full = client.get(f"/v1/users/{UNKNOWN_USER}/recommendations").json()
+    preferences = client.post(
+        "/v1/recommendations", json={"k": 100, "exclude_cuisines": ["bbq"]}
+    ).json()
+    with_bbq = world.restaurants.filter(pl.col("cuisines").list.contains("bbq"))
+
+    assert len(short["recommendations"]) == len(in_london)
+    assert short["notes"] == [
+        {
+            "code": "fewer_than_k",
+            "message": f"{len(in_london)} restaurants match this request, "
+            "fewer than k=100",
+        }
+    ]
+    assert len(full["recommendations"]) == 10
+    assert full["notes"] == []
+    without_bbq = world.restaurants.height - with_bbq.height
+    assert len(preferences["recommendations"]) == without_bbq
+    assert preferences["notes"] == [
+        {
+            "code": "fewer_than_k",
+            "message": f"{without_bbq} restaurants match this request, "
+            "fewer than k=100",
+        }
+    ]
+
+
+def test_max_k_setting_applies_to_both_routes(var_dir: Path, world: World) -> None:
+    everyone = world.restaurants.height
+    settings = Settings(var_dir=var_dir, max_k=150, default_k=7)
+    too_large = {
+        "msg": "Input should be less than or equal to 150",
+        "type": "less_than_equal",
+    }
+
+    with TestClient(create_app(settings)) as test_client:
+        posted = test_client.post("/v1/recommendations", json={"k": 150})
+        got = test_client.get(USER_ROUTE, params={"k": 150})
+        posted_over = test_client.post("/v1/recommendations", json={"k": 151})
+        got_over = test_client.get(USER_ROUTE, params={"k": 151})
+        posted_default = test_client.post("/v1/recommendations", json={})
+        schema = test_client.get("/openapi.json").json()
+
+    assert posted.status_code == 200
+    assert len(posted.json()["recommendations"]) == everyone
+    assert got.status_code == 200
+    assert len(got.json()["recommendations"]) == everyone
+    assert posted_over.status_code == 422
+    assert posted_over.json() == {"detail": [{"loc": ["body", "k"], **too_large}]}
+    assert got_over.status_code == 422
+    assert got_over.json() == {"detail": [{"loc": ["query", "k"], **too_large}]}
+    assert len(posted_default.json()["recommendations"]) == 7
+    k_schema = schema["components"]["schemas"]["PreferencesRequest"]["properties"]["k"]
+    assert k_schema["maximum"] == 150
+    assert k_schema["default"] == 7

@@ -238,14 +238,21 @@ def test_content_arrays_match_content_scores(
     ]
     users = user_rows[:: max(1, len(user_rows) // 60)]
     users += [p.user_row().row(0, named=True) for p in preferences]
+    # The world spells every cuisine in lower case, so a liked cuisine in
+    # lower case is the spelling rank_by_content matches it to.
+    cuisines = candidates["restaurant_cuisines"].explode().drop_nulls()
+    assert (cuisines == cuisines.str.to_lowercase()).all()
     for user in users:
         expected = content_scores(content_user_frame(user), candidates)
         pairs = _pairs(recommender, user, rows)
         scores = content_score_arrays(pairs, catalogue.popularity_prior(rows))
         ranked = rank_by_content(catalogue, user, rows, len(rows))
+        liked = [c.lower() for c in user.get("user_liked_cuisines") or []] or None
+        matched = {**user, "user_liked_cuisines": liked}
+        matched_scores = content_scores(content_user_frame(matched), candidates)
 
         np.testing.assert_array_equal(scores, expected)
-        assert ranked.restaurant_ids == _best_first(ids, expected)
+        assert ranked.restaurant_ids == _best_first(ids, matched_scores)
 
 
 @pytest.mark.parametrize("filters", FILTERS, ids=repr)

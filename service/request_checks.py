@@ -1,0 +1,165 @@
+"""Checks that FastAPI leaves out: query parameters, body type and JSON syntax.
+
+FastAPI (0.165) ignores query parameters that a route does not declare and
+keeps the last value of a repeated one. It returns 400 "There was an error parsing the
+body" when a JSON body is not UTF-8 or nests deeper than Python's recursion
+limit, and validates a body sent with another content type as raw bytes.
+:class:`CheckedRoute` rejects these requests with the API's 4xx JSON errors
+before FastAPI reads the parameters.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Coroutine, Iterator
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
+
+from fastapi import HTTPException, Request, Response
+from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+
+JSON_MEDIA_TYPE = "application/json"
+_SEQUENCE_TYPES = (list, tuple, set, frozenset)
+
+
+class CheckedRoute(APIRoute):
+    """A route that rejects undeclared or repeated query parameters, and a body
+    that is not JSON, with a 4xx JSON error naming the parameter or the problem.
+
+    A query parameter declared as a list may repeat, and any other may appear
+    once.
+    """
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        self.query_names: list[str] = []
+        self.repeatable_query_names: set[str] = set()
+        for field in _query_fields(self.dependant):
+            self.query_names.append(field.alias)
+            if _is_sequence(field.field_info.annotation):
+                self.repeatable_query_names.add(field.alias)
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        takes_body = self.body_field is not None
+
+        async def checked_handler(request: Request) -> Response:
+            self.check_query(request)
+            if takes_body:
+                await check_json_body(request)
+            return await handler(request)
+
+        return checked_handler
+
+    def check_query(self, request: Request) -> None:
+        """Raise a 422 for each query parameter the route does not declare or
+        that repeats without being a list."""
+        errors = []
+        counts: dict[str, int] = {}
+        for name, _ in request.query_params.multi_items():
+            counts[name] = counts.get(name, 0) + 1
+        for name, count in counts.items():
+            if name not in self.query_names:
+                errors.append(
+                    {
+                        "type": "extra_forbidden",
+                        "loc": ("query", name),
+                        "msg": f"unknown query parameter {name!r}; "
+                        + self._known_names(),
+                        "input": request.query_params.getlist(name),
+                    }
+                )
+            elif count > 1 and name not in self.repeatable_query_names:
+                errors.append(
+                    {
+                        "type": "multiple_values",
+                        "loc": ("query", name),
+                        "msg": f"query parameter {name!r} takes one value, got {count}",
+                        "input": request.query_params.getlist(name),
+                    }
+                )
+        if errors:
+            raise RequestValidationError(errors)
+
+    def _known_names(self) -> str:
+        if not self.query_names:
+            return "this route takes no query parameters"
+        return "known parameters: " + ", ".join(self.query_names)
+
+
+async def check_json_body(request: Request) -> None:
+    """Parse a non-empty body as JSON, which Starlette keeps for FastAPI.
+
+    Raises:
+        HTTPException: 415, the content type is not JSON.
+        RequestValidationError: the body is not valid JSON.
+    """
+    body = await request.body()
+    if not body:
+        # FastAPI reports the missing body as a missing field.
+        return
+    content_type = request.headers.get("content-type")
+    if not _is_json(content_type):
+        received = "no content type" if content_type is None else repr(content_type)
+        raise HTTPException(
+            status_code=415,
+            detail=f"request body must be sent as {JSON_MEDIA_TYPE}, got {received}",
+        )
+    try:
+        await request.json()
+    except json.JSONDecodeError as error:
+        raise _invalid_json(
+            f"{error.msg} at line {error.lineno} column {error.colno}", error.pos
+        ) from None
+    except UnicodeDecodeError as error:
+        raise _invalid_json(
+            f"invalid {error.encoding} at byte {error.start} ({error.reason})",
+            error.start,
+        ) from None
+    except RecursionError:
+        raise _invalid_json(
+            "arrays and objects nest deeper than the parser's limit", None
+        ) from None
+
+
+def _invalid_json(reason: str, position: int | None) -> RequestValidationError:
+    location: tuple[str | int, ...] = (
+        ("body",) if position is None else ("body", position)
+    )
+    return RequestValidationError(
+        [
+            {
+                "type": "json_invalid",
+                "loc": location,
+                "msg": f"body is not valid JSON: {reason}",
+                "input": {},
+            }
+        ]
+    )
+
+
+def _is_json(content_type: str | None) -> bool:
+    """Return whether a Content-Type is JSON, as FastAPI decides it:
+    ``application/json`` or ``application/*+json``, parameters ignored."""
+    if content_type is None:
+        return False
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    kind, _, subtype = media_type.partition("/")
+    return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
+
+
+def _query_fields(dependant: Dependant) -> Iterator[Any]:
+    """Yield the query parameter fields of a route and of its dependencies."""
+    yield from dependant.query_params
+    for dependency in dependant.dependencies:
+        yield from _query_fields(dependency)
+
+
+def _is_sequence(annotation: Any) -> bool:
+    """Return whether a parameter type is a list, tuple or set, possibly optional."""
+    origin = get_origin(annotation)
+    if origin in (Union, UnionType):
+        return any(_is_sequence(argument) for argument in get_args(annotation))
+    return origin in _SEQUENCE_TYPES or annotation in _SEQUENCE_TYPES
