@@ -345,9 +345,15 @@ def rank_window(
 
 def _compile_rankers(scorers: Sequence[Scorer]) -> None:
     for scorer in scorers:
-        ranker = scorer.scorer if isinstance(scorer, NamedScorer) else scorer
-        if isinstance(ranker, LightGBMRanker):
+        ranker = _ranker_of(scorer)
+        if ranker is not None:
             ranker.compile_trees()
+
+
+def _ranker_of(scorer: Scorer) -> LightGBMRanker | None:
+    """Return the LightGBM ranker a scorer is or names, else None."""
+    inner = scorer.scorer if isinstance(scorer, NamedScorer) else scorer
+    return inner if isinstance(inner, LightGBMRanker) else None
 
 
 def rank_rows(
@@ -359,7 +365,8 @@ def rank_rows(
     timings: dict[str, float] | None = None,
 ) -> tuple[dict[str, dict[str, list[str]]], pl.DataFrame]:
     """Rank each user's candidate rows with every scorer, a chunk of users at a
-    time, so that memory holds the features of at most ``chunk_rows`` rows.
+    time, so that memory contains the features of at most two chunks of about
+    ``chunk_rows`` rows: the one being scored and the next.
 
     ``rows`` are labelled rows (:func:`models.dataset.labelled_rows`). Returns
     each scorer's top ``k`` per user, and per user the number of candidates
@@ -387,24 +394,44 @@ def rank_rows(
     builder = None
     if len(tables_by_cutoff) == 1 and rows[USER_ID].is_sorted():
         builder = CutoffRows(*next(iter(tables_by_cutoff.items())))
-    start = 0
-    for users in progress(chunks, "scoring users"):
+    sizes = [int(users["candidates"].sum()) for users in chunks]
+    starts = np.concatenate(([0], np.cumsum(sizes, dtype=np.int64)))
+
+    def featured_rows(index: int) -> pl.DataFrame:
         if builder is not None:
-            size = int(users["candidates"].sum())
-            featured = builder.rows(rows.slice(start, size))
-            start += size
-        else:
-            part = rows.filter(pl.col(USER_ID).is_in(users[USER_ID].implode()))
-            featured = rows_in_memory(part, tables_by_cutoff)
-        clock.lap("feature rows")
-        groups = SortedGroups.of(featured) if builder is not None else None
-        for scorer in scorers:
-            scores = scorer.score(featured)
-            if groups is None:
-                lists[scorer.name].update(top_k(featured, scores, k))
-            else:
-                lists[scorer.name].update(top_k_of_sorted(featured, scores, k, groups))
-            clock.lap(scorer.name)
+            return builder.rows(rows.slice(int(starts[index]), sizes[index]))
+        users = chunks[index][USER_ID].implode()
+        part = rows.filter(pl.col(USER_ID).is_in(users))
+        return rows_in_memory(part, tables_by_cutoff)
+
+    # The next chunk's features are built in a second thread while the
+    # baselines score this one. Both are mostly numpy and polars work, which
+    # releases the GIL, so on 2 cores they overlap, and the rankers, whose
+    # compiled trees use every core, run alone. The "feature rows" step then
+    # times only the wait for the features.
+    last = len(chunks) - 1
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(featured_rows, 0) if chunks else None
+        for index in progress(range(len(chunks)), "scoring users"):
+            assert pending is not None
+            featured = pending.result()
+            pending = None
+            clock.lap("feature rows")
+            groups = SortedGroups.of(featured) if builder is not None else None
+            for scorer in scorers:
+                if pending is None and index < last and _ranker_of(scorer) is None:
+                    pending = pool.submit(featured_rows, index + 1)
+                scores = scorer.score(featured)
+                if groups is None:
+                    lists[scorer.name].update(top_k(featured, scores, k))
+                else:
+                    lists[scorer.name].update(
+                        top_k_of_sorted(featured, scores, k, groups)
+                    )
+                clock.lap(scorer.name)
+            del featured
+            if pending is None and index < last:
+                pending = pool.submit(featured_rows, index + 1)
     return lists, counts
 
 

@@ -22,7 +22,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from features import store
-from features.schema import FEEDBACK_EVENTS
+from features.schema import FEEDBACK_EVENTS, ID_PATTERN, MAX_ID_LENGTH
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +39,6 @@ DEFAULT_BUSY_TIMEOUT = 10.0
 # Events that ingest moves per DuckDB transaction.
 INGEST_BATCH_ROWS = 50_000
 
-# Text without control characters, the rule of the recommendation route's user_id.
-PRINTABLE_PATTERN = r"^[^\x00-\x1f\x7f]+$"
 # The largest value of DuckDB's INTEGER, the type of the store's position column.
 MAX_POSITION = 2**31 - 1
 
@@ -117,20 +115,20 @@ class FeedbackEvent(BaseModel):
     request_id: str = Field(
         min_length=1,
         max_length=64,
-        pattern=PRINTABLE_PATTERN,
+        pattern=ID_PATTERN,
         description="request_id of the recommendation response the event is about.",
         examples=["5d0c1a7e9b2f4c38"],
     )
     user_id: str | None = Field(
         default=None,
         min_length=1,
-        max_length=128,
-        pattern=PRINTABLE_PATTERN,
+        max_length=MAX_ID_LENGTH,
+        pattern=ID_PATTERN,
         description="The user, or null for an anonymous caller.",
         examples=["U1077"],
     )
     restaurant_id: str = Field(
-        min_length=1, max_length=128, pattern=PRINTABLE_PATTERN, examples=["135052"]
+        min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN, examples=["135052"]
     )
     kind: Literal["impression", "click", "order"] = Field(
         description=(

@@ -557,3 +557,32 @@ def test_ranking_rankers_in_chunks() -> None:
         expected = top_k(featured, scorer.score(featured), 5)
         assert lists[scorer.name] == expected, scorer.name
     assert lists[current.name] != lists[previous.name]
+
+
+def test_rankers_and_baselines_in_chunks() -> None:
+    """Chunks of one user each: the next chunk's features are built while
+    the baselines score, after the rankers."""
+    from dataclasses import replace
+
+    from features.paths import RANKER_CONFIG
+    from models.baselines import ContentBaseline, PopularityBaseline
+    from models.dataset import rows_in_memory, training_set
+    from models.evaluate import rank_rows
+    from models.ranker import load_config, train_ranker
+
+    frames, rows, tables = _window()
+    config = replace(
+        load_config(RANKER_CONFIG), num_boost_round=10, early_stopping_rounds=None
+    )
+    training = training_set(rows_in_memory(rows, tables))
+    ranker = train_ranker(training, config, ["distance_km", "past_orders_here"])
+    baselines = [PopularityBaseline(), ContentBaseline()]
+    for baseline in baselines:
+        baseline.fit(frames)
+    scorers = [baselines[0], ranker, baselines[1]]
+
+    whole, _ = rank_rows(rows, tables, scorers, 5)
+    chunked, _ = rank_rows(rows, tables, scorers, 5, chunk_rows=100)
+
+    assert chunked == whole
+    assert set(chunked) == {"popularity", "lightgbm_ranker", "content"}

@@ -132,28 +132,50 @@ def _stored_ids(var_dir: Path) -> list[str]:
     return [row[0] for row in rows]
 
 
+def _wait_ended(worker: psutil.Process, timeout: float) -> None:
+    """Wait until ``worker`` has ended: gone, or a zombie that uvicorn has not
+    reaped yet. psutil's wait also waits for the reaping, which on a busy
+    machine took over 10 s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if worker.status() == psutil.STATUS_ZOMBIE:
+                return
+        except psutil.NoSuchProcess:
+            return
+        time.sleep(0.05)
+    msg = f"worker {worker.pid} still running {timeout} s after SIGKILL"
+    raise AssertionError(msg)
+
+
 def test_killed_worker_loses_no_event(
     var_dir: Path, server: tuple[str, subprocess.Popen[bytes]]
 ) -> None:
     url, process = server
     stop = threading.Event()
     acknowledged: list[list[str]] = [[] for _ in range(CLIENTS)]
+    # Daemon threads, stopped in any case, so that a failure here does not
+    # leave them posting after the test.
     clients = [
-        threading.Thread(target=_post_events, args=(url, f"c{n}", stop, ids))
+        threading.Thread(
+            target=_post_events, args=(url, f"c{n}", stop, ids), daemon=True
+        )
         for n, ids in enumerate(acknowledged)
     ]
     for client in clients:
         client.start()
-    time.sleep(BEFORE_KILL)
-    before_kill = sum(len(ids) for ids in acknowledged)
-    victim = _workers(psutil.Process(process.pid))[0]
-    victim.send_signal(signal.SIGKILL)
-    victim.wait(timeout=10)
-    after_kill_start = sum(len(ids) for ids in acknowledged)
-    time.sleep(AFTER_KILL)
-    stop.set()
-    for client in clients:
-        client.join(timeout=30)
+    try:
+        time.sleep(BEFORE_KILL)
+        before_kill = sum(len(ids) for ids in acknowledged)
+        victim = _workers(psutil.Process(process.pid))[0]
+        victim.send_signal(signal.SIGKILL)
+        _wait_ended(victim, timeout=30)
+        after_kill_start = sum(len(ids) for ids in acknowledged)
+        time.sleep(AFTER_KILL)
+    finally:
+        stop.set()
+        for client in clients:
+            client.join(timeout=30)
     after_kill = sum(len(ids) for ids in acknowledged) - after_kill_start
     process.send_signal(signal.SIGINT)
     process.wait(timeout=30)
