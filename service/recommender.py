@@ -209,8 +209,16 @@ class Recommender:
                 if require_model:
                     msg = f"the current model cannot be served: {error}"
                     raise ModelLoadError(msg) from error
-                # The frame path raises the same mismatch on every ranked request.
-                logger.error("model inputs cannot be prepared: %s", error)
+                # Every ranked request would fail on the same mismatch, so the
+                # service starts without the model: /readyz returns 503 and
+                # the lists fall back as when no model is current.
+                logger.error(
+                    "model %s cannot be served, starting without it: %s",
+                    None if metadata is None else metadata.version,
+                    error,
+                )
+                ranker, metadata, shap = None, None, None
+                repeat = bool(orders_timed)
         if metadata is not None:
             metrics.set_model_version(metadata.version)
         logger.info(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import socket
@@ -289,6 +290,38 @@ def test_missing_model_leaves_out_rated(pipeline_var_dir: Path, tmp_path: Path) 
     assert len(rated) == 5
     assert returned
     assert not returned & rated
+
+
+def test_unservable_model_starts_without_it(
+    pipeline_var_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    var_dir = tmp_path / "var"
+    shutil.copytree(pipeline_var_dir, var_dir)
+    models = var_dir / "models"
+    version = (models / "current").read_text().strip()
+    metadata_path = models / version / "metadata.json"
+    metadata = json.loads(metadata_path.read_text())
+    metadata["features"][0] = "no_such_feature"
+    metadata_path.write_text(json.dumps(metadata))
+
+    with (
+        caplog.at_level("ERROR"),
+        TestClient(create_app(Settings(var_dir=var_dir))) as test_client,
+    ):
+        ready = test_client.get("/readyz")
+        response = test_client.get("/v1/users/U1077/recommendations")
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+
+    assert ready.status_code == 503
+    assert response.status_code == 200
+    assert response.json()["strategy"] == "popularity"
+    assert response.json()["degraded"] is True
+    assert response.json()["model_version"] is None
+    assert len(errors) == 1
+    assert errors[0].startswith(
+        f"model {version} cannot be served, starting without it:"
+    )
+    assert "no_such_feature" in errors[0]
 
 
 def test_vegetarian_diet_explains_empty_list(client: TestClient) -> None:
