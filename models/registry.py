@@ -20,9 +20,10 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 import lightgbm as lgb
+from pydantic import TypeAdapter, ValidationError
 
 from models.guardrail import read_guardrail
 from models.ranker import LightGBMRanker
@@ -53,6 +54,12 @@ class ModelMetadata:
     # Thresholds of the diet guardrail the model applies after scoring; None
     # when it applies none (models without the diet features).
     diet_guardrail: dict[str, Any] | None = None
+
+
+# The declared type of each metadata field, to check the values read from JSON.
+_FIELD_TYPES = {
+    name: TypeAdapter(hint) for name, hint in get_type_hints(ModelMetadata).items()
+}
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -124,6 +131,7 @@ def load_version(
     except (OSError, ValueError, TypeError) as error:
         msg = f"invalid model metadata {folder / METADATA_FILE}: {error}"
         raise ValueError(msg) from error
+    _check_field_types(metadata, folder / METADATA_FILE)
     if metadata.model_sha256 != _sha256(folder / MODEL_FILE):
         msg = (
             f"{folder / MODEL_FILE} does not match the checksum in its metadata; "
@@ -133,6 +141,24 @@ def load_version(
     booster = lgb.Booster(model_file=str(folder / MODEL_FILE))
     guardrail = read_guardrail(metadata.diet_guardrail, str(folder / METADATA_FILE))
     return LightGBMRanker(booster, tuple(metadata.features), None, guardrail), metadata
+
+
+class MetadataTypeError(ValueError):
+    """A field of a model's metadata file has a value of the wrong type."""
+
+
+def _check_field_types(metadata: ModelMetadata, path: Path) -> None:
+    """Raise MetadataTypeError naming each field whose value does not have its
+    declared type: the dataclass takes fields of any type from the JSON file."""
+    problems = []
+    for name, field_type in _FIELD_TYPES.items():
+        try:
+            field_type.validate_python(getattr(metadata, name), strict=True)
+        except ValidationError as error:
+            problems.append(f"{name}: {error.errors()[0]['msg']}")
+    if problems:
+        msg = f"invalid model metadata {path}: " + "; ".join(problems)
+        raise MetadataTypeError(msg)
 
 
 def _sha256(path: Path) -> str:

@@ -28,14 +28,12 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any
 
 import duckdb
 import lightgbm as lgb
 import numpy as np
 import polars as pl
-from pydantic import TypeAdapter, ValidationError
 
 from features.feast_store import (
     RESTAURANT_VIEWS,
@@ -48,8 +46,7 @@ from features.schema import ORDERS, RESTAURANT_ID, RESTAURANTS, USER_ID
 from features.store import connect
 from models.ranker import LightGBMRanker
 from models.registry import (
-    CURRENT_ALIAS,
-    METADATA_FILE,
+    MetadataTypeError,
     ModelMetadata,
     ModelNotFoundError,
     load_current,
@@ -87,11 +84,6 @@ MODEL_UNAVAILABLE = "model_unavailable"
 # used: unreadable files, metadata that is not JSON or lacks fields, a checksum
 # mismatch, a field of the wrong type, a model file LightGBM rejects.
 _MODEL_FILE_ERRORS = (OSError, ValueError, TypeError, lgb.basic.LightGBMError)
-# ModelMetadata is a plain dataclass, which takes fields of any type from the
-# JSON file; these check each field's declared type.
-_METADATA_FIELD_TYPES = {
-    name: TypeAdapter(hint) for name, hint in get_type_hints(ModelMetadata).items()
-}
 
 
 class UnknownRestaurantError(KeyError):
@@ -246,20 +238,11 @@ class Recommender:
                 raise
             logger.warning("no current model: every list falls back to popularity")
             return None, None
+        except MetadataTypeError as error:
+            raise ModelLoadError(str(error)) from error
         except _MODEL_FILE_ERRORS as error:
             msg = f"cannot load the current model in {models}: {error}"
             raise ModelLoadError(msg) from error
-        problems = []
-        for name, field_type in _METADATA_FIELD_TYPES.items():
-            try:
-                field_type.validate_python(getattr(metadata, name), strict=True)
-            except ValidationError as error:
-                problems.append(f"{name}: {error.errors()[0]['msg']}")
-        if problems:
-            msg = f"invalid model metadata {_current_metadata(models)}: " + "; ".join(
-                problems
-            )
-            raise ModelLoadError(msg)
         return ranker, metadata
 
     def recommend(
@@ -530,12 +513,6 @@ def _filter_notes(state: _State, filters: Filters) -> list[ListNote]:
             )
         ]
     return []
-
-
-def _current_metadata(models: Path) -> Path:
-    """Return the metadata file of the model that ``current`` names."""
-    version = (models / CURRENT_ALIAS).read_text().strip()
-    return models / version / METADATA_FILE
 
 
 def _similar_reasons(

@@ -202,9 +202,15 @@ def _drop_user_tables(var_dir: Path) -> None:
     online.close()
 
 
-def test_lost_online_table_degrades(pipeline_var_dir: Path, tmp_path: Path) -> None:
+def _var_copy(pipeline_var_dir: Path, tmp_path: Path) -> Path:
+    """Return a copy of the pipeline's var folder that a test may damage."""
     var_dir = tmp_path / "var"
     shutil.copytree(pipeline_var_dir, var_dir)
+    return var_dir
+
+
+def test_lost_online_table_degrades(pipeline_var_dir: Path, tmp_path: Path) -> None:
+    var_dir = _var_copy(pipeline_var_dir, tmp_path)
     app = create_app(Settings(var_dir=var_dir))
     rated = _rated_by(var_dir, "U1077")
 
@@ -237,8 +243,7 @@ def test_lost_online_table_degrades(pipeline_var_dir: Path, tmp_path: Path) -> N
 def test_degraded_unreadable_history_noted(
     pipeline_var_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    var_dir = tmp_path / "var"
-    shutil.copytree(pipeline_var_dir, var_dir)
+    var_dir = _var_copy(pipeline_var_dir, tmp_path)
     app = create_app(Settings(var_dir=var_dir))
 
     with TestClient(app) as test_client:
@@ -274,8 +279,7 @@ def test_degraded_unreadable_history_noted(
 
 
 def test_missing_model_leaves_out_rated(pipeline_var_dir: Path, tmp_path: Path) -> None:
-    var_dir = tmp_path / "var"
-    shutil.copytree(pipeline_var_dir, var_dir)
+    var_dir = _var_copy(pipeline_var_dir, tmp_path)
     (var_dir / "models" / "current").unlink()
     rated = _rated_by(var_dir, "U1077")
 
@@ -295,8 +299,7 @@ def test_missing_model_leaves_out_rated(pipeline_var_dir: Path, tmp_path: Path) 
 def test_unservable_model_starts_without_it(
     pipeline_var_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    var_dir = tmp_path / "var"
-    shutil.copytree(pipeline_var_dir, var_dir)
+    var_dir = _var_copy(pipeline_var_dir, tmp_path)
     models = var_dir / "models"
     version = (models / "current").read_text().strip()
     metadata_path = models / version / "metadata.json"
