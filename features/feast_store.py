@@ -145,12 +145,14 @@ def check_views(store: FeatureStore, tables: dict[str, pl.DataFrame]) -> None:
     """Check the registered feature views against the feature tables.
 
     Raises:
-        ValueError: a view of a feature table declares a feature the table
-            lacks, or with another type, or two views declare the same
-            feature name. The message names the view, feature and types.
+        ValueError: a view reads a local file that does not exist, a view of
+            a feature table declares a feature the table lacks, or with
+            another type, or two views declare the same feature name. The
+            message names the view, and the file or feature and types.
     """
     owners: dict[str, str] = {}
     for view in sorted(store.list_feature_views(), key=lambda v: v.name):
+        _check_source_file(view)
         table = tables.get(view.name)
         for field in view.features:
             if field.name in owners:
@@ -179,6 +181,23 @@ def check_views(store: FeatureStore, tables: dict[str, pl.DataFrame]) -> None:
                     "change the Field's dtype or cast the column in the transform"
                 )
                 raise ValueError(msg)
+
+
+def _check_source_file(view: Any) -> None:
+    """Raise ValueError when a view reads a local Parquet file that is missing,
+    which materializing would report as a long DuckDB traceback."""
+    from feast import FileSource
+
+    source = view.batch_source
+    if not isinstance(source, FileSource) or "://" in source.path:
+        return
+    if not Path(source.path).exists():
+        msg = (
+            f"feature view {view.name} reads {source.path}, which does not "
+            "exist: no transform in features/transforms.py writes a table of "
+            "that name; add one (docs/adding-a-feature-view.md) or remove the view"
+        )
+        raise ValueError(msg)
 
 
 def _forget_modules_under(folder: Path) -> None:
@@ -278,7 +297,9 @@ class OnlineReader:
             except FeatureViewNotFoundException as error:
                 msg = (
                     f"feature view {view_name} not found in the Feast registry; "
-                    "run `recommender features` first"
+                    "run `recommender features` first. If it has run since, "
+                    f"features/transforms.py computes a table {view_name} that "
+                    "no feature view declares: declare one or remove the transform"
                 )
                 raise FeaturesNotReadyError(msg) from error
             feature_views.append(view)

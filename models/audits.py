@@ -59,6 +59,24 @@ _AUDIT_FIELDS = {
 }
 _OPERATORS = {"max": "<=", "min": ">="}
 
+# The metrics the segment analysis measures (models/analysis.py): those read
+# at the evaluation's list length k take ``@k``.
+RANKED_METRICS = ("favourite_recall", "meat_only_share", "ndcg")
+PLAIN_METRICS = (
+    "exposure_ratio",
+    "false_negative_rate",
+    "false_positive_rate",
+    "ndcg_minus_popularity",
+    "ndcg_ratio_to_overall",
+    "segment_false_negative_rate",
+    "segment_false_positive_rate",
+)
+
+
+def known_metrics(k: int) -> list[str]:
+    """Return the metric names an audit can read when lists have length ``k``."""
+    return sorted([*(f"{name}@{k}" for name in RANKED_METRICS), *PLAIN_METRICS])
+
 
 class AuditSpec(BaseModel):
     """One audit declaration, as written in the YAML file."""
@@ -103,18 +121,19 @@ class AuditResult:
 
 
 def load_audits(
-    path: Path, segments: Sequence[SegmentSpec] | None = None
+    path: Path, segments: Sequence[SegmentSpec] | None = None, k: int | None = None
 ) -> list[AuditSpec]:
     """Read and validate the audit declarations of a YAML file.
 
     With ``segments``, each audit's segment must be ``all``, ``each``, one of
-    their names, or ``name=value`` of one declared with ``per``.
+    their names, or ``name=value`` of one declared with ``per``. With ``k``,
+    each audit's metric must be one of :func:`known_metrics`.
 
     Raises:
         ValueError: the file is not a mapping with an ``audits`` list, or an
-            audit is invalid, repeats a name or names an unknown segment. The
-            message names the file, the audit (index and name), the field, the
-            value and what was expected.
+            audit is invalid, repeats a name or names an unknown segment or
+            metric. The message names the file, the audit (index and name),
+            the field, the value and what was expected.
     """
     entries = read_entries(path, "audits")
     specs: list[AuditSpec] = []
@@ -135,6 +154,12 @@ def load_audits(
             raise ValueError(msg)
         if segments is not None:
             _check_segment(location, spec.segment, segments)
+        if k is not None and spec.metric not in known_metrics(k):
+            msg = (
+                f"{location}: field 'metric': got {spec.metric!r}, expected one of "
+                f"{', '.join(known_metrics(k))}"
+            )
+            raise ValueError(msg)
         first_index[spec.name] = index
         specs.append(spec)
     return specs
@@ -198,6 +223,13 @@ def _check_segment(
         return
     if equals and prefix in per_names:
         return
+    if not names:
+        msg = (
+            f"{location}: field 'segment': got {segment!r}, expected "
+            f"{ALL_SEGMENTS!r} or {EACH_SEGMENT!r}, since the segments file "
+            "declares no segment"
+        )
+        raise ValueError(msg)
     msg = (
         f"{location}: field 'segment': got {segment!r}, expected {ALL_SEGMENTS!r}, "
         f"{EACH_SEGMENT!r}, one of {', '.join(sorted(names))}, or name=value of "

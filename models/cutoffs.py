@@ -127,9 +127,11 @@ def training_snapshots(
     return _fold_snapshots(store, settings)
 
 
-def _timed_snapshots(
-    store: StoreFrames, settings: CutoffSettings
-) -> list[LabelledSnapshot]:
+def check_cutoff_span(store: StoreFrames, settings: CutoffSettings) -> None:
+    """Raise ValueError when orders with times span too few days for the
+    training cutoffs of ``settings``; orders without times pass."""
+    if not has_order_times(store):
+        return
     end = serving_cutoff(store)
     horizon = timedelta(days=settings.horizon_days)
     earliest = (
@@ -151,6 +153,14 @@ def _timed_snapshots(
             "every_days or horizon_days in the ranker config"
         )
         raise ValueError(msg)
+
+
+def _timed_snapshots(
+    store: StoreFrames, settings: CutoffSettings
+) -> list[LabelledSnapshot]:
+    check_cutoff_span(store, settings)
+    end = serving_cutoff(store)
+    horizon = timedelta(days=settings.horizon_days)
     snapshots = []
     for index in reversed(range(settings.cutoffs)):
         cutoff = end - horizon - timedelta(days=index * settings.cutoff_every_days)

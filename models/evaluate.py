@@ -32,6 +32,7 @@ from models.analysis import RankedLists
 from models.baselines import BaselineFactory, default_baselines
 from models.cutoffs import (
     LabelledSnapshot,
+    check_cutoff_span,
     describe_relevance,
     has_order_times,
     relevant_orders,
@@ -131,13 +132,6 @@ def evaluate_with_lists(
     split with that feature service's features and reported under the
     service's name, as the previous model.
     """
-    features = numeric_features(feature_store, config.feature_service)
-    service = settings.previous_service
-    previous = (
-        None
-        if service is None or service == config.feature_service
-        else (service, numeric_features(feature_store, service))
-    )
     timed = has_order_times(frames)
     if timed:
         splits = temporal_splits(
@@ -146,10 +140,18 @@ def evaluate_with_lists(
             config.cutoffs.horizon_days,
             serving_cutoff(frames),
         )
+        _check_windows(frames, splits, config)
     else:
         splits = random_splits(
             frames.orders, settings.n_splits, settings.test_fraction, settings.seed
         )
+    features = numeric_features(feature_store, config.feature_service)
+    service = settings.previous_service
+    previous = (
+        None
+        if service is None or service == config.feature_service
+        else (service, numeric_features(feature_store, service))
+    )
     factories = default_baselines() if baselines is None else list(baselines)
     results = []
     latest: RankedLists | None = None
@@ -180,6 +182,24 @@ def evaluate_with_lists(
             [result["candidate_recall"] for result in results]
         ),
     }, latest
+
+
+def _check_windows(
+    frames: StoreFrames, splits: Sequence[Split], config: RankerConfig
+) -> None:
+    """Raise ValueError, before any model is trained, when a test window
+    leaves too few earlier orders for the training cutoffs."""
+    for split in splits:
+        assert split.test_from is not None
+        window = f"the test window from {split.test_from:%Y-%m-%d}"
+        if split.train.height == 0:
+            msg = f"no orders come before {window}; lower --splits"
+            raise ValueError(msg)
+        try:
+            check_cutoff_span(replace(frames, orders=split.train), config.cutoffs)
+        except ValueError as error:
+            msg = f"{window} trains on the orders before it: {error}, or lower --splits"
+            raise ValueError(msg) from error
 
 
 def _evaluate_split(
@@ -649,4 +669,30 @@ def compare_reports(before: dict[str, Any], after: dict[str, Any]) -> str:
     lines.append("")
     lines.append(f"features added: {', '.join(added) or 'none'}")
     lines.append(f"features removed: {', '.join(removed) or 'none'}")
+    only_before = sorted(set(before["summary"]) - set(after["summary"]))
+    only_after = sorted(set(after["summary"]) - set(before["summary"]))
+    if only_before or only_after:
+        lines.append(
+            f"models left out: only before: {', '.join(only_before) or 'none'}; "
+            f"only after: {', '.join(only_after) or 'none'}"
+        )
+    lines.extend(_incomparable(before, after))
     return "\n".join(lines)
+
+
+def _incomparable(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """Return a warning line for each way the two reports measured differently."""
+    warnings = []
+    if before.get("data_fingerprint") != after.get("data_fingerprint"):
+        warnings.append(
+            "warning: the reports were evaluated on different orders (data "
+            "fingerprints differ), so their metrics are not comparable"
+        )
+    kinds = (before.get("split_kind"), after.get("split_kind"))
+    counts = (len(before.get("splits", [])), len(after.get("splits", [])))
+    if kinds[0] != kinds[1] or counts[0] != counts[1]:
+        warnings.append(
+            f"warning: the reports used different splits: {counts[0]} "
+            f"{kinds[0]} before, {counts[1]} {kinds[1]} after"
+        )
+    return warnings

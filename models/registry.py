@@ -89,16 +89,28 @@ def save_model(
     metadata.model_sha256 = _sha256(partial / MODEL_FILE)
     (partial / METADATA_FILE).write_text(json.dumps(asdict(metadata), indent=2))
     partial.rename(final)
-    set_current(models_dir, metadata.version)
+    _point_current(models_dir, metadata.version)
     return final
 
 
 def set_current(models_dir: Path, version: str) -> None:
-    """Point the ``current`` alias at ``version``."""
-    if not (models_dir / version / MODEL_FILE).is_file():
-        msg = f"model version {version} not found in {models_dir}"
-        raise ModelNotFoundError(msg)
+    """Point the ``current`` alias at ``version`` once it loads as the service
+    would load it.
 
+    Raises:
+        ModelNotFoundError: the version is not in ``models_dir``.
+        ValueError: its files are damaged or its metadata is invalid; the
+            alias is left as it was.
+    """
+    try:
+        load_version(models_dir, version)
+    except lgb.basic.LightGBMError as error:
+        msg = f"model version {version} in {models_dir} cannot be loaded: {error}"
+        raise ValueError(msg) from error
+    _point_current(models_dir, version)
+
+
+def _point_current(models_dir: Path, version: str) -> None:
     partial = models_dir / f".{CURRENT_ALIAS}.partial"
     partial.write_text(version + "\n")
     os.replace(partial, models_dir / CURRENT_ALIAS)
@@ -132,6 +144,12 @@ def load_version(
         msg = f"invalid model metadata {folder / METADATA_FILE}: {error}"
         raise ValueError(msg) from error
     _check_field_types(metadata, folder / METADATA_FILE)
+    if metadata.version != version:
+        msg = (
+            f"invalid model metadata {folder / METADATA_FILE}: version "
+            f"{metadata.version!r} does not match its folder {version!r}"
+        )
+        raise ValueError(msg)
     if metadata.model_sha256 != _sha256(folder / MODEL_FILE):
         msg = (
             f"{folder / MODEL_FILE} does not match the checksum in its metadata; "
@@ -139,6 +157,13 @@ def load_version(
         )
         raise ValueError(msg)
     booster = lgb.Booster(model_file=str(folder / MODEL_FILE))
+    if booster.num_feature() != len(metadata.features):
+        msg = (
+            f"invalid model metadata {folder / METADATA_FILE}: it lists "
+            f"{len(metadata.features)} features, the model in {MODEL_FILE} "
+            f"reads {booster.num_feature()}"
+        )
+        raise ValueError(msg)
     guardrail = read_guardrail(metadata.diet_guardrail, str(folder / METADATA_FILE))
     return LightGBMRanker(booster, tuple(metadata.features), None, guardrail), metadata
 

@@ -137,6 +137,9 @@ def analysis_html(report: Mapping[str, Any]) -> str:
         ),
         f"<p>{html.escape(_describe_run(report, analysis))}</p>",
     ]
+    splits_section = _splits_section(report)
+    if splits_section is not None:
+        parts.append(_html_section(splits_section, []))
     for section in _sections(analysis):
         parts.append(_html_section(section, plots.get(section.key, [])))
     parts.append("</body>\n</html>")
@@ -300,6 +303,42 @@ def _describe_run(report: Mapping[str, Any], analysis: Mapping[str, Any]) -> str
         f"{_name(analysis.get('previous'))}, best baseline "
         f"{_name(analysis.get('best_baseline'))}."
     )
+
+
+def _splits_section(report: Mapping[str, Any]) -> _Section | None:
+    """Return the mean and spread of each model over every split, as the
+    Markdown report opens with; None for a report without a summary."""
+    summary = report.get("summary")
+    if not isinstance(summary, Mapping) or not summary:
+        return None
+    metrics = list(next(iter(summary.values())))
+    rows = [
+        [str(model), *(_mean_and_spread(values.get(metric)) for metric in metrics)]
+        for model, values in summary.items()
+    ]
+    splits = report.get("splits")
+    count = len(splits) if isinstance(splits, list) else 0
+    unit = "test windows" if report.get("split_kind") == "temporal" else "splits"
+    return _Section(
+        key="splits",
+        title="Every split",
+        paragraphs=[
+            f"Mean ± sample standard deviation over {count} {unit}; the "
+            "sections below analyse the first of them."
+        ],
+        tables=[_Table(["model", *metrics], rows)],
+    )
+
+
+def _mean_and_spread(value: object) -> str:
+    if not isinstance(value, Mapping):
+        return MISSING
+    mean, spread = value.get("mean"), value.get("std")
+    if _is_missing(mean):
+        return MISSING
+    if _is_missing(spread):
+        return _number(mean)
+    return f"{_number(mean)} ± {_number(spread)}"
 
 
 def _sections(analysis: Mapping[str, Any]) -> list[_Section]:

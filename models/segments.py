@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -237,6 +237,28 @@ def assign_segments(
     return segments
 
 
+def check_segment_columns(
+    specs: Sequence[SegmentSpec], store: StoreFrames, cutoff: datetime
+) -> None:
+    """Raise ValueError, as :func:`assign_segments` would, for a ``where`` or
+    ``per`` naming a column that the attribute frames lack.
+
+    The frames are built from no rows of ``store``, since the columns do not
+    depend on the data, so this runs in well under a second.
+    """
+    empty = replace(
+        store,
+        users=store.users.clear(),
+        restaurants=store.restaurants.clear(),
+        menu_items=store.menu_items.clear(),
+        orders=store.orders.clear(),
+    )
+    frames = dict(zip((USER, RESTAURANT), attributes_at(empty, cutoff), strict=True))
+    for spec in specs:
+        where = pl.sql_expr(spec.where) if spec.where is not None else pl.lit(True)
+        _check_columns(spec, frames[spec.entity], where)
+
+
 def attributes_at(
     source: StoreFrames | Snapshot,
     cutoff: datetime | None = None,
@@ -279,7 +301,18 @@ def read_entries(path: Path, key: str) -> list[Any]:
         ValueError: the file is not valid YAML or has no such list.
     """
     try:
-        raw = yaml.safe_load(path.read_text())
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as error:
+        msg = f"{path}: file not found; expected a YAML file with a list of {key}"
+        raise ValueError(msg) from error
+    except IsADirectoryError as error:
+        msg = f"{path}: is a folder; expected a YAML file with a list of {key}"
+        raise ValueError(msg) from error
+    except UnicodeDecodeError as error:
+        msg = f"{path}: not UTF-8 text ({error.reason} at byte offset {error.start})"
+        raise ValueError(msg) from error
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as error:
         msg = f"{path}: invalid YAML: {error}"
         raise ValueError(msg) from error

@@ -211,7 +211,10 @@ def _compare(args: argparse.Namespace, paths: VarPaths) -> None:
     try:
         print(compare_reports(*reports))
     except (KeyError, TypeError, AttributeError) as error:
-        msg = f"an evaluation report lacks a field the comparison needs: {error}"
+        msg = (
+            f"{args.before} or {args.after}: an evaluation report lacks a field "
+            f"the comparison needs, or has one of another type: {error!r}"
+        )
         raise ValueError(msg) from error
 
 

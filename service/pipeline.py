@@ -39,7 +39,7 @@ from features.transforms import StoreFrames
 from features.uci import load_uci, log_summary
 from models.analysis import analyse, console_summary, segment_metrics
 from models.audits import load_audits
-from models.cutoffs import feature_history
+from models.cutoffs import feature_history, serving_cutoff
 from models.evaluate import (
     EvaluationSettings,
     evaluate_with_lists,
@@ -49,7 +49,12 @@ from models.evaluate import (
 from models.ranker import RankerConfig, load_config
 from models.registry import ModelMetadata
 from models.report_render import write_html
-from models.segments import assign_segments, attributes_at, load_segments
+from models.segments import (
+    assign_segments,
+    attributes_at,
+    check_segment_columns,
+    load_segments,
+)
 from models.tracking import (
     EVALUATE,
     TrackingError,
@@ -197,8 +202,9 @@ def evaluate(
             any model is trained).
     """
     segment_specs = load_segments(segments_path)
-    audit_specs = load_audits(audits_path, segment_specs)
+    audit_specs = load_audits(audits_path, segment_specs, settings.k)
     frames = read_store(paths)
+    check_segment_columns(segment_specs, frames, serving_cutoff(frames))
     config = _with_service(load_config(config_path), feature_service)
     feature_store = open_store(feature_repo, paths.root, feast_profile)
     report, ranked = evaluate_with_lists(frames, feature_store, config, settings)

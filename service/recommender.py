@@ -228,7 +228,8 @@ class Recommender:
 
         Raises:
             ModelNotFoundError: no current model and ``require_model``.
-            ModelLoadError: the model's files exist but are invalid.
+            ModelLoadError: the model's files exist but are invalid, and
+                ``require_model``; otherwise the error is logged.
         """
         models = self.paths.models
         try:
@@ -239,11 +240,18 @@ class Recommender:
             logger.warning("no current model: every list falls back to popularity")
             return None, None
         except MetadataTypeError as error:
-            raise ModelLoadError(str(error)) from error
+            failure = ModelLoadError(str(error))
         except _MODEL_FILE_ERRORS as error:
             msg = f"cannot load the current model in {models}: {error}"
-            raise ModelLoadError(msg) from error
-        return ranker, metadata
+            failure = ModelLoadError(msg)
+        else:
+            return ranker, metadata
+        if require_model:
+            raise failure
+        # As for a model the online store cannot serve: the service starts
+        # without it, /readyz returns 503 and the lists fall back.
+        logger.error("%s; starting without a model", failure)
+        return None, None
 
     def recommend(
         self,

@@ -107,6 +107,11 @@ def test_evaluation_report_has_the_segment_analysis(pipeline_var_dir: Path) -> N
     html = (reports / "report.html").read_text()
     assert html.count("<svg") == 4
     markdown = (reports / "report.md").read_text()
+    # Both pages open with each model's mean and spread over the splits.
+    ranker = report["summary"]["lightgbm_ranker"]["ndcg@10"]
+    headline = f"{ranker['mean']:.4f} ± {ranker['std']:.4f}"
+    assert f"| lightgbm_ranker | {headline} |" in markdown
+    assert f"<tr><td>lightgbm_ranker</td><td>{headline}</td>" in html
     assert "Where to work" in markdown
     users = f"{analysis['test_users']:,}"
     assert f"Random split of seed 0, {users} test users." in markdown

@@ -302,6 +302,25 @@ def test_check_views_rejects_missing_column(
         check_views(store, tables)
 
 
+def test_check_views_names_missing_file(
+    store: FeatureStore, serving_tables: dict[str, pl.DataFrame]
+) -> None:
+    path = Path(store.get_feature_view("user_cuisine").batch_source.path)
+    moved = path.with_name("user_cuisine.moved")
+    path.rename(moved)
+    try:
+        with pytest.raises(ValueError) as raised:
+            check_views(store, serving_tables)
+    finally:
+        moved.rename(path)
+
+    assert str(raised.value) == (
+        f"feature view user_cuisine reads {path}, which does not exist: no "
+        "transform in features/transforms.py writes a table of that name; add "
+        "one (docs/adding-a-feature-view.md) or remove the view"
+    )
+
+
 def test_apply_error_is_one_line(var_dir: Path, tmp_path: Path) -> None:
     repo = tmp_path / "feature_repo"
     shutil.copytree(FEATURE_REPO, repo, ignore=shutil.ignore_patterns("__pycache__"))

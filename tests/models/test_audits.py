@@ -13,6 +13,7 @@ from models.audits import (
     PASSED,
     AuditSpec,
     audit_exit_code,
+    known_metrics,
     load_audits,
     run_audits,
 )
@@ -437,3 +438,62 @@ def test_invalid_yaml_message(tmp_path: Path) -> None:
         load_audits(path)
 
     assert str(raised.value).startswith(f"{path}: invalid YAML: ")
+
+
+@pytest.mark.parametrize("metric", ["ndgc@10", "ndcg@5", "exposure_ratio@10"])
+def test_unknown_metric_message(tmp_path: Path, metric: str) -> None:
+    path = write(tmp_path, "audits:\n" + entry(metric=metric))
+
+    with pytest.raises(ValueError) as raised:
+        load_audits(path, k=10)
+
+    assert str(raised.value) == (
+        f"{path}: audits[0] (other): field 'metric': got {metric!r}, expected one "
+        "of exposure_ratio, false_negative_rate, false_positive_rate, "
+        "favourite_recall@10, meat_only_share@10, ndcg@10, ndcg_minus_popularity, "
+        "ndcg_ratio_to_overall, segment_false_negative_rate, "
+        "segment_false_positive_rate"
+    )
+
+
+def test_shipped_audits_read_known_metrics() -> None:
+    segments = load_segments(CONFIGS / "segments.yaml")
+
+    audits = load_audits(CONFIGS / "audits.yaml", segments, k=10)
+
+    assert {audit.metric for audit in audits} <= set(known_metrics(10))
+
+
+def test_audits_file_errors_name_the_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"audits:\n  - \xff\n")
+
+    with pytest.raises(ValueError) as not_found:
+        load_audits(missing)
+    with pytest.raises(ValueError) as folder:
+        load_audits(tmp_path)
+    with pytest.raises(ValueError) as not_text:
+        load_audits(binary)
+
+    assert str(not_found.value) == (
+        f"{missing}: file not found; expected a YAML file with a list of audits"
+    )
+    assert str(folder.value) == (
+        f"{tmp_path}: is a folder; expected a YAML file with a list of audits"
+    )
+    assert str(not_text.value) == (
+        f"{binary}: not UTF-8 text (invalid start byte at byte offset 12)"
+    )
+
+
+def test_segment_without_declared_segments(tmp_path: Path) -> None:
+    path = write(tmp_path, "audits:\n" + entry(segment="vegetarians"))
+
+    with pytest.raises(ValueError) as raised:
+        load_audits(path, [])
+
+    assert str(raised.value) == (
+        f"{path}: audits[0] (other): field 'segment': got 'vegetarians', expected "
+        "'all' or 'each', since the segments file declares no segment"
+    )

@@ -87,3 +87,22 @@ def test_compare_reports_changes() -> None:
     assert "| lightgbm_ranker | ndcg@10 | 0.5000 | 0.6000 | +0.1000 |" in text
     assert "features added: c" in text
     assert "features removed: b" in text
+    assert "warning" not in text
+    assert "models left out" not in text
+
+
+def test_compare_reports_flags_other_splits() -> None:
+    before = report([split(0, None, 0.4, 0.1), split(1, None, 0.6, 0.3)], "random")
+    windows = [split(0, "2024-04-24T00:00:00+00:00", 0.7, 0.1)]
+    after = report(windows, "temporal")
+    after["data_fingerprint"] = "other"
+    del after["summary"]["popularity"]
+
+    lines = compare_reports(before, after).splitlines()
+
+    assert lines[-3:] == [
+        "models left out: only before: popularity; only after: none",
+        "warning: the reports were evaluated on different orders (data "
+        "fingerprints differ), so their metrics are not comparable",
+        "warning: the reports used different splits: 2 random before, 1 temporal after",
+    ]

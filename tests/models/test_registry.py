@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -169,6 +170,48 @@ def test_set_current_missing_version(tmp_path: Path, ranker: LightGBMRanker) -> 
 
     with pytest.raises(ModelNotFoundError, match="v9"):
         set_current(tmp_path, "v9")
+    assert (tmp_path / CURRENT_ALIAS).read_text().strip() == "v1"
+
+
+def _damage_metadata(folder: Path, **changes: object) -> None:
+    metadata = json.loads((folder / METADATA_FILE).read_text())
+    metadata.update(changes)
+    (folder / METADATA_FILE).write_text(json.dumps(metadata))
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda folder: (folder / METADATA_FILE).unlink(), "invalid model metadata"),
+        (lambda folder: (folder / METADATA_FILE).write_text("{"), "invalid model"),
+        (
+            lambda folder: (folder / MODEL_FILE).write_text("garbage"),
+            "does not match the checksum",
+        ),
+        (
+            lambda folder: _damage_metadata(folder, features=list(FEATURES)[:-1]),
+            "lists 2 features, the model in model.txt reads 3",
+        ),
+        (
+            lambda folder: _damage_metadata(folder, version="other"),
+            "version 'other' does not match its folder 'v2'",
+        ),
+    ],
+    ids=["no-metadata", "not-json", "model-file", "fewer-features", "version"],
+)
+def test_set_current_refuses_damaged_version(
+    tmp_path: Path,
+    ranker: LightGBMRanker,
+    damage: Callable[[Path], object],
+    message: str,
+) -> None:
+    save_model(tmp_path, ranker, make_metadata("v1"))
+    save_model(tmp_path, ranker, make_metadata("v2"))
+    set_current(tmp_path, "v1")
+    damage(tmp_path / "v2")
+
+    with pytest.raises(ValueError, match=message):
+        set_current(tmp_path, "v2")
     assert (tmp_path / CURRENT_ALIAS).read_text().strip() == "v1"
 
 

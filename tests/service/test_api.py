@@ -296,6 +296,21 @@ def test_missing_model_leaves_out_rated(pipeline_var_dir: Path, tmp_path: Path) 
     assert not returned & rated
 
 
+def _start_and_ask(
+    var_dir: Path, caplog: pytest.LogCaptureFixture
+) -> tuple[httpx2.Response, httpx2.Response, list[str]]:
+    """Start the app on ``var_dir``; return its /readyz answer, U1077's list
+    and the error lines it logged."""
+    with (
+        caplog.at_level("ERROR"),
+        TestClient(create_app(Settings(var_dir=var_dir))) as test_client,
+    ):
+        ready = test_client.get("/readyz")
+        response = test_client.get("/v1/users/U1077/recommendations")
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    return ready, response, errors
+
+
 def test_unservable_model_starts_without_it(
     pipeline_var_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -307,13 +322,7 @@ def test_unservable_model_starts_without_it(
     metadata["features"][0] = "no_such_feature"
     metadata_path.write_text(json.dumps(metadata))
 
-    with (
-        caplog.at_level("ERROR"),
-        TestClient(create_app(Settings(var_dir=var_dir))) as test_client,
-    ):
-        ready = test_client.get("/readyz")
-        response = test_client.get("/v1/users/U1077/recommendations")
-    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    ready, response, errors = _start_and_ask(var_dir, caplog)
 
     assert ready.status_code == 503
     assert response.status_code == 200
@@ -325,6 +334,28 @@ def test_unservable_model_starts_without_it(
         f"model {version} cannot be served, starting without it:"
     )
     assert "no_such_feature" in errors[0]
+
+
+def test_damaged_model_starts_without_it(
+    pipeline_var_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    var_dir = _var_copy(pipeline_var_dir, tmp_path)
+    models = var_dir / "models"
+    version = (models / "current").read_text().strip()
+    (models / version / "model.txt").write_text("garbage")
+
+    ready, response, errors = _start_and_ask(var_dir, caplog)
+
+    assert ready.status_code == 503
+    assert response.status_code == 200
+    assert response.json()["strategy"] == "popularity"
+    assert response.json()["model_version"] is None
+    assert errors == [
+        f"cannot load the current model in {models}: "
+        f"{models / version / 'model.txt'} does not match the checksum in its "
+        "metadata; the file is damaged, retrain with `recommender train`; "
+        "starting without a model"
+    ]
 
 
 def test_vegetarian_diet_explains_empty_list(client: TestClient) -> None:

@@ -781,7 +781,9 @@ def test_reload_rejects_invalid_metadata(
     shutil.copytree(models / before, broken)
     metadata, detail = _invalid_metadata_cases(models, broken)[case]
     (broken / "metadata.json").write_text(metadata)
-    set_current(models, broken.name)
+    # The alias is written by hand: promoting refuses a damaged version, but
+    # files can be damaged after they were promoted.
+    (models / CURRENT_ALIAS).write_text(broken.name + "\n")
     auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     try:
         with caplog.at_level("INFO"):

@@ -109,6 +109,58 @@ def test_evaluate_before_features_says_so(
     assert "run `recommender features` first" in caplog.text
 
 
+def test_evaluate_checks_windows_first(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # 30 days of orders: the latest weekly test window leaves 23 days before
+    # it, and four weekly cutoffs with a week of labels need 28.
+    var_dir = str(tmp_path / "var")
+    world = ["--users", "300", "--restaurants", "60", "--days", "30"]
+    assert main(["--var-dir", var_dir, "data", "--source", "synthetic", *world]) == 0
+
+    # Features were never built, so the check runs before anything else.
+    assert main(["--var-dir", var_dir, "evaluate", "--splits", "2"]) == 1
+    assert "the test window from " in caplog.text
+    assert "too few for the training cutoffs" in caplog.text
+    assert "or lower --splits" in caplog.text
+
+
+def test_evaluate_checks_segment_columns_first(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    var_dir = str(tmp_path / "var")
+    segments = tmp_path / "segments.yaml"
+    segments.write_text(
+        "segments:\n"
+        "  - name: big_spenders\n"
+        "    description: Users whose orders average over 30.\n"
+        "    entity: user\n"
+        "    where: user_avg_order_valu > 30\n"
+    )
+    audits = tmp_path / "audits.yaml"
+    audits.write_text(
+        "audits:\n"
+        "  - name: overall_floor\n"
+        "    failure_mode: The model ranks worse than a plain list.\n"
+        "    metric: ndcg@10\n"
+        "    segment: all\n"
+        "    threshold: 0.1\n"
+        "    direction: min\n"
+        "    owner: ranking\n"
+    )
+    assert main(["--var-dir", var_dir, "data"]) == 0
+
+    # Features were never built, so the check runs before anything else.
+    files = ["--segments", str(segments), "--audits", str(audits)]
+    code = main(["--var-dir", var_dir, "evaluate", *files])
+
+    assert code == 1
+    assert (
+        f"{segments}: segments[0] (big_spenders): field 'where': column "
+        "'user_avg_order_valu' is not a user attribute"
+    ) in caplog.text
+
+
 def test_synthetic_source_loads_world(tmp_path: Path) -> None:
     var_dir = tmp_path / "var"
     arguments = ["--users", "300", "--restaurants", "60", "--days", "30"]
