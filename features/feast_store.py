@@ -20,14 +20,17 @@ import logging
 import os
 import sys
 import warnings
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import polars as pl
 
 from features.paths import EMBEDDED, PRODUCTION, VAR_DIR_ENV, feast_yaml
 from features.transforms import FEATURE_TABLES, RESTAURANT, USER
+
+_T = TypeVar("_T")
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -104,10 +107,20 @@ def open_store(repo_path: Path, var_dir: Path, profile: str = EMBEDDED) -> Featu
     return FeatureStore(repo_path=str(repo_path.resolve()), fs_yaml_file=config_file)
 
 
-def apply_repository(repo_path: Path, var_dir: Path, profile: str = EMBEDDED) -> None:
-    """Register every object of the repository, as ``feast apply`` does."""
+def apply_repository(
+    repo_path: Path,
+    var_dir: Path,
+    profile: str = EMBEDDED,
+    tables: dict[str, pl.DataFrame] | None = None,
+) -> None:
+    """Register every object of the repository, as ``feast apply`` does.
+
+    With ``tables``, the repository's feature views are first checked against
+    them as :func:`check_views` does, so a view that does not match its table
+    stops the apply before the registry changes.
+    """
     from feast.repo_config import load_repo_config
-    from feast.repo_operations import apply_total
+    from feast.repo_operations import apply_total, parse_repo
 
     config_file = prepare_profile(repo_path, var_dir, profile)
     repo = repo_path.resolve()
@@ -116,22 +129,20 @@ def apply_repository(repo_path: Path, var_dir: Path, profile: str = EMBEDDED) ->
     # The definitions read RECOMMENDER_VAR_DIR when imported, so a module left
     # over from an apply with another folder must be imported again.
     _forget_modules_under(repo)
-    # apply_total changes the working directory, imports the definitions by
-    # module name from it, and prints its plan.
+    # Feast imports the definitions by module name from the working
+    # directory, and apply_total prints its plan.
     output = io.StringIO()
     sys.path.insert(0, str(repo))
     try:
-        with contextlib.chdir(Path.cwd()), contextlib.redirect_stdout(output):
-            apply_total(config, repo, skip_source_validation=False)
-    except Exception as error:
-        # A mistake in the definitions surfaces as any exception type (a
-        # NameError, a DuckDB error on a missing Parquet file, ...).
-        message = str(error).strip().splitlines()
-        msg = (
-            f"feast apply of {repo} failed: {type(error).__name__}: "
-            f"{message[-1] if message else ''}"
-        )
-        raise ValueError(msg) from error
+        with contextlib.chdir(repo), contextlib.redirect_stdout(output):
+            # As apply_total does: no __pycache__ in the repository.
+            sys.dont_write_bytecode = True
+            views = _feast_step(repo, lambda: parse_repo(repo).feature_views)
+            if tables is not None:
+                check_view_list(views, tables)
+            _feast_step(
+                repo, lambda: apply_total(config, repo, skip_source_validation=False)
+            )
     finally:
         sys.path.remove(str(repo))
     # The plan lists every changed field of every object: detail, not progress.
@@ -141,8 +152,29 @@ def apply_repository(repo_path: Path, var_dir: Path, profile: str = EMBEDDED) ->
     logger.info("applied the Feast repository %s", repo)
 
 
+def _feast_step(repo: Path, step: Callable[[], _T]) -> _T:
+    """Run one step of applying ``repo``, with any error as one line."""
+    try:
+        return step()
+    except Exception as error:
+        # A mistake in the definitions surfaces as any exception type (a
+        # NameError, a DuckDB error on a missing Parquet file, ...).
+        message = str(error).strip().splitlines()
+        msg = (
+            f"feast apply of {repo} failed: {type(error).__name__}: "
+            f"{message[-1] if message else ''}"
+        )
+        raise ValueError(msg) from error
+
+
 def check_views(store: FeatureStore, tables: dict[str, pl.DataFrame]) -> None:
-    """Check the registered feature views against the feature tables.
+    """Check the registered feature views against the feature tables, as
+    :func:`check_view_list` does."""
+    check_view_list(store.list_feature_views(), tables)
+
+
+def check_view_list(views: Sequence[Any], tables: dict[str, pl.DataFrame]) -> None:
+    """Check feature views against the feature tables.
 
     Raises:
         ValueError: a view reads a local file that does not exist, a view of
@@ -151,7 +183,7 @@ def check_views(store: FeatureStore, tables: dict[str, pl.DataFrame]) -> None:
             message names the view, and the file or feature and types.
     """
     owners: dict[str, str] = {}
-    for view in sorted(store.list_feature_views(), key=lambda v: v.name):
+    for view in sorted(views, key=lambda v: v.name):
         _check_source_file(view)
         table = tables.get(view.name)
         for field in view.features:

@@ -12,7 +12,6 @@ import polars as pl
 from features import store
 from features.feast_store import (
     apply_repository,
-    check_views,
     materialize,
     open_store,
     write_feature_tables,
@@ -127,8 +126,7 @@ def build_features(
     tables = feature_history(frames, config.cutoffs)
     for path in write_feature_tables(tables, paths.features):
         logger.info("wrote %s", path)
-    apply_repository(feature_repo, paths.root, feast_profile)
-    check_views(open_store(feature_repo, paths.root, feast_profile), tables)
+    apply_repository(feature_repo, paths.root, feast_profile, tables)
     materialize(feature_repo, paths.root, feast_profile)
 
 

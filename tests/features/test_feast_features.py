@@ -21,7 +21,12 @@ import pytest
 from feast import FeatureStore
 
 import models.dataset as dataset_module
-from features.feast_store import apply_repository, check_views, open_store
+from features.feast_store import (
+    apply_repository,
+    check_views,
+    open_store,
+    write_feature_tables,
+)
 from features.pairs import PAIR_FEATURES
 from features.paths import FEATURE_REPO, PROJECT_DIR, RANKER_CONFIG, VarPaths
 from features.schema import EVENT_TIMESTAMP, RESTAURANT_ID, USER_ID
@@ -319,6 +324,27 @@ def test_check_views_names_missing_file(
         "transform in features/transforms.py writes a table of that name; add "
         "one (docs/adding-a-feature-view.md) or remove the view"
     )
+
+
+def test_apply_checks_tables_before_registering(
+    serving_tables: dict[str, pl.DataFrame], tmp_path: Path
+) -> None:
+    var = tmp_path / "var"
+    tables = dict(serving_tables)
+    tables["user_diet"] = tables["user_diet"].with_columns(
+        pl.col("user_vegetarian_order_ratio").cast(pl.Int64)
+    )
+    write_feature_tables(tables, VarPaths(var).features)
+
+    with pytest.raises(
+        ValueError,
+        match="user_diet declares user_vegetarian_order_ratio as Float64, "
+        "but its table has Int64",
+    ):
+        apply_repository(FEATURE_REPO, var, tables=tables)
+
+    # Nothing was registered.
+    assert not (var / "feast" / "registry.db").exists()
 
 
 def test_apply_error_is_one_line(var_dir: Path, tmp_path: Path) -> None:
