@@ -58,7 +58,7 @@ from models.ranker import (
     top_k,
     train_ranker,
 )
-from models.report_render import analysis_markdown
+from models.report_render import analysis_markdown, summary_rows
 from models.sanity import check_trainable
 from models.splits import Split, random_splits, temporal_splits
 
@@ -573,14 +573,11 @@ def summarize(
 
 def format_table(report: dict[str, Any]) -> str:
     """Format the summary as a Markdown table, one row per model."""
-    summary = report["summary"]
-    metrics = list(next(iter(summary.values())))
+    metrics, rows = summary_rows(report["summary"])
     header = "| model | " + " | ".join(metrics) + " |"
     rule = "| --- | " + " | ".join("---:" for _ in metrics) + " |"
     lines = [header, rule]
-    for name, values in summary.items():
-        cells = [_mean_and_spread(values[m]) for m in metrics]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines.extend("| " + " | ".join(row) + " |" for row in rows)
     settings = report["settings"]
     lines.append("")
     if report.get("split_kind") == "temporal":
@@ -616,13 +613,6 @@ def without_nan(value: Any) -> Any:
     if isinstance(value, list):
         return [without_nan(item) for item in value]
     return value
-
-
-def _mean_and_spread(value: dict[str, float | None]) -> str:
-    mean, spread = value["mean"], value["std"]
-    if spread is None:
-        return f"{mean:.4f}"
-    return f"{mean:.4f} ± {spread:.4f}"
 
 
 def write_report(report: dict[str, Any], reports_dir: Path) -> tuple[Path, Path]:

@@ -102,11 +102,7 @@ def set_current(models_dir: Path, version: str) -> None:
         ValueError: its files are damaged or its metadata is invalid; the
             alias is left as it was.
     """
-    try:
-        load_version(models_dir, version)
-    except lgb.basic.LightGBMError as error:
-        msg = f"model version {version} in {models_dir} cannot be loaded: {error}"
-        raise ValueError(msg) from error
+    load_version(models_dir, version)
     _point_current(models_dir, version)
 
 
@@ -156,7 +152,11 @@ def load_version(
             "the file is damaged, retrain with `recommender train`"
         )
         raise ValueError(msg)
-    booster = lgb.Booster(model_file=str(folder / MODEL_FILE))
+    try:
+        booster = lgb.Booster(model_file=str(folder / MODEL_FILE))
+    except lgb.basic.LightGBMError as error:
+        msg = f"{folder / MODEL_FILE}: invalid LightGBM model file: {error}"
+        raise ValueError(msg) from error
     if booster.num_feature() != len(metadata.features):
         msg = (
             f"invalid model metadata {folder / METADATA_FILE}: it lists "

@@ -311,11 +311,7 @@ def _splits_section(report: Mapping[str, Any]) -> _Section | None:
     summary = report.get("summary")
     if not isinstance(summary, Mapping) or not summary:
         return None
-    metrics = list(next(iter(summary.values())))
-    rows = [
-        [str(model), *(_mean_and_spread(values.get(metric)) for metric in metrics)]
-        for model, values in summary.items()
-    ]
+    metrics, rows = summary_rows(summary)
     splits = report.get("splits")
     count = len(splits) if isinstance(splits, list) else 0
     unit = "test windows" if report.get("split_kind") == "temporal" else "splits"
@@ -323,22 +319,33 @@ def _splits_section(report: Mapping[str, Any]) -> _Section | None:
         key="splits",
         title="Every split",
         paragraphs=[
-            f"Mean ± sample standard deviation over {count} {unit}; the "
+            f"Mean ± sample standard deviation over {count} {unit}. The "
             "sections below analyse the first of them."
         ],
         tables=[_Table(["model", *metrics], rows)],
     )
 
 
-def _mean_and_spread(value: object) -> str:
-    if not isinstance(value, Mapping):
+def summary_rows(
+    summary: Mapping[str, Mapping[str, Any]],
+) -> tuple[list[str], list[list[str]]]:
+    """Return the metric names of a report's summary, and one row per model:
+    its name, then each metric's mean ± sample standard deviation."""
+    metrics = list(next(iter(summary.values())))
+    rows = [
+        [str(model), *(_mean_and_spread(values[metric]) for metric in metrics)]
+        for model, values in summary.items()
+    ]
+    return metrics, rows
+
+
+def _mean_and_spread(value: Mapping[str, float | None]) -> str:
+    mean, spread = value["mean"], value["std"]
+    if mean is None:
         return MISSING
-    mean, spread = value.get("mean"), value.get("std")
-    if _is_missing(mean):
-        return MISSING
-    if _is_missing(spread):
-        return _number(mean)
-    return f"{_number(mean)} ± {_number(spread)}"
+    if spread is None:
+        return f"{mean:.4f}"
+    return f"{mean:.4f} ± {spread:.4f}"
 
 
 def _sections(analysis: Mapping[str, Any]) -> list[_Section]:

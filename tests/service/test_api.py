@@ -299,8 +299,8 @@ def test_missing_model_leaves_out_rated(pipeline_var_dir: Path, tmp_path: Path) 
 def _start_and_ask(
     var_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> tuple[httpx2.Response, httpx2.Response, list[str]]:
-    """Start the app on ``var_dir``; return its /readyz answer, U1077's list
-    and the error lines it logged."""
+    """Start the app on ``var_dir`` and return its /readyz response, U1077's
+    list and the error lines it logged."""
     with (
         caplog.at_level("ERROR"),
         TestClient(create_app(Settings(var_dir=var_dir))) as test_client,
