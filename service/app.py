@@ -23,6 +23,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -99,7 +100,7 @@ def create_app(
         finally:
             app.state.feedback.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="Restaurant recommender",
         version="1.0.0",
         description=(

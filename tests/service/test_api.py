@@ -177,6 +177,29 @@ def test_healthz_answers_head(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
 
 
+@pytest.mark.parametrize(
+    ("page", "asset"),
+    [("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc.standalone.js")],
+)
+def test_docs_pages_load_local_files(client: TestClient, page: str, asset: str) -> None:
+    html = client.get(page)
+    script = client.get(f"/static-offline-docs/{asset}")
+
+    assert html.status_code == 200
+    assert f'src="/static-offline-docs/{asset}"' in html.text
+    assert "cdn." not in html.text
+    assert script.status_code == 200
+    assert "javascript" in script.headers["content-type"]
+    assert len(script.content) > 100_000
+
+
+def test_missing_docs_file_is_json_404(client: TestClient) -> None:
+    response = client.get("/static-offline-docs/nothing.js")
+
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/json"
+
+
 @pytest.mark.parametrize("user_id", ["U10%0077", "U%01", "a%7Fb"], ids=str)
 def test_control_characters_rejected(client: TestClient, user_id: str) -> None:
     response = client.get(f"/v1/users/{user_id}/recommendations")
