@@ -3,8 +3,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 # The folder of generated files: VAR_DIR, else RECOMMENDER_VAR_DIR, else var.
-ifeq ($(origin VAR_DIR),undefined)
-VAR_DIR := $(or $(RECOMMENDER_VAR_DIR),var)
+# An empty VAR_DIR counts as unset, so that no command writes to or deletes
+# the checkout itself.
+ifeq ($(strip $(VAR_DIR)),)
+override VAR_DIR := $(if $(strip $(RECOMMENDER_VAR_DIR)),$(RECOMMENDER_VAR_DIR),var)
 endif
 SOURCE ?= uci
 # Size and seed of the world that SOURCE=synthetic generates.
@@ -14,11 +16,30 @@ DAYS ?= 120
 SEED ?= 0
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The number of splits of `make evaluate` and `make run`. Empty keeps the
+# command's default.
+SPLITS ?=
+
+ifneq ($(words $(VENV)),1)
+$(error VENV must be a path without spaces, since make cannot name a target with spaces; got "$(VENV)")
+endif
+
+# $(call quote,TEXT) is TEXT as one shell word: in single quotes, with each '
+# written as '\''. Every path in a recipe goes through it, so that a path with
+# spaces or shell characters stays one argument.
+quote = '$(subst ','\'',$(1))'
 
 BIN := $(VENV)/bin
-RECOMMENDER := $(BIN)/recommender
+RECOMMENDER := $(call quote,$(BIN)/recommender)
 WORLD := --users $(USERS) --restaurants $(RESTAURANTS) --days $(DAYS) --world-seed $(SEED)
-export RECOMMENDER_VAR_DIR := $(abspath $(VAR_DIR))
+# Appended to a command without a space, so that it adds nothing when unset.
+SPLITS_OPTION := $(if $(strip $(SPLITS)), --splits $(strip $(SPLITS)))
+# The absolute var folder. make's abspath splits a path with spaces into
+# words, so rather than reject such a path, the Makefile joins it as text:
+# VAR_DIR when it starts with /, else the folder make runs in, a slash and
+# VAR_DIR. The commands resolve any ".." in it.
+VAR_PATH := $(if $(filter /%,$(firstword $(VAR_DIR))),$(VAR_DIR),$(CURDIR)/$(VAR_DIR))
+export RECOMMENDER_VAR_DIR := $(VAR_PATH)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup data import features train evaluate serve run test bench lint format clean
@@ -32,17 +53,17 @@ setup: $(VENV)/.installed ## Create .venv and install the project with pip
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "Python 3.11 or newer is required; set PYTHON=python3.11"; exit 1; }
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	@touch $@
+	$(PYTHON) -m venv $(call quote,$(VENV))
+	$(call quote,$(BIN)/pip) install --quiet --upgrade pip
+	$(call quote,$(BIN)/pip) install --quiet -e '.[dev]'
+	@touch $(call quote,$@)
 
 data: setup ## Load SOURCE=uci (bundled) or SOURCE=synthetic (USERS, RESTAURANTS, DAYS, SEED)
 	$(RECOMMENDER) data --source $(SOURCE) $(WORLD)
 
 import: setup ## Import a folder of table files, DIR=path (docs/data-format.md)
-	@test -n "$(DIR)" || { echo "usage: make import DIR=path/to/folder"; exit 2; }
-	$(RECOMMENDER) import $(DIR)
+	@test -n $(call quote,$(DIR)) || { echo "usage: make import DIR=path/to/folder"; exit 2; }
+	$(RECOMMENDER) import $(call quote,$(DIR))
 
 features: setup ## Build feature tables, feast apply and materialize
 	$(RECOMMENDER) features
@@ -50,32 +71,55 @@ features: setup ## Build feature tables, feast apply and materialize
 train: setup ## Train the LightGBM ranker and make it the current model
 	$(RECOMMENDER) train
 
-evaluate: setup ## Models on 5 splits, segment analysis, audits (exit 4 if one fails); var/reports
-	$(RECOMMENDER) evaluate
+evaluate: setup ## Models on SPLITS splits (default 5), segment analysis, audits (exit 4 if one fails); var/reports
+	$(RECOMMENDER) evaluate$(SPLITS_OPTION)
 
 serve: setup ## Serve the API on HOST:PORT (default 127.0.0.1:8000)
 	$(RECOMMENDER) serve --host $(HOST) --port $(PORT)
 
-run: setup ## Set up, import, build features, train, evaluate, then serve
-	$(RECOMMENDER) run --source $(SOURCE) $(WORLD) --host $(HOST) --port $(PORT)
+run: setup ## Set up, import, build features, train, evaluate (SPLITS), then serve
+	$(RECOMMENDER) run --source $(SOURCE) $(WORLD) --host $(HOST) --port $(PORT)$(SPLITS_OPTION)
 
 test: setup ## Run the test suite, the whole-pipeline tests included
-	$(BIN)/pytest
+	$(call quote,$(BIN)/pytest)
 
 bench: setup ## Benchmarks: 1M-user store, classifier, materialize, quality (after features); var/bench
-	$(BIN)/python bench/store_bench.py
-	$(BIN)/python bench/vegetarian_eval.py
-	$(BIN)/python bench/materialize_bench.py
-	$(BIN)/python bench/quality_bench.py
+	$(call quote,$(BIN)/python) bench/store_bench.py
+	$(call quote,$(BIN)/python) bench/vegetarian_eval.py
+	$(call quote,$(BIN)/python) bench/materialize_bench.py
+	$(call quote,$(BIN)/python) bench/quality_bench.py
 
 lint: setup ## Check formatting, lint rules and types
-	$(BIN)/ruff format --check .
-	$(BIN)/ruff check .
-	$(BIN)/mypy
+	$(call quote,$(BIN)/ruff) format --check .
+	$(call quote,$(BIN)/ruff) check .
+	$(call quote,$(BIN)/mypy)
 
 format: setup ## Rewrite files with ruff format and apply safe lint fixes
-	$(BIN)/ruff format .
-	$(BIN)/ruff check --fix .
+	$(call quote,$(BIN)/ruff) format .
+	$(call quote,$(BIN)/ruff) check --fix .
 
-clean: ## Delete generated files under var/ (keeps .venv)
-	rm -rf $(VAR_DIR)
+# clean deletes only the var folder itself. It rejects a path that is not a
+# folder, the checkout or a folder that contains it (such as / or ..), and a
+# folder with files tracked by git (such as data), because `rm -rf` on any of
+# them would delete more than generated files.
+clean: ## Delete the var folder, VAR_DIR (default var/); keeps .venv
+	@dir=$(call quote,$(VAR_PATH)); \
+	if [ ! -e "$$dir" ] && [ ! -L "$$dir" ]; then exit 0; fi; \
+	real=$$(cd -P "$$dir" 2>/dev/null && pwd -P) || { \
+		echo "make clean: VAR_DIR $$dir is not a folder; nothing deleted" >&2; \
+		exit 2; }; \
+	root=$$(cd -P $(call quote,$(CURDIR)) && pwd -P); \
+	case "$$root/" in "$${real%/}"/*) \
+		echo "make clean: VAR_DIR $$dir is the checkout $$root or contains it;" \
+			"nothing deleted. Set VAR_DIR to the folder of generated files" >&2; \
+		exit 2;; \
+	esac; \
+	tracked=$$(git --literal-pathspecs -C "$$root" ls-files -- "$$real" 2>/dev/null \
+		| head -n 1); \
+	if [ -n "$$tracked" ]; then \
+		echo "make clean: VAR_DIR $$dir contains files tracked by git, such as" \
+			"$$tracked; nothing deleted. Set VAR_DIR to the folder of generated" \
+			"files" >&2; \
+		exit 2; \
+	fi
+	rm -rf -- $(call quote,$(VAR_PATH))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import os
 import sys
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import polars as pl
 
 from features.paths import EMBEDDED, PRODUCTION, VAR_DIR_ENV, feast_yaml
+from features.schema import MENU_ITEMS, ORDER_ITEMS, ORDERS, RESTAURANTS, USERS
 from features.transforms import FEATURE_TABLES, RESTAURANT, USER
 
 _T = TypeVar("_T")
@@ -98,6 +100,78 @@ def prepare_profile(repo_path: Path, var_dir: Path, profile: str) -> Path:
     return config_file
 
 
+# Written next to the feature tables once they are written and materialized.
+FEATURE_MANIFEST = "manifest.json"
+# The store tables the feature tables are computed from.
+FEATURE_INPUTS = (USERS, RESTAURANTS, MENU_ITEMS, ORDERS, ORDER_ITEMS)
+
+
+def _feature_inputs(store_path: Path) -> dict[str, int]:
+    """Row counts of the store tables the feature tables read. An import adds
+    rows and ``recommender data`` replaces them, so new data changes them."""
+    from features import store
+
+    connection = store.connect(store_path, read_only=True)
+    try:
+        counts = store.table_counts(connection)
+    finally:
+        connection.close()
+    return {table.name: counts[table.name] for table in FEATURE_INPUTS}
+
+
+def write_manifest(features_dir: Path, store_path: Path) -> None:
+    """Record, next to the feature tables, the store rows they come from."""
+    manifest = features_dir / FEATURE_MANIFEST
+    partial = manifest.with_suffix(".json.partial")
+    rows = _feature_inputs(store_path)
+    partial.write_text(json.dumps({"rows": rows}, indent=2) + "\n")
+    partial.replace(manifest)
+
+
+def check_features_current(features_dir: Path, store_path: Path) -> None:
+    """Check that the feature tables were computed from the store as it is.
+
+    Raises:
+        ValueError: the tables' manifest is missing, or names other row
+            counts; the message says which.
+    """
+    manifest = features_dir / FEATURE_MANIFEST
+    if not manifest.is_file():
+        msg = (
+            f"no complete feature tables in {features_dir} ({manifest.name} "
+            "is missing); run `recommender features` first"
+        )
+        raise ValueError(msg)
+    built = json.loads(manifest.read_text())["rows"]
+    changes = [
+        f"{name} {built.get(name)} then, {count} now"
+        for name, count in _feature_inputs(store_path).items()
+        if built.get(name) != count
+    ]
+    if changes:
+        msg = (
+            f"the feature tables in {features_dir} were computed from other "
+            "data (rows of " + "; ".join(changes) + "); run `recommender "
+            "features` again"
+        )
+        raise ValueError(msg)
+
+
+def describe_profile(var_dir: Path, profile: str) -> str:
+    """Return where the profile's registry and online store are, for messages."""
+    if profile == PRODUCTION:
+        registry = os.environ.get(
+            REGISTRY_URL_ENV, PRODUCTION_DEFAULTS[REGISTRY_URL_ENV]
+        )
+        redis = os.environ.get(REDIS_ENV, PRODUCTION_DEFAULTS[REDIS_ENV])
+        return f"registry {registry}, Redis {redis}"
+    feast_dir = var_dir / "feast"
+    return (
+        f"registry {feast_dir / 'registry.db'}, "
+        f"online store {feast_dir / 'online_store.db'}"
+    )
+
+
 def open_store(repo_path: Path, var_dir: Path, profile: str = EMBEDDED) -> FeatureStore:
     """Open the Feast repository in ``profile``, with its generated files under
     ``var_dir``."""
@@ -125,6 +199,10 @@ def apply_repository(
     config_file = prepare_profile(repo_path, var_dir, profile)
     repo = repo_path.resolve()
     config = load_repo_config(repo, config_file)
+    if profile == EMBEDDED:
+        _drop_registry_of_other_folder(
+            Path(config.registry.path), Path(config.online_store.path)
+        )
 
     # The definitions read RECOMMENDER_VAR_DIR when imported, so a module left
     # over from an apply with another folder must be imported again.
@@ -150,6 +228,42 @@ def apply_repository(
         if line.strip():
             logger.debug("feast apply: %s", line.strip())
     logger.info("applied the Feast repository %s", repo)
+
+
+def _drop_registry_of_other_folder(registry: Path, online_store: Path) -> None:
+    """Delete a registry file that describes another folder's online store.
+
+    Feast records the tables it created with their absolute path, and an
+    apply drops the recorded tables that the new plan lacks. In a var folder
+    copied from another, that would drop the other folder's tables. The
+    registry holds nothing the apply does not write again.
+    """
+    from feast.protos.feast.core.Registry_pb2 import Registry
+    from google.protobuf.message import DecodeError
+
+    if not registry.is_file():
+        return
+    proto = Registry()
+    try:
+        proto.ParseFromString(registry.read_bytes())
+    except DecodeError:
+        # A damaged registry is left for Feast to report.
+        return
+    paths = {
+        item.sqlite_table.path
+        for item in proto.infra.infra_objects
+        if item.WhichOneof("infra_object") == "sqlite_table"
+    }
+    others = sorted(path for path in paths if Path(path) != online_store)
+    if others:
+        logger.warning(
+            "the Feast registry %s describes the online store %s of another "
+            "folder; writing a new registry for %s",
+            registry,
+            others[0],
+            online_store,
+        )
+        registry.unlink()
 
 
 def _feast_step(repo: Path, step: Callable[[], _T]) -> _T:

@@ -10,6 +10,7 @@ too, so that the rows that reference it can be rejected with it.
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import polars as pl
@@ -19,6 +20,14 @@ from features.validation import LINE, REJECT_COLUMNS
 
 # Fields may be long descriptions, but not unbounded.
 MAX_FIELD_BYTES = 1_000_000
+
+# Reasons for rejecting a Parquet list element that a CSV field cannot
+# contain, because CSV splits a list at every LIST_SEPARATOR and has no null.
+NULL_ELEMENT_REASON = "expected a list of strings, found a null element"
+SEPARATOR_ELEMENT_REASON = (
+    f"expected list elements without '{LIST_SEPARATOR}', which separates the "
+    "values of a list in CSV"
+)
 
 
 class ImportFileError(ValueError):
@@ -54,14 +63,13 @@ def read_table_file(
         and key columns of those records. A key is read from its column's
         place in the record, even when the record has the wrong number of
         fields, and is null when the record is too short to have it. For
-        Parquet, the line is the 1-based row number.
+        Parquet, the line is the 1-based row number, and a row whose list
+        has a null element or an element with ``|`` is kept among the usable
+        records with a reject, so that its key is parsed like the others.
     """
     if path.suffix == ".parquet":
-        return (
-            _read_parquet(path, table_format),
-            pl.DataFrame(schema=REJECT_COLUMNS),
-            _key_frame([], table_format),
-        )
+        frame, rejects = _read_parquet(path, table_format)
+        return frame, rejects, _key_frame([], table_format)
     return _read_csv(path, table_format)
 
 
@@ -270,13 +278,20 @@ def _check_parquet_types(
     path: Path, frame: pl.DataFrame, table_format: TableFormat
 ) -> None:
     """Raise ImportFileError for a column whose Parquet type cannot hold its
-    values: text as floats (an id 7.0), lists of non-strings, binary, structs."""
+    values: text as floats (an id 7.0), lists of non-strings, binary, structs.
+
+    The Null type, which pandas 2.3 (with pyarrow) writes for a column of only
+    None, holds only missing values, so every column accepts it. A list of
+    Null, written for a column of only empty lists, is accepted as a list.
+    """
     for name, dtype in frame.schema.items():
         kind = table_format.column(name).kind
-        if kind in (Kind.TEXT, Kind.ID):
+        if dtype == pl.Null:
+            allowed = True
+        elif kind in (Kind.TEXT, Kind.ID):
             allowed = dtype == pl.String or dtype.is_integer()
         elif kind is Kind.TEXT_LIST:
-            allowed = dtype in (pl.String, pl.List(pl.String))
+            allowed = dtype in (pl.String, pl.List(pl.String), pl.List(pl.Null))
         elif kind is Kind.TIMESTAMP:
             allowed = dtype == pl.String or isinstance(dtype, pl.Datetime | pl.Date)
         else:
@@ -303,7 +318,48 @@ def _decode_dictionaries(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(decoded)
 
 
-def _read_parquet(path: Path, table_format: TableFormat) -> pl.DataFrame:
+def _list_element_rejects(frame: pl.DataFrame) -> pl.DataFrame:
+    """List a reject for each row whose list has a null element or an element
+    containing LIST_SEPARATOR, which the text form of the list would drop or
+    split. ``frame`` has ``_line`` and its list columns are lists of strings.
+    """
+    rejects = [pl.DataFrame(schema=REJECT_COLUMNS)]
+    for name, dtype in frame.schema.items():
+        if not isinstance(dtype, pl.List):
+            continue
+        column = pl.col(name)
+        has_null = column.list.eval(pl.element().is_null()).list.any()
+        has_separator = column.list.eval(
+            pl.element().str.contains(LIST_SEPARATOR, literal=True)
+        ).list.any()
+        reason = (
+            pl.when(has_null)
+            .then(pl.lit(NULL_ELEMENT_REASON))
+            .when(has_separator)
+            .then(pl.lit(SEPARATOR_ELEMENT_REASON))
+        )
+        bad = frame.select(LINE, name, reason.alias("reason")).drop_nulls("reason")
+        # The value is the list as JSON, which shows its nulls and elements.
+        values = [
+            json.dumps(elements, ensure_ascii=False) for elements in bad[name].to_list()
+        ]
+        rejects.append(
+            pl.DataFrame(
+                {
+                    "line": bad[LINE],
+                    "column_name": [name] * bad.height,
+                    "value": values,
+                    "reason": bad["reason"],
+                },
+                schema=REJECT_COLUMNS,
+            )
+        )
+    return pl.concat(rejects)
+
+
+def _read_parquet(
+    path: Path, table_format: TableFormat
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     try:
         frame = pl.read_parquet(path)
     except (OSError, pl.exceptions.PolarsError) as error:
@@ -312,9 +368,17 @@ def _read_parquet(path: Path, table_format: TableFormat) -> pl.DataFrame:
     _check_header(path, frame.columns, table_format)
     frame = _decode_dictionaries(frame)
     _check_parquet_types(path, frame, table_format)
+    frame = frame.with_columns(
+        pl.col(name).cast(pl.List(pl.String))
+        for name, dtype in frame.schema.items()
+        if dtype == pl.List(pl.Null)
+    ).with_columns(pl.int_range(1, frame.height + 1, dtype=pl.Int64).alias(LINE))
+    rejects = _list_element_rejects(frame)
 
     as_text = []
     for name, dtype in frame.schema.items():
+        if name == LINE:
+            continue
         column = pl.col(name)
         if isinstance(dtype, pl.List):
             as_text.append(column.list.join(LIST_SEPARATOR).alias(name))
@@ -324,6 +388,4 @@ def _read_parquet(path: Path, table_format: TableFormat) -> pl.DataFrame:
             as_text.append(column.dt.to_string("%Y-%m-%dT%H:%M:%S%.f").alias(name))
         else:
             as_text.append(column.cast(pl.String).alias(name))
-    return frame.select(
-        pl.int_range(1, frame.height + 1, dtype=pl.Int64).alias(LINE), *as_text
-    )
+    return frame.select(LINE, *as_text), rejects

@@ -15,6 +15,13 @@ the whole import is one transaction. A row is:
   rejected in this import, or one found neither in the store nor among the
   rows accepted from this import. An exact repeat of a rejected row is
   rejected with it.
+
+An order whose ``ordered_at`` does not match the data set's mode is
+rejected as well. When the store has orders, the data set is timed if every
+one of them has a time. An empty store takes the mode of the file, which is
+timed if any of its orders has a valid time. Training and evaluation pick
+their method by whether every order has a time, so a few orders without one
+would switch a timed data set to the untimed method.
 """
 
 from __future__ import annotations
@@ -30,13 +37,24 @@ import polars as pl
 
 from features.import_files import ImportFileError, find_table_file, read_table_file
 from features.import_format import FORMATS, TableFormat
-from features.schema import IMPORT_REJECTS
-from features.store import registered
+from features.schema import IMPORT_REJECTS, ORDERS
+from features.store import connect, registered
 from features.validation import LINE, REJECT_COLUMNS, parse_fields, polars_type
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ImportFileError", "ImportResult", "TableSummary", "import_directory"]
+__all__ = [
+    "ImportFileError",
+    "ImportResult",
+    "ParsedFile",
+    "TableSummary",
+    "import_directory",
+    "import_into_store",
+    "load_import",
+    "read_import",
+]
+
+ORDERED_AT = "ordered_at"
 
 
 @dataclass
@@ -64,6 +82,40 @@ class ImportResult:
         return Counter((source, reason) for source, _, reason in rows)
 
 
+@dataclass(frozen=True)
+class ParsedFile:
+    """One table file after reading and field checks, before any store lookup."""
+
+    # The absolute path, so that one file imported by two paths is one source.
+    source: str
+    rows: pl.DataFrame
+    rejects: pl.DataFrame
+    # The ``_line`` and key columns of records rejected while reading.
+    unusable_keys: pl.DataFrame
+    # ``_line`` and the text of every ``ordered_at`` that parsed as a time,
+    # for the rejects of orders with a time in an untimed data set. Empty for
+    # the other tables.
+    time_texts: pl.DataFrame
+
+
+def import_into_store(store_path: Path, directory: Path) -> ImportResult:
+    """Import every table file in ``directory`` into the store at ``store_path``.
+
+    The files are read and checked before the store is opened, so an import
+    that fails with ImportFileError creates neither the store nor its folder.
+
+    Raises:
+        ImportFileError: the directory or a file cannot be read; an existing
+            store is left exactly as it was.
+    """
+    files = read_import(directory)
+    connection = connect(store_path)
+    try:
+        return load_import(connection, files)
+    finally:
+        connection.close()
+
+
 def import_directory(
     connection: duckdb.DuckDBPyConnection, directory: Path
 ) -> ImportResult:
@@ -72,6 +124,15 @@ def import_directory(
     Raises:
         ImportFileError: the directory or a file cannot be read; the store
             is left exactly as it was.
+    """
+    return load_import(connection, read_import(directory))
+
+
+def read_import(directory: Path) -> dict[str, ParsedFile]:
+    """Read and check every table file in ``directory``, by table name.
+
+    Raises:
+        ImportFileError: the directory or a file cannot be read.
     """
     if not directory.is_dir():
         msg = f"import directory not found: {directory}"
@@ -86,25 +147,20 @@ def import_directory(
         expected = ", ".join(f"{f.table.name}.csv" for f in FORMATS)
         msg = f"{directory}: no table files; expected any of {expected} or .parquet"
         raise ImportFileError(msg)
+    return {name: _read_and_parse(path, _format(name)) for name, path in files.items()}
 
-    # Read and check every file before the transaction starts.
-    parsed = {
-        name: _read_and_parse(path, _format(name)) for name, path in files.items()
-    }
 
+def load_import(
+    connection: duckdb.DuckDBPyConnection, files: dict[str, ParsedFile]
+) -> ImportResult:
+    """Load the files that :func:`read_import` returned in one transaction."""
     result = ImportResult()
     rejected_keys: dict[str, pl.Series] = {}
     connection.execute("BEGIN TRANSACTION")
     try:
-        for name, (source, rows, rejects, unusable_keys) in parsed.items():
+        for name, parsed in files.items():
             summary, table_rejects = _load_table(
-                connection,
-                _format(name),
-                source,
-                rows,
-                rejects,
-                unusable_keys,
-                rejected_keys,
+                connection, _format(name), parsed, rejected_keys
             )
             result.tables[name] = summary
             result.rejects = pl.concat([result.rejects, table_rejects])
@@ -120,35 +176,42 @@ def _format(table_name: str) -> TableFormat:
     return next(f for f in FORMATS if f.table.name == table_name)
 
 
-def _read_and_parse(
-    path: Path, table_format: TableFormat
-) -> tuple[str, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """Return the file's source name, parsed rows, rejects, and the keys of
-    records rejected while reading."""
+def _read_and_parse(path: Path, table_format: TableFormat) -> ParsedFile:
     raw, read_rejects, unusable_keys = read_table_file(path, table_format)
     rows, field_rejects = parse_fields(raw, table_format)
-    rejects = pl.concat([read_rejects, field_rejects])
-    # The absolute path, so that one file imported by two paths is one source.
-    return str(path.resolve()), rows, rejects, unusable_keys
+    time_texts = pl.DataFrame(schema={LINE: pl.Int64, ORDERED_AT: pl.String})
+    if table_format.table.name == ORDERS.name and ORDERED_AT in raw.columns:
+        timed_lines = rows.filter(pl.col(ORDERED_AT).is_not_null())[LINE]
+        time_texts = raw.filter(pl.col(LINE).is_in(timed_lines.implode())).select(
+            LINE, pl.col(ORDERED_AT).str.strip_chars()
+        )
+    return ParsedFile(
+        source=str(path.resolve()),
+        rows=rows,
+        rejects=pl.concat([read_rejects, field_rejects]),
+        unusable_keys=unusable_keys,
+        time_texts=time_texts,
+    )
 
 
 def _load_table(
     connection: duckdb.DuckDBPyConnection,
     table_format: TableFormat,
-    source: str,
-    rows: pl.DataFrame,
-    rejects: pl.DataFrame,
-    unusable_keys: pl.DataFrame,
+    parsed: ParsedFile,
     rejected_keys: dict[str, pl.Series],
 ) -> tuple[TableSummary, pl.DataFrame]:
     """Load the rows of one file and add the keys it rejected to
     ``rejected_keys``, which the files loaded after it check against."""
+    source = parsed.source
     summary = TableSummary(source_file=source)
+    rows = parsed.rows
+    rejects = parsed.rejects
+    if table_format.table.name == ORDERS.name:
+        rejects = pl.concat([rejects, _check_time_mode(connection, parsed)])
     # Records rejected while reading (wrong field count, invalid UTF-8) are
     # not among the parsed rows but were read all the same.
     unparsed = rejects.filter(~pl.col("line").is_in(rows[LINE].implode()))
     summary.read = rows.height + unparsed["line"].n_unique()
-    parsed = rows
     rows = rows.filter(~pl.col(LINE).is_in(rejects["line"].implode()))
 
     rows, conflicts, repeats = _split_in_file_conflicts(rows, table_format)
@@ -165,9 +228,11 @@ def _load_table(
         # Records rejected while reading were never parsed, so their keys
         # come from the reader.
         key = table_format.key[0]
-        rejected_rows = parsed.filter(pl.col(LINE).is_in(all_rejects["line"].implode()))
+        rejected_rows = parsed.rows.filter(
+            pl.col(LINE).is_in(all_rejects["line"].implode())
+        )
         rejected_keys[table_format.table.name] = pl.concat(
-            [rejected_rows[key], unusable_keys[key]]
+            [rejected_rows[key], parsed.unusable_keys[key]]
         ).drop_nulls()
     summary.inserted = rows.height
     summary.unchanged = unchanged + loaded_repeats
@@ -181,6 +246,46 @@ def _load_table(
         summary.rejected,
     )
     return summary, all_rejects.with_columns(pl.lit(source).alias("source_file"))
+
+
+def _check_time_mode(
+    connection: duckdb.DuckDBPyConnection, parsed: ParsedFile
+) -> pl.DataFrame:
+    """Reject orders whose ``ordered_at`` does not match the data set's mode.
+
+    The store's orders decide the mode when there are any, and the data set
+    is timed if every one of them has a time. An empty store takes the mode of
+    the file, which is timed if any of its orders has a valid time. An
+    ``ordered_at`` that failed its field check is rejected for that already.
+    """
+    [(stored, stored_timed)] = connection.execute(
+        f"SELECT count(*), count({ORDERED_AT}) FROM {ORDERS.name}"
+    ).fetchall()
+    if stored:
+        timed = stored_timed == stored
+        origin = "the orders in the store" if timed else "orders in the store"
+    else:
+        timed = not parsed.time_texts.is_empty()
+        origin = "other orders in this file"
+
+    if not timed:
+        return parsed.time_texts.select(
+            pl.col(LINE).alias("line"),
+            pl.lit(ORDERED_AT).alias("column_name"),
+            pl.col(ORDERED_AT).alias("value"),
+            pl.lit(f"expected no time: {origin} have no times").alias("reason"),
+        )
+    failed_check = parsed.rejects.filter(pl.col("column_name") == ORDERED_AT)
+    untimed = parsed.rows.filter(
+        pl.col(ORDERED_AT).is_null()
+        & ~pl.col(LINE).is_in(failed_check["line"].implode())
+    )
+    return untimed.select(
+        pl.col(LINE).alias("line"),
+        pl.lit(ORDERED_AT).alias("column_name"),
+        pl.lit(None, pl.String).alias("value"),
+        pl.lit(f"expected a time: {origin} have times").alias("reason"),
+    )
 
 
 def _split_in_file_conflicts(

@@ -15,12 +15,12 @@ MENU_ITEM_ID = "menu_item_id"
 ORDER_ID = "order_id"
 EVENT_TIMESTAMP = "event_timestamp"
 
-# The API accepts an id in a path only with at most MAX_ID_LENGTH characters
-# and no control characters, because an id with a tab or a line break is a
-# client bug. Imports apply the same rule, so that every stored id can be
-# requested.
+# The API accepts an id in a path only with at most MAX_ID_LENGTH characters,
+# no control characters, because an id with a tab or a line break is a client
+# bug, and no '/', which no route can take in one path segment. Imports apply
+# the same rule, so that every stored id can be requested.
 MAX_ID_LENGTH = 128
-ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+ID_PATTERN = r"^[^\x00-\x1f\x7f/]+$"
 
 
 @dataclass(frozen=True)

@@ -112,7 +112,8 @@ def _parse_column(text: pl.Series, column: Column) -> tuple[pl.Series, pl.Series
         checks.append(
             (
                 ~pl.col("text").str.contains(ID_PATTERN),
-                "expected an id without control characters such as tab or newline",
+                "expected an id without '/' or control characters such as tab "
+                "or newline",
             )
         )
     if column.kind is Kind.FLOAT:

@@ -595,9 +595,8 @@ def _segment_warning(users: int) -> str | None:
     if users == 0:
         return "no users of this segment in the test window"
     if users < SMALL_SEGMENT_USERS:
-        return (
-            f"{users} users: fewer than {SMALL_SEGMENT_USERS}, so the interval is wide"
-        )
+        count = "1 user" if users == 1 else f"{users} users"
+        return f"{count}: fewer than {SMALL_SEGMENT_USERS}, so the interval is wide"
     return None
 
 

@@ -41,7 +41,8 @@ FAILED: AuditStatus = "failed"
 NOT_MEASURED: AuditStatus = "not_measured"
 
 # A metric name, with an optional cutoff rank: ndcg@10, exposure_ratio.
-METRIC_PATTERN = r"^[a-z][a-z0-9_]*(@[1-9][0-9]*)?$"
+# A ranked metric ends in @ and the list length, or @k for the run's --k.
+METRIC_PATTERN = r"^[a-z][a-z0-9_]*(@([1-9][0-9]*|k))?$"
 # Owners are team roles such as ranking or data.
 OWNER_PATTERN = r"^[a-z][a-z0-9_-]*$"
 
@@ -68,6 +69,15 @@ PLAIN_METRICS = (
     "false_positive_rate",
     "ndcg_minus_popularity",
     "ndcg_ratio_to_overall",
+    "segment_false_negative_rate",
+    "segment_false_positive_rate",
+)
+# Metrics that are shares, so that only thresholds from 0 to 1 can fail or
+# pass depending on the model.
+SHARE_METRICS = (
+    *RANKED_METRICS,
+    "false_negative_rate",
+    "false_positive_rate",
     "segment_false_negative_rate",
     "segment_false_positive_rate",
 )
@@ -127,7 +137,8 @@ def load_audits(
 
     With ``segments``, each audit's segment must be ``all``, ``each``, one of
     their names, or ``name=value`` of one declared with ``per``. With ``k``,
-    each audit's metric must be one of :func:`known_metrics`.
+    a metric ending in ``@k`` gets that list length, and each audit's metric
+    must be one of :func:`known_metrics`.
 
     Raises:
         ValueError: the file is not a mapping with an ``audits`` list, or an
@@ -154,6 +165,15 @@ def load_audits(
             raise ValueError(msg)
         if segments is not None:
             _check_segment(location, spec.segment, segments)
+        if k is not None and spec.metric.endswith("@k"):
+            spec = spec.model_copy(update={"metric": f"{spec.metric[:-1]}{k}"})
+        base = spec.metric.partition("@")[0]
+        if base in SHARE_METRICS and not 0.0 <= spec.threshold <= 1.0:
+            msg = (
+                f"{location}: field 'threshold': got {spec.threshold:g}, expected "
+                f"a value from 0 to 1, because {base} is a share"
+            )
+            raise ValueError(msg)
         if k is not None and spec.metric not in known_metrics(k):
             msg = (
                 f"{location}: field 'metric': got {spec.metric!r}, expected one of "

@@ -111,8 +111,28 @@ def serving_cutoff(store: StoreFrames, now: datetime | None = None) -> datetime:
 def training_snapshots(
     store: StoreFrames, settings: CutoffSettings
 ) -> list[LabelledSnapshot]:
-    """Return the labelled snapshots that training reads, oldest first."""
+    """Return the labelled snapshots that training reads, oldest first.
+
+    Raises:
+        ValueError: a setting is out of range, or ``min_rating`` leaves no
+            order to count as a label.
+    """
     settings.validate()
+    minimum = settings.min_rating
+    orders = store.orders
+    if (
+        minimum is not None
+        and orders.height
+        and relevant_orders(orders, minimum).is_empty()
+    ):
+        rated = orders.height - orders["rating"].null_count()
+        msg = (
+            f"relevance.min_rating is {minimum:g}, but no order has a rating of "
+            f"at least {minimum:g} ({rated} of {orders.height} orders have a "
+            "rating), so no order counts as a label; lower min_rating, or set "
+            "it to null to count every order"
+        )
+        raise ValueError(msg)
     if has_order_times(store):
         return _timed_snapshots(store, settings)
     untimed = store.orders["ordered_at"].null_count()

@@ -237,9 +237,14 @@ def split_result(split: Split, ranked: RankedLists, k: int) -> dict[str, Any]:
         name: _list_metrics(lists, ranked.relevant, k)
         for name, lists in ranked.lists.items()
     }
+    name = (
+        f"split seed {split.seed}"
+        if split.test_from is None
+        else f"test window from {split.test_from.date().isoformat()}"
+    )
     logger.info(
-        "split seed %d: %s",
-        split.seed,
+        "%s: %s",
+        name,
         ", ".join(
             f"{name} NDCG@{k}={m[f'ndcg@{k}']:.4f}" for name, m in models.items()
         ),
@@ -583,10 +588,21 @@ def format_table(report: dict[str, Any]) -> str:
     if report.get("split_kind") == "temporal":
         windows = [split["test_from"][:10] for split in report["splits"]]
         horizon = report["ranker"]["cutoffs"]["horizon_days"]
+        if len(windows) == 1:
+            over = f"one test window of {horizon} days starting {windows[0]}"
+        else:
+            over = (
+                f"{len(windows)} test windows of {horizon} days starting "
+                f"{', '.join(windows)}"
+            )
         lines.append(
-            f"Mean ± sample standard deviation over {len(windows)} test windows "
-            f"of {horizon} days starting {', '.join(windows)}; each trains on the "
+            f"Mean ± sample standard deviation over {over}; each trains on the "
             "orders before its window."
+        )
+    elif settings["n_splits"] == 1:
+        lines.append(
+            f"One random {1 - settings['test_fraction']:.0%}/"
+            f"{settings['test_fraction']:.0%} split (seed {settings['seed']})."
         )
     else:
         lines.append(

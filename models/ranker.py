@@ -20,6 +20,7 @@ from models.candidates import CandidateSettings
 from models.cutoffs import CutoffSettings
 from models.dataset import LABEL, TrainingSet
 from models.guardrail import DietGuardrail, read_guardrail
+from models.yaml_files import load_unique
 
 logger = logging.getLogger(__name__)
 
@@ -79,20 +80,47 @@ _SETTINGS = {
 _CUTOFF_MINIMUMS = {"count": 1, "every_days": 1, "horizon_days": 1, "label_folds": 2}
 
 
+def _check_lightgbm_params(path: Path, params: dict[str, Any]) -> None:
+    """Raise ValueError for a parameter name LightGBM does not know.
+
+    LightGBM only warns about one, and the config's ``verbosity: -1`` hides
+    the warning, so a misspelled ``num_leavs`` would train with the default.
+    """
+    # LightGBM's own list of parameters and aliases, read through a private
+    # helper; without it (another LightGBM version) the check is skipped.
+    aliases = getattr(lgb.basic, "_ConfigAliases", None)
+    if aliases is None or not hasattr(aliases, "_get_all_param_aliases"):
+        return
+    known = {
+        name
+        for main, names in aliases._get_all_param_aliases().items()
+        for name in (main, *names)
+    }
+    unknown = sorted(str(name) for name in params if name not in known)
+    if unknown:
+        msg = (
+            f"{path}: params: unknown LightGBM parameters {unknown}; see "
+            "https://lightgbm.readthedocs.io/en/latest/Parameters.html"
+        )
+        raise ValueError(msg)
+
+
 def load_config(path: Path) -> RankerConfig:
     """Read a ranker config file.
 
     Raises:
-        ValueError: a required key is missing; names the key and the file.
+        ValueError: the file is not valid YAML, repeats a key, names an
+            unknown setting or lacks a required one; names the file.
     """
-    raw = yaml.safe_load(path.read_text())
+    try:
+        raw = load_unique(path.read_text())
+    except yaml.YAMLError as error:
+        msg = f"{path}: invalid YAML: {error}"
+        raise ValueError(msg) from error
     if not isinstance(raw, dict):
         msg = f"{path}: expected a mapping of settings, got {type(raw).__name__}"
         raise ValueError(msg)
-    for key in ("params", "num_boost_round", "seed", "feature_service"):
-        if key not in raw:
-            msg = f"{path}: missing required setting {key!r}"
-            raise ValueError(msg)
+    # Unknown keys first: a misspelled required key is named as such.
     unknown_settings = set(raw) - _SETTINGS
     if unknown_settings:
         msg = (
@@ -100,8 +128,13 @@ def load_config(path: Path) -> RankerConfig:
             f"{sorted(_SETTINGS)}"
         )
         raise ValueError(msg)
+    for key in ("params", "num_boost_round", "seed", "feature_service"):
+        if key not in raw:
+            msg = f"{path}: missing required setting {key!r}"
+            raise ValueError(msg)
 
     params = dict(raw["params"])
+    _check_lightgbm_params(path, params)
     seed = int(raw["seed"])
     params.setdefault("seed", seed)
     windows = raw.get("cutoffs") or {}

@@ -72,6 +72,7 @@ th { background: #eeeeee; text-align: left; }
 .summary { padding: 0.5em 1em; border-left: 0.4em solid #2e7d32;
   background: #e8f5e9; font-weight: bold; }
 .summary.failed { border-color: #c62828; background: #ffebee; }
+.summary.unmeasured { border-color: #ef6c00; background: #fff3e0; }
 figure { margin: 1em 0; }
 svg { max-width: 100%; height: auto; }
 """
@@ -125,8 +126,14 @@ def analysis_html(report: Mapping[str, Any]) -> str:
     """
     analysis = _analysis_of(report)
     plots = _plots(analysis)
-    failed = any(audit.get("status") == "failed" for audit in _audits(analysis))
-    summary_class = "summary failed" if failed else "summary"
+    statuses = {audit.get("status") for audit in _audits(analysis)}
+    # Red for a failure; amber when nothing failed but an audit could not be
+    # measured, which is not a pass.
+    summary_class = "summary"
+    if "failed" in statuses:
+        summary_class = "summary failed"
+    elif "not_measured" in statuses:
+        summary_class = "summary unmeasured"
     parts = [
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">',
         f"<title>Release evaluation</title>\n<style>{_CSS}</style>\n</head>\n<body>",
@@ -314,7 +321,8 @@ def _splits_section(report: Mapping[str, Any]) -> _Section | None:
     metrics, rows = summary_rows(summary)
     splits = report.get("splits")
     count = len(splits) if isinstance(splits, list) else 0
-    unit = "test windows" if report.get("split_kind") == "temporal" else "splits"
+    unit = "test window" if report.get("split_kind") == "temporal" else "split"
+    unit = unit if count == 1 else f"{unit}s"
     return _Section(
         key="splits",
         title="Every split",

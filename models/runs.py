@@ -135,9 +135,14 @@ def _summarize(run: Run) -> RunSummary:
 
 
 def _format_comparison(first: Run, second: Run) -> str:
-    lines = [
-        f"run A: {_describe(first)}",
-        f"run B: {_describe(second)}",
+    lines = [f"run A: {_describe(first)}", f"run B: {_describe(second)}"]
+    kinds = [run.data.tags.get(KIND_TAG, "unknown kind") for run in (first, second)]
+    if kinds[0] != kinds[1]:
+        lines.append(
+            f"note: run A is of kind {kinds[0]} and run B of kind {kinds[1]}, "
+            "so they share few metrics (n/a where one lacks it)"
+        )
+    lines += [
         "",
         "| metric | run A | run B | change |",
         "| --- | ---: | ---: | ---: |",

@@ -86,6 +86,7 @@ from features.transforms import (
     join_entity_tables,
     snapshot_at,
 )
+from models.yaml_files import load_unique
 
 logger = logging.getLogger(__name__)
 
@@ -241,7 +242,8 @@ def check_segment_columns(
     specs: Sequence[SegmentSpec], store: StoreFrames, cutoff: datetime
 ) -> None:
     """Raise ValueError, as :func:`assign_segments` would, for a ``where`` or
-    ``per`` naming a column that the attribute frames lack.
+    ``per`` naming a column that the attribute frames lack, or a ``where``
+    that is not boolean.
 
     The frames are built from no rows of ``store``, since the columns do not
     depend on the data, so this runs in well under a second.
@@ -257,6 +259,8 @@ def check_segment_columns(
     for spec in specs:
         where = pl.sql_expr(spec.where) if spec.where is not None else pl.lit(True)
         _check_columns(spec, frames[spec.entity], where)
+        # The type of the result does not depend on the rows either.
+        _evaluate(spec, frames[spec.entity], where)
 
 
 def attributes_at(
@@ -312,7 +316,7 @@ def read_entries(path: Path, key: str) -> list[Any]:
         msg = f"{path}: not UTF-8 text ({error.reason} at byte offset {error.start})"
         raise ValueError(msg) from error
     try:
-        raw = yaml.safe_load(text)
+        raw = load_unique(text)
     except yaml.YAMLError as error:
         msg = f"{path}: invalid YAML: {error}"
         raise ValueError(msg) from error

@@ -39,7 +39,7 @@ from service.feedback import (
 from service.logs import JSON_LOGS_ENV, use_json_logs
 from service.metrics import MetricsMiddleware, render_metrics
 from service.recommender import ModelLoadError, Recommender, UnknownRestaurantError
-from service.request_checks import CheckedRoute
+from service.request_checks import WHOLE_NUMBER, CheckedRoute
 from service.schemas import (
     Diet,
     ErrorResponse,
@@ -66,6 +66,22 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 EndpointType = TypeVar("EndpointType", bound=Callable[..., Any])
 
 
+def _open_feedback_log(settings: Settings) -> FeedbackLog | None:
+    """Open the feedback log, or return None when it cannot be opened: lists
+    do not need it, so the service starts and feedback gets 503."""
+    folder = feedback_folder(settings.var_dir)
+    try:
+        return FeedbackLog(folder)
+    except (FeedbackLogError, OSError) as error:
+        logger.error(
+            "cannot open the feedback log in %s: %s; starting without it, so "
+            "POST /v1/feedback answers 503",
+            folder,
+            error,
+        )
+        return None
+
+
 def create_app(
     settings: Settings | None = None, recommender: Recommender | None = None
 ) -> FastAPI:
@@ -86,7 +102,7 @@ def create_app(
         app.state.recommender = recommender or await asyncio.to_thread(
             Recommender, settings
         )
-        app.state.feedback = FeedbackLog(feedback_folder(settings.var_dir))
+        app.state.feedback = _open_feedback_log(settings)
         # What start-up loaded (libraries, the Feast registry, the model) lives
         # as long as the process. Frozen, it is left out of the collector's
         # full passes, which took about 120 ms over the 300,000 objects of the
@@ -98,7 +114,8 @@ def create_app(
         try:
             yield
         finally:
-            app.state.feedback.close()
+            if app.state.feedback is not None:
+                app.state.feedback.close()
 
     app = FastAPIOffline(
         title="Restaurant recommender",
@@ -110,6 +127,9 @@ def create_app(
         ),
         lifespan=lifespan,
         responses=ERRORS,
+        # Starlette's redirect to the path with or without a trailing slash
+        # builds its Location from the Host header; a 404 names no host.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.add_exception_handler(RequestValidationError, _invalid_request)
@@ -163,7 +183,9 @@ def create_app(
             str, Path(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)
         ],
         k: Annotated[
-            int, Query(ge=1, le=settings.max_k, description="Number of restaurants.")
+            int,
+            Query(ge=1, le=settings.max_k, description="Number of restaurants."),
+            WHOLE_NUMBER,
         ] = settings.default_k,
         city: Annotated[
             str | None,
@@ -259,7 +281,9 @@ def create_app(
         restaurant_id: Annotated[
             str, Path(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)
         ],
-        k: Annotated[int, Query(ge=1, le=settings.max_k)] = settings.default_k,
+        k: Annotated[
+            int, Query(ge=1, le=settings.max_k), WHOLE_NUMBER
+        ] = settings.default_k,
     ) -> RecommendationList:
         try:
             answer = recommender.similar(restaurant_id, k, request.state.request_id)
@@ -280,7 +304,13 @@ def create_app(
         request: Request,
         events: Annotated[list[FeedbackEvent], _events_body()],
     ) -> dict[str, Any]:
-        log: FeedbackLog = request.app.state.feedback
+        log: FeedbackLog | None = request.app.state.feedback
+        if log is None:
+            raise HTTPException(
+                status_code=503,
+                detail="feedback store unavailable: the service could not open "
+                "its feedback log at start-up; see its log",
+            )
         try:
             result = log.append(events)
         except FeedbackLogError as error:

@@ -11,12 +11,15 @@ import polars as pl
 
 from features import store
 from features.feast_store import (
+    FEATURE_MANIFEST,
     apply_repository,
+    check_features_current,
     materialize,
     open_store,
     write_feature_tables,
+    write_manifest,
 )
-from features.importer import ImportResult, import_directory
+from features.importer import ImportResult, import_into_store
 from features.paths import (
     AUDITS_CONFIG,
     EMBEDDED,
@@ -105,12 +108,11 @@ def generate_synthetic(paths: VarPaths, config: WorldConfig) -> dict[str, int]:
 
 
 def import_files(paths: VarPaths, directory: Path) -> ImportResult:
-    """Import a folder of table files into the store, keeping what is there."""
-    connection = store.connect(paths.store)
-    try:
-        return import_directory(connection, directory)
-    finally:
-        connection.close()
+    """Import a folder of table files into the store, keeping what is there.
+
+    The files are read before the store is opened, so a folder that cannot
+    be read leaves no new store behind."""
+    return import_into_store(paths.store, directory)
 
 
 def build_features(
@@ -124,10 +126,14 @@ def build_features(
     frames = read_store(paths)
     config = load_config(config_path)
     tables = feature_history(frames, config.cutoffs)
+    # A run that stops part way leaves no manifest, so training refuses the
+    # tables until a run completes.
+    (paths.features / FEATURE_MANIFEST).unlink(missing_ok=True)
     for path in write_feature_tables(tables, paths.features):
         logger.info("wrote %s", path)
     apply_repository(feature_repo, paths.root, feast_profile, tables)
     materialize(feature_repo, paths.root, feast_profile)
+    write_manifest(paths.features, paths.store)
 
 
 def train(
@@ -144,8 +150,9 @@ def train(
     model is registered before anything is sent to MLflow, and a failure of
     MLflow only logs a warning.
     """
-    frames = read_store(paths)
     config = _with_service(load_config(config_path), feature_service)
+    check_features_current(paths.features, paths.store)
+    frames = read_store(paths)
     feature_store = open_store(feature_repo, paths.root, feast_profile)
     metadata = train_current_model(
         frames, feature_store, config, paths.models, PROJECT_DIR
@@ -206,6 +213,9 @@ def evaluate(
     config = _with_service(load_config(config_path), feature_service)
     feature_store = open_store(feature_repo, paths.root, feast_profile)
     report, ranked = evaluate_with_lists(frames, feature_store, config, settings)
+    # Recorded, so that reports and runs tell which declarations they used.
+    report["settings"]["segments_file"] = str(segments_path.resolve())
+    report["settings"]["audits_file"] = str(audits_path.resolve())
 
     users, restaurants = attributes_at(ranked.train, ranked.cutoff, ranked.tables)
     segments = assign_segments(segment_specs, users, restaurants)
@@ -244,12 +254,14 @@ def evaluate(
     return report
 
 
-def failed_audits(report: dict[str, Any]) -> list[str]:
-    """Return the message of each failed audit of an evaluation report."""
+def failed_audits(report: dict[str, Any], not_measured: bool = False) -> list[str]:
+    """Return the message of each failed audit of an evaluation report, and
+    with ``not_measured`` of each audit that could not be measured."""
+    statuses = {"failed", "not_measured"} if not_measured else {"failed"}
     return [
         audit["message"]
         for audit in report.get("analysis", {}).get("audits", [])
-        if audit["status"] == "failed"
+        if audit["status"] in statuses
     ]
 
 

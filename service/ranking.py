@@ -31,7 +31,7 @@ from service.strategies import (
     user_content_row,
 )
 
-NEW_RESTAURANT_REASON = "New here: matches what you order"
+NEW_RESTAURANT_REASON = "New here, no orders yet"
 # A user with at least this share of vegetarian orders gets the vegetarian
 # reason in content-ranked lists.
 CONTENT_VEGETARIAN_RATIO = 0.9
@@ -80,7 +80,14 @@ def rank_by_model(
     # A row's contributions cost far more than its score (TreeSHAP), so only
     # the returned rows that get a model reason are explained.
     explained = [index for index in top if not is_new[index]]
-    reasons_of = {int(index): [NEW_RESTAURANT_REASON] for index in top}
+    new_rows = [int(index) for index in top if is_new[index]]
+    reasons_of = dict(
+        zip(
+            new_rows,
+            new_restaurant_reasons(user, catalogue, rows[new_rows].tolist()),
+            strict=True,
+        )
+    )
     values = inputs.template_values(user, rows, pairs, explained)
     explained_matrix = matrix[explained]
     contributions = None if shap is None else shap.contributions(explained_matrix)
@@ -118,9 +125,12 @@ def rank_by_model_frames(
 
     rows_of_top = joined[top.tolist()]
     reasons = [[reason.text for reason in row] for row in explain(ranker, rows_of_top)]
+    user_row = user.row(0, named=True)
     for position, index in enumerate(top):
         if is_new[index]:
-            reasons[position] = [NEW_RESTAURANT_REASON]
+            reasons[position] = new_restaurant_reasons(
+                user_row, catalogue, [int(rows[index])]
+            )[0]
     features = None
     if include_features:
         features = rows_of_top.select(ranker.features).cast(pl.Float64).to_dicts()
@@ -176,13 +186,40 @@ def rank_by_popularity(
 def content_reasons(
     user: Mapping[str, Any], catalogue: Catalogue, rows: Sequence[int]
 ) -> list[list[str]]:
-    """Return one or two reasons per restaurant of a content-ranked list."""
+    """Return one or two reasons per restaurant of a content-ranked list: the
+    matches with the user's tastes, or else how popular the restaurant is, or
+    that it is new."""
+    reasons = []
+    for row, found in zip(rows, _content_matches(user, catalogue, rows), strict=True):
+        popular = catalogue.popularity_reasons[row]
+        reasons.append(found[:2] or popular[:1] or [NEW_RESTAURANT_REASON])
+    return reasons
+
+
+def new_restaurant_reasons(
+    user: Mapping[str, Any], catalogue: Catalogue, rows: Sequence[int]
+) -> list[list[str]]:
+    """Return the reasons of restaurants without orders in a ranked list: that
+    they are new, then their first match with the user's tastes, if any."""
+    return [
+        [NEW_RESTAURANT_REASON, *found[:1]]
+        for found in _content_matches(user, catalogue, rows)
+    ]
+
+
+def _content_matches(
+    user: Mapping[str, Any], catalogue: Catalogue, rows: Sequence[int]
+) -> list[list[str]]:
+    """Per restaurant: a cuisine the user likes, and vegetarian dishes for a
+    user who declared a vegetarian diet or orders almost only vegetarian."""
     liked = {cuisine.lower() for cuisine in (user.get("user_liked_cuisines") or [])}
     ratio = user.get("user_vegetarian_order_ratio") or 0.0
-    vegetarian = ratio >= CONTENT_VEGETARIAN_RATIO
+    vegetarian = (
+        ratio >= CONTENT_VEGETARIAN_RATIO or user.get("user_declared_vegetarian") == 1
+    )
     cuisines = catalogue.columns["restaurant_cuisines"]
     has_options = catalogue.columns["restaurant_has_vegetarian_options"]
-    reasons = []
+    matches = []
     for row in rows:
         found = []
         matched = [c for c in (cuisines[row] or []) if c.lower() in liked]
@@ -190,5 +227,5 @@ def content_reasons(
             found.append(f"{matched[0].capitalize()}, a cuisine you like")
         if vegetarian and has_options[row] == 1:
             found.append("Has vegetarian dishes")
-        reasons.append(found[:2] or ["Popular in the area"])
-    return reasons
+        matches.append(found)
+    return matches

@@ -42,7 +42,7 @@ from features.feast_store import (
     open_store,
 )
 from features.paths import VarPaths
-from features.schema import ORDERS, RESTAURANT_ID, RESTAURANTS, USER_ID
+from features.schema import ORDERS, RESTAURANT_ID, RESTAURANTS, USER_ID, USERS
 from features.store import connect
 from models.ranker import LightGBMRanker
 from models.registry import (
@@ -109,6 +109,8 @@ class _State:
     shap: ShapTables | None
     names: dict[str, str]
     repeat_orders: bool
+    # Restaurants of the store that the online store has features for.
+    restaurants_online: int
 
     @property
     def restaurants(self) -> pl.DataFrame:
@@ -133,7 +135,7 @@ class Recommender:
     def ready(self) -> bool:
         """Return whether a model and restaurant features are loaded."""
         state = self._state
-        return state.ranker is not None and state.restaurants.height > 0
+        return state.ranker is not None and state.restaurants_online > 0
 
     @property
     def model_version(self) -> str | None:
@@ -213,12 +215,23 @@ class Recommender:
                 repeat = bool(orders_timed)
         if metadata is not None:
             metrics.set_model_version(metadata.version)
+        online = int(restaurants["restaurant_name"].is_not_null().sum())
+        if online == 0 and restaurants.height > 0:
+            # A wrong Redis database, a flushed Redis or a store never
+            # materialized: every list would be unranked filler.
+            logger.error(
+                "the online store has features for none of the %d restaurants "
+                "of the store: run `recommender features` with this profile, "
+                "or check the online store's address; /readyz returns 503",
+                restaurants.height,
+            )
         logger.info(
-            "loaded model %s and %d restaurants",
+            "loaded model %s and %d restaurants, %d with online features",
             None if metadata is None else metadata.version,
             restaurants.height,
+            online,
         )
-        return _State(ranker, metadata, catalogue, inputs, shap, names, repeat)
+        return _State(ranker, metadata, catalogue, inputs, shap, names, repeat, online)
 
     def _load_model(
         self, require_model: bool
@@ -284,29 +297,31 @@ class Recommender:
                 error,
             )
             metrics.count_fallback(ONLINE_STORE_UNAVAILABLE)
-            if not state.repeat_orders:
-                ordered = self._ordered_restaurants(user_id, request_id)
-                if ordered is None:
-                    notes.append(
-                        ListNote(
-                            code=NoteCode.HISTORY_UNAVAILABLE,
-                            message=f"the past orders of user {user_id} could not "
-                            "be read, so the list may contain restaurants they "
-                            "ordered from",
-                        )
+            stored = self._stored_user(user_id, request_id)
+            if stored is None and not state.repeat_orders:
+                notes.append(
+                    ListNote(
+                        code=NoteCode.HISTORY_UNAVAILABLE,
+                        message=f"the past orders of user {user_id} could not "
+                        "be read, so the list may contain restaurants they "
+                        "ordered from",
                     )
-                else:
+                )
+            home_city = None
+            if stored is not None:
+                home_city, ordered = stored
+                if not state.repeat_orders:
                     rows = state.catalogue.without(rows, ordered)
-            return self._popular(
-                state, rows, k, user_id, request_id, filters.city, True, notes
-            )
+            city = filters.city or home_city
+            return self._popular(state, rows, k, user_id, request_id, city, True, notes)
 
         if location is not None:
             user["user_latitude"], user["user_longitude"] = location
         order_count = user["user_order_count"]
         has_orders = order_count is not None and order_count > 0
+        # An import without liked cuisines stores an empty list, not null.
         has_profile = any(
-            user.get(column) is not None
+            user.get(column) not in (None, [])
             for column in ("user_latitude", "user_city", "user_liked_cuisines")
         )
         if has_orders and state.ranker is None:
@@ -450,12 +465,18 @@ class Recommender:
             notes,
         )
 
-    def _ordered_restaurants(self, user_id: str, request_id: str) -> list[str] | None:
-        """Return the restaurants the user ordered from, read from the store,
-        or None when the store cannot be read."""
+    def _stored_user(
+        self, user_id: str, request_id: str
+    ) -> tuple[str | None, list[str]] | None:
+        """Return the user's city (None when unknown) and the restaurants they
+        ordered from, read from the store, or None when the store cannot be
+        read."""
         try:
             connection = connect(self.paths.store, read_only=True)
             try:
+                cities = connection.execute(
+                    f"SELECT city FROM {USERS.name} WHERE {USER_ID} = ?", [user_id]
+                ).fetchall()
                 rows = connection.execute(
                     f"SELECT DISTINCT {RESTAURANT_ID} FROM {ORDERS.name} "
                     f"WHERE {USER_ID} = ?",
@@ -473,7 +494,8 @@ class Recommender:
                 error,
             )
             return None
-        return [row[0] for row in rows]
+        city = cities[0][0] if cities else None
+        return city, [row[0] for row in rows]
 
     def _rank_for(
         self,

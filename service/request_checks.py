@@ -14,11 +14,14 @@ import json
 from collections.abc import Callable, Coroutine, Iterator
 from types import UnionType
 from typing import Any, Union, get_args, get_origin
+from urllib.parse import unquote_to_bytes
 
 from fastapi import HTTPException, Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from pydantic import BeforeValidator
+from starlette.requests import ClientDisconnect
 
 JSON_MEDIA_TYPE = "application/json"
 _SEQUENCE_TYPES = (list, tuple, set, frozenset)
@@ -46,6 +49,7 @@ class CheckedRoute(APIRoute):
         takes_body = self.body_field is not None
 
         async def checked_handler(request: Request) -> Response:
+            check_utf8(request)
             self.check_query(request)
             if takes_body:
                 await check_json_body(request)
@@ -89,14 +93,62 @@ class CheckedRoute(APIRoute):
         return "known parameters: " + ", ".join(self.query_names)
 
 
+def check_utf8(request: Request) -> None:
+    """Raise a 422 when the path or the query, once percent-decoded, is not
+    UTF-8: Starlette would replace the bad bytes, so that different raw ids
+    would name one user."""
+    errors = []
+    parts = (
+        ("path", request.scope.get("raw_path") or b""),
+        ("query", (request.scope.get("query_string") or b"").replace(b"+", b" ")),
+    )
+    for where, raw in parts:
+        try:
+            unquote_to_bytes(raw).decode("utf-8")
+        except UnicodeDecodeError as error:
+            errors.append(
+                {
+                    "type": "utf8_invalid",
+                    "loc": (where,),
+                    "msg": f"the {where} is not valid UTF-8 once percent-decoded "
+                    f"(byte {error.start}: {error.reason})",
+                    "input": raw.decode("latin-1"),
+                }
+            )
+    if errors:
+        raise RequestValidationError(errors)
+
+
+def _no_decimal_point(value: Any) -> Any:
+    """Refuse a query value such as ``3.0``, which pydantic would read as the
+    integer 3, as the JSON bodies refuse the number 3.0."""
+    if isinstance(value, str) and "." in value:
+        msg = f"expected a whole number such as 10, got {value!r}"
+        raise ValueError(msg)
+    return value
+
+
+# Annotates an int query parameter that must be written without a decimal point.
+WHOLE_NUMBER = BeforeValidator(_no_decimal_point)
+
+
 async def check_json_body(request: Request) -> None:
     """Parse a non-empty body as JSON, which Starlette keeps for FastAPI.
 
     Raises:
-        HTTPException: 415, the content type is not JSON.
+        HTTPException: 415, the content type is not JSON; 400, the client
+            disconnected before sending the whole body.
         RequestValidationError: the body is not valid JSON.
     """
-    body = await request.body()
+    try:
+        body = await request.body()
+    except ClientDisconnect:
+        # Nobody reads the answer; the status keeps the request out of the
+        # server errors.
+        raise HTTPException(
+            status_code=400,
+            detail="the client disconnected before sending the whole body",
+        ) from None
     if not body:
         # FastAPI reports the missing body as a missing field.
         return
@@ -121,6 +173,11 @@ async def check_json_body(request: Request) -> None:
     except RecursionError:
         raise _invalid_json(
             "arrays and objects nest deeper than the parser's limit", None
+        ) from None
+    except ValueError:
+        # Python refuses to convert integers of more than 4,300 digits.
+        raise _invalid_json(
+            "a number has more digits than the parser's limit", None
         ) from None
 
 

@@ -8,9 +8,11 @@ back through Feast.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import shutil
+import sqlite3
 from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +21,7 @@ from typing import Any
 import polars as pl
 import pytest
 from feast import FeatureStore
+from feast.protos.feast.core.Registry_pb2 import Registry
 
 import models.dataset as dataset_module
 from features.feast_store import (
@@ -360,6 +363,28 @@ def test_apply_error_is_one_line(var_dir: Path, tmp_path: Path) -> None:
         ValueError, match=r"feast apply of .* failed: NameError: .*nope"
     ):
         apply_repository(repo, tmp_path / "var")
+
+
+def _online_tables(var: Path) -> set[str]:
+    with contextlib.closing(sqlite3.connect(var / "feast" / "online_store.db")) as db:
+        rows = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return {name for (name,) in rows}
+
+
+def test_features_in_copied_folder_keep_original(var_dir: Path, tmp_path: Path) -> None:
+    before = _online_tables(var_dir)
+    copy = tmp_path / "copy"
+    shutil.copytree(var_dir, copy)
+
+    assert main(["--var-dir", str(copy), "features"]) == 0
+
+    assert len(before) == len(FEATURE_TABLES)
+    assert _online_tables(var_dir) == before
+    assert _online_tables(copy) == before
+    registry = Registry()
+    registry.ParseFromString((copy / "feast" / "registry.db").read_bytes())
+    paths = {item.sqlite_table.path for item in registry.infra.infra_objects}
+    assert paths == {str(copy.resolve() / "feast" / "online_store.db")}
 
 
 def test_training_repeatable_and_metadata_filled(

@@ -15,7 +15,7 @@ import pytest
 from features import store
 from features.import_files import ImportFileError
 from features.import_format import FORMATS
-from features.importer import import_directory
+from features.importer import import_directory, import_into_store
 from features.paths import PROJECT_DIR
 from features.rejects import describe_reject
 from features.schema import ALL_TABLES
@@ -646,8 +646,8 @@ def test_parquet_dictionary_text_accepted(
 def test_repeat_of_rejected_row_rejected(
     connection: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
-    files = with_line(BASE_FILES, "orders.csv", "o9,u404,r1,,,")
-    files = with_line(files, "orders.csv", "o9,u404,r1,,,")
+    files = with_line(BASE_FILES, "orders.csv", "o9,u404,r1,2026-02-05,,")
+    files = with_line(files, "orders.csv", "o9,u404,r1,2026-02-05,,")
     result = import_directory(connection, write_files(tmp_path / "in", files))
     reasons = dict(zip(result.rejects["line"], result.rejects["reason"], strict=True))
 
@@ -675,7 +675,9 @@ def test_items_of_rejected_order_rejected(
 ) -> None:
     import_directory(connection, write_files(tmp_path / "first", BASE_FILES))
     later = {
-        "orders.csv": "order_id,user_id,restaurant_id\no1,u2,r1\n",
+        "orders.csv": (
+            "order_id,user_id,restaurant_id,ordered_at\no1,u2,r1,2026-02-01T19:30\n"
+        ),
         "order_items.csv": "order_id,menu_item_id,quantity\no1,m2,3\n",
     }
 
@@ -711,7 +713,8 @@ def test_read_rejects_cascade_to_orders(
         # u1 has invalid UTF-8 and u2 an extra field. Both are in the store.
         "users.csv": b"user_id,city\nu1,Caf\xe9\nu2,Lyon,extra\n",
         "orders.csv": (
-            "order_id,user_id,restaurant_id\no8,u1,r1\no9,u2,r1\no10,u3,r2\n"
+            "order_id,user_id,restaurant_id,ordered_at\n"
+            "o8,u1,r1,2026-03-01\no9,u2,r1,2026-03-01\no10,u3,r2,2026-03-01\n"
         ),
     }
 
@@ -749,15 +752,19 @@ ID_CASES = {
     ),
     "tab": (
         '"ctl\tid"',
-        "expected an id without control characters such as tab or newline",
+        "expected an id without '/' or control characters such as tab or newline",
     ),
     "newline": (
         '"new\nline"',
-        "expected an id without control characters such as tab or newline",
+        "expected an id without '/' or control characters such as tab or newline",
+    ),
+    "slash": (
+        "u/slash",
+        "expected an id without '/' or control characters such as tab or newline",
     ),
     "delete": (
         "del\x7fid",
-        "expected an id without control characters such as tab or newline",
+        "expected an id without '/' or control characters such as tab or newline",
     ),
 }
 
@@ -802,7 +809,7 @@ def test_unservable_reference_rejected(
             2,
             "restaurant_id",
             "r\t1",
-            "expected an id without control characters such as tab or newline",
+            "expected an id without '/' or control characters such as tab or newline",
         )
     ]
     assert result.tables["orders"].inserted == 1
@@ -862,7 +869,7 @@ def test_cli_prints_first_rejects(
     assert code == EXIT_REJECTS
     assert output[start + 1] == (
         "  users.csv line 5, column user_id, value 'ctl\\tid': expected an id "
-        "without control characters such as tab or newline"
+        "without '/' or control characters such as tab or newline"
     )
     assert output[start + 2] == (
         "  order_items.csv line 7, column quantity, value 'x0': expected an integer"
@@ -923,3 +930,225 @@ def test_long_reject_value_cut() -> None:
         f"users.parquet row 3, column user_id, value '{'u' * 60}' and 240 more "
         "characters: expected an id of at most 128 characters"
     )
+
+
+TIMED_LATER = {
+    "orders.csv": (
+        "order_id,user_id,restaurant_id,ordered_at,total\n"
+        "o4,u1,r1,2026-03-01T19:00:00,11\n"
+        "o5,u2,r1,,9.5\n"
+        "o6,u3,r2,2026-03-02T20:00:00,29\n"
+        "o7,u1,r2,   ,4.5\n"
+    ),
+    "order_items.csv": (
+        "order_id,menu_item_id,quantity\no4,m2,1\no5,m1,1\no6,m3,1\no7,m4,2\n"
+    ),
+}
+
+
+def test_untimed_order_rejected_when_store_timed(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    import_directory(connection, write_files(tmp_path / "first", BASE_FILES))
+
+    result = import_directory(connection, write_files(tmp_path / "later", TIMED_LATER))
+    orders = connection.sql("SELECT order_id FROM orders ORDER BY 1").fetchall()
+    items = connection.sql("SELECT order_id FROM order_items ORDER BY 1").fetchall()
+
+    assert result.rejects.select("line", "column_name", "value", "reason").rows() == [
+        (3, "ordered_at", None, "expected a time: the orders in the store have times"),
+        (5, "ordered_at", None, "expected a time: the orders in the store have times"),
+        (3, "order_id", "o5", "order_id was rejected in this import's orders file"),
+        (5, "order_id", "o7", "order_id was rejected in this import's orders file"),
+    ]
+    assert [row[0] for row in orders] == ["o1", "o2", "o3", "o4", "o6"]
+    assert [row[0] for row in items] == ["o1", "o2", "o2", "o3", "o3", "o4", "o6"]
+    assert result.tables["orders"].inserted == 2
+    assert result.tables["order_items"].inserted == 2
+
+
+def test_timed_order_rejected_when_store_untimed(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    untimed = dict(BASE_FILES)
+    untimed["orders.csv"] = (
+        "order_id,user_id,restaurant_id,total\no1,u1,r1,9.5\no2,u2,r1,20.5\n"
+    )
+    untimed["order_items.csv"] = "order_id,menu_item_id,quantity\no1,m1,1\no2,m2,1\n"
+    import_directory(connection, write_files(tmp_path / "first", untimed))
+    later = {
+        "orders.csv": (
+            "order_id,user_id,restaurant_id,ordered_at\n"
+            "o3,u3,r2,\n"
+            "o4,u1,r1, 2026-03-01T19:00:00+01:00 \n"
+            "o5,u2,r2,\n"
+        ),
+        "order_items.csv": "order_id,menu_item_id,quantity\no3,m3,1\no4,m2,1\n",
+    }
+
+    result = import_directory(connection, write_files(tmp_path / "later", later))
+    orders = connection.sql("SELECT order_id FROM orders ORDER BY 1").fetchall()
+
+    assert result.rejects.select("line", "column_name", "value", "reason").rows() == [
+        (
+            3,
+            "ordered_at",
+            "2026-03-01T19:00:00+01:00",
+            "expected no time: orders in the store have no times",
+        ),
+        (3, "order_id", "o4", "order_id was rejected in this import's orders file"),
+    ]
+    assert [row[0] for row in orders] == ["o1", "o2", "o3", "o5"]
+    assert result.tables["order_items"].inserted == 1
+
+
+def test_empty_store_takes_file_time_mode(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    files = dict(BASE_FILES)
+    files["orders.csv"] = (
+        "order_id,user_id,restaurant_id,ordered_at\n"
+        "o1,u1,r1,\n"
+        "o2,u2,r1,2026-02-02 12:15\n"
+        "o3,u3,r2,yesterday\n"
+    )
+    files["order_items.csv"] = "order_id,menu_item_id,quantity\no1,m1,1\no2,m1,1\n"
+
+    result = import_directory(connection, write_files(tmp_path / "in", files))
+    orders = connection.sql("SELECT order_id FROM orders").fetchall()
+
+    assert result.rejects.select("line", "column_name", "value", "reason").rows() == [
+        (
+            2,
+            "ordered_at",
+            None,
+            "expected a time: other orders in this file have times",
+        ),
+        (
+            4,
+            "ordered_at",
+            "yesterday",
+            "expected an ISO 8601 time such as 2026-03-01T12:30:00Z",
+        ),
+        (2, "order_id", "o1", "order_id was rejected in this import's orders file"),
+    ]
+    assert orders == [("o2",)]
+    assert result.tables["order_items"].inserted == 1
+
+
+def test_parquet_null_type_columns(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    # pandas writes a column of only None as the Parquet type Null, and a
+    # column of only empty lists as a list of Null.
+    pd.DataFrame(
+        {
+            "user_id": ["n1", "n2"],
+            "age_band": [None, None],
+            "signup_time": [None, None],
+            "liked_cuisines": [[], []],
+        }
+    ).to_parquet(folder / "users.parquet")
+    pd.DataFrame({"restaurant_id": ["r1", "r2"], "name": [None, None]}).to_parquet(
+        folder / "restaurants.parquet"
+    )
+    types = pl.read_parquet_schema(folder / "users.parquet")
+
+    result = import_directory(connection, folder)
+    users = connection.sql(
+        "SELECT user_id, age_band, signup_time, liked_cuisines FROM users ORDER BY 1"
+    ).fetchall()
+
+    assert types["age_band"] == pl.Null
+    assert types["liked_cuisines"] == pl.List(pl.Null)
+    assert users == [("n1", None, None, []), ("n2", None, None, [])]
+    assert result.rejects.select("line", "column_name", "value", "reason").rows() == [
+        (1, "name", None, "missing required value"),
+        (2, "name", None, "missing required value"),
+    ]
+    assert result.tables["restaurants"].inserted == 0
+
+
+def test_parquet_list_element_rejected(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    pl.DataFrame(
+        {
+            "restaurant_id": ["r1", "r2", "r3", "r4", "r5"],
+            "name": ["Pizza Nova", "Dosa Hut", "Thai Ton", "Grill", "Café"],
+            "cuisines": [
+                ["pizza|italian"],
+                ["indian", None],
+                ["thai", "vietnamese"],
+                None,
+                ["café", "|"],
+            ],
+        }
+    ).write_parquet(folder / "restaurants.parquet")
+    write_files(
+        folder, {"menu_items.csv": "menu_item_id,restaurant_id,name\nm1,r1,Pizza\n"}
+    )
+
+    result = import_directory(connection, folder)
+    stored = connection.sql(
+        "SELECT restaurant_id, cuisines FROM restaurants ORDER BY 1"
+    ).fetchall()
+
+    assert result.rejects.select("line", "column_name", "value", "reason").rows() == [
+        (
+            1,
+            "cuisines",
+            '["pizza|italian"]',
+            "expected list elements without '|', which separates the values of a "
+            "list in CSV",
+        ),
+        (
+            2,
+            "cuisines",
+            '["indian", null]',
+            "expected a list of strings, found a null element",
+        ),
+        (
+            5,
+            "cuisines",
+            '["café", "|"]',
+            "expected list elements without '|', which separates the values of a "
+            "list in CSV",
+        ),
+        (
+            2,
+            "restaurant_id",
+            "r1",
+            "restaurant_id was rejected in this import's restaurants file",
+        ),
+    ]
+    assert stored == [("r3", ["thai", "vietnamese"]), ("r4", [])]
+    assert result.tables["restaurants"].read == 5
+    assert result.tables["restaurants"].rejected == 3
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        (None, "import directory not found"),
+        ({"users.csv": b""}, "file is empty"),
+        ({"notes.txt": b"hello"}, "no table files"),
+    ],
+    ids=["missing folder", "empty file", "no table file"],
+)
+def test_failed_import_creates_no_store(
+    tmp_path: Path, files: dict[str, str | bytes] | None, message: str
+) -> None:
+    folder = tmp_path / "in"
+    if files is not None:
+        write_files(folder, files)
+    var_dir = tmp_path / "var"
+
+    with pytest.raises(ImportFileError, match=message):
+        import_into_store(var_dir / "store.duckdb", folder)
+
+    assert not var_dir.exists()

@@ -272,8 +272,8 @@ def test_config_audits_load() -> None:
     audits = load_audits(CONFIGS / "audits.yaml", segments)
 
     assert {audit.name: (audit.metric, audit.segment) for audit in audits} == {
-        "vegetarian_meat_only": ("meat_only_share@10", "vegetarians"),
-        "favourite_kept": ("favourite_recall@10", "has_favourite"),
+        "vegetarian_meat_only": ("meat_only_share@k", "vegetarians"),
+        "favourite_kept": ("favourite_recall@k", "has_favourite"),
         "cold_start_vs_popularity": ("ndcg_minus_popularity", "cold_start"),
         "segment_ndcg_floor": ("ndcg_ratio_to_overall", "each"),
         "small_independent_exposure": ("exposure_ratio", "small_independents"),
@@ -456,12 +456,16 @@ def test_unknown_metric_message(tmp_path: Path, metric: str) -> None:
     )
 
 
-def test_shipped_audits_read_known_metrics() -> None:
+@pytest.mark.parametrize("k", [5, 10, 20])
+def test_shipped_audits_read_known_metrics(k: int) -> None:
     segments = load_segments(CONFIGS / "segments.yaml")
 
-    audits = load_audits(CONFIGS / "audits.yaml", segments, k=10)
+    audits = load_audits(CONFIGS / "audits.yaml", segments, k=k)
+    metrics = {audit.name: audit.metric for audit in audits}
 
-    assert {audit.metric for audit in audits} <= set(known_metrics(10))
+    assert set(metrics.values()) <= set(known_metrics(k))
+    assert metrics["vegetarian_meat_only"] == f"meat_only_share@{k}"
+    assert metrics["favourite_kept"] == f"favourite_recall@{k}"
 
 
 def test_audits_file_errors_name_the_file(tmp_path: Path) -> None:
@@ -485,6 +489,53 @@ def test_audits_file_errors_name_the_file(tmp_path: Path) -> None:
     assert str(not_text.value) == (
         f"{binary}: not UTF-8 text (invalid start byte at byte offset 12)"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "line"),
+    [
+        ("audits:\n" + entry() + "audits:\n" + entry(name="second"), "audits", 1),
+        ("audits:\n" + entry(note="one") + "    owner: data\n", "owner", 8),
+    ],
+    ids=["two-lists", "two-owners"],
+)
+def test_repeated_key_rejected(tmp_path: Path, text: str, key: str, line: int) -> None:
+    path = write(tmp_path, text)
+
+    with pytest.raises(ValueError) as raised:
+        load_audits(path)
+
+    assert str(raised.value).startswith(f"{path}: invalid YAML: ")
+    assert f"found the key {key!r} twice (first at line {line})" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("metric", "threshold"),
+    [("false_positive_rate", "1.5"), ("favourite_recall@10", "-1"), ("ndcg@k", "2")],
+)
+def test_share_threshold_out_of_range(
+    tmp_path: Path, metric: str, threshold: str
+) -> None:
+    path = write(tmp_path, "audits:\n" + entry(metric=metric, threshold=threshold))
+
+    with pytest.raises(ValueError) as raised:
+        load_audits(path)
+
+    base = metric.partition("@")[0]
+    assert str(raised.value) == (
+        f"{path}: audits[0] (other): field 'threshold': got {float(threshold):g}, "
+        f"expected a value from 0 to 1, because {base} is a share"
+    )
+
+
+def test_ratio_threshold_above_one_accepted(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "audits:\n" + entry(metric="exposure_ratio", threshold="1.5")
+    )
+
+    [spec] = load_audits(path)
+
+    assert spec.threshold == 1.5
 
 
 def test_segment_without_declared_segments(tmp_path: Path) -> None:

@@ -185,6 +185,22 @@ def test_timed_cutoffs_by_hand() -> None:
     ]
 
 
+def test_min_rating_without_labels_names_setting() -> None:
+    store = orders_only_store(HAND_ORDERS)
+    ratings = [None, 3.0, 2.0, None, None, 3.0, None]
+    orders = store.orders.with_columns(pl.Series("rating", ratings))
+    settings = replace(HAND_SETTINGS, min_rating=4.0)
+
+    with pytest.raises(ValueError) as raised:
+        training_snapshots(replace(store, orders=orders), settings)
+
+    assert str(raised.value) == (
+        "relevance.min_rating is 4, but no order has a rating of at least 4 (3 "
+        "of 7 orders have a rating), so no order counts as a label; lower "
+        "min_rating, or set it to null to count every order"
+    )
+
+
 def test_timed_labels_by_hand() -> None:
     snapshots = training_snapshots(orders_only_store(HAND_ORDERS), HAND_SETTINGS)
     first, second, third = (pairs(labelled.labels) for labelled in snapshots)
@@ -571,6 +587,36 @@ def test_config_unknown_top_level_setting(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match=r"unknown settings \['label_folds'\]"):
         load_config(path)
+
+
+def test_config_misspelled_seed_named(tmp_path: Path) -> None:
+    path = write_config(tmp_path, seed=None, seeed=11)
+
+    with pytest.raises(ValueError, match=r"unknown settings \['seeed'\]"):
+        load_config(path)
+
+
+def test_config_misspelled_lightgbm_param(tmp_path: Path) -> None:
+    params = {"objective": "lambdarank", "num_leavs": 15, "max_leaf": 7}
+    path = write_config(tmp_path, params=params)
+
+    with pytest.raises(ValueError) as raised:
+        load_config(path)
+
+    assert str(raised.value).startswith(
+        f"{path}: params: unknown LightGBM parameters ['num_leavs']; "
+    )
+
+
+def test_config_repeated_key_rejected(tmp_path: Path) -> None:
+    path = write_config(tmp_path)
+    path.write_text(path.read_text() + "seed: 12\n")
+
+    with pytest.raises(ValueError) as raised:
+        load_config(path)
+
+    assert str(raised.value).startswith(f"{path}: invalid YAML: ")
+    assert "found the key 'seed' twice" in str(raised.value)
 
 
 def test_config_one_label_fold(tmp_path: Path) -> None:

@@ -546,6 +546,26 @@ def test_html_escapes_segment_name(page: str) -> None:
     assert "<b>&" not in page
 
 
+@pytest.mark.parametrize(
+    ("kept", "style"),
+    [
+        ({"passed", "failed", "not_measured"}, "summary failed"),
+        ({"passed", "not_measured"}, "summary unmeasured"),
+        ({"passed"}, "summary"),
+    ],
+    ids=["failed", "not-measured", "passed"],
+)
+def test_summary_style_follows_worst_status(kept: set[str], style: str) -> None:
+    report = copy.deepcopy(REPORT)
+    audits = report["analysis"]["audits"]
+    report["analysis"]["audits"] = [a for a in audits if a["status"] in kept]
+
+    page = analysis_html(report)
+    classes = set(re.findall(r'<p class="(summary[^"]*)">', page))
+
+    assert classes == {style}
+
+
 def test_empty_analysis_renders() -> None:
     report: dict[str, Any] = {"analysis": {"segments": [], "audits": []}}
     page = analysis_html(report)

@@ -424,6 +424,10 @@ def test_compare_metric_in_one_run(
 
     assert "| training.rows | 80 | n/a | n/a |" in table
     assert "| lightgbm_ranker.ndcg_at_10.mean | n/a | 0.3750 | n/a |" in table
+    assert table[2] == (
+        "note: run A is of kind train and run B of kind evaluate, so they share "
+        "few metrics (n/a where one lacks it)"
+    )
 
 
 def test_compare_unknown_run(uri: str, tmp_path: Path, ranker: LightGBMRanker) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -19,6 +20,8 @@ from fastapi.testclient import TestClient
 
 from features import store
 from service.app import create_app
+from service.cli import main
+from service.feedback import feedback_folder
 from service.schemas import PreferencesRequest
 from service.settings import Settings
 
@@ -133,21 +136,26 @@ def test_model_version_is_current(client: TestClient, pipeline_var_dir: Path) ->
     assert body["model_version"] == current
 
 
-@pytest.mark.parametrize("k", ["0", "-3", "101", "ten", "2.5"])
-def test_invalid_k_rejected(client: TestClient, k: str) -> None:
-    response = client.get("/v1/users/U1077/recommendations", params={"k": k})
+@pytest.mark.parametrize("k", ["0", "-3", "101", "ten", "2.5", "3.0"])
+@pytest.mark.parametrize(
+    "route", ["/v1/users/U1077/recommendations", "/v1/restaurants/135032/similar"]
+)
+def test_invalid_k_rejected(client: TestClient, route: str, k: str) -> None:
+    response = client.get(route, params={"k": k})
 
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/json"
     assert response.json()["detail"][0]["loc"] == ["query", "k"]
 
 
-def test_served_over_real_http(pipeline_var_dir: Path) -> None:
+@contextlib.contextmanager
+def _served(var_dir: Path) -> Iterator[int]:
+    """Serve the app on ``var_dir`` with uvicorn in a thread; yield its port."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     config = uvicorn.Config(
-        create_app(Settings(var_dir=pipeline_var_dir)),
+        create_app(Settings(var_dir=var_dir)),
         host="127.0.0.1",
         port=port,
         log_level="warning",
@@ -160,16 +168,45 @@ def test_served_over_real_http(pipeline_var_dir: Path) -> None:
         while not server.started and time.monotonic() < deadline:
             time.sleep(0.1)
         assert server.started
-
-        url = f"http://127.0.0.1:{port}/v1/users/U1077/recommendations?k=3"
-        response = httpx2.get(url, timeout=10)
+        yield port
     finally:
         server.should_exit = True
         thread.join(timeout=10)
 
+
+def test_served_over_real_http(pipeline_var_dir: Path) -> None:
+    with _served(pipeline_var_dir) as port:
+        url = f"http://127.0.0.1:{port}/v1/users/U1077/recommendations?k=3"
+        response = httpx2.get(url, timeout=10)
+
     assert response.status_code == 200
     assert response.json()["strategy"] == "ranker"
     assert len(response.json()["recommendations"]) == 3
+
+
+def test_client_gone_mid_body_is_not_500(
+    pipeline_var_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    head = (
+        b"POST /v1/recommendations HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    )
+    with caplog.at_level("ERROR"), _served(pipeline_var_dir) as port:
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            client.sendall(head + b'{"k":')
+            time.sleep(0.5)
+        time.sleep(0.5)
+        exposition = httpx2.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    posts = [
+        line
+        for line in exposition.splitlines()
+        if line.startswith("recommender_http_requests_total{")
+        and 'method="POST"' in line
+    ]
+
+    assert len(posts) == 1
+    assert 'status="400"' in posts[0]
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
 
 
 def test_healthz_answers_head(client: TestClient) -> None:
@@ -208,11 +245,58 @@ def test_control_characters_rejected(client: TestClient, user_id: str) -> None:
     assert response.json()["detail"][0]["loc"] == ["path", "user_id"]
 
 
+@pytest.mark.parametrize(
+    ("url", "where"),
+    [
+        ("/v1/users/%FF%FE/recommendations", "path"),
+        ("/v1/users/%ED%A0%80/recommendations", "path"),
+        ("/v1/users/U1077/recommendations?city=%FF", "query"),
+        ("/v1/restaurants/%C0%AF/similar", "path"),
+    ],
+)
+def test_invalid_utf8_rejected(client: TestClient, url: str, where: str) -> None:
+    response = client.get(url)
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == [where]
+    assert response.json()["detail"][0]["type"] == "utf8_invalid"
+
+
+def test_trailing_slash_not_redirected(client: TestClient) -> None:
+    response = client.get(
+        "/v1/users/U1077/recommendations/",
+        headers={"host": "elsewhere.example"},
+        follow_redirects=False,
+    )
+
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/json"
+    assert "location" not in response.headers
+
+
+def test_utf8_user_id_accepted(client: TestClient) -> None:
+    response = client.get("/v1/users/%C3%A9l%C3%A8ve/recommendations")
+
+    assert response.status_code == 200
+    assert response.json()["user_id"] == "\u00e9l\u00e8ve"
+
+
 def _rated_by(var_dir: Path, user_id: str) -> set[str]:
     """Return the restaurants ``user_id`` rated, from the store's orders."""
     with store.connect(var_dir / "store.duckdb", read_only=True) as connection:
         rows = connection.execute(
             "SELECT restaurant_id FROM orders WHERE user_id = ?", [user_id]
+        ).fetchall()
+    return {row[0] for row in rows}
+
+
+def _in_city_of(var_dir: Path, user_id: str) -> set[str]:
+    """Return the restaurants in ``user_id``'s city, from the store."""
+    with store.connect(var_dir / "store.duckdb", read_only=True) as connection:
+        rows = connection.execute(
+            "SELECT r.restaurant_id FROM restaurants r JOIN users u "
+            "ON r.city = u.city WHERE u.user_id = ?",
+            [user_id],
         ).fetchall()
     return {row[0] for row in rows}
 
@@ -259,8 +343,28 @@ def test_lost_online_table_degrades(pipeline_var_dir: Path, tmp_path: Path) -> N
     ]
     assert response.json()["notes"] == []
     assert everything["degraded"] is True
-    assert len(returned) == 100
-    assert not returned & rated
+    # The list keeps to the user's city: every restaurant there they did not
+    # rate, fewer than the 100 asked for.
+    assert returned == _in_city_of(var_dir, "U1077") - rated
+
+
+def test_lost_online_table_keeps_user_city(
+    pipeline_var_dir: Path, tmp_path: Path
+) -> None:
+    var_dir = _var_copy(pipeline_var_dir, tmp_path)
+    in_city = _in_city_of(var_dir, "U1004")
+
+    with TestClient(create_app(Settings(var_dir=var_dir))) as test_client:
+        _drop_user_tables(var_dir)
+        body = test_client.get(
+            "/v1/users/U1004/recommendations", params={"k": 5}
+        ).json()
+    returned = {item["restaurant_id"] for item in body["recommendations"]}
+
+    assert body["degraded"] is True
+    assert len(in_city) >= 5
+    assert len(returned) == 5
+    assert returned <= in_city
 
 
 def test_degraded_unreadable_history_noted(
@@ -379,6 +483,90 @@ def test_damaged_model_starts_without_it(
         "metadata; the file is damaged, retrain with `recommender train`; "
         "starting without a model"
     ]
+
+
+def test_empty_online_store_not_ready(
+    pipeline_var_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    var_dir = _var_copy(pipeline_var_dir, tmp_path)
+    online = sqlite3.connect(var_dir / "feast" / "online_store.db")
+    tables = online.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    for (table,) in tables.fetchall():
+        online.execute(f"DELETE FROM {table}")
+    online.commit()
+    online.close()
+
+    ready, response, errors = _start_and_ask(var_dir, caplog)
+
+    assert ready.status_code == 503
+    assert response.status_code == 200
+    assert errors == [
+        "the online store has features for none of the 130 restaurants of the "
+        "store: run `recommender features` with this profile, or check the "
+        "online store's address; /readyz returns 503"
+    ]
+
+
+@pytest.mark.parametrize("damage", ["not-a-database", "folder-is-a-file"])
+def test_damaged_feedback_log_keeps_lists(
+    pipeline_var_dir: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    damage: str,
+) -> None:
+    var_dir = _var_copy(pipeline_var_dir, tmp_path)
+    folder = feedback_folder(var_dir)
+    shutil.rmtree(folder, ignore_errors=True)
+    if damage == "not-a-database":
+        folder.mkdir()
+        (folder / "events.sqlite3").write_bytes(bytes(range(256)) * 64)
+    else:
+        folder.write_text("not a folder")
+    event = {
+        "event_id": "0b6f4f6e-2c1d-4d8e-9a55-3e1f2b7c9d10",
+        "request_id": "r-1",
+        "user_id": "U1077",
+        "restaurant_id": "135032",
+        "kind": "click",
+        "occurred_at": "2026-12-04T16:30:00+01:00",
+        "position": 1,
+    }
+
+    with (
+        caplog.at_level("ERROR"),
+        TestClient(create_app(Settings(var_dir=var_dir))) as test_client,
+    ):
+        ready = test_client.get("/readyz")
+        listed = test_client.get("/v1/users/U1077/recommendations")
+        posted = test_client.post("/v1/feedback", json=[event])
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+
+    assert ready.status_code == 200
+    assert listed.json()["strategy"] == "ranker"
+    assert posted.status_code == 503
+    assert posted.json()["detail"].startswith("feedback store unavailable")
+    assert len(errors) == 1
+    assert errors[0].startswith(f"cannot open the feedback log in {folder}: ")
+
+
+def test_user_without_profile_gets_popularity(
+    pipeline_var_dir: Path, tmp_path: Path
+) -> None:
+    var_dir = _var_copy(pipeline_var_dir, tmp_path)
+    folder = tmp_path / "new"
+    folder.mkdir()
+    (folder / "users.csv").write_text("user_id\nNEWBARE\n")
+    assert main(["--var-dir", str(var_dir), "import", str(folder)]) == 0
+    assert main(["--var-dir", str(var_dir), "features"]) == 0
+
+    with TestClient(create_app(Settings(var_dir=var_dir))) as test_client:
+        body = test_client.get(
+            "/v1/users/NEWBARE/recommendations", params={"k": 3}
+        ).json()
+
+    assert body["strategy"] == "popularity"
+    assert body["degraded"] is False
+    assert len(body["recommendations"]) == 3
 
 
 def test_vegetarian_diet_explains_empty_list(client: TestClient) -> None:

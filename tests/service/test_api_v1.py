@@ -40,7 +40,7 @@ pytestmark = pytest.mark.slow
 
 ADMIN_TOKEN = "test-admin-token"
 UNKNOWN_USER = "nobody-here"
-NEW_RESTAURANT_REASON = "New here: matches what you order"
+NEW_RESTAURANT_REASON = "New here, no orders yet"
 
 
 @dataclass(frozen=True)
@@ -188,6 +188,23 @@ def _restaurant(world: World, restaurant_id: str) -> dict[str, Any]:
 
 def _ids(body: dict[str, Any]) -> list[str]:
     return [item["restaurant_id"] for item in body["recommendations"]]
+
+
+def _stand_in_reason(world: World, restaurant_id: str) -> list[str]:
+    """The reason of a content-ranked restaurant that matches no taste: its
+    orders in the last 30 days, else in total, else that it is new."""
+    rows = world.popularity.filter(pl.col("restaurant_id") == restaurant_id)
+    recent = rows["restaurant_orders_30d"][0] if rows.height else None
+    total = rows["restaurant_order_count"][0] if rows.height else None
+    if recent:
+        count, window = recent, "in the last 30 days"
+    elif total:
+        count, window = total, "in total"
+    else:
+        return [NEW_RESTAURANT_REASON]
+    orders = "1 order" if count == 1 else f"{count} orders"
+    prefix = "popular: " if count >= 10 else ""
+    return [f"{prefix}{orders} {window}"]
 
 
 def _popularity_order(world: World, restaurant_ids: set[str]) -> list[str]:
@@ -343,11 +360,11 @@ def test_user_without_orders_gets_content(
         matched = [cuisine for cuisine in cuisines if cuisine.lower() in liked]
         # Without orders the user has no vegetarian-order ratio, so the only
         # reasons are a liked cuisine (the restaurant's first one) or the
-        # stand-in "Popular in the area".
+        # restaurant's orders.
         expected = (
             [f"{matched[0].capitalize()}, a cuisine you like"]
             if matched
-            else ["Popular in the area"]
+            else _stand_in_reason(world, item["restaurant_id"])
         )
         assert item["reasons"] == expected, item
 
@@ -402,7 +419,8 @@ def test_preferences_get_content(
         # so a menu with options adds "Has vegetarian dishes" after the cuisine.
         expected = [f"{matched[0].capitalize()}, a cuisine you like"] if matched else []
         expected += ["Has vegetarian dishes"] if options == 1 else []
-        assert item["reasons"] == (expected or ["Popular in the area"]), item
+        stand_in = _stand_in_reason(world, item["restaurant_id"])
+        assert item["reasons"] == (expected or stand_in), item
 
 
 # ---------------------------------------------------------------------------
@@ -544,7 +562,8 @@ def test_new_restaurant_ranked_for_user(client: TestClient, world: World) -> Non
     assert new_items, new_ids
     for item in new_items:
         assert item["score"] > lowest, item
-        assert item["reasons"] == [NEW_RESTAURANT_REASON]
+        assert item["reasons"][0] == NEW_RESTAURANT_REASON
+        assert len(item["reasons"]) <= 2
 
 
 # ---------------------------------------------------------------------------
@@ -1032,8 +1051,13 @@ def test_preferences_accept_integer_coordinates(client: TestClient) -> None:
             "parser's limit",
             ["body"],
         ),
+        (
+            b'{"k": ' + b"9" * 4_301 + b"}",
+            "body is not valid JSON: a number has more digits than the parser's limit",
+            ["body"],
+        ),
     ],
-    ids=["truncated", "invalid-utf8", "deep-nesting"],
+    ids=["truncated", "invalid-utf8", "deep-nesting", "long-integer"],
 )
 @pytest.mark.parametrize("route", ["/v1/recommendations", "/v1/feedback"])
 def test_invalid_json_names_problem(

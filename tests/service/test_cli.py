@@ -13,10 +13,10 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from features.paths import RANKER_CONFIG
+from features.paths import AUDITS_CONFIG, RANKER_CONFIG, SEGMENTS_CONFIG, VarPaths
 from models.runs import list_runs
 from models.tracking import EVALUATE, log_evaluation, start_run, tracking_uri
-from service.cli import main
+from service.cli import EXIT_AUDITS, _example_user, main
 
 UNREACHABLE = "http://127.0.0.1:9"
 
@@ -62,6 +62,115 @@ def test_serve_without_features_fails(
     assert "run `recommender features` first" in caplog.text
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@pytest.mark.parametrize(
+    ("damaged", "error"),
+    [
+        ("online_store.db", "DatabaseError: file is not a database"),
+        ("registry.db", "DecodeError"),
+        ("", "OperationalError: no such table"),
+    ],
+    ids=["online-store", "registry", "online-store-deleted"],
+)
+def test_serve_damaged_feast_files_one_line(
+    pipeline_var_dir: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    damaged: str,
+    error: str,
+) -> None:
+    var_dir = tmp_path / "var"
+    shutil.copytree(pipeline_var_dir, var_dir)
+    feast_dir = var_dir / "feast"
+    if damaged:
+        (feast_dir / damaged).write_bytes(bytes(range(256)) * 16)
+    else:
+        (feast_dir / "online_store.db").unlink()
+    port = str(_free_port())
+
+    assert main(["--var-dir", str(var_dir), "serve", "--port", port]) == 1
+
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1
+    assert "\n" not in errors[0]
+    assert errors[0].startswith(
+        "cannot read the features to serve from the embedded profile (registry "
+        f"{feast_dir / 'registry.db'}, online store {feast_dir / 'online_store.db'}): "
+    )
+    assert error in errors[0]
+
+
+def test_ingest_damaged_log_one_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    log = tmp_path / "feedback" / "events.sqlite3"
+    log.parent.mkdir()
+    log.write_bytes(bytes(range(256)) * 16)
+
+    assert main(["--var-dir", str(tmp_path), "ingest-feedback"]) == 1
+
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1
+    assert str(log) in errors[0]
+    assert "file is not a database" in errors[0]
+
+
+def test_train_after_import_needs_features(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    var_dir = str(tmp_path / "var")
+    folder = tmp_path / "new"
+    folder.mkdir()
+    (folder / "users.csv").write_text("user_id,city\nNEW1,Cuernavaca\n")
+    assert main(["--var-dir", var_dir, "data"]) == 0
+    assert main(["--var-dir", var_dir, "features"]) == 0
+    assert main(["--var-dir", var_dir, "import", str(folder)]) == 0
+
+    assert main(["--var-dir", var_dir, "train"]) == 1
+
+    features = tmp_path / "var" / "features"
+    assert caplog.records[-1].getMessage() == (
+        f"the feature tables in {features} were computed from other data (rows "
+        "of users 138 then, 139 now); run `recommender features` again"
+    )
+    assert not (tmp_path / "var" / "models").exists()
+
+
+def test_example_user_has_most_orders(pipeline_var_dir: Path, tmp_path: Path) -> None:
+    var_dir = tmp_path / "var"
+    world = ["--users", "300", "--restaurants", "60", "--days", "30"]
+    command = ["--var-dir", str(var_dir), "data", "--source", "synthetic", *world]
+    assert main(command) == 0
+    with duckdb.connect(str(var_dir / "store.duckdb"), read_only=True) as db:
+        counts = db.execute(
+            "SELECT user_id, count(*) AS n FROM orders GROUP BY user_id"
+        ).fetchall()
+    most = max(n for _, n in counts)
+    heaviest = min(user for user, n in counts if n == most)
+
+    assert _example_user(VarPaths(pipeline_var_dir)) == "U1077"
+    assert _example_user(VarPaths(var_dir)) == heaviest
+    assert _example_user(VarPaths(tmp_path / "empty")) == "U1077"
+
+
+def test_failed_import_leaves_no_var_folder(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    var_dir = tmp_path / "var"
+    missing = tmp_path / "nowhere"
+
+    assert main(["--var-dir", str(var_dir), "import", str(missing)]) == 1
+
+    assert str(missing) in caplog.text
+    assert not var_dir.exists()
+
+
 def test_run_fails_on_busy_port(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -99,6 +208,28 @@ def test_single_split_report_is_json(tmp_path: Path) -> None:
     assert report["summary"]["popularity"]["ndcg@10"]["std"] is None
 
 
+def test_strict_audits_fail_not_measured(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The UCI data has no menus, so the vegetarian audits cannot be measured.
+    var_dir = str(tmp_path / "var")
+    assert main(["--var-dir", var_dir, "data"]) == 0
+    assert main(["--var-dir", var_dir, "features"]) == 0
+    evaluate = ["--var-dir", var_dir, "evaluate", "--splits", "1"]
+
+    assert main([*evaluate, "--strict-audits"]) == EXIT_AUDITS
+
+    report = json.loads((tmp_path / "var" / "reports" / "report.json").read_text())
+    statuses = [audit["status"] for audit in report["analysis"]["audits"]]
+    unmet = [status for status in statuses if status != "passed"]
+    message = caplog.records[-1].getMessage()
+    assert "not_measured" in statuses
+    assert report["settings"]["audits_file"] == str(AUDITS_CONFIG.resolve())
+    assert report["settings"]["segments_file"] == str(SEGMENTS_CONFIG.resolve())
+    assert message.startswith(f"{len(unmet)} audits failed or not measured:\n")
+    assert len(message.splitlines()) == 1 + len(unmet)
+
+
 def test_evaluate_before_features_says_so(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -125,8 +256,23 @@ def test_evaluate_checks_windows_first(
     assert "or lower --splits" in caplog.text
 
 
+@pytest.mark.parametrize(
+    ("where", "error"),
+    [
+        (
+            "user_avg_order_valu > 30",
+            "column 'user_avg_order_valu' is not a user attribute",
+        ),
+        (
+            "user_avg_order_value",
+            "got 'user_avg_order_value', of type Float64, expected a boolean "
+            "expression",
+        ),
+    ],
+    ids=["unknown-column", "not-boolean"],
+)
 def test_evaluate_checks_segment_columns_first(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, where: str, error: str
 ) -> None:
     var_dir = str(tmp_path / "var")
     segments = tmp_path / "segments.yaml"
@@ -135,7 +281,7 @@ def test_evaluate_checks_segment_columns_first(
         "  - name: big_spenders\n"
         "    description: Users whose orders average over 30.\n"
         "    entity: user\n"
-        "    where: user_avg_order_valu > 30\n"
+        f"    where: {where}\n"
     )
     audits = tmp_path / "audits.yaml"
     audits.write_text(
@@ -155,10 +301,8 @@ def test_evaluate_checks_segment_columns_first(
     code = main(["--var-dir", var_dir, "evaluate", *files])
 
     assert code == 1
-    assert (
-        f"{segments}: segments[0] (big_spenders): field 'where': column "
-        "'user_avg_order_valu' is not a user attribute"
-    ) in caplog.text
+    assert f"{segments}: segments[0] (big_spenders): field 'where': " in caplog.text
+    assert error in caplog.text
 
 
 def test_synthetic_source_loads_world(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from models.explain import explain
 from service.cli import main
 from service.ranking import (
     NEW_RESTAURANT_REASON,
+    content_reasons,
     rank_by_content,
     rank_by_model,
     rank_by_model_frames,
@@ -198,12 +199,36 @@ def test_ranker_reasons_match_lightgbm_explain(
         top = joined[[by_id[rid] for rid in ranked.restaurant_ids]]
         expected = [[r.text for r in row] for row in explain(state.ranker, top)]
         for position, restaurant_id in enumerate(ranked.restaurant_ids):
-            if state.catalogue.is_new[state.catalogue.row_of[restaurant_id]]:
-                assert ranked.reasons[position] == [NEW_RESTAURANT_REASON]
+            row = state.catalogue.row_of[restaurant_id]
+            if state.catalogue.is_new[row]:
+                first, *more = ranked.reasons[position]
+                cuisines = state.catalogue.columns["restaurant_cuisines"][row] or []
+                liked = {c.lower() for c in user["user_liked_cuisines"] or []}
+                matches = [
+                    f"{c.capitalize()}, a cuisine you like"
+                    for c in cuisines
+                    if c.lower() in liked
+                ]
+                assert first == NEW_RESTAURANT_REASON
+                assert more in ([], matches[:1], ["Has vegetarian dishes"])
                 new_reasons += 1
             else:
                 assert ranked.reasons[position] == expected[position], restaurant_id
     assert any(state.catalogue.is_new), "the world should have new restaurants"
+
+
+def test_declared_vegetarian_gets_vegetarian_reason(recommender: Recommender) -> None:
+    catalogue = recommender._state.catalogue
+    options = catalogue.columns["restaurant_has_vegetarian_options"]
+    with_options = [row for row, value in enumerate(options) if value == 1][:3]
+    declared = {"user_declared_vegetarian": 1, "user_liked_cuisines": []}
+    undeclared = {"user_declared_vegetarian": 0, "user_liked_cuisines": []}
+
+    assert len(with_options) == 3
+    for reasons in content_reasons(declared, catalogue, with_options):
+        assert reasons == ["Has vegetarian dishes"]
+    for reasons in content_reasons(undeclared, catalogue, with_options):
+        assert "Has vegetarian dishes" not in reasons
 
 
 def test_shap_tables_match_pred_contrib_on_served_rows(

@@ -1,0 +1,43 @@
+"""YAML reading that refuses a key repeated in one mapping.
+
+PyYAML keeps the last value of a repeated key without a word, so a settings
+file with two ``audits:`` lists, or an audit with two ``owner:`` fields,
+would lose one of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, with an error for a repeated mapping key."""
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, yaml.Mark] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        "while reading a mapping",
+                        node.start_mark,
+                        f"found the key {key!r} twice (first at line "
+                        f"{seen[key].line + 1})",
+                        key_node.start_mark,
+                    )
+                seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)  # type: ignore[arg-type]
+
+
+def load_unique(text: str) -> Any:
+    """Parse YAML ``text`` as ``yaml.safe_load`` does.
+
+    Raises:
+        yaml.YAMLError: the text is not valid YAML, or a mapping repeats a
+            key; the message gives the line.
+    """
+    # _UniqueKeyLoader is a SafeLoader: it builds plain Python values only.
+    return yaml.load(text, Loader=_UniqueKeyLoader)

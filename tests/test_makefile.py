@@ -1,0 +1,260 @@
+"""The Makefile run by the real make: quoted paths, VAR_DIR, clean and SPLITS.
+
+The tests that run recipes, rather than print them with ``make -n``, use a
+copy of the Makefile in a temporary checkout, so that a broken ``clean``
+deletes only temporary folders.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from features.paths import PROJECT_DIR
+
+VENV = PROJECT_DIR / ".venv"
+# Variables that would change what make does: the Makefile's own, and those a
+# parent make (such as `make test`) passes to the make it starts.
+MAKE_ENVIRONMENT = (
+    "MAKEFLAGS",
+    "MFLAGS",
+    "MAKELEVEL",
+    "MAKEOVERRIDES",
+    "VAR_DIR",
+    "RECOMMENDER_VAR_DIR",
+    "DIR",
+    "SPLITS",
+    "VENV",
+    "SOURCE",
+    "HOST",
+    "PORT",
+)
+# A rule that prints the var folder the Makefile exports to its commands.
+PRINT_VAR_DIR = "print-var-dir: ; @printf '%s\\n' \"$$RECOMMENDER_VAR_DIR\""
+USERS_CSV = "user_id,city\nu1,Lyon\nu2,Paris\n"
+
+
+def run_make(
+    checkout: Path, *arguments: str, environment: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run make in ``checkout`` with ``arguments``. ``-o`` keeps make from
+    reinstalling the virtual environment when pyproject.toml is newer."""
+    env = {k: v for k, v in os.environ.items() if k not in MAKE_ENVIRONMENT}
+    env.update(environment or {})
+    return subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "-o",
+            str(VENV / ".installed"),
+            f"VENV={VENV}",
+            *arguments,
+        ],
+        cwd=checkout,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def checkout(tmp_path: Path) -> Path:
+    """A temporary checkout: a copy of the Makefile and a ``data`` folder."""
+    root = tmp_path / "checkout"
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "orders.csv").write_text("order_id\n")
+    shutil.copy(PROJECT_DIR / "Makefile", root / "Makefile")
+    return root.resolve()
+
+
+def test_import_command_quotes_paths(tmp_path: Path) -> None:
+    folder = tmp_path / "in put's"
+
+    result = run_make(PROJECT_DIR, "-n", "import", f"DIR={folder}")
+
+    assert result.returncode == 0
+    quoted = "'" + str(folder).replace("'", "'\\''") + "'"
+    assert result.stdout.splitlines() == [
+        f'test -n {quoted} || {{ echo "usage: make import DIR=path/to/folder"; '
+        "exit 2; }",
+        f"'{VENV}/bin/recommender' import {quoted}",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("var_dir", "environment", "expected"),
+    [
+        ("", {}, "{checkout}/var"),
+        ("   ", {}, "{checkout}/var"),
+        ("", {"RECOMMENDER_VAR_DIR": "/tmp/from env"}, "/tmp/from env"),
+        ("x y", {}, "{checkout}/x y"),
+        ("/tmp/a  b", {}, "/tmp/a  b"),
+    ],
+    ids=["empty", "blank", "empty with environment", "relative", "absolute"],
+)
+def test_var_dir_exported_whole(
+    checkout: Path, var_dir: str, environment: dict[str, str], expected: str
+) -> None:
+    result = run_make(
+        checkout,
+        "--eval",
+        PRINT_VAR_DIR,
+        "print-var-dir",
+        f"VAR_DIR={var_dir}",
+        environment=environment,
+    )
+
+    assert result.returncode == 0
+    assert result.stdout == expected.format(checkout=checkout) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("var_dir", "store_dir"),
+    [("v ar", "v ar"), ("", "var")],
+    ids=["space", "empty"],
+)
+def test_import_writes_store_to_var_dir(
+    checkout: Path, tmp_path: Path, var_dir: str, store_dir: str
+) -> None:
+    folder = tmp_path / "in put"
+    folder.mkdir()
+    (folder / "users.csv").write_text(USERS_CSV)
+
+    result = run_make(checkout, "import", f"VAR_DIR={var_dir}", f"DIR={folder}")
+
+    assert result.returncode == 0, result.stderr
+    assert (checkout / store_dir / "store.duckdb").is_file()
+    assert not (checkout / "store.duckdb").exists()
+    assert result.stdout.splitlines()[-1] == (
+        "users                2         2         0         0"
+    )
+
+
+def test_clean_path_with_space(checkout: Path, tmp_path: Path) -> None:
+    var_dir = tmp_path / "x data"
+    (var_dir / "features").mkdir(parents=True)
+    (var_dir / "store.duckdb").write_text("")
+    sibling = tmp_path / "x"
+    sibling.mkdir()
+
+    result = run_make(checkout, "clean", f"VAR_DIR={var_dir}")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"rm -rf -- '{var_dir}'\n"
+    assert not var_dir.exists()
+    assert sibling.is_dir()
+    assert (checkout / "data" / "orders.csv").is_file()
+
+
+def test_clean_empty_var_dir_deletes_var(checkout: Path) -> None:
+    (checkout / "var").mkdir()
+    (checkout / "var" / "store.duckdb").write_text("")
+
+    result = run_make(checkout, "clean", "VAR_DIR=")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"rm -rf -- '{checkout}/var'\n"
+    assert not (checkout / "var").exists()
+    assert (checkout / "data" / "orders.csv").is_file()
+    assert (checkout / "Makefile").is_file()
+
+
+@pytest.mark.parametrize(
+    ("var_dir", "shown"),
+    [("/", "/"), (".", "{checkout}/."), ("..", "{checkout}/..")],
+    ids=["root", "checkout", "parent"],
+)
+def test_clean_rejects_folder_with_checkout(
+    checkout: Path, var_dir: str, shown: str
+) -> None:
+    result = run_make(checkout, "clean", f"VAR_DIR={var_dir}")
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0] == (
+        f"make clean: VAR_DIR {shown.format(checkout=checkout)} is the checkout "
+        f"{checkout} or contains it; nothing deleted. Set VAR_DIR to the folder "
+        "of generated files"
+    )
+    assert (checkout / "data" / "orders.csv").is_file()
+    assert (checkout / "Makefile").is_file()
+
+
+def test_clean_rejects_tracked_folder(checkout: Path) -> None:
+    subprocess.run(["git", "init", "--quiet"], cwd=checkout, check=True)
+    subprocess.run(["git", "add", "data/orders.csv"], cwd=checkout, check=True)
+
+    result = run_make(checkout, "clean", "VAR_DIR=data")
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0] == (
+        f"make clean: VAR_DIR {checkout}/data contains files tracked by git, such "
+        "as data/orders.csv; nothing deleted. Set VAR_DIR to the folder of "
+        "generated files"
+    )
+    assert (checkout / "data" / "orders.csv").is_file()
+
+
+def test_clean_rejects_file(checkout: Path) -> None:
+    (checkout / "notes.txt").write_text("keep\n")
+
+    result = run_make(checkout, "clean", "VAR_DIR=notes.txt")
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0] == (
+        f"make clean: VAR_DIR {checkout}/notes.txt is not a folder; nothing deleted"
+    )
+    assert (checkout / "notes.txt").read_text() == "keep\n"
+
+
+@pytest.mark.parametrize(
+    ("target", "splits", "expected"),
+    [
+        ("evaluate", None, "evaluate"),
+        ("evaluate", "3", "evaluate --splits 3"),
+        (
+            "run",
+            None,
+            "run --source uci --users 5000 --restaurants 300 --days 120 "
+            "--world-seed 0 --host 127.0.0.1 --port 8000",
+        ),
+        (
+            "run",
+            "2",
+            "run --source uci --users 5000 --restaurants 300 --days 120 "
+            "--world-seed 0 --host 127.0.0.1 --port 8000 --splits 2",
+        ),
+    ],
+    ids=["evaluate default", "evaluate 3", "run default", "run 2"],
+)
+def test_splits_passed_to_command(
+    target: str, splits: str | None, expected: str
+) -> None:
+    arguments = ["-n", target]
+    if splits is not None:
+        arguments.append(f"SPLITS={splits}")
+
+    result = run_make(PROJECT_DIR, *arguments)
+
+    assert result.returncode == 0
+    assert result.stdout == f"'{VENV}/bin/recommender' {expected}\n"
+
+
+def test_help_lists_splits() -> None:
+    result = run_make(PROJECT_DIR, "help")
+    lines = result.stdout.splitlines()
+
+    assert result.returncode == 0
+    assert (
+        "  evaluate   Models on SPLITS splits (default 5), segment analysis, audits "
+        "(exit 4 if one fails); var/reports"
+    ) in lines
+    assert (
+        "  run        Set up, import, build features, train, evaluate (SPLITS), "
+        "then serve"
+    ) in lines
