@@ -14,6 +14,7 @@ import inspect
 import json
 import logging
 import os
+import pathlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -82,6 +83,57 @@ def _open_feedback_log(settings: Settings) -> FeedbackLog | None:
         return None
 
 
+# How often each worker looks for a reload done by another worker, in seconds.
+RELOAD_POLL_SECONDS = 1.0
+
+
+class ReloadSignal:
+    """A file under the models folder whose change tells every worker of the
+    service to reload: POST /v1/admin/reload reaches one worker only."""
+
+    def __init__(self, var_dir: pathlib.Path) -> None:
+        self.path = var_dir / "models" / ".reload"
+        self.seen = self._stamp()
+
+    def _stamp(self) -> int:
+        try:
+            return self.path.stat().st_mtime_ns
+        except OSError:
+            return 0
+
+    def send(self) -> None:
+        """Touch the file, and count the change as seen by this worker."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(f"{time.time_ns()}\n")
+        self.seen = self._stamp()
+
+    def received(self) -> bool:
+        """Return whether another worker sent the signal since the last call."""
+        stamp = self._stamp()
+        if stamp <= self.seen:
+            return False
+        self.seen = stamp
+        return True
+
+
+async def _follow_reloads(recommender: Recommender, signal: ReloadSignal) -> None:
+    """Reload whenever another worker has reloaded, until cancelled."""
+    while True:
+        await asyncio.sleep(RELOAD_POLL_SECONDS)
+        if not signal.received():
+            continue
+        try:
+            version = await asyncio.to_thread(recommender.reload)
+        except (ModelNotFoundError, ModelLoadError) as error:
+            logger.error(
+                "reload after another worker's failed, model %s stays loaded: %s",
+                recommender.model_version,
+                error,
+            )
+        else:
+            logger.info("reloaded model %s after another worker did", version)
+
+
 def create_app(
     settings: Settings | None = None, recommender: Recommender | None = None
 ) -> FastAPI:
@@ -111,9 +163,18 @@ def create_app(
         # after a reload.
         gc.collect()
         gc.freeze()
+        signal = ReloadSignal(settings.var_dir)
+        app.state.reload_signal = signal
+        follower = None
+        if settings.admin_token is not None:
+            follower = asyncio.create_task(
+                _follow_reloads(app.state.recommender, signal)
+            )
         try:
             yield
         finally:
+            if follower is not None:
+                follower.cancel()
             if app.state.feedback is not None:
                 app.state.feedback.close()
 
@@ -349,6 +410,7 @@ def create_app(
             responses={401: {"model": ErrorResponse}, 409: {"model": ErrorResponse}},
         )
         def reload(
+            request: Request,
             recommender: Annotated[Recommender, Depends(_recommender)],
         ) -> dict[str, str | None]:
             try:
@@ -360,6 +422,8 @@ def create_app(
                     error,
                 )
                 raise HTTPException(status_code=409, detail=str(error)) from None
+            # The other workers of `serve --workers N` follow the signal.
+            request.app.state.reload_signal.send()
             return {"model_version": version}
 
     return app

@@ -356,8 +356,8 @@ def _promote(args: argparse.Namespace, paths: VarPaths) -> None:
 
     set_current(paths.models, args.version)
     print(
-        f"model {args.version} is current; a running service loads it at its "
-        "next start, or on POST /v1/admin/reload when it runs one worker"
+        f"model {args.version} is current; a running service loads it on "
+        "POST /v1/admin/reload or at its next start"
     )
 
 

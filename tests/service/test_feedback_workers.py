@@ -9,15 +9,12 @@ with 202 must be in the store exactly once.
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx2
@@ -46,57 +43,12 @@ def var_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return var
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _workers(server: psutil.Process) -> list[psutil.Process]:
-    """Return the uvicorn worker processes: the multiprocessing children that
-    are not its resource tracker."""
-    return [
-        child
-        for child in server.children()
-        if "spawn_main" in " ".join(child.cmdline())
-        and "resource_tracker" not in " ".join(child.cmdline())
-    ]
-
-
 @pytest.fixture
-def server(var_dir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = _free_port()
-    command = [sys.executable, "-m", "service.cli", "--var-dir", str(var_dir)]
-    command += ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_SECONDS
-    try:
-        while True:
-            assert process.poll() is None, "the server exited while starting"
-            assert time.monotonic() < deadline, "no 2 ready workers in time"
-            try:
-                ready = httpx2.get(f"{url}/healthz", timeout=2).status_code == 200
-            except httpx2.TransportError:
-                ready = False
-            if ready and len(_workers(psutil.Process(process.pid))) == 2:
-                break
-            time.sleep(0.2)
-        yield url, process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+def server(
+    var_dir: Path, start_workers: Callable[..., tuple[str, subprocess.Popen[bytes]]]
+) -> tuple[str, subprocess.Popen[bytes]]:
+    url, process = start_workers(var_dir, {})
+    return url, process
 
 
 def _post_events(
@@ -149,7 +101,9 @@ def _wait_ended(worker: psutil.Process, timeout: float) -> None:
 
 
 def test_killed_worker_loses_no_event(
-    var_dir: Path, server: tuple[str, subprocess.Popen[bytes]]
+    var_dir: Path,
+    server: tuple[str, subprocess.Popen[bytes]],
+    worker_processes: Callable[[psutil.Process], list[psutil.Process]],
 ) -> None:
     url, process = server
     stop = threading.Event()
@@ -167,7 +121,7 @@ def test_killed_worker_loses_no_event(
     try:
         time.sleep(BEFORE_KILL)
         before_kill = sum(len(ids) for ids in acknowledged)
-        victim = _workers(psutil.Process(process.pid))[0]
+        victim = worker_processes(psutil.Process(process.pid))[0]
         victim.send_signal(signal.SIGKILL)
         _wait_ended(victim, timeout=30)
         after_kill_start = sum(len(ids) for ids in acknowledged)
