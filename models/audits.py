@@ -165,6 +165,7 @@ def load_audits(
             raise ValueError(msg)
         if segments is not None:
             _check_segment(location, spec.segment, segments)
+            _check_entity(location, spec, segments)
         if k is not None and spec.metric.endswith("@k"):
             spec = spec.model_copy(update={"metric": f"{spec.metric[:-1]}{k}"})
         base = spec.metric.partition("@")[0]
@@ -231,6 +232,41 @@ def audit_exit_code(
     """
     failing = {FAILED, NOT_MEASURED} if fail_on_not_measured else {FAILED}
     return int(any(result.status in failing for result in results))
+
+
+# Metrics read on restaurant segments, and metrics read on all users only;
+# every other metric is read on user segments.
+RESTAURANT_METRICS = ("exposure_ratio",)
+ALL_USERS_METRICS = ("false_negative_rate", "false_positive_rate")
+
+
+def _check_entity(
+    location: str, spec: AuditSpec, segments: Sequence[SegmentSpec]
+) -> None:
+    """Raise ValueError for a metric that is never measured on the audit's
+    segment: a restaurant metric on users, or the reverse."""
+    base = spec.metric.partition("@")[0]
+    if base in ALL_USERS_METRICS:
+        if spec.segment != ALL_SEGMENTS:
+            msg = (
+                f"{location}: field 'segment': got {spec.segment!r}, expected "
+                f"{ALL_SEGMENTS!r}, since {base} is measured on all users only"
+            )
+            raise ValueError(msg)
+        return
+    if spec.segment == EACH_SEGMENT:
+        return
+    entity_of = {segment.name: segment.entity for segment in segments}
+    name = spec.segment.partition("=")[0]
+    wanted = "restaurant" if base in RESTAURANT_METRICS else "user"
+    entity = "user" if spec.segment == ALL_SEGMENTS else entity_of.get(name, wanted)
+    if entity != wanted:
+        msg = (
+            f"{location}: field 'segment': got {spec.segment!r}, a {entity} "
+            f"segment, expected a {wanted} segment, since {base} is measured on "
+            f"{wanted}s"
+        )
+        raise ValueError(msg)
 
 
 def _check_segment(

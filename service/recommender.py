@@ -247,10 +247,11 @@ class Recommender:
         models = self.paths.models
         try:
             ranker, metadata = load_current(models)
-        except ModelNotFoundError:
+        except ModelNotFoundError as error:
             if require_model:
                 raise
-            logger.warning("no current model: every list falls back to popularity")
+            # The reason names a missing alias or the missing version it names.
+            logger.warning("%s; every list falls back to popularity", error)
             return None, None
         except MetadataTypeError as error:
             failure = ModelLoadError(str(error))

@@ -431,6 +431,49 @@ def test_per_value_segment_accepted(tmp_path: Path) -> None:
     assert spec.segment == "city=Madrid"
 
 
+@pytest.mark.parametrize(
+    ("metric", "segment", "reason"),
+    [
+        (
+            "exposure_ratio",
+            "vegetarians",
+            "a user segment, expected a restaurant segment, since exposure_ratio "
+            "is measured on restaurants",
+        ),
+        (
+            "ndcg@10",
+            "small_independents",
+            "a restaurant segment, expected a user segment, since ndcg is "
+            "measured on users",
+        ),
+        (
+            "ndcg@10",
+            "restaurant_city=Madrid",
+            "a restaurant segment, expected a user segment, since ndcg is "
+            "measured on users",
+        ),
+        (
+            "false_positive_rate",
+            "each",
+            "expected 'all', since false_positive_rate is measured on all users only",
+        ),
+    ],
+    ids=["exposure-on-users", "ndcg-on-restaurants", "per-value", "rate-on-each"],
+)
+def test_metric_on_wrong_entity_rejected(
+    tmp_path: Path, metric: str, segment: str, reason: str
+) -> None:
+    segments = load_segments(CONFIGS / "segments.yaml")
+    path = write(tmp_path, "audits:\n" + entry(metric=metric, segment=segment))
+
+    with pytest.raises(ValueError) as raised:
+        load_audits(path, segments)
+
+    assert str(raised.value) == (
+        f"{path}: audits[0] (other): field 'segment': got {segment!r}, {reason}"
+    )
+
+
 def test_invalid_yaml_message(tmp_path: Path) -> None:
     path = write(tmp_path, "audits:\n  - name: [unclosed\n")
 

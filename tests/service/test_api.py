@@ -423,6 +423,27 @@ def test_missing_model_leaves_out_rated(pipeline_var_dir: Path, tmp_path: Path) 
     assert not returned & rated
 
 
+def test_current_naming_missing_version_logged(
+    pipeline_var_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    var_dir = _var_copy(pipeline_var_dir, tmp_path)
+    models = var_dir / "models"
+    (models / "current").write_text("20990101T000000000000Z\n")
+
+    with (
+        caplog.at_level("WARNING", logger="service.recommender"),
+        TestClient(create_app(Settings(var_dir=var_dir))) as test_client,
+    ):
+        ready = test_client.get("/readyz")
+    messages = [r.getMessage() for r in caplog.records]
+
+    assert ready.status_code == 503
+    assert (
+        f"model version 20990101T000000000000Z not found in {models}; every list "
+        "falls back to popularity"
+    ) in messages
+
+
 def _start_and_ask(
     var_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> tuple[httpx2.Response, httpx2.Response, list[str]]:
