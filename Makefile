@@ -33,7 +33,7 @@ BIN := $(VENV)/bin
 RECOMMENDER := $(call quote,$(BIN)/recommender)
 WORLD := --users $(USERS) --restaurants $(RESTAURANTS) --days $(DAYS) --world-seed $(SEED)
 # Appended to a command without a space, so that it adds nothing when unset.
-SPLITS_OPTION := $(if $(strip $(SPLITS)), --splits $(strip $(SPLITS)))
+SPLITS_OPTION := $(if $(strip $(SPLITS)), --splits $(call quote,$(strip $(SPLITS))))
 # The absolute var folder. make's abspath splits a path with spaces into
 # words, so rather than reject such a path, the Makefile joins it as text:
 # VAR_DIR when it starts with /, else the folder make runs in, a slash and
@@ -99,9 +99,10 @@ format: setup ## Rewrite files with ruff format and apply safe lint fixes
 	$(call quote,$(BIN)/ruff) check --fix .
 
 # clean deletes only the var folder itself. It rejects a path that is not a
-# folder, the checkout or a folder that contains it (such as / or ..), and a
-# folder with files tracked by git (such as data), because `rm -rf` on any of
-# them would delete more than generated files.
+# folder, the checkout or a folder that contains it (such as / or ..), a
+# folder with files tracked by git (such as data), and, inside the checkout,
+# a folder git does not ignore (such as .git) or the virtual environment,
+# because `rm -rf` on any of them would delete more than generated files.
 clean: ## Delete the var folder, VAR_DIR (default var/); keeps .venv
 	@dir=$(call quote,$(VAR_PATH)); \
 	if [ ! -e "$$dir" ] && [ ! -L "$$dir" ]; then exit 0; fi; \
@@ -121,5 +122,20 @@ clean: ## Delete the var folder, VAR_DIR (default var/); keeps .venv
 			"$$tracked; nothing deleted. Set VAR_DIR to the folder of generated" \
 			"files" >&2; \
 		exit 2; \
-	fi
+	fi; \
+	venv=$$(cd -P $(call quote,$(VENV)) 2>/dev/null && pwd -P); \
+	case "$$real/" in "$$root"/*) \
+		if [ "$$real" = "$$venv" ]; then \
+			echo "make clean: VAR_DIR $$dir is the virtual environment; nothing" \
+				"deleted. Set VAR_DIR to the folder of generated files" >&2; \
+			exit 2; \
+		fi; \
+		if git -C "$$root" rev-parse --git-dir >/dev/null 2>&1 && \
+			! git -C "$$root" check-ignore -q -- "$$real"; then \
+			echo "make clean: VAR_DIR $$dir is inside the checkout but git does" \
+				"not ignore it; nothing deleted. Set VAR_DIR to the folder of" \
+				"generated files" >&2; \
+			exit 2; \
+		fi;; \
+	esac
 	rm -rf -- $(call quote,$(VAR_PATH))

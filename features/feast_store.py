@@ -106,25 +106,35 @@ FEATURE_MANIFEST = "manifest.json"
 FEATURE_INPUTS = (USERS, RESTAURANTS, MENU_ITEMS, ORDERS, ORDER_ITEMS)
 
 
-def _feature_inputs(store_path: Path) -> dict[str, int]:
-    """Row counts of the store tables the feature tables read. An import adds
-    rows and ``recommender data`` replaces them, so new data changes them."""
+def _feature_inputs(store_path: Path) -> dict[str, dict[str, int | str]]:
+    """Per store table the feature tables read: its row count, and a digest
+    of its rows. The digest combines DuckDB's hash of each row written as
+    text with XOR, so the order of rows does not matter. The XOR of plain
+    row hashes would not do: with DuckDB 2.0 it stayed the same when
+    ratings moved between rows. An import adds rows and
+    ``recommender data`` replaces them, so new data changes one or the
+    other."""
     from features import store
 
     connection = store.connect(store_path, read_only=True)
     try:
-        counts = store.table_counts(connection)
+        inputs: dict[str, dict[str, int | str]] = {}
+        for table in FEATURE_INPUTS:
+            rows, digest = connection.execute(
+                f"SELECT count(*), bit_xor(hash(t::VARCHAR)) FROM {table.name} t"
+            ).fetchall()[0]
+            inputs[table.name] = {"rows": int(rows), "digest": str(digest)}
     finally:
         connection.close()
-    return {table.name: counts[table.name] for table in FEATURE_INPUTS}
+    return inputs
 
 
 def write_manifest(features_dir: Path, store_path: Path) -> None:
     """Record, next to the feature tables, the store rows they come from."""
     manifest = features_dir / FEATURE_MANIFEST
     partial = manifest.with_suffix(".json.partial")
-    rows = _feature_inputs(store_path)
-    partial.write_text(json.dumps({"rows": rows}, indent=2) + "\n")
+    tables = _feature_inputs(store_path)
+    partial.write_text(json.dumps({"tables": tables}, indent=2) + "\n")
     partial.replace(manifest)
 
 
@@ -132,27 +142,29 @@ def check_features_current(features_dir: Path, store_path: Path) -> None:
     """Check that the feature tables were computed from the store as it is.
 
     Raises:
-        ValueError: the tables' manifest is missing, or names other row
-            counts; the message says which.
+        ValueError: the tables' manifest is missing or unreadable, or names
+            other rows; the message says which tables changed.
     """
     manifest = features_dir / FEATURE_MANIFEST
-    if not manifest.is_file():
+    try:
+        built = json.loads(manifest.read_text())["tables"]
+    except (OSError, ValueError, KeyError, TypeError):
         msg = (
             f"no complete feature tables in {features_dir} ({manifest.name} "
-            "is missing); run `recommender features` first"
+            "is missing or unreadable); run `recommender features` first"
         )
-        raise ValueError(msg)
-    built = json.loads(manifest.read_text())["rows"]
-    changes = [
-        f"{name} {built.get(name)} then, {count} now"
-        for name, count in _feature_inputs(store_path).items()
-        if built.get(name) != count
-    ]
+        raise ValueError(msg) from None
+    changes = []
+    for name, now in _feature_inputs(store_path).items():
+        then = built.get(name, {})
+        if then.get("rows") != now["rows"]:
+            changes.append(f"{name} {then.get('rows')} rows then, {now['rows']} now")
+        elif then.get("digest") != now["digest"]:
+            changes.append(f"{name} rows changed, {now['rows']} as then")
     if changes:
         msg = (
             f"the feature tables in {features_dir} were computed from other "
-            "data (rows of " + "; ".join(changes) + "); run `recommender "
-            "features` again"
+            "data (" + "; ".join(changes) + "); run `recommender features` again"
         )
         raise ValueError(msg)
 
@@ -230,31 +242,59 @@ def apply_repository(
     logger.info("applied the Feast repository %s", repo)
 
 
-def _drop_registry_of_other_folder(registry: Path, online_store: Path) -> None:
-    """Delete a registry file that describes another folder's online store.
-
-    Feast records the tables it created with their absolute path, and an
-    apply drops the recorded tables that the new plan lacks. In a var folder
-    copied from another, that would drop the other folder's tables. The
-    registry holds nothing the apply does not write again.
-    """
+def _recorded_tables(registry: Path) -> list[tuple[str, str]] | None:
+    """Return the (path, table) of each SQLite online table the registry file
+    records, or None when there is no registry file or it cannot be parsed."""
     from feast.protos.feast.core.Registry_pb2 import Registry
     from google.protobuf.message import DecodeError
 
     if not registry.is_file():
-        return
+        return None
     proto = Registry()
     try:
         proto.ParseFromString(registry.read_bytes())
     except DecodeError:
         # A damaged registry is left for Feast to report.
-        return
-    paths = {
-        item.sqlite_table.path
+        return None
+    return sorted(
+        (item.sqlite_table.path, item.sqlite_table.name)
         for item in proto.infra.infra_objects
         if item.WhichOneof("infra_object") == "sqlite_table"
-    }
-    others = sorted(path for path in paths if Path(path) != online_store)
+    )
+
+
+def check_registry_folder(registry: Path, online_store: Path) -> None:
+    """Check that the registry file was written for this var folder.
+
+    Raises:
+        ValueError: the registry records another folder's online store, as
+            in a copied var folder before its first `recommender features`.
+    """
+    tables = _recorded_tables(registry) or []
+    others = sorted({path for path, _ in tables if Path(path) != online_store})
+    if others:
+        msg = (
+            f"the Feast registry {registry} was written for the online store "
+            f"{others[0]} of another folder, so its feature sources are that "
+            "folder's; run `recommender features` in this folder first"
+        )
+        raise ValueError(msg)
+
+
+def _drop_registry_of_other_folder(registry: Path, online_store: Path) -> None:
+    """Delete a registry file that describes another folder's online store, or
+    online tables that no longer exist.
+
+    Feast records the tables it created with their absolute path. An apply
+    drops the recorded tables that the new plan lacks, which in a var folder
+    copied from another would drop the other folder's tables; and it does not
+    create again a recorded table that was deleted. The registry holds
+    nothing the apply does not write again.
+    """
+    tables = _recorded_tables(registry)
+    if not tables:
+        return
+    others = sorted({path for path, _ in tables if Path(path) != online_store})
     if others:
         logger.warning(
             "the Feast registry %s describes the online store %s of another "
@@ -264,6 +304,38 @@ def _drop_registry_of_other_folder(registry: Path, online_store: Path) -> None:
             online_store,
         )
         registry.unlink()
+        return
+    missing = sorted(set(name for _, name in tables) - _sqlite_tables(online_store))
+    if missing:
+        logger.warning(
+            "the online store %s lacks %d of the tables the Feast registry %s "
+            "records (such as %s); writing a new registry so that they are "
+            "created again",
+            online_store,
+            len(missing),
+            registry,
+            missing[0],
+        )
+        registry.unlink()
+
+
+def _sqlite_tables(path: Path) -> set[str]:
+    """Return the table names of a SQLite file; none when it does not exist
+    or cannot be read."""
+    import sqlite3
+
+    if not path.is_file():
+        return set()
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        ) as connection:
+            rows = connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'"
+            ).fetchall()
+    except sqlite3.Error:
+        return set()
+    return {name for (name,) in rows}
 
 
 def _feast_step(repo: Path, step: Callable[[], _T]) -> _T:

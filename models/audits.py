@@ -81,6 +81,13 @@ SHARE_METRICS = (
     "segment_false_negative_rate",
     "segment_false_positive_rate",
 )
+# The values each metric can take, and what it is, for the threshold check.
+_THRESHOLD_RANGES: dict[str, tuple[float, float, str]] = {
+    **{name: (0.0, 1.0, "a share") for name in SHARE_METRICS},
+    "ndcg_minus_popularity": (-1.0, 1.0, "a difference of two NDCGs"),
+    "ndcg_ratio_to_overall": (0.0, math.inf, "a ratio"),
+    "exposure_ratio": (0.0, math.inf, "a ratio"),
+}
 
 
 def known_metrics(k: int) -> list[str]:
@@ -169,10 +176,16 @@ def load_audits(
         if k is not None and spec.metric.endswith("@k"):
             spec = spec.model_copy(update={"metric": f"{spec.metric[:-1]}{k}"})
         base = spec.metric.partition("@")[0]
-        if base in SHARE_METRICS and not 0.0 <= spec.threshold <= 1.0:
+        low, high, kind = _THRESHOLD_RANGES.get(base, (-math.inf, math.inf, ""))
+        if not low <= spec.threshold <= high:
+            span = (
+                f"from {low:g} to {high:g}"
+                if high < math.inf
+                else f"of {low:g} or more"
+            )
             msg = (
                 f"{location}: field 'threshold': got {spec.threshold:g}, expected "
-                f"a value from 0 to 1, because {base} is a share"
+                f"a value {span}, because {base} is {kind}"
             )
             raise ValueError(msg)
         if k is not None and spec.metric not in known_metrics(k):
@@ -321,7 +334,7 @@ def _check(
         return _result(spec, segment, None, NOT_MEASURED, reason)
     value = float(measured[(spec.metric, segment)])
     if math.isnan(value):
-        reason = f"{spec.metric} on {segment} is nan"
+        reason = f"{spec.metric} on {segment} has no value (not a number)"
         return _result(spec, segment, value, NOT_MEASURED, reason)
 
     if spec.direction == "max":

@@ -124,10 +124,13 @@ async def _follow_reloads(recommender: Recommender, signal: ReloadSignal) -> Non
             continue
         try:
             version = await asyncio.to_thread(recommender.reload)
-        except (ModelNotFoundError, ModelLoadError) as error:
+        except Exception as error:
+            # Any error, from the model files or from the stores, must leave
+            # this loop running, or the worker would stop following reloads.
             logger.error(
-                "reload after another worker's failed, model %s stays loaded: %s",
+                "reload after another worker's failed, model %s stays loaded: %s: %s",
                 recommender.model_version,
+                type(error).__name__,
                 error,
             )
         else:

@@ -14,6 +14,7 @@ from features.feast_store import (
     FEATURE_MANIFEST,
     apply_repository,
     check_features_current,
+    check_registry_folder,
     materialize,
     open_store,
     write_feature_tables,
@@ -152,6 +153,11 @@ def train(
     """
     config = _with_service(load_config(config_path), feature_service)
     check_features_current(paths.features, paths.store)
+    if feast_profile == EMBEDDED:
+        feast_dir = paths.root / "feast"
+        check_registry_folder(
+            feast_dir / "registry.db", (feast_dir / "online_store.db").resolve()
+        )
     frames = read_store(paths)
     feature_store = open_store(feature_repo, paths.root, feast_profile)
     metadata = train_current_model(

@@ -149,11 +149,23 @@ class Recommender:
 
         Raises:
             ModelNotFoundError: no current model; the old state stays.
-            ModelLoadError: the current model's files are invalid, or its
-                features are not in the online store; the old state stays.
+            ModelLoadError: the current model's files are invalid, its
+                features are not in the online store, or the store or the
+                online store cannot be read; the old state stays.
         """
         with self._reload_lock:
-            state = self._load_state(require_model=True)
+            try:
+                state = self._load_state(require_model=True)
+            except (ModelNotFoundError, ModelLoadError):
+                raise
+            except Exception as error:
+                # The store and the online store raise their own types (DuckDB,
+                # SQLite, Redis...); the old state stays either way.
+                msg = (
+                    f"cannot read the store or the online store: "
+                    f"{type(error).__name__}: {error}"
+                )
+                raise ModelLoadError(msg) from error
             self._state = state
         return None if state.metadata is None else state.metadata.version
 

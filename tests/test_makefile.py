@@ -200,6 +200,59 @@ def test_clean_rejects_tracked_folder(checkout: Path) -> None:
     assert (checkout / "data" / "orders.csv").is_file()
 
 
+def test_clean_rejects_git_folder(checkout: Path) -> None:
+    subprocess.run(["git", "init", "--quiet"], cwd=checkout, check=True)
+
+    result = run_make(checkout, "clean", "VAR_DIR=.git")
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0] == (
+        f"make clean: VAR_DIR {checkout}/.git is inside the checkout but git does "
+        "not ignore it; nothing deleted. Set VAR_DIR to the folder of generated "
+        "files"
+    )
+    assert (checkout / ".git" / "HEAD").is_file()
+
+
+def test_clean_rejects_virtual_environment(checkout: Path) -> None:
+    (checkout / "venv-here" / "bin").mkdir(parents=True)
+
+    result = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "VENV=venv-here",
+            "clean",
+            "VAR_DIR=venv-here",
+        ],
+        cwd=checkout,
+        env={k: v for k, v in os.environ.items() if k not in MAKE_ENVIRONMENT},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0] == (
+        f"make clean: VAR_DIR {checkout}/venv-here is the virtual environment; "
+        "nothing deleted. Set VAR_DIR to the folder of generated files"
+    )
+    assert (checkout / "venv-here" / "bin").is_dir()
+
+
+def test_clean_ignored_folder_in_git_checkout(checkout: Path) -> None:
+    subprocess.run(["git", "init", "--quiet"], cwd=checkout, check=True)
+    (checkout / ".gitignore").write_text("var/\n")
+    (checkout / "var").mkdir()
+
+    result = run_make(checkout, "clean")
+
+    assert result.returncode == 0, result.stderr
+    assert not (checkout / "var").exists()
+    assert (checkout / ".git" / "HEAD").is_file()
+
+
 def test_clean_rejects_file(checkout: Path) -> None:
     (checkout / "notes.txt").write_text("keep\n")
 
@@ -216,7 +269,8 @@ def test_clean_rejects_file(checkout: Path) -> None:
     ("target", "splits", "expected"),
     [
         ("evaluate", None, "evaluate"),
-        ("evaluate", "3", "evaluate --splits 3"),
+        ("evaluate", "3", "evaluate --splits '3'"),
+        ("evaluate", "2; touch x", "evaluate --splits '2; touch x'"),
         (
             "run",
             None,
@@ -227,10 +281,10 @@ def test_clean_rejects_file(checkout: Path) -> None:
             "run",
             "2",
             "run --source uci --users 5000 --restaurants 300 --days 120 "
-            "--world-seed 0 --host 127.0.0.1 --port 8000 --splits 2",
+            "--world-seed 0 --host 127.0.0.1 --port 8000 --splits '2'",
         ),
     ],
-    ids=["evaluate default", "evaluate 3", "run default", "run 2"],
+    ids=["evaluate default", "evaluate 3", "evaluate shell", "run default", "run 2"],
 )
 def test_splits_passed_to_command(
     target: str, splits: str | None, expected: str

@@ -387,6 +387,27 @@ def test_features_in_copied_folder_keep_original(var_dir: Path, tmp_path: Path) 
     assert paths == {str(copy.resolve() / "feast" / "online_store.db")}
 
 
+@pytest.mark.parametrize("loss", ["file", "table"])
+def test_features_recreate_lost_online_tables(
+    var_dir: Path, tmp_path: Path, loss: str
+) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(var_dir, copy)
+    assert main(["--var-dir", str(copy), "features"]) == 0
+    tables = _online_tables(copy)
+    online = copy / "feast" / "online_store.db"
+    if loss == "file":
+        online.unlink()
+    else:
+        with contextlib.closing(sqlite3.connect(online)) as db:
+            db.execute(f"DROP TABLE {sorted(tables)[0]}")
+            db.commit()
+
+    assert main(["--var-dir", str(copy), "features"]) == 0
+
+    assert _online_tables(copy) == tables
+
+
 def test_training_repeatable_and_metadata_filled(
     frames: StoreFrames, store: FeatureStore, tmp_path: Path
 ) -> None:

@@ -138,7 +138,7 @@ def test_nan_value_not_measured() -> None:
     assert math.isnan(result.value)
     assert result.message == (
         "audit favourite_kept not measured: favourite_recall@10 on has_favourite "
-        "is nan, threshold >= 0.9 (owner ranking, signed off)"
+        "has no value (not a number), threshold >= 0.9 (owner ranking, signed off)"
     )
 
 
@@ -568,6 +568,36 @@ def test_share_threshold_out_of_range(
     assert str(raised.value) == (
         f"{path}: audits[0] (other): field 'threshold': got {float(threshold):g}, "
         f"expected a value from 0 to 1, because {base} is a share"
+    )
+
+
+@pytest.mark.parametrize(
+    ("metric", "threshold", "expected"),
+    [
+        (
+            "ndcg_minus_popularity",
+            "1.5",
+            "a value from -1 to 1, because ndcg_minus_popularity is a difference "
+            "of two NDCGs",
+        ),
+        (
+            "exposure_ratio",
+            "-0.5",
+            "a value of 0 or more, because exposure_ratio is a ratio",
+        ),
+    ],
+)
+def test_threshold_outside_metric_range(
+    tmp_path: Path, metric: str, threshold: str, expected: str
+) -> None:
+    path = write(tmp_path, "audits:\n" + entry(metric=metric, threshold=threshold))
+
+    with pytest.raises(ValueError) as raised:
+        load_audits(path)
+
+    assert str(raised.value) == (
+        f"{path}: audits[0] (other): field 'threshold': got {float(threshold):g}, "
+        f"expected {expected}"
     )
 
 

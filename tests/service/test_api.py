@@ -444,6 +444,65 @@ def test_current_naming_missing_version_logged(
     ) in messages
 
 
+def test_reload_without_online_table_is_409(
+    pipeline_var_dir: Path, tmp_path: Path
+) -> None:
+    var_dir = _var_copy(pipeline_var_dir, tmp_path)
+    settings = Settings(var_dir=var_dir, admin_token="reload-token")
+    auth = {"Authorization": "Bearer reload-token"}
+
+    with TestClient(create_app(settings)) as test_client:
+        before = test_client.get("/readyz").json()["model_version"]
+        online = sqlite3.connect(var_dir / "feast" / "online_store.db")
+        online.execute("DROP TABLE restaurant_recommender_restaurant_profile")
+        online.commit()
+        online.close()
+        reloaded = test_client.post("/v1/admin/reload", headers=auth)
+        after = test_client.get("/readyz").json()["model_version"]
+
+    assert reloaded.status_code == 409
+    assert reloaded.json()["detail"].startswith(
+        "cannot read the store or the online store: OperationalError: no such table"
+    )
+    assert after == before
+
+
+def _wait_for_log(caplog: pytest.LogCaptureFixture, text: str) -> bool:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if any(text in record.getMessage() for record in caplog.records):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_reload_follower_survives_failed_reload(
+    pipeline_var_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    var_dir = _var_copy(pipeline_var_dir, tmp_path)
+    settings = Settings(var_dir=var_dir, admin_token="reload-token")
+    signal = var_dir / "models" / ".reload"
+    store_file = var_dir / "store.duckdb"
+
+    with (
+        caplog.at_level("INFO", logger="service.app"),
+        TestClient(create_app(settings)) as test_client,
+    ):
+        # Another worker reloads while this one cannot read the store.
+        store_file.rename(tmp_path / "away.duckdb")
+        signal.write_text("1\n")
+        failed = _wait_for_log(caplog, "reload after another worker's failed")
+        (tmp_path / "away.duckdb").rename(store_file)
+        time.sleep(0.05)
+        signal.write_text("2\n")
+        followed = _wait_for_log(caplog, "after another worker did")
+        ready = test_client.get("/readyz")
+
+    assert failed
+    assert followed
+    assert ready.status_code == 200
+
+
 def _start_and_ask(
     var_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> tuple[httpx2.Response, httpx2.Response, list[str]]:

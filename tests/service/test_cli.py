@@ -136,10 +136,45 @@ def test_train_after_import_needs_features(
 
     features = tmp_path / "var" / "features"
     assert caplog.records[-1].getMessage() == (
-        f"the feature tables in {features} were computed from other data (rows "
-        "of users 138 then, 139 now); run `recommender features` again"
+        f"the feature tables in {features} were computed from other data (users "
+        "138 rows then, 139 now); run `recommender features` again"
     )
     assert not (tmp_path / "var" / "models").exists()
+
+
+def test_train_after_changed_ratings_needs_features(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    var_dir = tmp_path / "var"
+    assert main(["--var-dir", str(var_dir), "data"]) == 0
+    assert main(["--var-dir", str(var_dir), "features"]) == 0
+    with duckdb.connect(str(var_dir / "store.duckdb")) as db:
+        orders = db.execute("SELECT count(*) FROM orders").fetchall()[0][0]
+        db.execute("UPDATE orders SET rating = 2 - rating")
+
+    assert main(["--var-dir", str(var_dir), "train"]) == 1
+
+    assert caplog.records[-1].getMessage() == (
+        f"the feature tables in {var_dir / 'features'} were computed from other "
+        f"data (orders rows changed, {orders} as then); run `recommender "
+        "features` again"
+    )
+
+
+def test_train_in_copied_folder_needs_features(
+    pipeline_var_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(pipeline_var_dir, copy)
+
+    assert main(["--var-dir", str(copy), "train"]) == 1
+
+    assert caplog.records[-1].getMessage() == (
+        f"the Feast registry {copy / 'feast' / 'registry.db'} was written for the "
+        f"online store {pipeline_var_dir / 'feast' / 'online_store.db'} of another "
+        "folder, so its feature sources are that folder's; run `recommender "
+        "features` in this folder first"
+    )
 
 
 def test_example_user_has_most_orders(pipeline_var_dir: Path, tmp_path: Path) -> None:
@@ -473,6 +508,8 @@ def test_train_unreachable_server_registers(
 ) -> None:
     var_dir = tmp_path / "var"
     shutil.copytree(pipeline_var_dir, var_dir, ignore=shutil.ignore_patterns("mlruns"))
+    # A copied folder trains on its own feature sources once features ran in it.
+    assert main(["--var-dir", str(var_dir), "features"]) == 0
     before = (var_dir / "models" / "current").read_text().strip()
     # Few rounds and negatives keep the training short.
     config = yaml.safe_load(RANKER_CONFIG.read_text())
