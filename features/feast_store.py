@@ -113,7 +113,11 @@ def _feature_inputs(store_path: Path) -> dict[str, dict[str, int | str]]:
     row hashes would not do: with DuckDB 2.0 it stayed the same when
     ratings moved between rows. An import adds rows and
     ``recommender data`` replaces them, so new data changes one or the
-    other."""
+    other.
+
+    NOTE: the digest reads every row: about 1.4 s for 5 million orders on 2
+    cores, so estimated at 10 to 20 s for the 1-million-user world.
+    """
     from features import store
 
     connection = store.connect(store_path, read_only=True)
@@ -143,7 +147,7 @@ def check_features_current(features_dir: Path, store_path: Path) -> None:
 
     Raises:
         ValueError: the tables' manifest is missing or unreadable, or names
-            other rows; the message says which tables changed.
+            other rows; the message names the tables that changed.
     """
     manifest = features_dir / FEATURE_MANIFEST
     try:
@@ -263,13 +267,22 @@ def _recorded_tables(registry: Path) -> list[tuple[str, str]] | None:
     )
 
 
-def check_registry_folder(registry: Path, online_store: Path) -> None:
-    """Check that the registry file was written for this var folder.
+def check_registry_folder(repo_path: Path, var_dir: Path, profile: str) -> None:
+    """Check that the embedded profile's registry file was written for
+    ``var_dir``; the production profile's registry is shared by design.
 
     Raises:
         ValueError: the registry records another folder's online store, as
             in a copied var folder before its first `recommender features`.
     """
+    if profile != EMBEDDED:
+        return
+    from feast.repo_config import load_repo_config
+
+    config_file = prepare_profile(repo_path, var_dir, profile)
+    config = load_repo_config(repo_path.resolve(), config_file)
+    registry = Path(config.registry.path)
+    online_store = Path(config.online_store.path)
     tables = _recorded_tables(registry) or []
     others = sorted({path for path, _ in tables if Path(path) != online_store})
     if others:
@@ -286,10 +299,10 @@ def _drop_registry_of_other_folder(registry: Path, online_store: Path) -> None:
     online tables that no longer exist.
 
     Feast records the tables it created with their absolute path. An apply
-    drops the recorded tables that the new plan lacks, which in a var folder
-    copied from another would drop the other folder's tables; and it does not
-    create again a recorded table that was deleted. The registry holds
-    nothing the apply does not write again.
+    drops the recorded tables that the new plan lacks, so in a var folder
+    copied from another it would drop the other folder's tables. An apply
+    also never creates a recorded table again after it was deleted. The
+    registry contains nothing that the apply does not write again.
     """
     tables = _recorded_tables(registry)
     if not tables:

@@ -15,10 +15,11 @@ MENU_ITEM_ID = "menu_item_id"
 ORDER_ID = "order_id"
 EVENT_TIMESTAMP = "event_timestamp"
 
-# The API accepts an id in a path only with at most MAX_ID_LENGTH characters,
-# no control characters, because an id with a tab or a line break is a client
-# bug, and no '/', which no route can take in one path segment. Imports apply
-# the same rule, so that every stored id can be requested.
+# The API accepts an id in a path only with at most MAX_ID_LENGTH characters
+# and without control characters, because a tab or a line break in an id is
+# a client bug. It also rejects '/', since no route takes one in a path
+# segment. Imports apply the same rule, so that every stored id can be
+# requested.
 MAX_ID_LENGTH = 128
 ID_PATTERN = r"^[^\x00-\x1f\x7f/]+$"
 

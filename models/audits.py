@@ -271,13 +271,13 @@ def _check_entity(
         return
     entity_of = {segment.name: segment.entity for segment in segments}
     name = spec.segment.partition("=")[0]
-    wanted = "restaurant" if base in RESTAURANT_METRICS else "user"
-    entity = "user" if spec.segment == ALL_SEGMENTS else entity_of.get(name, wanted)
-    if entity != wanted:
+    expected = "restaurant" if base in RESTAURANT_METRICS else "user"
+    entity = "user" if spec.segment == ALL_SEGMENTS else entity_of.get(name, expected)
+    if entity != expected:
         msg = (
             f"{location}: field 'segment': got {spec.segment!r}, a {entity} "
-            f"segment, expected a {wanted} segment, since {base} is measured on "
-            f"{wanted}s"
+            f"segment, expected a {expected} segment, since {base} is measured on "
+            f"{expected}s"
         )
         raise ValueError(msg)
 

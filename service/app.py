@@ -88,8 +88,8 @@ RELOAD_POLL_SECONDS = 1.0
 
 
 class ReloadSignal:
-    """A file under the models folder whose change tells every worker of the
-    service to reload: POST /v1/admin/reload reaches one worker only."""
+    """A file under the models folder whose change signals every worker of
+    the service to reload, because POST /v1/admin/reload reaches one worker."""
 
     def __init__(self, var_dir: pathlib.Path) -> None:
         self.path = var_dir / "models" / ".reload"

@@ -153,11 +153,7 @@ def train(
     """
     config = _with_service(load_config(config_path), feature_service)
     check_features_current(paths.features, paths.store)
-    if feast_profile == EMBEDDED:
-        feast_dir = paths.root / "feast"
-        check_registry_folder(
-            feast_dir / "registry.db", (feast_dir / "online_store.db").resolve()
-        )
+    check_registry_folder(feature_repo, paths.root, feast_profile)
     frames = read_store(paths)
     feature_store = open_store(feature_repo, paths.root, feast_profile)
     metadata = train_current_model(

@@ -151,7 +151,7 @@ class Recommender:
             ModelNotFoundError: no current model; the old state stays.
             ModelLoadError: the current model's files are invalid, its
                 features are not in the online store, or the store or the
-                online store cannot be read; the old state stays.
+                online store cannot be read. The old state stays.
         """
         with self._reload_lock:
             try:

@@ -143,8 +143,8 @@ async def check_json_body(request: Request) -> None:
     try:
         body = await request.body()
     except ClientDisconnect:
-        # Nobody reads the answer; the status keeps the request out of the
-        # server errors.
+        # The client is gone, so the response is never read. A 400 keeps the
+        # request out of the server errors.
         raise HTTPException(
             status_code=400,
             detail="the client disconnected before sending the whole body",

@@ -186,8 +186,8 @@ def test_example_user_has_most_orders(pipeline_var_dir: Path, tmp_path: Path) ->
         counts = db.execute(
             "SELECT user_id, count(*) AS n FROM orders GROUP BY user_id"
         ).fetchall()
-    most = max(n for _, n in counts)
-    heaviest = min(user for user, n in counts if n == most)
+    max_orders = max(n for _, n in counts)
+    heaviest = min(user for user, n in counts if n == max_orders)
 
     assert _example_user(VarPaths(pipeline_var_dir)) == "U1077"
     assert _example_user(VarPaths(var_dir)) == heaviest

@@ -2,8 +2,8 @@
 
 The module trains two model versions on a small synthetic world, serves it
 with ``recommender serve --workers 2`` as a subprocess, makes the older
-version current and asks one worker to reload. Every worker must then answer
-with the older version.
+version current and sends a reload request to one worker. Every worker must
+then respond with the older version.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from service.cli import main
 pytestmark = pytest.mark.slow
 
 TOKEN = "reload-test-token"
-# Answers in a row that must all name the promoted version.
+# Consecutive responses that must all name the promoted version.
 IN_A_ROW = 30
 
 
