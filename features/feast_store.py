@@ -115,8 +115,8 @@ def _feature_inputs(store_path: Path) -> dict[str, dict[str, int | str]]:
     ``recommender data`` replaces them, so new data changes one or the
     other.
 
-    NOTE: the digest reads every row: about 1.4 s for 5 million orders on 2
-    cores, so estimated at 10 to 20 s for the 1-million-user world.
+    The digest reads every row: 10 s for the 1-million-user world of
+    ``bench/train_bench.py`` (20 million orders, 2 cores).
     """
     from features import store
 
