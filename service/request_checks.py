@@ -1,7 +1,8 @@
 """Checks that FastAPI leaves out: query parameters, body type and JSON syntax.
 
 FastAPI (0.165) ignores query parameters that a route does not declare and
-keeps the last value of a repeated one. It returns 400 "There was an error parsing the
+keeps the last value of a repeated one, as :func:`json.loads` does with a
+repeated key of a JSON object. It returns 400 "There was an error parsing the
 body" when a JSON body is not UTF-8 or nests deeper than Python's recursion
 limit, and validates a body sent with another content type as raw bytes.
 :class:`CheckedRoute` rejects these requests with the API's 4xx JSON errors
@@ -138,7 +139,8 @@ async def check_json_body(request: Request) -> None:
     Raises:
         HTTPException: 415, the content type is not JSON; 400, the client
             disconnected before sending the whole body.
-        RequestValidationError: the body is not valid JSON.
+        RequestValidationError: the body is not valid JSON, or one of its
+            objects repeats a key.
     """
     try:
         body = await request.body()
@@ -179,6 +181,39 @@ async def check_json_body(request: Request) -> None:
         raise _invalid_json(
             "a number has more digits than the parser's limit", None
         ) from None
+    # json.loads keeps the last value of a repeated key, so {"k": 3, "k": 50}
+    # would silently ask for 50. The body parsed above, so only a repeated
+    # key can fail here.
+    try:
+        json.loads(body, object_pairs_hook=_unique_keys)
+    except _RepeatedKeyError as error:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "json_invalid",
+                    "loc": ("body", error.key),
+                    "msg": f"body is not valid JSON for this API: key {error.key!r} "
+                    "appears more than once in one object",
+                    "input": {},
+                }
+            ]
+        ) from None
+
+
+class _RepeatedKeyError(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Build a JSON object, raising _RepeatedKeyError on a repeated key."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _RepeatedKeyError(key)
+        result[key] = value
+    return result
 
 
 def _invalid_json(reason: str, position: int | None) -> RequestValidationError:

@@ -1079,6 +1079,36 @@ def test_invalid_json_names_problem(
 
 
 @pytest.mark.parametrize(
+    ("content", "key"),
+    [
+        (b'{"k": 3, "k": 50}', "k"),
+        (b'{"user_id": "U1077", "context": {"city": "a", "city": "b"}}', "city"),
+    ],
+    ids=["top-level", "nested"],
+)
+def test_repeated_json_key_rejected(
+    client: TestClient, content: bytes, key: str
+) -> None:
+    response = client.post(
+        "/v1/recommendations",
+        content=content,
+        headers={"content-type": "application/json"},
+    )
+
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": [
+            {
+                "loc": ["body", key],
+                "msg": f"body is not valid JSON for this API: key '{key}' appears "
+                "more than once in one object",
+                "type": "json_invalid",
+            }
+        ]
+    }
+
+
+@pytest.mark.parametrize(
     ("content_type", "given"),
     [
         ("text/plain", "'text/plain'"),
