@@ -162,18 +162,29 @@ def evaluate_with_lists(
         results.append(result)
         latest = latest or lists
     assert latest is not None
-    interactions = frames.orders.select(USER_ID, RESTAURANT_ID, "rating")
     return {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "settings": asdict(settings),
         "split_kind": "temporal" if timed else "random",
         "relevance": describe_relevance(config.cutoffs.min_rating),
-        "data_fingerprint": fingerprint(interactions),
+        "data_fingerprint": fingerprint(frames.orders),
         "ranker": {
             "feature_service": config.feature_service,
             "params": config.params,
             "num_boost_round": config.num_boost_round,
+            "seed": config.seed,
+            "early_stopping_rounds": config.early_stopping_rounds,
+            "negatives_per_group": config.negatives_per_group,
+            "max_users_per_cutoff": config.max_users_per_cutoff,
             "cutoffs": asdict(config.cutoffs),
+            "candidates": (
+                None if config.candidates is None else asdict(config.candidates)
+            ),
+            "diet_guardrail": (
+                None
+                if config.diet_guardrail is None
+                else config.diet_guardrail.to_dict()
+            ),
             "features": features,
         },
         "splits": results,

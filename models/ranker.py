@@ -286,13 +286,19 @@ class LightGBMRanker:
             self._compiled = CompiledTrees(self.booster)
         return self._compiled
 
-    def score(self, rows: pl.DataFrame, matrix: np.ndarray | None = None) -> np.ndarray:
+    def score(
+        self,
+        rows: pl.DataFrame,
+        matrix: np.ndarray | None = None,
+        demote: bool = True,
+    ) -> np.ndarray:
         """Score feature rows; higher means recommended first.
 
         ``matrix`` contains the rows' values of :attr:`features`, in that order,
         as float64 with NaN for null. Without it the values are read from
         ``rows``. With it, ``rows`` needs only the columns the diet guardrail
-        reads.
+        reads. ``demote=False`` leaves the diet guardrail to the caller
+        (:meth:`demote`), for scores it changes before ranking.
         """
         if matrix is None:
             # Row-major, as both predictors read a row at a time.
@@ -309,6 +315,11 @@ class LightGBMRanker:
         else:
             predicted = self.booster.predict(matrix)
         scores = np.asarray(predicted, dtype=np.float64)
+        return self.demote(rows, scores) if demote else scores
+
+    def demote(self, rows: pl.DataFrame, scores: np.ndarray) -> np.ndarray:
+        """Apply the diet guardrail, if the model has one, to ``scores`` of
+        ``rows``: meat-only restaurants go below the rest for vegetarians."""
         if self.guardrail is None:
             return scores
         return self.guardrail.demote(rows, scores)

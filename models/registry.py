@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -106,10 +107,34 @@ def set_current(models_dir: Path, version: str) -> None:
     _point_current(models_dir, version)
 
 
+def check_alias(models_dir: Path) -> None:
+    """Raise ValueError when ``current`` exists but is not a file, which no
+    write of the alias could replace; training checks this before it starts."""
+    alias = models_dir / CURRENT_ALIAS
+    if (alias.exists() or alias.is_symlink()) and (
+        alias.is_symlink() or not alias.is_file()
+    ):
+        msg = (
+            f"{alias} is not a file naming a model version; remove it, then run "
+            "`recommender promote VERSION` or train again"
+        )
+        raise ValueError(msg)
+
+
 def _point_current(models_dir: Path, version: str) -> None:
-    partial = models_dir / f".{CURRENT_ALIAS}.partial"
-    partial.write_text(version + "\n")
-    os.replace(partial, models_dir / CURRENT_ALIAS)
+    check_alias(models_dir)
+    # A name of its own per writer, so that two trainings or promotions at
+    # once each replace the alias whole: the last one to finish wins.
+    handle, partial = tempfile.mkstemp(
+        prefix=f".{CURRENT_ALIAS}.", suffix=".partial", dir=models_dir
+    )
+    try:
+        with os.fdopen(handle, "w") as file:
+            file.write(version + "\n")
+        os.replace(partial, models_dir / CURRENT_ALIAS)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
 
 
 def load_current(models_dir: Path) -> tuple[LightGBMRanker, ModelMetadata]:
@@ -119,9 +144,10 @@ def load_current(models_dir: Path) -> tuple[LightGBMRanker, ModelMetadata]:
         ModelNotFoundError: no model has been trained yet.
     """
     alias = models_dir / CURRENT_ALIAS
-    if not alias.is_file():
+    if not (alias.exists() or alias.is_symlink()):
         msg = f"no current model in {models_dir}; run `recommender train` first"
         raise ModelNotFoundError(msg)
+    check_alias(models_dir)
     return load_version(models_dir, alias.read_text().strip())
 
 
@@ -130,8 +156,14 @@ def load_version(
 ) -> tuple[LightGBMRanker, ModelMetadata]:
     """Load one model version."""
     folder = models_dir / version
-    if not (folder / MODEL_FILE).is_file():
+    if not folder.is_dir():
         msg = f"model version {version} not found in {models_dir}"
+        raise ModelNotFoundError(msg)
+    if not (folder / MODEL_FILE).is_file():
+        msg = (
+            f"model version {version} has no {MODEL_FILE} in {folder}; promote "
+            "another version with `recommender promote` or train again"
+        )
         raise ModelNotFoundError(msg)
 
     try:
@@ -164,6 +196,18 @@ def load_version(
             f"reads {booster.num_feature()}"
         )
         raise ValueError(msg)
+    # The service builds its input matrix in the metadata's order, so a
+    # reordered list would feed each tree the wrong column.
+    for position, (listed, read) in enumerate(
+        zip(metadata.features, booster.feature_name(), strict=True)
+    ):
+        if listed != read:
+            msg = (
+                f"invalid model metadata {folder / METADATA_FILE}: feature "
+                f"{position} is {listed!r}, the model in {MODEL_FILE} reads "
+                f"{read!r} there"
+            )
+            raise ValueError(msg)
     guardrail = read_guardrail(metadata.diet_guardrail, str(folder / METADATA_FILE))
     return LightGBMRanker(booster, tuple(metadata.features), None, guardrail), metadata
 

@@ -181,11 +181,21 @@ def log_training_run(
         "seed": str(config.seed),
         "negatives_per_group": str(config.negatives_per_group),
         "early_stopping_rounds": str(config.early_stopping_rounds),
+        "max_users_per_cutoff": str(config.max_users_per_cutoff),
         **flatten_params(asdict(config.cutoffs), "cutoffs"),
         **flatten_params(metadata.params, "lightgbm"),
     }
-    if config.candidates is not None:
-        params.update(flatten_params(asdict(config.candidates), "candidates"))
+    for name, settings in (
+        (
+            "candidates",
+            None if config.candidates is None else asdict(config.candidates),
+        ),
+        ("diet_guardrail", metadata.diet_guardrail),
+    ):
+        if settings is None:
+            params[name] = "None"
+        else:
+            params.update(flatten_params(settings, name))
     metrics = {
         metric_name("training", key): float(metadata.training[key])
         for key in TRAINING_METRICS
@@ -260,13 +270,17 @@ def tracking_errors(uri: str, action: str) -> Iterator[None]:
 
 
 def _evaluation_params(report: Mapping[str, Any]) -> dict[str, str]:
-    ranker = report["ranker"]
+    """Return the evaluation settings and every ranker setting the report
+    records, named as a training run names them."""
+    ranker = {
+        key: value
+        for key, value in report["ranker"].items()
+        if key not in ("features", "params")
+    }
     return {
         **flatten_params(report["settings"], "evaluation"),
-        "feature_service": ranker["feature_service"],
-        "num_boost_round": str(ranker["num_boost_round"]),
-        **flatten_params(ranker["cutoffs"], "cutoffs"),
-        **flatten_params(ranker["params"], "lightgbm"),
+        **flatten_params(ranker),
+        **flatten_params(report["ranker"]["params"], "lightgbm"),
     }
 
 
@@ -359,9 +373,14 @@ def _join(prefix: str, key: object) -> str:
 
 
 def _tracking_exceptions() -> tuple[type[Exception], ...]:
-    """Return the errors of MLflow, its HTTP client, its database and files."""
+    """Return the errors of MLflow, its HTTP client, its database and files.
+
+    Alembic's CommandError comes from two processes creating one new SQLite
+    store at once (MLflow 3.17 migrates the schema on first use).
+    """
+    from alembic.util import CommandError
     from mlflow.exceptions import MlflowException
     from requests import RequestException
     from sqlalchemy.exc import SQLAlchemyError
 
-    return (MlflowException, RequestException, SQLAlchemyError, OSError)
+    return (MlflowException, RequestException, SQLAlchemyError, OSError, CommandError)

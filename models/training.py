@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from features.schema import RESTAURANT_ID, USER_ID
 from features.store import fingerprint
 from features.transforms import StoreFrames
 from models.cutoffs import describe_relevance, has_order_times, training_snapshots
@@ -71,7 +70,6 @@ def train_current_model(
 
     timed = has_order_times(store_frames)
     commit, dirty = git_state(project_dir)
-    interactions = store_frames.orders.select(USER_ID, RESTAURANT_ID, "rating")
     metadata = ModelMetadata(
         version=new_version(),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -100,7 +98,7 @@ def train_current_model(
             "seconds": round(seconds, 2),
             "phase_seconds": clock.seconds,
         },
-        data_fingerprint=fingerprint(interactions),
+        data_fingerprint=fingerprint(store_frames.orders),
         diet_guardrail=None if ranker.guardrail is None else ranker.guardrail.to_dict(),
         git_commit=commit,
         git_dirty=dirty,

@@ -50,7 +50,7 @@ from models.evaluate import (
     write_report,
 )
 from models.ranker import RankerConfig, load_config
-from models.registry import ModelMetadata
+from models.registry import ModelMetadata, check_alias
 from models.report_render import write_html
 from models.segments import (
     assign_segments,
@@ -154,6 +154,9 @@ def train(
     config = _with_service(load_config(config_path), feature_service)
     check_features_current(paths.features, paths.store)
     check_registry_folder(feature_repo, paths.root, feast_profile)
+    # Checked before training: a `current` that is not a file would make the
+    # save fail after minutes of boosting.
+    check_alias(paths.models)
     frames = read_store(paths)
     feature_store = open_store(feature_repo, paths.root, feast_profile)
     metadata = train_current_model(

@@ -69,12 +69,15 @@ def rank_by_model(
     if pairs is None:
         return None
     matrix = inputs.build(user, rows, pairs)
-    scores = ranker.score(inputs.guardrail_rows(user, rows, matrix), matrix)
+    guardrail_rows = inputs.guardrail_rows(user, rows, matrix)
+    scores = ranker.score(guardrail_rows, matrix, demote=False)
     is_new = catalogue.is_new[rows]
     if is_new.any():
         prior = catalogue.popularity_prior(rows)
         content = content_score_arrays(pairs, prior)
         scores = place_new_restaurants(scores, content, is_new)
+    # After the placement, which gives new restaurants the scores of others.
+    scores = ranker.demote(guardrail_rows, scores)
     top = catalogue.best_first(rows, scores)[:k]
 
     # A row's contributions cost far more than its score (TreeSHAP), so only
@@ -116,11 +119,12 @@ def rank_by_model_frames(
     from ``user``, a one-row frame of the user's features."""
     candidates = catalogue.restaurants[rows.tolist()]
     joined = with_pair_features(user.join(candidates, how="cross"))
-    scores = ranker.score(joined)
+    scores = ranker.score(joined, demote=False)
     is_new = catalogue.is_new[rows]
     if is_new.any():
         content = content_scores(user_content_row(user), candidates)
         scores = place_new_restaurants(scores, content, is_new)
+    scores = ranker.demote(joined, scores)
     top = catalogue.best_first(rows, scores)[:k]
 
     rows_of_top = joined[top.tolist()]

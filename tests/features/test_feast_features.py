@@ -33,6 +33,7 @@ from features.feast_store import (
 from features.pairs import PAIR_FEATURES
 from features.paths import FEATURE_REPO, PROJECT_DIR, RANKER_CONFIG, VarPaths
 from features.schema import EVENT_TIMESTAMP, RESTAURANT_ID, USER_ID
+from features.store import fingerprint
 from features.transforms import (
     FEATURE_TABLES,
     RESTAURANT,
@@ -442,3 +443,12 @@ def test_training_repeatable_and_metadata_filled(
         assert loaded.training[name] not in (None, "", []), name
     assert loaded.feature_service == "ranker_v2"
     assert "neighbour_affinity" in loaded.features
+    # Every column of the orders, so moving an order in time changes it.
+    assert loaded.data_fingerprint == fingerprint(frames.orders)
+    moved = frames.orders.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0)
+        .then(pl.col("ordered_at") - pl.duration(days=3))
+        .otherwise(pl.col("ordered_at"))
+        .alias("ordered_at")
+    )
+    assert fingerprint(moved) != loaded.data_fingerprint

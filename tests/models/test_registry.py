@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from models.registry import (
     MODEL_FILE,
     ModelMetadata,
     ModelNotFoundError,
+    check_alias,
     load_current,
     load_version,
     new_version,
@@ -196,8 +198,21 @@ def _damage_metadata(folder: Path, **changes: object) -> None:
             lambda folder: _damage_metadata(folder, version="other"),
             "version 'other' does not match its folder 'v2'",
         ),
+        (
+            lambda folder: _damage_metadata(
+                folder, features=["noise_a", "signal", "noise_b"]
+            ),
+            "feature 0 is 'noise_a', the model in model.txt reads 'signal' there",
+        ),
     ],
-    ids=["no-metadata", "not-json", "model-file", "fewer-features", "version"],
+    ids=[
+        "no-metadata",
+        "not-json",
+        "model-file",
+        "fewer-features",
+        "version",
+        "reordered-features",
+    ],
 )
 def test_set_current_refuses_damaged_version(
     tmp_path: Path,
@@ -213,6 +228,64 @@ def test_set_current_refuses_damaged_version(
     with pytest.raises(ValueError, match=message):
         set_current(tmp_path, "v2")
     assert (tmp_path / CURRENT_ALIAS).read_text().strip() == "v1"
+
+
+def test_missing_model_file_named(tmp_path: Path, ranker: LightGBMRanker) -> None:
+    save_model(tmp_path, ranker, make_metadata("v1"))
+    (tmp_path / "v1" / MODEL_FILE).unlink()
+
+    with pytest.raises(ModelNotFoundError, match=r"v1 has no model\.txt in"):
+        load_version(tmp_path, "v1")
+
+
+@pytest.mark.parametrize("kind", ["folder", "symlink"])
+def test_alias_not_a_file_rejected(
+    tmp_path: Path, ranker: LightGBMRanker, kind: str
+) -> None:
+    save_model(tmp_path, ranker, make_metadata("v1"))
+    alias = tmp_path / CURRENT_ALIAS
+    alias.unlink()
+    if kind == "folder":
+        alias.mkdir()
+    else:
+        alias.symlink_to(tmp_path / "v1")
+    message = "current is not a file naming a model version; remove it"
+
+    with pytest.raises(ValueError, match=message):
+        check_alias(tmp_path)
+    with pytest.raises(ValueError, match=message):
+        set_current(tmp_path, "v1")
+    with pytest.raises(ValueError, match=message):
+        load_current(tmp_path)
+    with pytest.raises(ValueError, match=message):
+        save_model(tmp_path, ranker, make_metadata("v2"))
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_alias_writes_in_parallel(tmp_path: Path, ranker: LightGBMRanker) -> None:
+    """Writers of ``current`` at once each replace it whole, without
+    tripping over each other's temporary file."""
+    save_model(tmp_path, ranker, make_metadata("v1"))
+    save_model(tmp_path, ranker, make_metadata("v2"))
+    errors: list[BaseException] = []
+
+    def promote(version: str) -> None:
+        for _ in range(300):
+            try:
+                set_current(tmp_path, version)
+            except BaseException as error:
+                errors.append(error)
+                return
+
+    threads = [threading.Thread(target=promote, args=(v,)) for v in ("v1", "v2")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert (tmp_path / CURRENT_ALIAS).read_text().strip() in ("v1", "v2")
+    assert not list(tmp_path.glob("*.partial"))
 
 
 def test_load_current_empty_folder(tmp_path: Path) -> None:

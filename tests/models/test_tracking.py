@@ -131,7 +131,13 @@ def make_report(means: tuple[float, float], segment_mean: float) -> dict[str, An
             "feature_service": "ranker_test",
             "params": PARAMS,
             "num_boost_round": 5,
+            "seed": 3,
+            "early_stopping_rounds": 2,
+            "negatives_per_group": 9,
+            "max_users_per_cutoff": None,
             "cutoffs": {"label_folds": 4},
+            "candidates": {"total": 50, "local": 20},
+            "diet_guardrail": None,
             "features": list(FEATURES),
         },
         "splits": [
@@ -222,6 +228,8 @@ def test_training_run_params(uri: str, tmp_path: Path, ranker: LightGBMRanker) -
     assert params["cutoffs.label_folds"] == "4"
     assert params["cutoffs.horizon_days"] == "14"
     assert params["candidates.total"] == "50"
+    assert params["max_users_per_cutoff"] == "None"
+    assert params["diet_guardrail"] == "None"
     assert params["lightgbm.objective"] == "lambdarank"
     assert params["lightgbm.num_leaves"] == "7"
     assert params["lightgbm.eval_at"] == "[10]"
@@ -341,6 +349,14 @@ def test_evaluation_run_params_tags(uri: str, tmp_path: Path) -> None:
     assert run.data.params["feature_service"] == "ranker_test"
     assert run.data.params["cutoffs.label_folds"] == "4"
     assert run.data.params["lightgbm.num_leaves"] == "7"
+    assert run.data.params["seed"] == "3"
+    assert run.data.params["early_stopping_rounds"] == "2"
+    assert run.data.params["negatives_per_group"] == "9"
+    assert run.data.params["max_users_per_cutoff"] == "None"
+    assert run.data.params["candidates.total"] == "50"
+    assert run.data.params["candidates.local"] == "20"
+    assert run.data.params["diet_guardrail"] == "None"
+    assert "features" not in run.data.params
     assert run.data.tags["kind"] == "evaluate"
     assert run.data.tags["headline_metric"] == "lightgbm_ranker.ndcg_at_10.mean"
 

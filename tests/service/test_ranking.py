@@ -217,6 +217,42 @@ def test_ranker_reasons_match_lightgbm_explain(
     assert any(state.catalogue.is_new), "the world should have new restaurants"
 
 
+def test_guardrail_demotes_new_meat_only_restaurants(
+    recommender: Recommender, user_rows: list[dict[str, Any]]
+) -> None:
+    """New restaurants take the scores of established ones; the guardrail
+    must still put the meat-only ones last for a vegetarian."""
+    state = recommender._state
+    assert state.ranker is not None and state.inputs is not None
+    catalogue = state.catalogue
+    rows = catalogue.all_rows
+    options = catalogue.columns["restaurant_has_vegetarian_options"]
+    meat_only = np.array([value == 0 for value in options])
+    assert (catalogue.is_new & meat_only).any(), "no new meat-only restaurant"
+    assert (meat_only & ~catalogue.is_new).any(), "no established meat-only one"
+    for user in _with_orders(user_rows)[:30]:
+        vegetarian = {**user, "user_declared_vegetarian": 1}
+        frame = pl.DataFrame([vegetarian], schema=recommender.user_reader.schema)
+        by_arrays = rank_by_model(
+            catalogue,
+            state.inputs,
+            state.ranker,
+            state.shap,
+            vegetarian,
+            rows,
+            len(rows),
+            False,
+        )
+        by_frames = rank_by_model_frames(
+            catalogue, state.ranker, frame, rows, len(rows), False
+        )
+        assert by_arrays is not None
+        for ranked in (by_arrays, by_frames):
+            flags = [meat_only[catalogue.row_of[rid]] for rid in ranked.restaurant_ids]
+            first = flags.index(True)
+            assert all(flags[first:]), (user["user_id"], ranked.restaurant_ids)
+
+
 def test_declared_vegetarian_gets_vegetarian_reason(recommender: Recommender) -> None:
     catalogue = recommender._state.catalogue
     options = catalogue.columns["restaurant_has_vegetarian_options"]
