@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         tables = feature_history(read_store(paths), config.cutoffs)
         write_feature_tables(tables, paths.features)
         del tables
-        write_manifest(paths.features, paths.store)
+        write_manifest(paths.features, paths.store, FEATURE_REPO)
         phases["feature_tables_s"] = round(time.perf_counter() - started, 1)
     phases["feast_apply_s"] = _timed(
         lambda: apply_repository(FEATURE_REPO, paths.root, EMBEDDED)
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     for run in range(1, args.repeat + 1):
         print(f"training, run {run} of {args.repeat} ...", flush=True)
         started = time.perf_counter()
-        check_features_current(paths.features, paths.store)
+        check_features_current(paths.features, paths.store, FEATURE_REPO)
         checked = time.perf_counter()
         frames = read_store(paths)
         read = time.perf_counter()

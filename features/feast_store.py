@@ -15,6 +15,8 @@ store, located by the variables of :data:`PRODUCTION_DEFAULTS`.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import inspect
 import io
 import json
 import logging
@@ -76,7 +78,9 @@ def write_feature_tables(
     written = []
     for name, frame in tables.items():
         path = features_dir / f"{name}.parquet"
-        partial = path.with_suffix(".parquet.partial")
+        # A name of its own per process, so two runs at once do not move
+        # each other's file; the last one to finish wins.
+        partial = path.with_suffix(f".parquet.{os.getpid()}.partial")
         frame.write_parquet(partial)
         partial.replace(path)
         written.append(path)
@@ -133,31 +137,98 @@ def _feature_inputs(store_path: Path) -> dict[str, dict[str, int | str]]:
     return inputs
 
 
-def write_manifest(features_dir: Path, store_path: Path) -> None:
-    """Record, next to the feature tables, the store rows they come from."""
+def feature_code_files(repo_path: Path) -> list[Path]:
+    """Return the source files that define the features: the Feast
+    repository's Python files, the module of every registered transform, and
+    the pair features of the on-demand view."""
+    from features import pairs, transforms
+
+    files = {path.resolve() for path in repo_path.rglob("*.py")}
+    files.add(Path(transforms.__file__).resolve())
+    files.add(Path(pairs.__file__).resolve())
+    for spec in FEATURE_TABLES.values():
+        source = inspect.getsourcefile(spec.compute)
+        if source is not None:
+            files.add(Path(source).resolve())
+    return sorted(files)
+
+
+def _feature_code_digest(repo_path: Path) -> str:
+    """SHA-256 of the file names and contents of :func:`feature_code_files`.
+    Names only, not folders, so that a copy of the project elsewhere has the
+    same digest."""
+    digest = hashlib.sha256()
+    for path in feature_code_files(repo_path):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def write_manifest(features_dir: Path, store_path: Path, repo_path: Path) -> None:
+    """Record, next to the feature tables, the store rows and the feature
+    code they come from."""
     manifest = features_dir / FEATURE_MANIFEST
-    partial = manifest.with_suffix(".json.partial")
-    tables = _feature_inputs(store_path)
-    partial.write_text(json.dumps({"tables": tables}, indent=2) + "\n")
+    partial = manifest.with_suffix(f".json.{os.getpid()}.partial")
+    content = {
+        "tables": _feature_inputs(store_path),
+        "code": _feature_code_digest(repo_path),
+    }
+    partial.write_text(json.dumps(content, indent=2) + "\n")
     partial.replace(manifest)
 
 
-def check_features_current(features_dir: Path, store_path: Path) -> None:
-    """Check that the feature tables were computed from the store as it is.
-
-    Raises:
-        ValueError: the tables' manifest is missing or unreadable, or names
-            other rows; the message names the tables that changed.
-    """
+def _read_manifest(features_dir: Path) -> dict[str, Any]:
     manifest = features_dir / FEATURE_MANIFEST
     try:
-        built = json.loads(manifest.read_text())["tables"]
+        content = json.loads(manifest.read_text())
+        if not isinstance(content["tables"], dict):
+            raise TypeError
     except (OSError, ValueError, KeyError, TypeError):
         msg = (
             f"no complete feature tables in {features_dir} ({manifest.name} "
             "is missing or unreadable); run `recommender features` first"
         )
         raise ValueError(msg) from None
+    return dict(content)
+
+
+def check_feature_code(
+    features_dir: Path, repo_path: Path, required: bool = True
+) -> None:
+    """Check that the feature tables and the Feast registry come from the
+    feature code as it is now.
+
+    ``required=False`` accepts a folder without a manifest, for callers that
+    fail later with their own message when ``recommender features`` never ran.
+
+    Raises:
+        ValueError: the manifest is missing and ``required``, or the code
+            changed since ``recommender features`` last ran.
+    """
+    if not required and not (features_dir / FEATURE_MANIFEST).exists():
+        return
+    built = _read_manifest(features_dir)
+    if built.get("code") != _feature_code_digest(repo_path):
+        names = ", ".join(path.name for path in feature_code_files(repo_path))
+        msg = (
+            f"the feature tables in {features_dir} and the Feast registry were "
+            f"built from other feature code (one of {names} changed since); "
+            "run `recommender features` again"
+        )
+        raise ValueError(msg)
+
+
+def check_features_current(
+    features_dir: Path, store_path: Path, repo_path: Path
+) -> None:
+    """Check that the feature tables were computed from the store and the
+    feature code as they are.
+
+    Raises:
+        ValueError: the tables' manifest is missing or unreadable, or names
+            other rows or other code; the message names what changed.
+    """
+    built = _read_manifest(features_dir)["tables"]
+    check_feature_code(features_dir, repo_path)
     changes = []
     for name, now in _feature_inputs(store_path).items():
         then = built.get(name, {})
@@ -180,12 +251,38 @@ def describe_profile(var_dir: Path, profile: str) -> str:
             REGISTRY_URL_ENV, PRODUCTION_DEFAULTS[REGISTRY_URL_ENV]
         )
         redis = os.environ.get(REDIS_ENV, PRODUCTION_DEFAULTS[REDIS_ENV])
-        return f"registry {registry}, Redis {redis}"
+        return (
+            f"registry {_hide_password(registry)}, Redis {_hide_redis_password(redis)}"
+        )
     feast_dir = var_dir / "feast"
     return (
         f"registry {feast_dir / 'registry.db'}, "
         f"online store {feast_dir / 'online_store.db'}"
     )
+
+
+def _hide_password(url: str) -> str:
+    """Return a SQLAlchemy URL with its password shown as ``***``."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        # Not a URL SQLAlchemy parses, so any password in it is not found
+        # either; Feast will reject it with its own message.
+        return url
+
+
+def _hide_redis_password(connection_string: str) -> str:
+    """Return a connection string in Feast's ``host:port,option=value``
+    format with the value of its ``password`` option shown as ``***``."""
+    parts = connection_string.split(",")
+    for index, part in enumerate(parts):
+        name, equals, _ = part.partition("=")
+        if equals and name.strip().lower() == "password":
+            parts[index] = f"{name}=***"
+    return ",".join(parts)
 
 
 def open_store(repo_path: Path, var_dir: Path, profile: str = EMBEDDED) -> FeatureStore:
@@ -231,9 +328,12 @@ def apply_repository(
         with contextlib.chdir(repo), contextlib.redirect_stdout(output):
             # As apply_total does: no __pycache__ in the repository.
             sys.dont_write_bytecode = True
-            views = _feast_step(repo, lambda: parse_repo(repo).feature_views)
+            contents = _feast_step(repo, lambda: parse_repo(repo))
             if tables is not None:
-                check_view_list(views, tables)
+                check_view_list(
+                    contents.feature_views, tables, contents.on_demand_feature_views
+                )
+                _check_service_names(contents.feature_services)
             _feast_step(
                 repo, lambda: apply_total(config, repo, skip_source_validation=False)
             )
@@ -273,9 +373,12 @@ def check_registry_folder(repo_path: Path, var_dir: Path, profile: str) -> None:
 
     Raises:
         ValueError: the registry records another folder's online store, as
-            in a copied var folder before its first `recommender features`.
+            in a copied var folder before its first `recommender features`;
+            or, in the production profile, the project's views read another
+            folder's feature tables.
     """
     if profile != EMBEDDED:
+        _check_project_folder(open_store(repo_path, var_dir, profile), var_dir)
         return
     from feast.repo_config import load_repo_config
 
@@ -292,6 +395,28 @@ def check_registry_folder(repo_path: Path, var_dir: Path, profile: str) -> None:
             "folder's; run `recommender features` in this folder first"
         )
         raise ValueError(msg)
+
+
+def _check_project_folder(store: FeatureStore, var_dir: Path) -> None:
+    """Raise ValueError when a view of the store's project reads Parquet
+    files outside ``var_dir``: another folder ran `recommender features`
+    with the same project name since this one did."""
+    from feast import FileSource
+
+    features_dir = (var_dir / "features").resolve()
+    for view in store.list_feature_views():
+        source = view.batch_source
+        if not isinstance(source, FileSource) or "://" in source.path:
+            continue
+        folder = Path(source.path).resolve().parent
+        if folder != features_dir:
+            msg = (
+                f"the Feast project {store.project} reads its feature tables "
+                f"from {folder}, not from {features_dir}: another var folder "
+                "applied it since. Give each folder a project of its own "
+                "(RECOMMENDER_FEAST_PROJECT) and run `recommender features` here"
+            )
+            raise ValueError(msg)
 
 
 def _drop_registry_of_other_folder(registry: Path, online_store: Path) -> None:
@@ -369,22 +494,61 @@ def _feast_step(repo: Path, step: Callable[[], _T]) -> _T:
 def check_views(store: FeatureStore, tables: dict[str, pl.DataFrame]) -> None:
     """Check the registered feature views against the feature tables, as
     :func:`check_view_list` does."""
-    check_view_list(store.list_feature_views(), tables)
+    check_view_list(
+        store.list_feature_views(), tables, store.list_on_demand_feature_views()
+    )
 
 
-def check_view_list(views: Sequence[Any], tables: dict[str, pl.DataFrame]) -> None:
+def _check_service_names(services: Sequence[Any]) -> None:
+    """Raise ValueError when two feature services share a name: the apply
+    would keep one of them without a word."""
+    seen: set[str] = set()
+    for service in services:
+        if service.name in seen:
+            msg = (
+                f"two feature services are named {service.name}; rename one "
+                "(a service that extends another needs a name of its own)"
+            )
+            raise ValueError(msg)
+        seen.add(service.name)
+
+
+def check_view_list(
+    views: Sequence[Any],
+    tables: dict[str, pl.DataFrame],
+    on_demand_views: Sequence[Any] = (),
+) -> None:
     """Check feature views against the feature tables.
 
     Raises:
-        ValueError: a view reads a local file that does not exist, a view of
-            a feature table declares a feature the table lacks, or with
-            another type, or two views declare the same feature name. The
-            message names the view, and the file or feature and types.
+        ValueError: a view is wrong: it reads a local file that does not
+            exist or that no transform writes, it is named other than its
+            table or keyed on another entity, or it declares a feature its
+            table lacks or has with another or an unsupported type. Also
+            raised when two views, or a view and an on-demand view, declare
+            one feature name, or a table has no view. The message names the
+            view, and the file, table or feature.
     """
     owners: dict[str, str] = {}
+    for view in on_demand_views:
+        for field in view.features:
+            owners[field.name] = f"{view.name} (on demand)"
+    read_tables = set()
     for view in sorted(views, key=lambda v: v.name):
         _check_source_file(view)
-        table = tables.get(view.name)
+        table_name = _table_read_by(view)
+        table = None if table_name is None else tables.get(table_name)
+        if table_name is not None and table is not None:
+            read_tables.add(table_name)
+            _check_view_table(view, table_name)
+        elif table_name is not None:
+            msg = (
+                f"feature view {view.name} reads {view.batch_source.path}, but "
+                "no transform in features/transforms.py computes the table "
+                f"{table_name} (the file is left from an earlier run); add the "
+                "transform or remove the view"
+            )
+            raise ValueError(msg)
         for field in view.features:
             if field.name in owners:
                 msg = (
@@ -393,25 +557,76 @@ def check_view_list(views: Sequence[Any], tables: dict[str, pl.DataFrame]) -> No
                 )
                 raise ValueError(msg)
             owners[field.name] = view.name
-            if table is None:
-                continue
-            if field.name not in table.columns:
-                msg = (
-                    f"feature view {view.name} declares {field.name}, but its "
-                    f"table has no such column; it has {table.columns}"
-                )
-                raise ValueError(msg)
-            declared = _polars_type(field.dtype)
-            actual = table.schema[field.name]
-            if actual != declared and not (
-                actual == pl.Null or actual == pl.List(pl.Null)
-            ):
-                msg = (
-                    f"feature view {view.name} declares {field.name} as "
-                    f"{field.dtype}, but its table has {actual} (expected {declared}); "
-                    "change the Field's dtype or cast the column in the transform"
-                )
-                raise ValueError(msg)
+            if table is not None:
+                _check_field(view, field, table)
+    unread = sorted(set(tables) - read_tables)
+    if unread and views:
+        msg = (
+            f"features/transforms.py computes the table {unread[0]}, which no "
+            "feature view reads, so the service could not serve it; declare a "
+            "view named after it (docs/adding-a-feature-view.md) or remove the "
+            "transform"
+        )
+        raise ValueError(msg)
+
+
+def _table_read_by(view: Any) -> str | None:
+    """Return the feature table a view reads, named by its local Parquet
+    file, or None for another kind of source."""
+    from feast import FileSource
+
+    source = view.batch_source
+    if isinstance(source, FileSource) and "://" not in source.path:
+        return Path(source.path).stem
+    return None
+
+
+def _check_view_table(view: Any, table_name: str) -> None:
+    """Raise ValueError when a view is named other than the table it reads,
+    or is keyed on another entity."""
+    if view.name != table_name:
+        msg = (
+            f"feature view {view.name} reads the table {table_name}; name the "
+            f"view {table_name}, because training and the service read each "
+            "table's features from the view of the same name"
+        )
+        raise ValueError(msg)
+    spec = FEATURE_TABLES.get(table_name)
+    if spec is not None and list(view.entities) != [spec.entity]:
+        msg = (
+            f"feature view {view.name} is keyed on the entities {list(view.entities)}, "
+            f"but its table has one row per {spec.key}; set "
+            f"entities=[{spec.entity}]"
+        )
+        raise ValueError(msg)
+
+
+def _check_field(view: Any, field: Any, table: pl.DataFrame) -> None:
+    """Raise ValueError when a declared feature is missing from its table or
+    has another type there."""
+    if field.name not in table.columns:
+        msg = (
+            f"feature view {view.name} declares {field.name}, but its "
+            f"table has no such column; it has {table.columns}"
+        )
+        raise ValueError(msg)
+    try:
+        declared = _polars_type(field.dtype)
+    except TypeError:
+        msg = (
+            f"feature view {view.name} declares {field.name} as {field.dtype}, "
+            "which the feature tables do not support; use Float64, Float32, "
+            "Int64, Int32, String, Bool or an Array of one of them"
+        )
+        raise ValueError(msg) from None
+    actual = table.schema[field.name]
+    if actual != declared and not (actual == pl.Null or actual == pl.List(pl.Null)):
+        msg = (
+            f"feature view {view.name} declares {field.name} as "
+            f"{field.dtype}, but its table has {actual} (expected {declared}); "
+            "change the Field's dtype or cast the column in the transform"
+        )
+        raise ValueError(msg)
 
 
 def _check_source_file(view: Any) -> None:

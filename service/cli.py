@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from features.paths import (
     AUDITS_CONFIG,
@@ -29,6 +30,10 @@ from features.paths import (
 from features.synthetic.config import MIN_DAYS, MIN_RESTAURANTS, MIN_USERS
 from models.evaluate import EvaluationSettings
 from models.tracking import TRACKING_URI_ENV, TrackingError, tracking_uri
+
+if TYPE_CHECKING:
+    from service.recommender import Recommender
+    from service.settings import Settings
 
 logger = logging.getLogger("recommender")
 # The UCI user of the README's examples.
@@ -238,10 +243,8 @@ def _runs_compare(args: argparse.Namespace, paths: VarPaths) -> None:
 def _serve(args: argparse.Namespace, paths: VarPaths) -> None:
     import uvicorn
 
-    from features.feast_store import check_features_current, describe_profile
     from service.app import create_app
     from service.logs import JSON_LOGS_ENV, use_json_logs
-    from service.recommender import Recommender
     from service.settings import Settings
 
     _check_port_free(args.host, args.port)
@@ -259,35 +262,12 @@ def _serve(args: argparse.Namespace, paths: VarPaths) -> None:
     # One JSON line per record, request lines included, instead of uvicorn's
     # text access log.
     use_json_logs()
+    # Loading here, not in the app's start-up, turns a missing feature view or
+    # an unreachable store into a one-line error instead of a server traceback.
+    # Workers load again in their own processes, so with several this first
+    # load only checks, and is dropped.
+    recommender = _load_for_serving(args, paths, settings)
     if args.workers == 1:
-        # Loading here, not in the app's start-up, turns a missing feature
-        # view into a one-line error instead of a server traceback.
-        try:
-            recommender = Recommender(settings)
-        except (FileNotFoundError, ValueError):
-            raise
-        except Exception as error:
-            # Feast, SQLite, protobuf, Redis and SQLAlchemy each raise their
-            # own types for an unreadable or unreachable store.
-            logger.debug("loading for serving failed", exc_info=True)
-            lines = str(error).strip().splitlines()
-            where = describe_profile(paths.root, args.feast_profile)
-            msg = (
-                f"cannot read the features to serve from the "
-                f"{args.feast_profile} profile ({where}): "
-                f"{type(error).__name__}: {lines[-1] if lines else ''}; run "
-                "`recommender features` with this profile, or check that its "
-                "stores are reachable (-v prints the traceback)"
-            )
-            raise ValueError(msg) from error
-        try:
-            check_features_current(paths.features, paths.store)
-        except ValueError as error:
-            logger.warning(
-                "%s. Until then the service knows only the users and "
-                "restaurants of the online store",
-                error,
-            )
         print(hint)
         uvicorn.run(
             create_app(settings, recommender),
@@ -298,6 +278,7 @@ def _serve(args: argparse.Namespace, paths: VarPaths) -> None:
         )
         return
 
+    del recommender
     # Workers are separate processes that build the app from the environment;
     # their metrics meet in one folder, emptied before they start.
     metrics_dir = paths.root / "prometheus"
@@ -327,6 +308,43 @@ def _serve(args: argparse.Namespace, paths: VarPaths) -> None:
         # reports ready, which takes longer than uvicorn's default 5 s.
         timeout_worker_healthcheck=WORKER_START_SECONDS,
     )
+
+
+def _load_for_serving(
+    args: argparse.Namespace, paths: VarPaths, settings: Settings
+) -> Recommender:
+    """Load what the service serves, or raise ValueError in one line naming
+    the profile's stores; warn when the feature tables are stale."""
+    from features.feast_store import check_features_current, describe_profile
+    from service.recommender import Recommender
+
+    try:
+        recommender = Recommender(settings)
+    except (FileNotFoundError, ValueError):
+        raise
+    except Exception as error:
+        # Feast, SQLite, protobuf, Redis and SQLAlchemy each raise their
+        # own types for an unreadable or unreachable store.
+        logger.debug("loading for serving failed", exc_info=True)
+        lines = str(error).strip().splitlines()
+        where = describe_profile(paths.root, args.feast_profile)
+        msg = (
+            f"cannot read the features to serve from the "
+            f"{args.feast_profile} profile ({where}): "
+            f"{type(error).__name__}: {lines[-1] if lines else ''}; run "
+            "`recommender features` with this profile, or check that its "
+            "stores are reachable (-v prints the traceback)"
+        )
+        raise ValueError(msg) from error
+    try:
+        check_features_current(paths.features, paths.store, args.feature_repo)
+    except ValueError as error:
+        logger.warning(
+            "%s. Until then the service knows only the users and "
+            "restaurants of the online store",
+            error,
+        )
+    return recommender
 
 
 def _example_user(paths: VarPaths) -> str:

@@ -13,6 +13,7 @@ from features import store
 from features.feast_store import (
     FEATURE_MANIFEST,
     apply_repository,
+    check_feature_code,
     check_features_current,
     check_registry_folder,
     materialize,
@@ -134,7 +135,7 @@ def build_features(
         logger.info("wrote %s", path)
     apply_repository(feature_repo, paths.root, feast_profile, tables)
     materialize(feature_repo, paths.root, feast_profile)
-    write_manifest(paths.features, paths.store)
+    write_manifest(paths.features, paths.store, feature_repo)
 
 
 def train(
@@ -152,7 +153,7 @@ def train(
     MLflow only logs a warning.
     """
     config = _with_service(load_config(config_path), feature_service)
-    check_features_current(paths.features, paths.store)
+    check_features_current(paths.features, paths.store, feature_repo)
     check_registry_folder(feature_repo, paths.root, feast_profile)
     # Checked before training: a `current` that is not a file would make the
     # save fail after minutes of boosting.
@@ -213,6 +214,10 @@ def evaluate(
     """
     segment_specs = load_segments(segments_path)
     audit_specs = load_audits(audits_path, segment_specs, settings.k)
+    # Evaluation computes its own feature tables, but reads the feature
+    # service from the registry that `recommender features` applied. Without
+    # a manifest, reading the registry fails later with its own message.
+    check_feature_code(paths.features, feature_repo, required=False)
     frames = read_store(paths)
     check_segment_columns(segment_specs, frames, serving_cutoff(frames))
     config = _with_service(load_config(config_path), feature_service)

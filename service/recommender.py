@@ -111,6 +111,9 @@ class _State:
     repeat_orders: bool
     # Restaurants of the store that the online store has features for.
     restaurants_online: int
+    # Reads a user's features with the views' fields as the registry had them
+    # at this load.
+    user_reader: OnlineReader
 
     @property
     def restaurants(self) -> pl.DataFrame:
@@ -127,9 +130,13 @@ class Recommender:
         self.store = open_store(
             settings.feature_repo, settings.var_dir, settings.feast_profile
         )
-        self.user_reader = OnlineReader(self.store, USER_VIEWS, USER_ID)
         self._reload_lock = threading.Lock()
         self._state = self._load_state()
+
+    @property
+    def user_reader(self) -> OnlineReader:
+        """The reader of user features of the loaded state."""
+        return self._state.user_reader
 
     @property
     def ready(self) -> bool:
@@ -155,7 +162,19 @@ class Recommender:
         """
         with self._reload_lock:
             try:
+                # Feast caches the registry; `recommender features` may have
+                # changed it since the last load.
+                self.store.refresh_registry()
+                self._check_views()
                 state = self._load_state(require_model=True)
+                if state.restaurants_online == 0 and len(state.catalogue) > 0:
+                    msg = (
+                        "the online store has features for none of the "
+                        f"{len(state.catalogue)} restaurants of the store; run "
+                        "`recommender features` with this profile or check the "
+                        "online store's address, then reload"
+                    )
+                    raise ModelLoadError(msg)
             except (ModelNotFoundError, ModelLoadError):
                 raise
             except Exception as error:
@@ -169,17 +188,38 @@ class Recommender:
             self._state = state
         return None if state.metadata is None else state.metadata.version
 
+    def _check_views(self) -> None:
+        """Raise ModelLoadError when the registry's feature views are not
+        the ones this process's feature tables define: the feature code is
+        read once, at start, so a view added or removed since needs a
+        restart."""
+        known = {*USER_VIEWS, *RESTAURANT_VIEWS}
+        registered = {view.name for view in self.store.list_feature_views()}
+        if registered == known:
+            return
+        added = ", ".join(sorted(registered - known)) or "none"
+        removed = ", ".join(sorted(known - registered)) or "none"
+        msg = (
+            "the feature views of the registry changed since the service "
+            f"started (added: {added}; removed: {removed}); restart the "
+            "service to load the new feature definitions"
+        )
+        raise ModelLoadError(msg)
+
     def _load_state(self, require_model: bool = False) -> _State:
         ranker, metadata = self._load_model(require_model)
+        user_reader = OnlineReader(self.store, USER_VIEWS, USER_ID)
         connection = connect(self.paths.store, read_only=True)
         try:
-            restaurant_ids = [
-                row[0]
-                for row in connection.execute(
-                    f"SELECT {RESTAURANT_ID} FROM {RESTAURANTS.name} "
+            # Names come from the store, so that lists name their restaurants
+            # even when the online store lacks them.
+            names = dict(
+                connection.execute(
+                    f"SELECT {RESTAURANT_ID}, name FROM {RESTAURANTS.name} "
                     f"ORDER BY {RESTAURANT_ID}"
                 ).fetchall()
-            ]
+            )
+            restaurant_ids = list(names)
             orders_timed = connection.execute(
                 f"SELECT count(*) > 0 AND count(ordered_at) = count(*) "
                 f"FROM {ORDERS.name}"
@@ -188,13 +228,6 @@ class Recommender:
             connection.close()
         reader = OnlineReader(self.store, RESTAURANT_VIEWS, RESTAURANT_ID)
         restaurants = reader.read(restaurant_ids)
-        names = dict(
-            zip(
-                restaurants[RESTAURANT_ID].to_list(),
-                restaurants["restaurant_name"].fill_null("").to_list(),
-                strict=True,
-            )
-        )
         # Training keeps restaurants a user ordered from as candidates when
         # every order has a time. Without a model, the same rule applies to
         # the store.
@@ -208,9 +241,7 @@ class Recommender:
         shap = None if ranker is None else checked_tables(ranker.booster)
         if ranker is not None:
             try:
-                inputs = ModelInputs(
-                    ranker.features, catalogue, self.user_reader.schema
-                )
+                inputs = ModelInputs(ranker.features, catalogue, user_reader.schema)
             except ValueError as error:
                 if require_model:
                     msg = f"the current model cannot be served: {error}"
@@ -243,7 +274,17 @@ class Recommender:
             restaurants.height,
             online,
         )
-        return _State(ranker, metadata, catalogue, inputs, shap, names, repeat, online)
+        return _State(
+            ranker,
+            metadata,
+            catalogue,
+            inputs,
+            shap,
+            names,
+            repeat,
+            online,
+            user_reader,
+        )
 
     def _load_model(
         self, require_model: bool
@@ -298,7 +339,12 @@ class Recommender:
         rows = state.catalogue.candidates(filters)
         notes = _filter_notes(state, filters)
         try:
-            user = self.user_reader.read_row(user_id)
+            if state.restaurants_online == 0 and len(state.catalogue) > 0:
+                # An emptied or wrong online store returns nulls for every
+                # read, so its user rows would pass for users without orders.
+                msg = "the online store has no restaurant features"
+                raise LookupError(msg)
+            user = state.user_reader.read_row(user_id)
         except Exception as error:
             # Feast and the Redis client raise plain exceptions, for example
             # while a view is being materialized. A list by popularity in the
@@ -538,7 +584,7 @@ class Recommender:
                 include_features,
             )
         if ranked is None:
-            frame = pl.DataFrame([user], schema=self.user_reader.schema)
+            frame = pl.DataFrame([user], schema=state.user_reader.schema)
             ranked = rank_by_model_frames(
                 state.catalogue, ranker, frame, rows, k, include_features
             )

@@ -20,12 +20,14 @@ from typing import Any
 
 import polars as pl
 import pytest
-from feast import FeatureStore
+from feast import FeatureStore, FeatureView, Field
 from feast.protos.feast.core.Registry_pb2 import Registry
+from feast.types import Int64
 
 import models.dataset as dataset_module
 from features.feast_store import (
     apply_repository,
+    check_view_list,
     check_views,
     open_store,
     write_feature_tables,
@@ -309,6 +311,130 @@ def test_check_views_rejects_missing_column(
         ValueError, match="user_cuisine declares user_pizza_share, but its table"
     ):
         check_views(store, tables)
+
+
+def _file_view(name: str, path: Path, entity: str, *fields: Any) -> FeatureView:
+    from feast import Entity, FileSource, ValueType
+
+    keys = {"user": USER_ID, "restaurant": RESTAURANT_ID}
+    key = Entity(name=entity, join_keys=[keys[entity]], value_type=ValueType.STRING)
+    return FeatureView(
+        name=name,
+        entities=[key],
+        schema=list(fields),
+        source=FileSource(path=str(path), timestamp_field=EVENT_TIMESTAMP),
+    )
+
+
+def _error_with_user_diet_as(
+    store: FeatureStore,
+    tables: dict[str, pl.DataFrame],
+    view_name: str,
+    entity: str,
+    field: Field,
+) -> str:
+    """Return the message of check_view_list when the user_diet view is
+    replaced by ``view_name`` over the same file, with the on-demand views."""
+    path = Path(store.get_feature_view("user_diet").batch_source.path)
+    views = [v for v in store.list_feature_views() if v.name != "user_diet"]
+    replaced = _file_view(view_name, path, entity, field)
+    with pytest.raises(ValueError) as raised:
+        check_view_list(
+            [*views, replaced], tables, store.list_on_demand_feature_views()
+        )
+    return str(raised.value)
+
+
+def test_check_views_rejects_view_named_otherwise(
+    store: FeatureStore, serving_tables: dict[str, pl.DataFrame]
+) -> None:
+    field = Field(name="user_diet_order_count", dtype=Int64)
+
+    message = _error_with_user_diet_as(
+        store, serving_tables, "user_diets", "user", field
+    )
+
+    assert message == (
+        "feature view user_diets reads the table user_diet; name the view "
+        "user_diet, because training and the service read each table's "
+        "features from the view of the same name"
+    )
+
+
+def test_check_views_rejects_other_entity(
+    store: FeatureStore, serving_tables: dict[str, pl.DataFrame]
+) -> None:
+    field = Field(name="user_diet_order_count", dtype=Int64)
+
+    message = _error_with_user_diet_as(
+        store, serving_tables, "user_diet", "restaurant", field
+    )
+
+    assert message == (
+        "feature view user_diet is keyed on the entities ['restaurant'], but its "
+        "table has one row per user_id; set entities=[user]"
+    )
+
+
+def test_check_views_rejects_on_demand_name(
+    store: FeatureStore, serving_tables: dict[str, pl.DataFrame]
+) -> None:
+    field = Field(name="same_city", dtype=Int64)
+
+    message = _error_with_user_diet_as(
+        store, serving_tables, "user_diet", "user", field
+    )
+
+    assert message == (
+        "feature same_city is declared by both feature views "
+        "user_restaurant_pair (on demand) and user_diet; rename one"
+    )
+
+
+def test_check_views_rejects_unsupported_type(
+    store: FeatureStore, serving_tables: dict[str, pl.DataFrame]
+) -> None:
+    from feast.types import UnixTimestamp
+
+    field = Field(name="user_diet_order_count", dtype=UnixTimestamp)
+
+    message = _error_with_user_diet_as(
+        store, serving_tables, "user_diet", "user", field
+    )
+
+    assert message == (
+        "feature view user_diet declares user_diet_order_count as UnixTimestamp, "
+        "which the feature tables do not support; use Float64, Float32, Int64, "
+        "Int32, String, Bool or an Array of one of them"
+    )
+
+
+def test_check_views_rejects_table_without_view(
+    store: FeatureStore, serving_tables: dict[str, pl.DataFrame]
+) -> None:
+    tables = {**serving_tables, "user_extra": serving_tables["user_diet"]}
+
+    with pytest.raises(ValueError, match="computes the table user_extra, which no"):
+        check_view_list(store.list_feature_views(), tables)
+
+
+def test_check_views_rejects_file_without_transform(
+    store: FeatureStore, serving_tables: dict[str, pl.DataFrame], tmp_path: Path
+) -> None:
+    left_over = tmp_path / "user_extra.parquet"
+    serving_tables["user_diet"].write_parquet(left_over)
+    view = _file_view(
+        "user_extra", left_over, "user", Field(name="user_extra_one", dtype=Int64)
+    )
+
+    with pytest.raises(ValueError) as raised:
+        check_view_list([*store.list_feature_views(), view], serving_tables)
+
+    assert str(raised.value) == (
+        f"feature view user_extra reads {left_over}, but no transform in "
+        "features/transforms.py computes the table user_extra (the file is left "
+        "from an earlier run); add the transform or remove the view"
+    )
 
 
 def test_check_views_names_missing_file(

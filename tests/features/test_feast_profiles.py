@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import psycopg
 import pytest
@@ -47,8 +48,9 @@ from features.paths import (
     VarPaths,
 )
 from features.schema import RESTAURANT_ID, USER_ID
+from features.synthetic import WorldConfig
 from service.app import create_app
-from service.pipeline import build_features, import_data, train
+from service.pipeline import build_features, generate_synthetic, import_data, train
 from service.settings import Settings
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
@@ -230,3 +232,43 @@ def test_api_ranks_over_production(var_dir: Path) -> None:
     assert body["strategy"] == "ranker"
     assert body["degraded"] is False
     assert len(body["recommendations"]) == 5
+
+
+def test_features_again_replaces_redis_values(var_dir: Path, tmp_path: Path) -> None:
+    """Features computed again from changed orders with the same last day
+    carry the same event time: midnight after the last order. A second
+    `features` run must still overwrite Redis. The test runs last, because it
+    points the module's project at a folder of its own."""
+    paths = VarPaths(tmp_path / "var")
+    generate_synthetic(paths, WorldConfig(users=300, restaurants=60, days=30))
+    build_features(paths, FEATURE_REPO, RANKER_CONFIG, PRODUCTION)
+    with duckdb.connect(str(paths.store)) as db:
+        user, count = db.execute(
+            "SELECT user_id, count(*) FROM orders GROUP BY user_id "
+            "HAVING count(*) > 1 ORDER BY user_id LIMIT 1"
+        ).fetchall()[0]
+        # The user's first order, never the world's last, so the cutoff stays.
+        db.execute(
+            "DELETE FROM order_items WHERE order_id = (SELECT order_id FROM orders "
+            "WHERE user_id = ? ORDER BY ordered_at LIMIT 1)",
+            [user],
+        )
+        db.execute(
+            "DELETE FROM orders WHERE order_id = (SELECT order_id FROM orders "
+            "WHERE user_id = ? ORDER BY ordered_at LIMIT 1)",
+            [user],
+        )
+
+    build_features(paths, FEATURE_REPO, RANKER_CONFIG, PRODUCTION)
+    store = open_store(FEATURE_REPO, paths.root, PRODUCTION)
+    stored = OnlineReader(store, USER_VIEWS, USER_ID).read([user])
+
+    assert stored["user_order_count"][0] == count - 1
+    # The module's folder shares the project, whose views now read the other
+    # folder's tables: training there stops instead of reading them.
+    with pytest.raises(ValueError) as raised:
+        train(VarPaths(var_dir), RANKER_CONFIG, FEATURE_REPO, PRODUCTION)
+    assert str(raised.value).startswith(
+        f"the Feast project {store.project} reads its feature tables from "
+        f"{paths.features.resolve()}, not from {(var_dir / 'features').resolve()}"
+    )

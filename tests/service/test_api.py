@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import re
 import shutil
@@ -19,6 +20,8 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 from features import store
+from features.feast_store import open_store
+from features.paths import FEATURE_REPO
 from service.app import create_app
 from service.cli import main
 from service.feedback import feedback_folder
@@ -467,6 +470,33 @@ def test_reload_without_online_table_is_409(
     assert after == before
 
 
+def test_reload_after_view_removed_is_409(
+    pipeline_var_dir: Path, tmp_path: Path
+) -> None:
+    """The feature code is read once, at start, so a reload after a view left
+    the registry says to restart; once `features` puts it back, a reload
+    succeeds."""
+    var_dir = _var_copy(pipeline_var_dir, tmp_path)
+    settings = Settings(var_dir=var_dir, admin_token="reload-token")
+    auth = {"Authorization": "Bearer reload-token"}
+
+    with TestClient(create_app(settings)) as test_client:
+        open_store(FEATURE_REPO, var_dir).delete_feature_view("user_activity")
+        refused = test_client.post("/v1/admin/reload", headers=auth)
+        assert main(["--var-dir", str(var_dir), "features"]) == 0
+        accepted = test_client.post("/v1/admin/reload", headers=auth)
+        listed = test_client.get("/v1/users/U1077/recommendations").json()
+
+    assert refused.status_code == 409
+    assert refused.json()["detail"] == (
+        "the feature views of the registry changed since the service started "
+        "(added: none; removed: user_activity); restart the service to load "
+        "the new feature definitions"
+    )
+    assert accepted.status_code == 200, accepted.json()
+    assert listed["strategy"] == "ranker"
+
+
 def _wait_for_log(caplog: pytest.LogCaptureFixture, text: str) -> bool:
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
@@ -524,9 +554,19 @@ def test_unservable_model_starts_without_it(
     var_dir = _var_copy(pipeline_var_dir, tmp_path)
     models = var_dir / "models"
     version = (models / "current").read_text().strip()
+    # A model that reads a feature the online store lacks, renamed in the
+    # model file and its metadata alike, with the checksum to match.
     metadata_path = models / version / "metadata.json"
     metadata = json.loads(metadata_path.read_text())
+    model_path = models / version / "model.txt"
+    lines = model_path.read_text().splitlines(keepends=True)
+    (row,) = [i for i, line in enumerate(lines) if line.startswith("feature_names=")]
+    names = lines[row].removeprefix("feature_names=").split(" ")
+    assert names[0] == metadata["features"][0]
+    lines[row] = "feature_names=" + " ".join(["no_such_feature", *names[1:]])
+    model_path.write_text("".join(lines))
     metadata["features"][0] = "no_such_feature"
+    metadata["model_sha256"] = hashlib.sha256(model_path.read_bytes()).hexdigest()
     metadata_path.write_text(json.dumps(metadata))
 
     ready, response, errors = _start_and_ask(var_dir, caplog)
@@ -565,16 +605,21 @@ def test_damaged_model_starts_without_it(
     ]
 
 
-def test_empty_online_store_not_ready(
-    pipeline_var_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    var_dir = _var_copy(pipeline_var_dir, tmp_path)
+def _empty_online_store(var_dir: Path) -> None:
+    """Delete every row of the embedded online store, keeping its tables."""
     online = sqlite3.connect(var_dir / "feast" / "online_store.db")
     tables = online.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
     for (table,) in tables.fetchall():
         online.execute(f"DELETE FROM {table}")
     online.commit()
     online.close()
+
+
+def test_empty_online_store_not_ready(
+    pipeline_var_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    var_dir = _var_copy(pipeline_var_dir, tmp_path)
+    _empty_online_store(var_dir)
 
     ready, response, errors = _start_and_ask(var_dir, caplog)
 
@@ -585,6 +630,49 @@ def test_empty_online_store_not_ready(
         "store: run `recommender features` with this profile, or check the "
         "online store's address; /readyz returns 503"
     ]
+    # Every null row of an empty store would pass for an unknown user: the
+    # list says it is degraded, names its restaurants from the store and
+    # leaves out what U1077 rated, as when the online store is unreachable.
+    body = response.json()
+    with store.connect(var_dir / "store.duckdb", read_only=True) as db:
+        rated = {
+            row[0]
+            for row in db.execute(
+                "SELECT restaurant_id FROM orders WHERE user_id = 'U1077'"
+            ).fetchall()
+        }
+        names = dict(
+            db.execute("SELECT restaurant_id, name FROM restaurants").fetchall()
+        )
+    listed = [item["restaurant_id"] for item in body["recommendations"]]
+    assert body["degraded"] is True
+    assert body["strategy"] == "popularity"
+    assert rated
+    assert listed
+    assert not rated & set(listed)
+    for item in body["recommendations"]:
+        assert item["name"] == names[item["restaurant_id"]]
+
+
+def test_reload_refuses_empty_online_store(
+    pipeline_var_dir: Path, tmp_path: Path
+) -> None:
+    var_dir = _var_copy(pipeline_var_dir, tmp_path)
+    settings = Settings(var_dir=var_dir, admin_token="reload-token")
+    auth = {"Authorization": "Bearer reload-token"}
+
+    with TestClient(create_app(settings)) as test_client:
+        _empty_online_store(var_dir)
+        reloaded = test_client.post("/v1/admin/reload", headers=auth)
+        ready = test_client.get("/readyz")
+
+    assert reloaded.status_code == 409
+    assert reloaded.json()["detail"] == (
+        "the online store has features for none of the 130 restaurants of the "
+        "store; run `recommender features` with this profile or check the "
+        "online store's address, then reload"
+    )
+    assert ready.status_code == 200
 
 
 @pytest.mark.parametrize("damage", ["not-a-database", "folder-is-a-file"])

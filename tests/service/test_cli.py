@@ -13,7 +13,13 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from features.paths import AUDITS_CONFIG, RANKER_CONFIG, SEGMENTS_CONFIG, VarPaths
+from features.paths import (
+    AUDITS_CONFIG,
+    FEATURE_REPO,
+    RANKER_CONFIG,
+    SEGMENTS_CONFIG,
+    VarPaths,
+)
 from models.runs import list_runs
 from models.tracking import EVALUATE, log_evaluation, start_run, tracking_uri
 from service.cli import EXIT_AUDITS, _example_user, main
@@ -78,12 +84,14 @@ def _free_port() -> int:
     ],
     ids=["online-store", "registry", "online-store-deleted"],
 )
+@pytest.mark.parametrize("workers", ["1", "2"])
 def test_serve_damaged_feast_files_one_line(
     pipeline_var_dir: Path,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
     damaged: str,
     error: str,
+    workers: str,
 ) -> None:
     var_dir = tmp_path / "var"
     shutil.copytree(pipeline_var_dir, var_dir)
@@ -94,7 +102,8 @@ def test_serve_damaged_feast_files_one_line(
         (feast_dir / "online_store.db").unlink()
     port = str(_free_port())
 
-    assert main(["--var-dir", str(var_dir), "serve", "--port", port]) == 1
+    serve = ["serve", "--port", port, "--workers", workers]
+    assert main(["--var-dir", str(var_dir), *serve]) == 1
 
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert len(errors) == 1
@@ -159,6 +168,38 @@ def test_train_after_changed_ratings_needs_features(
         f"data (orders rows changed, {orders} as then); run `recommender "
         "features` again"
     )
+
+
+def test_changed_feature_code_needs_features(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Editing a feature definition without running `features` again leaves
+    the tables and the registry of the old code: train and evaluate reject
+    them."""
+    repo = tmp_path / "feature_repo"
+    shutil.copytree(FEATURE_REPO, repo, ignore=shutil.ignore_patterns("__pycache__"))
+    var_dir = str(tmp_path / "var")
+    with_repo = ["--feature-repo", str(repo)]
+    assert main(["--var-dir", var_dir, "data"]) == 0
+    assert main(["--var-dir", var_dir, "features", *with_repo]) == 0
+    with (repo / "definitions.py").open("a") as definitions:
+        definitions.write("\n# An edit after the last `recommender features`.\n")
+
+    assert main(["--var-dir", var_dir, "train", *with_repo]) == 1
+    trained = caplog.records[-1].getMessage()
+    assert main(["--var-dir", var_dir, "evaluate", "--splits", "1", *with_repo]) == 1
+    evaluated = caplog.records[-1].getMessage()
+
+    features = tmp_path / "var" / "features"
+    expected = (
+        f"the feature tables in {features} and the Feast registry were built "
+        "from other feature code (one of "
+    )
+    assert trained.startswith(expected), trained
+    assert evaluated.startswith(expected), evaluated
+    assert "definitions.py" in trained
+    assert trained.endswith("changed since); run `recommender features` again")
+    assert not (tmp_path / "var" / "models").exists()
 
 
 def test_train_in_copied_folder_needs_features(
