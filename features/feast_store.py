@@ -23,7 +23,7 @@ import logging
 import os
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -317,33 +317,61 @@ def apply_repository(
             Path(config.registry.path), Path(config.online_store.path)
         )
 
-    # The definitions read RECOMMENDER_VAR_DIR when imported, so a module left
-    # over from an apply with another folder must be imported again.
-    _forget_modules_under(repo)
-    # Feast imports the definitions by module name from the working
-    # directory, and apply_total prints its plan.
     output = io.StringIO()
-    sys.path.insert(0, str(repo))
-    try:
-        with contextlib.chdir(repo), contextlib.redirect_stdout(output):
-            # As apply_total does: no __pycache__ in the repository.
-            sys.dont_write_bytecode = True
-            contents = _feast_step(repo, lambda: parse_repo(repo))
-            if tables is not None:
-                check_view_list(
-                    contents.feature_views, tables, contents.on_demand_feature_views
-                )
-                _check_service_names(contents.feature_services)
-            _feast_step(
-                repo, lambda: apply_total(config, repo, skip_source_validation=False)
+    with _inside_repository(repo), contextlib.redirect_stdout(output):
+        contents = _feast_step(repo, lambda: parse_repo(repo))
+        if tables is not None:
+            check_view_list(
+                contents.feature_views, tables, contents.on_demand_feature_views
             )
-    finally:
-        sys.path.remove(str(repo))
+            _check_service_names(contents.feature_services)
+        _feast_step(
+            repo, lambda: apply_total(config, repo, skip_source_validation=False)
+        )
     # The plan lists every changed field of every object: detail, not progress.
     for line in output.getvalue().splitlines():
         if line.strip():
             logger.debug("feast apply: %s", line.strip())
     logger.info("applied the Feast repository %s", repo)
+
+
+def check_repository(
+    repo_path: Path, var_dir: Path, profile: str, tables: dict[str, pl.DataFrame]
+) -> None:
+    """Check the repository's definitions against ``tables`` as
+    :func:`apply_repository` does, without writing anything; a view may read
+    a file of ``tables`` that is not written yet.
+
+    Raises:
+        ValueError: as :func:`check_view_list`, or the definitions do not load.
+    """
+    from feast.repo_operations import parse_repo
+
+    prepare_profile(repo_path, var_dir, profile)
+    repo = repo_path.resolve()
+    with _inside_repository(repo), contextlib.redirect_stdout(io.StringIO()):
+        contents = _feast_step(repo, lambda: parse_repo(repo))
+        check_view_list(
+            contents.feature_views, tables, contents.on_demand_feature_views
+        )
+        _check_service_names(contents.feature_services)
+
+
+@contextlib.contextmanager
+def _inside_repository(repo: Path) -> Iterator[None]:
+    """Run in ``repo`` with it on ``sys.path``, as Feast imports the
+    definitions by module name from the working directory."""
+    # The definitions read RECOMMENDER_VAR_DIR when imported, so a module left
+    # over from an apply with another folder must be imported again.
+    _forget_modules_under(repo)
+    sys.path.insert(0, str(repo))
+    try:
+        with contextlib.chdir(repo):
+            # As apply_total does: no __pycache__ in the repository.
+            sys.dont_write_bytecode = True
+            yield
+    finally:
+        sys.path.remove(str(repo))
 
 
 def _recorded_tables(registry: Path) -> list[tuple[str, str]] | None:
@@ -535,9 +563,10 @@ def check_view_list(
             owners[field.name] = f"{view.name} (on demand)"
     read_tables = set()
     for view in sorted(views, key=lambda v: v.name):
-        _check_source_file(view)
         table_name = _table_read_by(view)
         table = None if table_name is None else tables.get(table_name)
+        if table is None:
+            _check_source_file(view)
         if table_name is not None and table is not None:
             read_tables.add(table_name)
             _check_view_table(view, table_name)

@@ -133,6 +133,13 @@ def load_config(path: Path) -> RankerConfig:
             msg = f"{path}: missing required setting {key!r}"
             raise ValueError(msg)
 
+    service = raw["feature_service"]
+    if not isinstance(service, str) or not service:
+        msg = (
+            f"{path}: feature_service must name a feature service of "
+            f"feature_repo/definitions.py, such as ranker_v2; got {service!r}"
+        )
+        raise ValueError(msg)
     params = dict(raw["params"])
     _check_lightgbm_params(path, params)
     seed = int(raw["seed"])
@@ -179,7 +186,7 @@ def load_config(path: Path) -> RankerConfig:
         params=params,
         num_boost_round=int(raw["num_boost_round"]),
         seed=seed,
-        feature_service=str(raw["feature_service"]),
+        feature_service=service,
         cutoffs=cutoffs,
         negatives_per_group=negatives,
         early_stopping_rounds=stopping,

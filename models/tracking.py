@@ -235,6 +235,8 @@ def log_evaluation(
         metrics = evaluation_metrics(report)
         tags = {
             "data_fingerprint": report["data_fingerprint"],
+            "git_commit": report.get("git_commit"),
+            "git_dirty": report.get("git_dirty"),
             HEADLINE_TAG: next(iter(metrics), None),
         }
         _log_batches(client, run_id, metrics, _evaluation_params(report), tags)

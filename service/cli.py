@@ -48,6 +48,8 @@ MAX_WORLD_RESTAURANTS = 100_000
 # Exit code of an import that loaded its good rows but rejected others.
 EXIT_REJECTS = 3
 EXIT_AUDITS = 4
+# As a shell reports a process ended by SIGINT.
+EXIT_INTERRUPTED = 130
 WORKER_START_SECONDS = 180
 
 
@@ -91,6 +93,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, ValueError, TrackingError) as error:
         logger.error("%s", error)
         return 1
+    except KeyboardInterrupt:
+        # A stage stopped part way leaves no file a later stage reads: the
+        # store is written in one transaction, a model folder is renamed into
+        # place, and features drops its manifest until it completes.
+        logger.error("interrupted; run `recommender %s` again", args.command)
+        return EXIT_INTERRUPTED
     return 0
 
 

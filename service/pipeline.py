@@ -16,6 +16,7 @@ from features.feast_store import (
     check_feature_code,
     check_features_current,
     check_registry_folder,
+    check_repository,
     materialize,
     open_store,
     write_feature_tables,
@@ -51,7 +52,7 @@ from models.evaluate import (
     write_report,
 )
 from models.ranker import RankerConfig, load_config
-from models.registry import ModelMetadata, check_alias
+from models.registry import ModelMetadata, check_alias, git_state
 from models.report_render import write_html
 from models.segments import (
     assign_segments,
@@ -128,6 +129,9 @@ def build_features(
     frames = read_store(paths)
     config = load_config(config_path)
     tables = feature_history(frames, config.cutoffs)
+    # Before the last run's tables and manifest are touched, so that a
+    # mistake in the definitions or the profile leaves them usable.
+    check_repository(feature_repo, paths.root, feast_profile, tables)
     # A run that stops part way leaves no manifest, so training refuses the
     # tables until a run completes.
     (paths.features / FEATURE_MANIFEST).unlink(missing_ok=True)
@@ -226,6 +230,7 @@ def evaluate(
     # Recorded, so that reports and runs tell which declarations they used.
     report["settings"]["segments_file"] = str(segments_path.resolve())
     report["settings"]["audits_file"] = str(audits_path.resolve())
+    report["git_commit"], report["git_dirty"] = git_state(PROJECT_DIR)
 
     users, restaurants = attributes_at(ranked.train, ranked.cutoff, ranked.tables)
     segments = assign_segments(segment_specs, users, restaurants)

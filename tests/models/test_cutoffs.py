@@ -551,6 +551,25 @@ def test_config_missing_feature_service(tmp_path: Path) -> None:
         load_config(path)
 
 
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [("", "''"), (["ranker_v2"], "['ranker_v2']"), (2, "2")],
+    ids=["empty", "list", "number"],
+)
+def test_config_feature_service_not_a_name(
+    tmp_path: Path, value: object, shown: str
+) -> None:
+    path = write_config(tmp_path, feature_service=value)
+
+    with pytest.raises(ValueError) as raised:
+        load_config(path)
+
+    assert str(raised.value) == (
+        f"{path}: feature_service must name a feature service of "
+        f"feature_repo/definitions.py, such as ranker_v2; got {shown}"
+    )
+
+
 def test_config_unknown_cutoffs_key(tmp_path: Path) -> None:
     path = write_config(tmp_path, cutoffs={"count": 3, "every_day": 2})
 

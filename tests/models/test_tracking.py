@@ -127,6 +127,8 @@ def make_report(means: tuple[float, float], segment_mean: float) -> dict[str, An
         "settings": {"n_splits": 2, "test_fraction": 0.2, "seed": 0, "k": 10},
         "relevance": "any held-out order",
         "data_fingerprint": "f" * 64,
+        "git_commit": "abc123",
+        "git_dirty": False,
         "ranker": {
             "feature_service": "ranker_test",
             "params": PARAMS,
@@ -359,6 +361,8 @@ def test_evaluation_run_params_tags(uri: str, tmp_path: Path) -> None:
     assert "features" not in run.data.params
     assert run.data.tags["kind"] == "evaluate"
     assert run.data.tags["headline_metric"] == "lightgbm_ranker.ndcg_at_10.mean"
+    assert run.data.tags["git_commit"] == "abc123"
+    assert run.data.tags["git_dirty"] == "False"
 
 
 def test_evaluation_run_report_files(uri: str, tmp_path: Path) -> None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +16,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
+from features.feast_store import check_features_current
 from features.paths import (
     AUDITS_CONFIG,
     FEATURE_REPO,
@@ -200,6 +204,40 @@ def test_changed_feature_code_needs_features(
     assert "definitions.py" in trained
     assert trained.endswith("changed since); run `recommender features` again")
     assert not (tmp_path / "var" / "models").exists()
+
+
+def test_failed_features_keeps_last_tables(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A mistake in the definitions stops `features` before it replaces the
+    last run's tables and manifest, so they stay usable."""
+    repo = tmp_path / "feature_repo"
+    shutil.copytree(FEATURE_REPO, repo, ignore=shutil.ignore_patterns("__pycache__"))
+    var_dir = tmp_path / "var"
+    with_repo = ["--feature-repo", str(repo)]
+    assert main(["--var-dir", str(var_dir), "data"]) == 0
+    assert main(["--var-dir", str(var_dir), "features", *with_repo]) == 0
+    manifest = var_dir / "features" / "manifest.json"
+    tables = {path.name: path.stat().st_mtime_ns for path in manifest.parent.iterdir()}
+    definitions = repo / "definitions.py"
+    text = definitions.read_text()
+    declared = 'Field(name="user_diet_order_count", dtype=Int64)'
+    assert declared in text
+    definitions.write_text(text.replace(declared, declared.replace("Int64", "Float64")))
+
+    assert main(["--var-dir", str(var_dir), "features", *with_repo]) == 1
+
+    assert (
+        caplog.records[-1]
+        .getMessage()
+        .startswith(
+            "feature view user_diet declares user_diet_order_count as Float64, but "
+            "its table has Int64"
+        )
+    )
+    after = {path.name: path.stat().st_mtime_ns for path in manifest.parent.iterdir()}
+    assert after == tables
+    check_features_current(var_dir / "features", var_dir / "store.duckdb", FEATURE_REPO)
 
 
 def test_train_in_copied_folder_needs_features(
@@ -568,3 +606,29 @@ def test_train_unreachable_server_registers(
     assert f"MLflow tracking at {UNREACHABLE} failed" in caplog.text
     assert f"model {current} is registered and current" in caplog.text
     assert "MLflow run" not in capsys.readouterr().out
+
+
+def test_interrupted_features_one_line(pipeline_var_dir: Path, tmp_path: Path) -> None:
+    var_dir = tmp_path / "var"
+    shutil.copytree(pipeline_var_dir, var_dir)
+    command = [sys.executable, "-m", "service.cli", "--var-dir", str(var_dir)]
+    process = subprocess.Popen(
+        [*command, "features"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # Interrupt once the first table is written, inside the stage.
+    assert process.stderr is not None
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if " wrote " in line:
+            break
+    process.send_signal(signal.SIGINT)
+    _, rest = process.communicate(timeout=60)
+    stderr = "".join(seen) + rest
+
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert stderr.strip().endswith("interrupted; run `recommender features` again")
