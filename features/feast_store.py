@@ -352,7 +352,10 @@ def check_repository(
     with _inside_repository(repo), contextlib.redirect_stdout(io.StringIO()):
         contents = _feast_step(repo, lambda: parse_repo(repo))
         check_view_list(
-            contents.feature_views, tables, contents.on_demand_feature_views
+            contents.feature_views,
+            tables,
+            contents.on_demand_feature_views,
+            written=False,
         )
         _check_service_names(contents.feature_services)
 
@@ -545,8 +548,12 @@ def check_view_list(
     views: Sequence[Any],
     tables: dict[str, pl.DataFrame],
     on_demand_views: Sequence[Any] = (),
+    written: bool = True,
 ) -> None:
     """Check feature views against the feature tables.
+
+    ``written=False`` accepts a missing file for a view of one of ``tables``,
+    which is about to be written.
 
     Raises:
         ValueError: a view is wrong: it reads a local file that does not
@@ -565,7 +572,7 @@ def check_view_list(
     for view in sorted(views, key=lambda v: v.name):
         table_name = _table_read_by(view)
         table = None if table_name is None else tables.get(table_name)
-        if table is None:
+        if table is None or written:
             _check_source_file(view)
         if table_name is not None and table is not None:
             read_tables.add(table_name)

@@ -31,10 +31,11 @@ from service.strategies import (
     user_content_row,
 )
 
-NEW_RESTAURANT_REASON = "New here, no orders yet"
+NEW_RESTAURANT_REASON = "No orders yet"
 # A user with at least this share of vegetarian orders gets the vegetarian
 # reason in content-ranked lists.
 CONTENT_VEGETARIAN_RATIO = 0.9
+CONTENT_MAX_COFFEE_TEA_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -218,8 +219,11 @@ def _content_matches(
     user who declared a vegetarian diet or orders almost only vegetarian."""
     liked = {cuisine.lower() for cuisine in (user.get("user_liked_cuisines") or [])}
     ratio = user.get("user_vegetarian_order_ratio") or 0.0
-    vegetarian = (
-        ratio >= CONTENT_VEGETARIAN_RATIO or user.get("user_declared_vegetarian") == 1
+    coffee_tea = user.get("user_coffee_tea_share") or 0.0
+    # Drinks and pastries are vegetarian for every customer, so mostly coffee
+    # or tea orders say nothing of a diet, as in the diet guardrail.
+    vegetarian = user.get("user_declared_vegetarian") == 1 or (
+        ratio >= CONTENT_VEGETARIAN_RATIO and coffee_tea < CONTENT_MAX_COFFEE_TEA_SHARE
     )
     cuisines = catalogue.columns["restaurant_cuisines"]
     has_options = catalogue.columns["restaurant_has_vegetarian_options"]

@@ -40,7 +40,7 @@ pytestmark = pytest.mark.slow
 
 ADMIN_TOKEN = "test-admin-token"
 UNKNOWN_USER = "nobody-here"
-NEW_RESTAURANT_REASON = "New here, no orders yet"
+NEW_RESTAURANT_REASON = "No orders yet"
 
 
 @dataclass(frozen=True)

@@ -265,6 +265,13 @@ def test_declared_vegetarian_gets_vegetarian_reason(recommender: Recommender) ->
         assert reasons == ["Has vegetarian dishes"]
     for reasons in content_reasons(undeclared, catalogue, with_options):
         assert "Has vegetarian dishes" not in reasons
+    # All-vegetarian orders make a vegetarian, unless most went to coffee or
+    # tea places, whose drinks and pastries are vegetarian for everyone.
+    by_orders = {**undeclared, "user_vegetarian_order_ratio": 1.0}
+    for coffee_tea, expected in ((0.1, True), (0.9, False)):
+        user = {**by_orders, "user_coffee_tea_share": coffee_tea}
+        for reasons in content_reasons(user, catalogue, with_options):
+            assert ("Has vegetarian dishes" in reasons) is expected, coffee_tea
 
 
 def test_shap_tables_match_pred_contrib_on_served_rows(
