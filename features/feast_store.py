@@ -139,13 +139,12 @@ def _feature_inputs(store_path: Path) -> dict[str, dict[str, int | str]]:
 
 def feature_code_files(repo_path: Path) -> list[Path]:
     """Return the source files that define the features: the Feast
-    repository's Python files, the module of every registered transform, and
-    the pair features of the on-demand view."""
-    from features import pairs, transforms
-
+    repository's Python files, those of the ``features`` package (the
+    transforms and every module they use), and the module of every
+    registered transform."""
+    package = Path(__file__).resolve().parent
     files = {path.resolve() for path in repo_path.rglob("*.py")}
-    files.add(Path(transforms.__file__).resolve())
-    files.add(Path(pairs.__file__).resolve())
+    files.update(path.resolve() for path in package.rglob("*.py"))
     for spec in FEATURE_TABLES.values():
         source = inspect.getsourcefile(spec.compute)
         if source is not None:
@@ -208,11 +207,10 @@ def check_feature_code(
         return
     built = _read_manifest(features_dir)
     if built.get("code") != _feature_code_digest(repo_path):
-        names = ", ".join(path.name for path in feature_code_files(repo_path))
         msg = (
             f"the feature tables in {features_dir} and the Feast registry were "
-            f"built from other feature code (one of {names} changed since); "
-            "run `recommender features` again"
+            f"built from other feature code ({repo_path} or the features "
+            "package changed since); run `recommender features` again"
         )
         raise ValueError(msg)
 
@@ -322,9 +320,12 @@ def apply_repository(
         contents = _feast_step(repo, lambda: parse_repo(repo))
         if tables is not None:
             check_view_list(
-                contents.feature_views, tables, contents.on_demand_feature_views
+                contents.feature_views,
+                tables,
+                contents.on_demand_feature_views,
+                features_dir=var_dir / "features",
             )
-            _check_service_names(contents.feature_services)
+            check_service_names(contents.feature_services)
         _feast_step(
             repo, lambda: apply_total(config, repo, skip_source_validation=False)
         )
@@ -356,8 +357,9 @@ def check_repository(
             tables,
             contents.on_demand_feature_views,
             written=False,
+            features_dir=var_dir / "features",
         )
-        _check_service_names(contents.feature_services)
+        check_service_names(contents.feature_services)
 
 
 @contextlib.contextmanager
@@ -530,7 +532,7 @@ def check_views(store: FeatureStore, tables: dict[str, pl.DataFrame]) -> None:
     )
 
 
-def _check_service_names(services: Sequence[Any]) -> None:
+def check_service_names(services: Sequence[Any]) -> None:
     """Raise ValueError when two feature services share a name: the apply
     would keep one of them without a word."""
     seen: set[str] = set()
@@ -542,6 +544,14 @@ def _check_service_names(services: Sequence[Any]) -> None:
             )
             raise ValueError(msg)
         seen.add(service.name)
+        views = [projection.name for projection in service.feature_view_projections]
+        repeated = sorted({name for name in views if views.count(name) > 1})
+        if repeated:
+            msg = (
+                f"feature service {service.name} lists the feature view "
+                f"{repeated[0]} more than once; list each view once"
+            )
+            raise ValueError(msg)
 
 
 def check_view_list(
@@ -549,11 +559,13 @@ def check_view_list(
     tables: dict[str, pl.DataFrame],
     on_demand_views: Sequence[Any] = (),
     written: bool = True,
+    features_dir: Path | None = None,
 ) -> None:
     """Check feature views against the feature tables.
 
     ``written=False`` accepts a missing file for a view of one of ``tables``,
-    which is about to be written.
+    which is about to be written. With ``features_dir``, every view must read
+    a file in it.
 
     Raises:
         ValueError: a view is wrong: it reads a local file that does not
@@ -571,7 +583,23 @@ def check_view_list(
     read_tables = set()
     for view in sorted(views, key=lambda v: v.name):
         table_name = _table_read_by(view)
-        table = None if table_name is None else tables.get(table_name)
+        if table_name is None:
+            msg = (
+                f"feature view {view.name} reads {type(view.batch_source).__name__}"
+                " instead of a Parquet file of the feature tables; declare its "
+                "source with _source(<table>) in feature_repo/definitions.py"
+            )
+            raise ValueError(msg)
+        if features_dir is not None:
+            folder = Path(view.batch_source.path).resolve().parent
+            if folder != features_dir.resolve():
+                msg = (
+                    f"feature view {view.name} reads {view.batch_source.path}, "
+                    f"outside the feature tables in {features_dir}; declare its "
+                    "source with _source(<table>) in feature_repo/definitions.py"
+                )
+                raise ValueError(msg)
+        table = tables.get(table_name)
         if table is None or written:
             _check_source_file(view)
         if table_name is not None and table is not None:
@@ -596,7 +624,7 @@ def check_view_list(
             if table is not None:
                 _check_field(view, field, table)
     unread = sorted(set(tables) - read_tables)
-    if unread and views:
+    if unread:
         msg = (
             f"features/transforms.py computes the table {unread[0]}, which no "
             "feature view reads, so the service could not serve it; declare a "

@@ -164,6 +164,11 @@ def rank_by_content(
         scores = content_scores(content_user_frame(user), candidates)
     else:
         scores = content_score_arrays(pairs, catalogue.popularity_prior(rows))
+    if is_vegetarian(user) and len(scores):
+        # As the diet guardrail does for ranker lists.
+        meat_only = _meat_only(catalogue, rows)
+        scores = scores.astype(np.float64, copy=True)
+        scores[meat_only] -= float(scores.max() - scores.min()) + 1.0
     top = catalogue.best_first(rows, scores)[:k]
     return Ranked(
         restaurant_ids=[catalogue.restaurant_ids[rows[i]] for i in top],
@@ -173,14 +178,23 @@ def rank_by_content(
 
 
 def rank_by_popularity(
-    catalogue: Catalogue, rows: np.ndarray, k: int, city: str | None
+    catalogue: Catalogue,
+    rows: np.ndarray,
+    k: int,
+    city: str | None,
+    vegetarian: bool = False,
 ) -> Ranked:
-    """Rank ``rows`` by order share, within ``city`` when it has any of them."""
+    """Rank ``rows`` by order share, within ``city`` when it has any of them;
+    for a ``vegetarian``, meat-only restaurants come after the others."""
     if city is not None:
         local = catalogue.in_city(rows, city)
         if len(local):
             rows = local
-    top = catalogue.popular(rows)[:k]
+    ordered = catalogue.popular(rows)
+    if vegetarian:
+        meat_only = _meat_only(catalogue, ordered)
+        ordered = np.concatenate([ordered[~meat_only], ordered[meat_only]])
+    top = ordered[:k]
     return Ranked(
         restaurant_ids=[catalogue.restaurant_ids[row] for row in top],
         scores=[float(catalogue.order_share[row]) for row in top],
@@ -212,19 +226,32 @@ def new_restaurant_reasons(
     ]
 
 
+def is_vegetarian(user: Mapping[str, Any]) -> bool:
+    """Return whether a user row is of a vegetarian: declared, or with almost
+    only vegetarian orders, not mostly at coffee or tea places."""
+    ratio = user.get("user_vegetarian_order_ratio") or 0.0
+    coffee_tea = user.get("user_coffee_tea_share") or 0.0
+    # Drinks and pastries are vegetarian for every customer, so mostly coffee
+    # or tea orders reveal nothing of a diet, as in the diet guardrail.
+    return user.get("user_declared_vegetarian") == 1 or (
+        ratio >= CONTENT_VEGETARIAN_RATIO and coffee_tea < CONTENT_MAX_COFFEE_TEA_SHARE
+    )
+
+
+def _meat_only(catalogue: Catalogue, rows: np.ndarray) -> np.ndarray:
+    """Per row: whether the restaurant's menu is known to have no
+    vegetarian dish."""
+    options = catalogue.columns["restaurant_has_vegetarian_options"]
+    return np.array([options[row] == 0 for row in rows], dtype=bool)
+
+
 def _content_matches(
     user: Mapping[str, Any], catalogue: Catalogue, rows: Sequence[int]
 ) -> list[list[str]]:
     """Per restaurant: a cuisine the user likes, and vegetarian dishes for a
     user who declared a vegetarian diet or orders almost only vegetarian."""
     liked = {cuisine.lower() for cuisine in (user.get("user_liked_cuisines") or [])}
-    ratio = user.get("user_vegetarian_order_ratio") or 0.0
-    coffee_tea = user.get("user_coffee_tea_share") or 0.0
-    # Drinks and pastries are vegetarian for every customer, so mostly coffee
-    # or tea orders say nothing of a diet, as in the diet guardrail.
-    vegetarian = user.get("user_declared_vegetarian") == 1 or (
-        ratio >= CONTENT_VEGETARIAN_RATIO and coffee_tea < CONTENT_MAX_COFFEE_TEA_SHARE
-    )
+    vegetarian = is_vegetarian(user)
     cuisines = catalogue.columns["restaurant_cuisines"]
     has_options = catalogue.columns["restaurant_has_vegetarian_options"]
     matches = []

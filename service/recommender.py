@@ -44,6 +44,7 @@ from features.feast_store import (
 from features.paths import VarPaths
 from features.schema import ORDERS, RESTAURANT_ID, RESTAURANTS, USER_ID, USERS
 from features.store import connect
+from features.transforms import VEGETARIAN_DIETS
 from models.ranker import LightGBMRanker
 from models.registry import (
     MetadataTypeError,
@@ -55,6 +56,7 @@ from service import metrics
 from service.catalogue import Catalogue, ModelInputs
 from service.ranking import (
     Ranked,
+    is_vegetarian,
     rank_by_content,
     rank_by_model,
     rank_by_model_frames,
@@ -366,13 +368,15 @@ class Recommender:
                         "ordered from",
                     )
                 )
-            home_city = None
+            home_city, vegetarian = None, False
             if stored is not None:
-                home_city, ordered = stored
+                home_city, ordered, vegetarian = stored
                 if not state.repeat_orders:
                     rows = state.catalogue.without(rows, ordered)
             city = filters.city or home_city
-            return self._popular(state, rows, k, user_id, request_id, city, True, notes)
+            return self._popular(
+                state, rows, k, user_id, request_id, city, True, notes, vegetarian
+            )
 
         if location is not None:
             user["user_latitude"], user["user_longitude"] = location
@@ -390,7 +394,17 @@ class Recommender:
             if not state.repeat_orders and visited is not None:
                 rows = state.catalogue.without(rows, visited)
             city = filters.city or user["user_city"]
-            return self._popular(state, rows, k, user_id, request_id, city, True, notes)
+            return self._popular(
+                state,
+                rows,
+                k,
+                user_id,
+                request_id,
+                city,
+                True,
+                notes,
+                is_vegetarian(user),
+            )
         if has_orders:
             ranked = self._rank_for(state, user, rows, k, include_features)
             return self._response(
@@ -402,7 +416,15 @@ class Recommender:
                 state, ranked, k, user_id, request_id, Strategy.CONTENT, False, notes
             )
         return self._popular(
-            state, rows, k, user_id, request_id, filters.city, False, notes
+            state,
+            rows,
+            k,
+            user_id,
+            request_id,
+            filters.city,
+            False,
+            notes,
+            is_vegetarian(user),
         )
 
     def recommend_for_preferences(
@@ -511,8 +533,9 @@ class Recommender:
         city: str | None,
         degraded: bool,
         notes: list[ListNote],
+        vegetarian: bool = False,
     ) -> RecommendationList:
-        ranked = rank_by_popularity(state.catalogue, rows, k, city)
+        ranked = rank_by_popularity(state.catalogue, rows, k, city, vegetarian)
         return self._response(
             state,
             ranked,
@@ -526,15 +549,16 @@ class Recommender:
 
     def _stored_user(
         self, user_id: str, request_id: str
-    ) -> tuple[str | None, list[str]] | None:
-        """Return the user's city (None when unknown) and the restaurants they
-        ordered from, read from the store, or None when the store cannot be
-        read."""
+    ) -> tuple[str | None, list[str], bool] | None:
+        """Return the user's city (None when unknown), the restaurants they
+        ordered from and whether they declared a vegetarian diet, read from
+        the store, or None when the store cannot be read."""
         try:
             connection = connect(self.paths.store, read_only=True)
             try:
                 cities = connection.execute(
-                    f"SELECT city FROM {USERS.name} WHERE {USER_ID} = ?", [user_id]
+                    f"SELECT city, diet FROM {USERS.name} WHERE {USER_ID} = ?",
+                    [user_id],
                 ).fetchall()
                 rows = connection.execute(
                     f"SELECT DISTINCT {RESTAURANT_ID} FROM {ORDERS.name} "
@@ -553,8 +577,9 @@ class Recommender:
                 error,
             )
             return None
-        city = cities[0][0] if cities else None
-        return city, [row[0] for row in rows]
+        city, diet = cities[0] if cities else (None, None)
+        vegetarian = diet is not None and diet.lower() in VEGETARIAN_DIETS
+        return city, [row[0] for row in rows], vegetarian
 
     def _rank_for(
         self,

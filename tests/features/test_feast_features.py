@@ -27,6 +27,7 @@ from feast.types import Int64
 import models.dataset as dataset_module
 from features.feast_store import (
     apply_repository,
+    check_service_names,
     check_view_list,
     check_views,
     open_store,
@@ -434,6 +435,76 @@ def test_check_views_rejects_file_without_transform(
         f"feature view user_extra reads {left_over}, but no transform in "
         "features/transforms.py computes the table user_extra (the file is left "
         "from an earlier run); add the transform or remove the view"
+    )
+
+
+def test_check_views_rejects_file_elsewhere(
+    store: FeatureStore, serving_tables: dict[str, pl.DataFrame], tmp_path: Path
+) -> None:
+    path = Path(store.get_feature_view("user_diet").batch_source.path)
+    elsewhere = tmp_path / "other" / "user_diet.parquet"
+    elsewhere.parent.mkdir()
+    serving_tables["user_diet"].write_parquet(elsewhere)
+    views = [v for v in store.list_feature_views() if v.name != "user_diet"]
+    moved = _file_view(
+        "user_diet", elsewhere, "user", Field(name="user_diet_order_count", dtype=Int64)
+    )
+
+    with pytest.raises(ValueError) as raised:
+        check_view_list([*views, moved], serving_tables, features_dir=path.parent)
+
+    assert str(raised.value) == (
+        f"feature view user_diet reads {elsewhere}, outside the feature tables in "
+        f"{path.parent}; declare its source with _source(<table>) in "
+        "feature_repo/definitions.py"
+    )
+
+
+def test_check_views_rejects_other_source(
+    store: FeatureStore, serving_tables: dict[str, pl.DataFrame]
+) -> None:
+    from feast import Entity, ValueType
+    from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import (  # noqa: E501
+        PostgreSQLSource,
+    )
+
+    user = Entity(name="user", join_keys=[USER_ID], value_type=ValueType.STRING)
+    view = FeatureView(
+        name="user_extra",
+        entities=[user],
+        schema=[Field(name="user_extra_one", dtype=Int64)],
+        source=PostgreSQLSource(
+            name="user_extra", query="SELECT 1", timestamp_field=EVENT_TIMESTAMP
+        ),
+    )
+
+    with pytest.raises(ValueError) as raised:
+        check_view_list([*store.list_feature_views(), view], serving_tables)
+
+    assert str(raised.value) == (
+        "feature view user_extra reads PostgreSQLSource instead of a Parquet file "
+        "of the feature tables; declare its source with _source(<table>) in "
+        "feature_repo/definitions.py"
+    )
+
+
+def test_check_views_rejects_no_views(serving_tables: dict[str, pl.DataFrame]) -> None:
+    with pytest.raises(ValueError, match="which no feature view reads"):
+        check_view_list([], serving_tables)
+
+
+def test_service_listing_view_twice_rejected(store: FeatureStore) -> None:
+    from feast import FeatureService
+
+    view = store.get_feature_view("user_diet")
+    service = FeatureService(name="ranker_twice", features=[view, view])
+
+    with pytest.raises(ValueError) as raised:
+        check_service_names([service])
+
+    assert str(raised.value) == (
+        "feature service ranker_twice lists the feature view user_diet more than "
+        "once; list each view once"
     )
 
 

@@ -29,6 +29,7 @@ from service.cli import main
 from service.ranking import (
     NEW_RESTAURANT_REASON,
     content_reasons,
+    is_vegetarian,
     rank_by_content,
     rank_by_model,
     rank_by_model_frames,
@@ -318,6 +319,15 @@ def test_content_arrays_match_content_scores(
         liked = [c.lower() for c in user.get("user_liked_cuisines") or []] or None
         matched = {**user, "user_liked_cuisines": liked}
         matched_scores = content_scores(content_user_frame(matched), candidates)
+        if is_vegetarian(user):
+            # Meat-only restaurants go below the others for a vegetarian.
+            meat_only = (
+                candidates["restaurant_has_vegetarian_options"] == 0
+            ).to_numpy()
+            spread = float(matched_scores.max() - matched_scores.min()) + 1.0
+            matched_scores = np.where(
+                meat_only, matched_scores - spread, matched_scores
+            )
 
         np.testing.assert_array_equal(scores, expected)
         assert ranked.restaurant_ids == _best_first(ids, matched_scores)
@@ -372,3 +382,29 @@ def test_no_candidate_gives_empty_lists(
 
         assert response.strategy.value == strategy
         assert response.recommendations == []
+
+
+def test_content_and_popularity_put_meat_only_last(
+    recommender: Recommender, user_rows: list[dict[str, Any]]
+) -> None:
+    """Lists without the model, for a new user or when the model is missing,
+    keep meat-only restaurants below the others for a vegetarian too."""
+    catalogue = recommender._state.catalogue
+    rows = catalogue.all_rows
+    options = catalogue.columns["restaurant_has_vegetarian_options"]
+    meat_only = {catalogue.restaurant_ids[row] for row in rows if options[row] == 0}
+    assert meat_only
+    for user in user_rows[:20]:
+        vegetarian = {**user, "user_declared_vegetarian": 1}
+        for ranked in (
+            rank_by_content(catalogue, vegetarian, rows, len(rows)),
+            rank_by_popularity(catalogue, rows, len(rows), None, vegetarian=True),
+        ):
+            flags = [rid in meat_only for rid in ranked.restaurant_ids]
+            assert len(flags) == len(rows)
+            first = flags.index(True)
+            assert all(flags[first:]), (user["user_id"], ranked.restaurant_ids)
+    unchanged = rank_by_popularity(catalogue, rows, len(rows), None)
+    assert unchanged.restaurant_ids == [
+        catalogue.restaurant_ids[row] for row in catalogue.popular(rows)
+    ]
