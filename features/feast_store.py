@@ -568,13 +568,14 @@ def check_view_list(
     a file in it.
 
     Raises:
-        ValueError: a view is wrong: it reads a local file that does not
-            exist or that no transform writes, it is named other than its
-            table or keyed on another entity, or it declares a feature its
-            table lacks or has with another or an unsupported type. Also
-            raised when two views, or a view and an on-demand view, declare
-            one feature name, or a table has no view. The message names the
-            view, and the file, table or feature.
+        ValueError: a view reads another source than a Parquet file of
+            ``tables``, or a file that is missing or elsewhere. Or it is
+            named other than its table, or keyed on another entity. Or it
+            declares a feature its table lacks, or has with another type, or
+            of a type the tables do not support. Also raised when two views,
+            or a view and an on-demand view, declare one feature name, or a
+            table has no view. The message names the view, and the file,
+            table or feature.
     """
     owners: dict[str, str] = {}
     for view in on_demand_views:
