@@ -137,28 +137,36 @@ def _feature_inputs(store_path: Path) -> dict[str, dict[str, int | str]]:
     return inputs
 
 
-def feature_code_files(repo_path: Path) -> list[Path]:
-    """Return the source files that define the features: the Feast
-    repository's Python files, those of the ``features`` package (the
-    transforms and every module they use), and the module of every
-    registered transform."""
+def feature_code_files(repo_path: Path) -> dict[str, Path]:
+    """Return the source files that define the features, by a name that does
+    not depend on where the project is: the Feast repository's Python files
+    (``repo/...``), those of the ``features`` package (``features/...``: the
+    transforms and every module they use), and the module of every other
+    registered transform (by file name)."""
     package = Path(__file__).resolve().parent
-    files = {path.resolve() for path in repo_path.rglob("*.py")}
-    files.update(path.resolve() for path in package.rglob("*.py"))
+    files = {
+        f"repo/{path.relative_to(repo_path).as_posix()}": path.resolve()
+        for path in repo_path.rglob("*.py")
+    }
+    files.update(
+        (f"features/{path.relative_to(package).as_posix()}", path.resolve())
+        for path in package.rglob("*.py")
+    )
+    known = set(files.values())
     for spec in FEATURE_TABLES.values():
         source = inspect.getsourcefile(spec.compute)
-        if source is not None:
-            files.add(Path(source).resolve())
-    return sorted(files)
+        if source is not None and Path(source).resolve() not in known:
+            files[f"transform/{Path(source).name}"] = Path(source).resolve()
+    return files
 
 
 def _feature_code_digest(repo_path: Path) -> str:
-    """SHA-256 of the file names and contents of :func:`feature_code_files`.
-    Names only, not folders, so that a copy of the project elsewhere has the
+    """SHA-256 of the names and contents of :func:`feature_code_files`, in
+    the order of the names, so that a copy of the project elsewhere has the
     same digest."""
     digest = hashlib.sha256()
-    for path in feature_code_files(repo_path):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for name, path in sorted(feature_code_files(repo_path).items()):
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 

@@ -1,7 +1,8 @@
-"""Where a Feast profile's stores are, as messages show it: no passwords."""
+"""Messages about a Feast profile's stores, and the files behind the tables."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import polars as pl
@@ -10,10 +11,12 @@ import pytest
 from features.feast_store import (
     REDIS_ENV,
     REGISTRY_URL_ENV,
+    _feature_code_digest,
     describe_profile,
+    feature_code_files,
     write_feature_tables,
 )
-from features.paths import EMBEDDED, PRODUCTION
+from features.paths import EMBEDDED, FEATURE_REPO, PRODUCTION
 
 
 def test_production_hides_passwords(
@@ -57,3 +60,17 @@ def test_feature_tables_leave_no_partial_files(tmp_path: Path) -> None:
 
     assert written == [tmp_path / "user_profile.parquet"]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["user_profile.parquet"]
+
+
+@pytest.mark.parametrize("folder", ["a", "zzz"])
+def test_code_digest_same_for_copied_repo(tmp_path: Path, folder: str) -> None:
+    """The digest names files relative to the repository and the package, so
+    a copy of the repository anywhere has the digest of the original."""
+    copy = tmp_path / folder / "feature_repo"
+    shutil.copytree(FEATURE_REPO, copy, ignore=shutil.ignore_patterns("__pycache__"))
+
+    names = feature_code_files(copy)
+
+    assert "repo/definitions.py" in names
+    assert "features/transforms.py" in names
+    assert _feature_code_digest(copy) == _feature_code_digest(FEATURE_REPO)
