@@ -230,6 +230,9 @@ class Recommender:
             connection.close()
         reader = OnlineReader(self.store, RESTAURANT_VIEWS, RESTAURANT_ID)
         restaurants = reader.read(restaurant_ids)
+        online = int(restaurants["restaurant_name"].is_not_null().sum())
+        if online == 0 and restaurants.height > 0:
+            restaurants = self._with_stored_popularity(restaurants)
         # Training keeps restaurants a user ordered from as candidates when
         # every order has a time. Without a model, the same rule applies to
         # the store.
@@ -260,7 +263,6 @@ class Recommender:
                 repeat = bool(orders_timed)
         if metadata is not None:
             metrics.set_model_version(metadata.version)
-        online = int(restaurants["restaurant_name"].is_not_null().sum())
         if online == 0 and restaurants.height > 0:
             # A wrong Redis database, a flushed Redis or a store never
             # materialized: every list would be unranked filler.
@@ -286,6 +288,33 @@ class Recommender:
             repeat,
             online,
             user_reader,
+        )
+
+    def _with_stored_popularity(self, restaurants: pl.DataFrame) -> pl.DataFrame:
+        """Return ``restaurants`` with order counts and shares counted in
+        the store, for degraded lists when the online store has none."""
+        connection = connect(self.paths.store, read_only=True)
+        try:
+            rows = connection.execute(
+                f"SELECT {RESTAURANT_ID}, count(*) FROM {ORDERS.name} "
+                f"GROUP BY {RESTAURANT_ID}"
+            ).fetchall()
+        finally:
+            connection.close()
+        counts = pl.DataFrame(
+            rows,
+            schema={RESTAURANT_ID: pl.String(), "_stored_orders": pl.Int64()},
+            orient="row",
+        )
+        total = max(int(counts["_stored_orders"].sum() or 0), 1)
+        return (
+            restaurants.join(counts, on=RESTAURANT_ID, how="left")
+            .with_columns(pl.col("_stored_orders").fill_null(0))
+            .with_columns(
+                pl.col("_stored_orders").cast(pl.Int64).alias("restaurant_order_count"),
+                (pl.col("_stored_orders") / total).alias("restaurant_order_share"),
+            )
+            .drop("_stored_orders")
         )
 
     def _load_model(

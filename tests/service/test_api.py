@@ -652,6 +652,22 @@ def test_empty_online_store_not_ready(
     assert not rated & set(listed)
     for item in body["recommendations"]:
         assert item["name"] == names[item["restaurant_id"]]
+    # Popularity counted in the store, as the online store has none: the
+    # most ordered restaurant of U1077's city that they have not rated.
+    with store.connect(var_dir / "store.duckdb", read_only=True) as db:
+        (expected_first,) = db.execute(
+            "SELECT r.restaurant_id FROM restaurants r "
+            "JOIN users u ON u.city = r.city AND u.user_id = 'U1077' "
+            "LEFT JOIN orders o ON o.restaurant_id = r.restaurant_id "
+            "WHERE r.restaurant_id NOT IN (SELECT restaurant_id FROM orders "
+            "WHERE user_id = 'U1077') "
+            "GROUP BY r.restaurant_id ORDER BY count(o.order_id) DESC, "
+            "r.restaurant_id LIMIT 1"
+        ).fetchall()[0]
+    scores = [item["score"] for item in body["recommendations"]]
+    assert listed[0] == expected_first
+    assert scores[0] > 0
+    assert scores == sorted(scores, reverse=True)
 
 
 def test_reload_refuses_empty_online_store(
