@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -150,8 +151,13 @@ def split_metrics(split: Mapping[str, Any]) -> dict[str, float]:
     }
 
 
-def start_run(uri: str, kind: str, run_name: str) -> str:
+def start_run(
+    uri: str, kind: str, run_name: str, started_at: float | None = None
+) -> str:
     """Create a run of ``kind`` (train or evaluate) and return its id.
+
+    ``started_at`` (seconds since the epoch) is when the work began: runs are
+    created once it is done, so without it their duration says nothing.
 
     Raises:
         TrackingError: the tracking store failed; the message names ``uri``.
@@ -159,7 +165,13 @@ def start_run(uri: str, kind: str, run_name: str) -> str:
     with tracking_errors(uri, "start a run"):
         client = open_client(uri)
         experiment_id = _experiment_id(client, uri)
-        run = client.create_run(experiment_id, run_name=run_name, tags={KIND_TAG: kind})
+        start_time = None if started_at is None else int(started_at * 1000)
+        run = client.create_run(
+            experiment_id,
+            start_time=start_time,
+            run_name=run_name,
+            tags={KIND_TAG: kind},
+        )
         return str(run.info.run_id)
 
 
@@ -210,7 +222,11 @@ def log_training_run(
         "git_dirty": metadata.git_dirty,
         HEADLINE_TAG: metric_name(headline) if headline else "training.rows",
     }
-    run_id = start_run(uri, TRAIN, f"train {metadata.version}")
+    seconds = metadata.training.get("seconds")
+    started_at = (
+        time.time() - float(seconds) if isinstance(seconds, int | float) else None
+    )
+    run_id = start_run(uri, TRAIN, f"train {metadata.version}", started_at)
     with _finishing_run(uri, run_id) as client:
         _log_batches(client, run_id, metrics, params, tags)
         client.log_artifacts(run_id, str(model_folder), artifact_path="model")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -216,6 +217,7 @@ def evaluate(
         ValueError: the segments or audits file is invalid (checked before
             any model is trained).
     """
+    started_at = time.time()
     segment_specs = load_segments(segments_path)
     audit_specs = load_audits(audits_path, segment_specs, settings.k)
     # Evaluation computes its own feature tables, but reads the feature
@@ -247,7 +249,7 @@ def evaluate(
     report["segments"] = segment_metrics(analysis.section)
 
     uri = tracking_uri(paths.root)
-    run_id = _start_evaluation_run(uri, config.feature_service)
+    run_id = _start_evaluation_run(uri, config.feature_service, started_at)
     report[REPORT_RUN_ID] = run_id
     json_path, markdown_path = write_report(report, paths.reports)
     html_path = write_html(report, paths.reports)
@@ -291,9 +293,11 @@ def read_true_segments(paths: VarPaths) -> pl.DataFrame | None:
     return planted if planted.height else None
 
 
-def _start_evaluation_run(uri: str, feature_service: str) -> str | None:
+def _start_evaluation_run(
+    uri: str, feature_service: str, started_at: float
+) -> str | None:
     try:
-        return start_run(uri, EVALUATE, f"evaluate {feature_service}")
+        return start_run(uri, EVALUATE, f"evaluate {feature_service}", started_at)
     except TrackingError as error:
         logger.warning("%s; the report is written without a run id", error)
         return None

@@ -494,3 +494,15 @@ def test_unreachable_server_keeps_model(
     assert f"MLflow tracking at {UNREACHABLE} failed" in caplog.text
     assert "model v1 is registered and current" in caplog.text
     assert load_current(paths.models)[1].version == "v1"
+
+
+def test_training_run_spans_training_time(
+    uri: str, tmp_path: Path, ranker: LightGBMRanker
+) -> None:
+    """The run is created after training, but starts when training did."""
+    run_id = train_run(uri, tmp_path, ranker, make_metadata("v1", 80, 0.5))
+
+    info = MlflowClient(uri).get_run(run_id).info
+
+    assert info.end_time is not None
+    assert info.end_time - info.start_time >= 1500
