@@ -157,7 +157,7 @@ def start_run(
     """Create a run of ``kind`` (train or evaluate) and return its id.
 
     ``started_at`` (seconds since the epoch) is when the work began: runs are
-    created once it is done, so without it their duration says nothing.
+    created once it is done, so without it their duration would be meaningless.
 
     Raises:
         TrackingError: the tracking store failed; the message names ``uri``.
