@@ -34,11 +34,10 @@ from machine_info import describe_machine
 
 from features.feast_store import (
     apply_repository,
-    check_features_current,
     open_store,
     write_feature_tables,
-    write_manifest,
 )
+from features.manifest import check_features_current, write_manifest
 from features.paths import EMBEDDED, FEATURE_REPO, RANKER_CONFIG, VarPaths
 from features.synthetic import WorldConfig
 from models.cutoffs import feature_history

@@ -90,12 +90,7 @@ class DietGuardrail:
             .fill_null(False)
             .to_numpy()
         )
-        demoted = meat_only & self.vegetarian_users(rows)
-        if not demoted.any():
-            return scores
-        adjusted = scores.astype(np.float64, copy=True)
-        adjusted[demoted] -= float(scores.max() - scores.min()) + 1.0
-        return adjusted
+        return move_below(scores, meat_only & self.vegetarian_users(rows))
 
     def to_dict(self) -> dict[str, Any]:
         """Return the thresholds, for the model metadata."""
@@ -130,3 +125,13 @@ def read_guardrail(raw: object, source: str) -> DietGuardrail | None:
         msg = f"{source}: diet_guardrail: {error}"
         raise ValueError(msg) from error
     return guardrail
+
+
+def move_below(scores: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Return a copy of ``scores`` in which the ``rows`` (a boolean mask)
+    score below every other row, in the same order among themselves."""
+    if scores.size == 0 or not rows.any():
+        return scores
+    moved = scores.astype(np.float64, copy=True)
+    moved[rows] -= float(scores.max() - scores.min()) + 1.0
+    return moved

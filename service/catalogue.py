@@ -57,6 +57,12 @@ class Catalogue:
         self.is_new = (
             restaurants["restaurant_order_count"].fill_null(0) == 0
         ).to_numpy()
+        # Menus known to have no vegetarian dish; an unknown menu is not one.
+        self.meat_only = (
+            (restaurants["restaurant_has_vegetarian_options"] == 0)
+            .fill_null(False)
+            .to_numpy()
+        )
         # Lower-cased by polars, as Filters.apply does.
         self.city_lower: np.ndarray = np.array(
             restaurants["restaurant_city"].str.to_lowercase().to_list(), dtype=object

@@ -323,7 +323,8 @@ def _load_for_serving(
 ) -> Recommender:
     """Load what the service serves, or raise ValueError in one line naming
     the profile's stores; warn when the feature tables are stale."""
-    from features.feast_store import check_features_current, describe_profile
+    from features.feast_store import describe_profile
+    from features.manifest import check_features_current
     from service.recommender import Recommender
 
     try:

@@ -12,18 +12,20 @@ import polars as pl
 
 from features import store
 from features.feast_store import (
-    FEATURE_MANIFEST,
     apply_repository,
-    check_feature_code,
-    check_features_current,
     check_registry_folder,
     check_repository,
     materialize,
     open_store,
     write_feature_tables,
-    write_manifest,
 )
 from features.importer import ImportResult, import_into_store
+from features.manifest import (
+    FEATURE_MANIFEST,
+    check_feature_code,
+    check_features_current,
+    write_manifest,
+)
 from features.paths import (
     AUDITS_CONFIG,
     EMBEDDED,

@@ -20,6 +20,7 @@ import polars as pl
 from features.pair_arrays import pair_feature_arrays
 from models.dataset import with_pair_features
 from models.explain import explain, explain_matrix
+from models.guardrail import move_below
 from models.ranker import LightGBMRanker
 from service.catalogue import Catalogue, ModelInputs
 from service.shap_tables import ShapTables
@@ -164,11 +165,9 @@ def rank_by_content(
         scores = content_scores(content_user_frame(user), candidates)
     else:
         scores = content_score_arrays(pairs, catalogue.popularity_prior(rows))
-    if is_vegetarian(user) and len(scores):
+    if is_vegetarian(user):
         # As the diet guardrail does for ranker lists.
-        meat_only = _meat_only(catalogue, rows)
-        scores = scores.astype(np.float64, copy=True)
-        scores[meat_only] -= float(scores.max() - scores.min()) + 1.0
+        scores = move_below(scores, catalogue.meat_only[rows])
     top = catalogue.best_first(rows, scores)[:k]
     return Ranked(
         restaurant_ids=[catalogue.restaurant_ids[rows[i]] for i in top],
@@ -192,7 +191,7 @@ def rank_by_popularity(
             rows = local
     ordered = catalogue.popular(rows)
     if vegetarian:
-        meat_only = _meat_only(catalogue, ordered)
+        meat_only = catalogue.meat_only[ordered]
         ordered = np.concatenate([ordered[~meat_only], ordered[meat_only]])
     top = ordered[:k]
     return Ranked(
@@ -236,13 +235,6 @@ def is_vegetarian(user: Mapping[str, Any]) -> bool:
     return user.get("user_declared_vegetarian") == 1 or (
         ratio >= CONTENT_VEGETARIAN_RATIO and coffee_tea < CONTENT_MAX_COFFEE_TEA_SHARE
     )
-
-
-def _meat_only(catalogue: Catalogue, rows: np.ndarray) -> np.ndarray:
-    """Per row: whether the restaurant's menu is known to have no
-    vegetarian dish."""
-    options = catalogue.columns["restaurant_has_vegetarian_options"]
-    return np.array([options[row] == 0 for row in rows], dtype=bool)
 
 
 def _content_matches(

@@ -113,8 +113,8 @@ class _State:
     repeat_orders: bool
     # Restaurants of the store that the online store has features for.
     restaurants_online: int
-    # Reads a user's features with the views' fields as the registry had them
-    # at this load.
+    # Reader of a user's features, with the views' fields as the registry had
+    # them at this load.
     user_reader: OnlineReader
 
     @property

@@ -11,11 +11,10 @@ import pytest
 from features.feast_store import (
     REDIS_ENV,
     REGISTRY_URL_ENV,
-    _feature_code_digest,
     describe_profile,
-    feature_code_files,
     write_feature_tables,
 )
+from features.manifest import _feature_code_digest, feature_code_files
 from features.paths import EMBEDDED, FEATURE_REPO, PRODUCTION
 
 

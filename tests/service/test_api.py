@@ -474,8 +474,8 @@ def test_reload_after_view_removed_is_409(
     pipeline_var_dir: Path, tmp_path: Path
 ) -> None:
     """The feature code is read once, at start, so a reload after a view left
-    the registry says to restart; once `features` puts it back, a reload
-    succeeds."""
+    the registry is rejected with a request to restart. Once `features` puts
+    the view back, a reload succeeds."""
     var_dir = _var_copy(pipeline_var_dir, tmp_path)
     settings = Settings(var_dir=var_dir, admin_token="reload-token")
     auth = {"Authorization": "Bearer reload-token"}
@@ -630,8 +630,8 @@ def test_empty_online_store_not_ready(
         "store: run `recommender features` with this profile, or check the "
         "online store's address; /readyz returns 503"
     ]
-    # Every null row of an empty store would pass for an unknown user: the
-    # list says it is degraded, names its restaurants from the store and
+    # Every null row of an empty store would pass for an unknown user. The
+    # list is marked degraded, names its restaurants from the store and
     # leaves out what U1077 rated, as when the online store is unreachable.
     body = response.json()
     with store.connect(var_dir / "store.duckdb", read_only=True) as db:

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from features.feast_store import check_features_current
+from features.manifest import check_features_current
 from features.paths import (
     AUDITS_CONFIG,
     FEATURE_REPO,
