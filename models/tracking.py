@@ -17,6 +17,7 @@ and the ``recommender`` command imports this module for every subcommand.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import time
@@ -105,15 +106,20 @@ def flatten_metrics(tree: Mapping[str, Any], prefix: str = "") -> dict[str, floa
     """Flatten nested metric mappings into ``{"a.b.c": value}``.
 
     ``prefix`` is a metric name already, and the keys are cleaned with
-    :func:`metric_name`. Leaves that are not numbers (None for the deviation
-    of a single split, strings, booleans) are left out.
+    :func:`metric_name`. Leaves that are not finite numbers (None for the
+    deviation of a single split, nan for a segment without users, strings,
+    booleans) are left out, so a comparison shows n/a for them.
     """
     flat: dict[str, float] = {}
     for key, value in tree.items():
         name = _join(prefix, key)
         if isinstance(value, Mapping):
             flat.update(flatten_metrics(value, name))
-        elif isinstance(value, int | float) and not isinstance(value, bool):
+        elif (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+        ):
             flat[name] = float(value)
     return flat
 

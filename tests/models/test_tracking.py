@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -432,6 +433,22 @@ def test_compare_segments(uri: str, tmp_path: Path) -> None:
     assert "params: the same in both runs" in table
     # Per-split values are steps of one run, not rows of the comparison.
     assert not any("split." in line for line in table)
+
+
+def test_compare_segment_without_users(uri: str, tmp_path: Path) -> None:
+    first = evaluation_run(uri, tmp_path, make_report((0.25, 0.5), segment_mean=0.75))
+    second = evaluation_run(
+        uri, tmp_path, make_report((0.25, 0.5), segment_mean=math.nan)
+    )
+
+    table = compare_runs(uri, first, second).splitlines()
+    metrics = MlflowClient(uri).get_run(second).data.metrics
+
+    assert "segment.coffee_or_tea.lightgbm_ranker.ndcg_at_10.mean" not in metrics
+    assert (
+        "| coffee_or_tea | lightgbm_ranker.ndcg_at_10.mean | 0.7500 | n/a | n/a |"
+        in table
+    )
 
 
 def test_compare_metric_in_one_run(
