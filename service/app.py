@@ -218,6 +218,9 @@ def create_app(
             return JSONResponse(
                 status_code=503, content={"detail": "model or features not loaded"}
             )
+        problem = current.online_problem()
+        if problem is not None:
+            return JSONResponse(status_code=503, content={"detail": problem})
         return JSONResponse({"status": "ready", "model_version": current.model_version})
 
     @app.get("/metrics", include_in_schema=False)

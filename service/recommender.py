@@ -116,6 +116,9 @@ class _State:
     # Reader of a user's features, with the views' fields as the registry had
     # them at this load.
     user_reader: OnlineReader
+    # A user with orders whose features the online store held at this load,
+    # read again to tell an emptied online store from a user without orders.
+    probe_user: str | None
 
     @property
     def restaurants(self) -> pl.DataFrame:
@@ -145,6 +148,25 @@ class Recommender:
         """Return whether a model and restaurant features are loaded."""
         state = self._state
         return state.ranker is not None and state.restaurants_online > 0
+
+    def online_problem(self) -> str | None:
+        """Return why the online store no longer serves the user features it
+        held at the last load, or None while it does.
+
+        Reads the features of one user with orders, so a flushed Redis or an
+        emptied online store shows up before a reload.
+        """
+        state = self._state
+        if state.probe_user is None:
+            return None
+        try:
+            row = state.user_reader.read_row(state.probe_user)
+        except Exception as error:
+            # Feast and the Redis client raise plain exceptions.
+            return f"the online store cannot be read: {type(error).__name__}: {error}"
+        if row["user_order_count"] is None:
+            return _lost_features(state.probe_user)
+        return None
 
     @property
     def model_version(self) -> str | None:
@@ -222,12 +244,16 @@ class Recommender:
                 ).fetchall()
             )
             restaurant_ids = list(names)
-            orders_timed = connection.execute(
-                f"SELECT count(*) > 0 AND count(ordered_at) = count(*) "
-                f"FROM {ORDERS.name}"
-            ).fetchall()[0][0]
+            orders_timed, first_user = connection.execute(
+                f"SELECT count(*) > 0 AND count(ordered_at) = count(*), "
+                f"min({USER_ID}) FROM {ORDERS.name}"
+            ).fetchall()[0]
         finally:
             connection.close()
+        probe_user = None
+        if first_user is not None:
+            probe = user_reader.read_row(first_user)
+            probe_user = None if probe["user_order_count"] is None else first_user
         reader = OnlineReader(self.store, RESTAURANT_VIEWS, RESTAURANT_ID)
         restaurants = reader.read(restaurant_ids)
         online = int(restaurants["restaurant_name"].is_not_null().sum())
@@ -288,6 +314,7 @@ class Recommender:
             repeat,
             online,
             user_reader,
+            probe_user,
         )
 
     def _with_stored_popularity(self, restaurants: pl.DataFrame) -> pl.DataFrame:
@@ -376,6 +403,14 @@ class Recommender:
                 msg = "the online store has no restaurant features"
                 raise LookupError(msg)
             user = state.user_reader.read_row(user_id)
+            if (
+                user["user_order_count"] is None
+                and state.probe_user is not None
+                and state.user_reader.read_row(state.probe_user)["user_order_count"]
+                is None
+            ):
+                # The user may be new, or the online store lost every user.
+                raise LookupError(_lost_features(state.probe_user))
         except Exception as error:
             # Feast and the Redis client raise plain exceptions, for example
             # while a view is being materialized. A list by popularity in the
@@ -643,6 +678,14 @@ class Recommender:
                 state.catalogue, ranker, frame, rows, k, include_features
             )
         return ranked
+
+
+def _lost_features(probe_user: str) -> str:
+    return (
+        f"the online store no longer has the features of user {probe_user}, "
+        "which it had when the service loaded them; run `recommender "
+        "features` with this profile, then reload"
+    )
 
 
 def _filter_notes(state: _State, filters: Filters) -> list[ListNote]:

@@ -688,7 +688,47 @@ def test_reload_refuses_empty_online_store(
         "store; run `recommender features` with this profile or check the "
         "online store's address, then reload"
     )
-    assert ready.status_code == 200
+    assert ready.status_code == 503
+    assert ready.json()["detail"].startswith(
+        "the online store no longer has the features of user "
+    )
+
+
+def test_online_store_emptied_while_serving(
+    pipeline_var_dir: Path, tmp_path: Path
+) -> None:
+    var_dir = _var_copy(pipeline_var_dir, tmp_path)
+
+    with TestClient(create_app(Settings(var_dir=var_dir))) as test_client:
+        ready_before = test_client.get("/readyz")
+        before = test_client.get("/v1/users/U1077/recommendations").json()
+        _empty_online_store(var_dir)
+        ready_after = test_client.get("/readyz")
+        after = test_client.get("/v1/users/U1077/recommendations").json()
+
+    with store.connect(var_dir / "store.duckdb", read_only=True) as db:
+        (first_user,) = db.execute("SELECT min(user_id) FROM orders").fetchall()[0]
+        rated = {
+            row[0]
+            for row in db.execute(
+                "SELECT restaurant_id FROM orders WHERE user_id = 'U1077'"
+            ).fetchall()
+        }
+    assert ready_before.status_code == 200
+    assert before["strategy"] == "ranker"
+    assert before["degraded"] is False
+    assert ready_after.status_code == 503
+    assert ready_after.json()["detail"] == (
+        f"the online store no longer has the features of user {first_user}, "
+        "which it had when the service loaded them; run `recommender features` "
+        "with this profile, then reload"
+    )
+    # U1077's row is gone too, so it would pass for a user without orders.
+    listed = {item["restaurant_id"] for item in after["recommendations"]}
+    assert after["strategy"] == "popularity"
+    assert after["degraded"] is True
+    assert listed
+    assert not rated & listed
 
 
 @pytest.mark.parametrize("damage", ["not-a-database", "folder-is-a-file"])
