@@ -53,6 +53,30 @@ def direct_read_unsupported_reason(
     return None
 
 
+def serving_client(address: RedisAddress) -> redis.Redis:
+    """Return a Redis client for reads while serving: one immediate retry of
+    a failed command, which covers a connection Redis closed while idle.
+
+    redis-py 7's default is three retries with exponential backoff of up to
+    10 s between them: a request would wait seconds for its degraded list
+    while Redis is down.
+    """
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return redis.Redis(
+        host=address.host,
+        port=address.port,
+        db=address.db,
+        username=address.username,
+        password=address.password,
+        socket_timeout=READ_TIMEOUT_SECONDS,
+        socket_connect_timeout=READ_TIMEOUT_SECONDS,
+        retry=Retry(NoBackoff(), retries=1),
+    )
+
+
 class RedisRowReader:
     """Reads all features of one entity's views from Redis with one HMGET.
 
@@ -62,7 +86,6 @@ class RedisRowReader:
     def __init__(
         self, store: FeatureStore, views: list[FeatureView], join_key: str
     ) -> None:
-        import redis
         from feast.infra.online_stores.helpers import compute_versioned_name
 
         versioned = store.config.registry.enable_online_feature_view_versioning
@@ -78,15 +101,7 @@ class RedisRowReader:
                 self.value_types.append(field.dtype.to_value_type())
                 self.fields.append(feature_field(view_name, field.name))
         address = RedisAddress.parse(store.config.online_store.connection_string)
-        self.client: redis.Redis = redis.Redis(
-            host=address.host,
-            port=address.port,
-            db=address.db,
-            username=address.username,
-            password=address.password,
-            socket_timeout=READ_TIMEOUT_SECONDS,
-            socket_connect_timeout=READ_TIMEOUT_SECONDS,
-        )
+        self.client: redis.Redis = serving_client(address)
 
     def read(self, key: str) -> dict[str, Any]:
         """Return ``{join_key: key, feature: value, ...}``; a feature the store

@@ -17,6 +17,7 @@ import contextlib
 import math
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,8 +44,9 @@ from features.feast_store import (
     remove_project,
     write_feature_tables,
 )
-from features.online_read import RedisRowReader
+from features.online_read import RedisRowReader, serving_client
 from features.paths import EMBEDDED, FEATURE_REPO, PRODUCTION
+from features.redis_resp import RedisAddress
 from features.schema import EVENT_TIMESTAMP, RESTAURANT_ID, USER_ID
 from features.synthetic import WorldConfig, generate_world
 from features.transforms import FEATURE_TABLES, StoreFrames, compute_tables, snapshot_at
@@ -261,3 +263,36 @@ def test_redis_read_row_unreachable_raises(var_dir: Path) -> None:
 
     with pytest.raises(redis.ConnectionError):
         reader.read_row("U-any")
+
+
+def test_serving_client_retries_once() -> None:
+    import redis
+
+    accepted = 0
+    stop = threading.Event()
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(0.2)
+        port = server.getsockname()[1]
+
+        def close_each() -> None:
+            # Accept and close at once, as a Redis that is going down does.
+            nonlocal accepted
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    connection, _ = server.accept()
+                    accepted += 1
+                    connection.close()
+
+        closer = threading.Thread(target=close_each)
+        closer.start()
+        client = serving_client(RedisAddress(host="127.0.0.1", port=port))
+        try:
+            with pytest.raises(redis.ConnectionError):
+                client.hmget("key", ["field"])
+        finally:
+            client.close()
+            stop.set()
+            closer.join()
+
+    # One attempt and one retry; redis-py's default client makes four.
+    assert accepted == 2
