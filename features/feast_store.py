@@ -57,6 +57,9 @@ MATERIALIZE_FROM = datetime(2000, 1, 1, tzinfo=UTC)
 PROJECT_ENV = "RECOMMENDER_FEAST_PROJECT"
 REGISTRY_URL_ENV = "RECOMMENDER_REGISTRY_URL"
 REDIS_ENV = "RECOMMENDER_REDIS_CONNECTION_STRING"
+# Seconds the production registry and Redis get to reply to the check that
+# `recommender features` makes before it writes anything.
+STORE_CHECK_SECONDS = 5.0
 PRODUCTION_DEFAULTS = {
     PROJECT_ENV: "restaurant_recommender",
     REGISTRY_URL_ENV: (
@@ -367,6 +370,108 @@ def _sqlite_tables(path: Path) -> set[str]:
     return {name for (name,) in rows}
 
 
+def check_production_stores(repo_path: Path, var_dir: Path) -> None:
+    """Raise ValueError naming the store when the production profile's
+    registry database or Redis does not reply within
+    :data:`STORE_CHECK_SECONDS`.
+
+    Feast would fail later with a traceback, or wait without end on a Redis
+    that does not speak the protocol it was told (``ssl=true`` on a plain
+    server). Only a plain Redis and a PostgreSQL registry are checked.
+    """
+    config = open_store(repo_path, var_dir, PRODUCTION).config
+    registry = config.registry
+    if getattr(registry, "registry_type", None) == "sql":
+        check_registry_database(str(registry.path))
+    online = config.online_store
+    if getattr(online, "type", None) == "redis" and str(
+        getattr(online, "redis_type", "redis")
+    ).endswith("redis"):
+        check_redis(str(online.connection_string))
+
+
+def check_registry_database(url: str) -> None:
+    """Raise ValueError naming ``url`` (password hidden) when the database
+    does not take a connection and a query within STORE_CHECK_SECONDS."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+        arguments = (
+            {"connect_timeout": int(STORE_CHECK_SECONDS)}
+            if parsed.get_backend_name() == "postgresql"
+            else {}
+        )
+        engine = create_engine(parsed, connect_args=arguments)
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        finally:
+            engine.dispose()
+    except Exception as error:
+        # SQLAlchemy raises its own errors, and the driver's for a bad URL.
+        msg = (
+            f"cannot reach the production registry {_hide_password(url)}: "
+            f"{error_line(error)}; check {REGISTRY_URL_ENV}, the server and "
+            "that the database exists"
+        )
+        raise ValueError(msg) from error
+
+
+def check_redis(connection_string: str) -> None:
+    """Raise ValueError naming the Redis of ``connection_string`` (Feast's
+    format, password hidden) when it does not reply to PING within
+    STORE_CHECK_SECONDS."""
+    import redis
+    from feast.infra.online_stores.redis import RedisOnlineStore
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    shown = _hide_redis_password(connection_string)
+    try:
+        nodes, options = RedisOnlineStore._parse_connection_string(connection_string)
+        options.setdefault("socket_timeout", STORE_CHECK_SECONDS)
+        options.setdefault("socket_connect_timeout", STORE_CHECK_SECONDS)
+        client = redis.Redis(
+            host=nodes[0]["host"],
+            port=int(nodes[0].get("port") or 6379),
+            retry=Retry(NoBackoff(), retries=0),
+            **options,
+        )
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception as error:
+        # redis-py raises its own errors, and TypeError or ValueError for an
+        # option it does not take.
+        msg = (
+            f"cannot reach the production online store at Redis {shown}: "
+            f"{error_line(error)}; check {REDIS_ENV} and the server"
+        )
+        raise ValueError(msg) from error
+
+
+def error_line(error: BaseException) -> str:
+    """Return the error's type and the line of its message that names the
+    cause, for one-line messages.
+
+    That is the last line, except for SQLAlchemy, whose messages open with
+    the driver's error and end with a link to its documentation.
+    """
+    lines = [
+        line.strip()
+        for line in str(error).strip().splitlines()
+        if line.strip() and not line.startswith("(Background on this error at")
+    ]
+    if not lines:
+        return type(error).__name__
+    module = type(error).__module__ or ""
+    line = lines[0] if module.startswith("sqlalchemy") else lines[-1]
+    return f"{type(error).__name__}: {line}"
+
+
 def _feast_step(repo: Path, step: Callable[[], _T]) -> _T:
     """Run one step of applying ``repo``, with any error as one line."""
     try:
@@ -374,11 +479,7 @@ def _feast_step(repo: Path, step: Callable[[], _T]) -> _T:
     except Exception as error:
         # A mistake in the definitions surfaces as any exception type (a
         # NameError, a DuckDB error on a missing Parquet file, ...).
-        message = str(error).strip().splitlines()
-        msg = (
-            f"feast apply of {repo} failed: {type(error).__name__}: "
-            f"{message[-1] if message else ''}"
-        )
+        msg = f"feast apply of {repo} failed: {error_line(error)}"
         raise ValueError(msg) from error
 
 

@@ -323,7 +323,7 @@ def _load_for_serving(
 ) -> Recommender:
     """Load what the service serves, or raise ValueError in one line naming
     the profile's stores; warn when the feature tables are stale."""
-    from features.feast_store import describe_profile
+    from features.feast_store import describe_profile, error_line
     from features.manifest import check_features_current
     from service.recommender import Recommender
 
@@ -335,12 +335,11 @@ def _load_for_serving(
         # Feast, SQLite, protobuf, Redis and SQLAlchemy each raise their
         # own types for an unreadable or unreachable store.
         logger.debug("loading for serving failed", exc_info=True)
-        lines = str(error).strip().splitlines()
         where = describe_profile(paths.root, args.feast_profile)
         msg = (
             f"cannot read the features to serve from the "
             f"{args.feast_profile} profile ({where}): "
-            f"{type(error).__name__}: {lines[-1] if lines else ''}; run "
+            f"{error_line(error)}; run "
             "`recommender features` with this profile, or check that its "
             "stores are reachable (-v prints the traceback)"
         )

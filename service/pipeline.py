@@ -13,6 +13,7 @@ import polars as pl
 from features import store
 from features.feast_store import (
     apply_repository,
+    check_production_stores,
     check_registry_folder,
     check_repository,
     materialize,
@@ -29,6 +30,7 @@ from features.manifest import (
 from features.paths import (
     AUDITS_CONFIG,
     EMBEDDED,
+    PRODUCTION,
     PROJECT_DIR,
     SEGMENTS_CONFIG,
     VarPaths,
@@ -129,6 +131,9 @@ def build_features(
 ) -> None:
     """Compute the feature tables at every training cutoff and at the serving
     cutoff, then apply and materialize Feast in ``feast_profile``."""
+    if feast_profile == PRODUCTION:
+        # Before minutes of computing tables for stores that cannot take them.
+        check_production_stores(feature_repo, paths.root)
     frames = read_store(paths)
     config = load_config(config_path)
     tables = feature_history(frames, config.cutoffs)

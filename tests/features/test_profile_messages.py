@@ -1,21 +1,30 @@
-"""Messages about a Feast profile's stores, and the files behind the tables."""
+"""Messages about a Feast profile's stores, checks that they reply, and the
+files behind the tables."""
 
 from __future__ import annotations
 
 import shutil
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
 import pytest
+from sqlalchemy.exc import OperationalError
 
+from features import feast_store
 from features.feast_store import (
     REDIS_ENV,
     REGISTRY_URL_ENV,
+    check_redis,
+    check_registry_database,
     describe_profile,
+    error_line,
     write_feature_tables,
 )
 from features.manifest import _feature_code_digest, feature_code_files
-from features.paths import EMBEDDED, FEATURE_REPO, PRODUCTION
+from features.paths import EMBEDDED, FEATURE_REPO, PRODUCTION, RANKER_CONFIG, VarPaths
+from service.pipeline import build_features
 
 
 def test_production_hides_passwords(
@@ -73,3 +82,97 @@ def test_code_digest_same_for_copied_repo(tmp_path: Path, folder: str) -> None:
     assert "repo/definitions.py" in names
     assert "features/transforms.py" in names
     assert _feature_code_digest(copy) == _feature_code_digest(FEATURE_REPO)
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port of 127.0.0.1 that takes connections and never replies."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        yield server.getsockname()[1]
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A port of 127.0.0.1 with nothing listening."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        return int(server.getsockname()[1])
+
+
+def test_refused_registry_named(closed_port: int) -> None:
+    url = f"postgresql+psycopg://app:S3cretPW@127.0.0.1:{closed_port}/reg"
+
+    with pytest.raises(ValueError) as caught:
+        check_registry_database(url)
+
+    message = str(caught.value)
+    assert "S3cretPW" not in message
+    assert message.startswith(
+        f"cannot reach the production registry "
+        f"postgresql+psycopg://app:***@127.0.0.1:{closed_port}/reg: "
+        "OperationalError: (psycopg.OperationalError) connection failed: "
+    )
+    assert message.endswith(
+        f"; check {REGISTRY_URL_ENV}, the server and that the database exists"
+    )
+
+
+def test_refused_redis_named(closed_port: int) -> None:
+    with pytest.raises(ValueError) as caught:
+        check_redis(f"127.0.0.1:{closed_port},password=S3cret")
+
+    assert str(caught.value) == (
+        f"cannot reach the production online store at Redis "
+        f"127.0.0.1:{closed_port},password=***: ConnectionError: Error 111 "
+        f"connecting to 127.0.0.1:{closed_port}. Connection refused.; check "
+        f"{REDIS_ENV} and the server"
+    )
+
+
+@pytest.mark.parametrize("options", ["", ",ssl=true"])
+def test_silent_redis_times_out(
+    silent_port: int, options: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Feast's own client would wait without end for the TLS handshake.
+    monkeypatch.setattr(feast_store, "STORE_CHECK_SECONDS", 0.5)
+
+    with pytest.raises(ValueError, match=r"TimeoutError: Timeout "):
+        check_redis(f"127.0.0.1:{silent_port}{options}")
+
+
+def test_unknown_redis_option_named(closed_port: int) -> None:
+    with pytest.raises(
+        ValueError,
+        match=r"TypeError: .*unexpected keyword argument 'colour'",
+    ):
+        check_redis(f"127.0.0.1:{closed_port},colour=blue")
+
+
+def test_error_line_of_sqlalchemy() -> None:
+    error = OperationalError("SELECT 1", {}, Exception("connection refused\nhint"))
+
+    # SQLAlchemy puts the driver's error first and a link last.
+    assert (
+        error_line(error) == "OperationalError: (builtins.Exception) connection refused"
+    )
+
+
+def test_error_line_of_other_errors() -> None:
+    assert error_line(RuntimeError("reading view\n  missing file x")) == (
+        "RuntimeError: missing file x"
+    )
+    assert error_line(KeyError()) == "KeyError"
+
+
+def test_features_checks_stores_first(
+    closed_port: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(
+        REGISTRY_URL_ENV, f"postgresql+psycopg://app@127.0.0.1:{closed_port}/reg"
+    )
+    paths = VarPaths(tmp_path / "var")
+
+    # The folder has no store yet: the registry is checked before it is read.
+    with pytest.raises(ValueError, match=r"^cannot reach the production registry"):
+        build_features(paths, FEATURE_REPO, RANKER_CONFIG, PRODUCTION)
+
+    assert not paths.features.exists()
