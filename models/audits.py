@@ -3,7 +3,8 @@
 An audit names the failure it guards against, a metric (``ndcg@10``,
 ``meat_only_share@10``, ``exposure_ratio``...) and a segment of
 ``configs/segments.yaml``, or ``all`` for every user, or ``each`` for every
-measured segment. It sets a threshold and a direction: ``max`` passes when the
+measured segment (less those its ``exclude`` list names). It sets a threshold
+and a direction: ``max`` passes when the
 value is at most the threshold, ``min`` when it is at least the threshold.
 
 The metrics are measured elsewhere and passed in as a mapping from
@@ -57,6 +58,7 @@ _AUDIT_FIELDS = {
     "signed_off": "true or false",
     "note": "a sentence",
     "min_users": "a positive integer",
+    "exclude": "a list of segment names",
 }
 _OPERATORS = {"max": "<=", "min": ">="}
 
@@ -112,6 +114,10 @@ class AuditSpec(BaseModel):
     # Segments with fewer members are out of scope: left out of ``each``, and
     # ``not_measured`` when named. Applies only when run_audits gets sizes.
     min_users: int | None = Field(default=None, ge=1)
+    # Segments an ``each`` audit leaves out; a name declared with ``per``
+    # leaves out all its values.
+    # Lax, so that the YAML list becomes a tuple.
+    exclude: tuple[str, ...] = Field(default=(), strict=False)
 
 
 @dataclass(frozen=True)
@@ -170,9 +176,17 @@ def load_audits(
                 f"already used by audits[{first_index[spec.name]}]"
             )
             raise ValueError(msg)
+        if spec.exclude and spec.segment != EACH_SEGMENT:
+            msg = (
+                f"{location}: field 'exclude': got {list(spec.exclude)}, expected "
+                f"no exclude, since only an audit of segment {EACH_SEGMENT!r} "
+                "leaves segments out"
+            )
+            raise ValueError(msg)
         if segments is not None:
             _check_segment(location, spec.segment, segments)
             _check_entity(location, spec, segments)
+            _check_exclude(location, spec, segments)
         if k is not None and spec.metric.endswith("@k"):
             spec = spec.model_copy(update={"metric": f"{spec.metric[:-1]}{k}"})
         base = spec.metric.partition("@")[0]
@@ -227,7 +241,13 @@ def run_audits(
             for metric, segment in measured
             if metric == spec.metric and segment not in (ALL_SEGMENTS, EACH_SEGMENT)
         )
-        names = [name for name in names if not _too_small(spec, name, segment_sizes)]
+        names = [
+            name
+            for name in names
+            if not _too_small(spec, name, segment_sizes)
+            and name not in spec.exclude
+            and name.partition("=")[0] not in spec.exclude
+        ]
         if not names:
             reason = f"{spec.metric} was measured on no segment"
             results.append(_result(spec, EACH_SEGMENT, None, NOT_MEASURED, reason))
@@ -280,6 +300,19 @@ def _check_entity(
             f"{expected}s"
         )
         raise ValueError(msg)
+
+
+def _check_exclude(
+    location: str, spec: AuditSpec, segments: Sequence[SegmentSpec]
+) -> None:
+    names = {segment.name for segment in segments}
+    for name in spec.exclude:
+        if name not in names:
+            msg = (
+                f"{location}: field 'exclude': got {name!r}, expected one of "
+                f"{', '.join(sorted(names))}"
+            )
+            raise ValueError(msg)
 
 
 def _check_segment(

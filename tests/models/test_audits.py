@@ -200,6 +200,20 @@ def test_each_leaves_out_small_segments() -> None:
     ]
 
 
+def test_each_leaves_out_excluded_segments() -> None:
+    spec = EACH.model_copy(update={"exclude": ("cold_start", "city")})
+    measured = {
+        ("ndcg_ratio_to_overall", "cold_start"): 0.5,
+        ("ndcg_ratio_to_overall", "city=Porto"): 0.5,
+        ("ndcg_ratio_to_overall", "light_users"): 0.9,
+    }
+
+    results = run_audits([spec], measured)
+
+    # "city" is declared with per, so it leaves out every city=value.
+    assert [(r.segment, r.status) for r in results] == [("light_users", PASSED)]
+
+
 def test_each_without_measurement_not_measured() -> None:
     [result] = run_audits([EACH], {("ndcg@10", "all"): 0.3})
 
@@ -275,6 +289,7 @@ def test_config_audits_load() -> None:
         "vegetarian_meat_only": ("meat_only_share@k", "vegetarians"),
         "favourite_kept": ("favourite_recall@k", "has_favourite"),
         "cold_start_vs_popularity": ("ndcg_minus_popularity", "cold_start"),
+        "light_users_vs_popularity": ("ndcg_minus_popularity", "light_users"),
         "segment_ndcg_floor": ("ndcg_ratio_to_overall", "each"),
         "small_independent_exposure": ("exposure_ratio", "small_independents"),
         "missed_orders": ("false_negative_rate", "all"),
@@ -620,4 +635,34 @@ def test_segment_without_declared_segments(tmp_path: Path) -> None:
     assert str(raised.value) == (
         f"{path}: audits[0] (other): field 'segment': got 'vegetarians', expected "
         "'all' or 'each', since the segments file declares no segment"
+    )
+
+
+def test_exclude_needs_each(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "audits:\n" + entry(segment="vegetarians") + "    exclude: [city]\n"
+    )
+
+    with pytest.raises(ValueError) as raised:
+        load_audits(path)
+
+    assert str(raised.value) == (
+        f"{path}: audits[0] (other): field 'exclude': got ['city'], expected no "
+        "exclude, since only an audit of segment 'each' leaves segments out"
+    )
+
+
+def test_exclude_unknown_segment(tmp_path: Path) -> None:
+    segments = load_segments(CONFIGS / "segments.yaml")
+    path = write(
+        tmp_path, "audits:\n" + entry(segment="each") + "    exclude: [cold_starts]\n"
+    )
+
+    with pytest.raises(ValueError) as raised:
+        load_audits(path, segments)
+
+    message = str(raised.value)
+    assert message.startswith(
+        f"{path}: audits[0] (other): field 'exclude': got 'cold_starts', expected "
+        "one of age_band, budget, chains, city,"
     )
