@@ -226,7 +226,7 @@ def _cuisine(row: Row) -> str | None:
         if not matches:
             return f"serves a cuisine of {_percent(affinity)} of your orders"
         best = max(matches, key=lambda name: shares[name])
-        return f"{_cuisine_name(best)}, like {_percent(shares[best])} of your orders"
+        return f"{cuisine_name(best)}, like {_percent(shares[best])} of your orders"
 
     declared = _value(row, "declared_cuisine_match")
     if declared is not None and declared >= 1:
@@ -234,7 +234,7 @@ def _cuisine(row: Row) -> str | None:
         matches = [name for name in offered if name in liked]
         if not matches:
             return "serves a cuisine you said you like"
-        return f"{_cuisine_name(matches[0])}, a cuisine you said you like"
+        return f"{cuisine_name(matches[0])}, a cuisine you said you like"
     return None
 
 
@@ -510,7 +510,7 @@ def _kilometres(distance: float) -> str:
     return f"{distance:.1f} km" if distance < 10 else f"{distance:.0f} km"
 
 
-def _cuisine_name(name: str) -> str:
+def cuisine_name(name: str) -> str:
     """Turn a stored cuisine name, lower case with underscores (``fast_food``),
     into text (``Fast food``)."""
     words = name.replace("_", " ")

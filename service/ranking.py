@@ -19,7 +19,7 @@ import polars as pl
 
 from features.pair_arrays import pair_feature_arrays
 from models.dataset import with_pair_features
-from models.explain import explain, explain_matrix
+from models.explain import cuisine_name, explain, explain_matrix
 from models.guardrail import move_below
 from models.ranker import LightGBMRanker
 from service.catalogue import Catalogue, ModelInputs
@@ -251,7 +251,7 @@ def _content_matches(
         found = []
         matched = [c for c in (cuisines[row] or []) if c.lower() in liked]
         if matched:
-            found.append(f"{matched[0].capitalize()}, a cuisine you like")
+            found.append(f"{cuisine_name(matched[0])}, a cuisine you like")
         if vegetarian and has_options[row] == 1:
             found.append("Has vegetarian dishes")
         matches.append(found)

@@ -45,6 +45,7 @@ from features.paths import VarPaths
 from features.schema import ORDERS, RESTAURANT_ID, RESTAURANTS, USER_ID, USERS
 from features.store import connect
 from features.transforms import VEGETARIAN_DIETS
+from models.explain import cuisine_name
 from models.ranker import LightGBMRanker
 from models.registry import (
     MetadataTypeError,
@@ -711,7 +712,7 @@ def _similar_reasons(
         shared = [c for c in (row[0] or []) if c in cuisines]
         found = []
         if shared:
-            found.append(f"Also {shared[0]}")
+            found.append(f"Also {cuisine_name(shared[0])}")
         if row[1] is not None and row[1] == anchor.get("restaurant_city"):
             found.append(f"Also in {row[1]}")
         reasons.append(found)

@@ -30,6 +30,7 @@ from features import store
 from features.paths import RANKER_CONFIG
 from features.synthetic.dishes import dish_catalog
 from features.vegetarian import PREDICTION_COLUMN, classify_menu
+from models.explain import cuisine_name
 from models.registry import CURRENT_ALIAS, set_current
 from service.app import create_app
 from service.cli import main
@@ -362,7 +363,7 @@ def test_user_without_orders_gets_content(
         # reasons are a liked cuisine (the restaurant's first one) or the
         # restaurant's orders.
         expected = (
-            [f"{matched[0].capitalize()}, a cuisine you like"]
+            [f"{cuisine_name(matched[0])}, a cuisine you like"]
             if matched
             else _stand_in_reason(world, item["restaurant_id"])
         )
@@ -417,7 +418,9 @@ def test_preferences_get_content(
         matched = [c for c in cuisines if c.lower() in {"italian", "japanese"}]
         # A declared vegetarian counts as one whose orders are all vegetarian,
         # so a menu with options adds "Has vegetarian dishes" after the cuisine.
-        expected = [f"{matched[0].capitalize()}, a cuisine you like"] if matched else []
+        expected = (
+            [f"{cuisine_name(matched[0])}, a cuisine you like"] if matched else []
+        )
         expected += ["Has vegetarian dishes"] if options == 1 else []
         stand_in = _stand_in_reason(world, item["restaurant_id"])
         assert item["reasons"] == (expected or stand_in), item
@@ -592,7 +595,7 @@ def test_similar_leaves_out_anchor(client: TestClient, world: World) -> None:
     for item in items[:10]:
         other = _restaurant(world, item["restaurant_id"])
         shared = [c for c in other["cuisines"] if c in anchor["cuisines"]]
-        expected = [f"Also {shared[0]}"] if shared else []
+        expected = [f"Also {cuisine_name(shared[0])}"] if shared else []
         expected += (
             [f"Also in {other['city']}"] if other["city"] == anchor["city"] else []
         )

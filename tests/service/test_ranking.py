@@ -24,7 +24,7 @@ from features import store
 from features.paths import RANKER_CONFIG
 from features.schema import RESTAURANT_ID
 from models.dataset import with_pair_features
-from models.explain import explain
+from models.explain import cuisine_name, explain
 from service.cli import main
 from service.ranking import (
     NEW_RESTAURANT_REASON,
@@ -206,7 +206,7 @@ def test_ranker_reasons_match_lightgbm_explain(
                 cuisines = state.catalogue.columns["restaurant_cuisines"][row] or []
                 liked = {c.lower() for c in user["user_liked_cuisines"] or []}
                 matches = [
-                    f"{c.capitalize()}, a cuisine you like"
+                    f"{cuisine_name(c)}, a cuisine you like"
                     for c in cuisines
                     if c.lower() in liked
                 ]
