@@ -117,8 +117,13 @@ def test_evaluation_report_has_the_segment_analysis(pipeline_var_dir: Path) -> N
     assert f"Random split of seed 0, {users} test users." in markdown
 
 
-def test_failed_audit_exits_non_zero(pipeline_var_dir: Path, tmp_path: Path) -> None:
+def test_failed_audit_exits_non_zero(
+    pipeline_var_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from service.cli import EXIT_AUDITS, main
+
+    # Other tests count the runs of the shared folder's default experiment.
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "failed-audit")
 
     audits = tmp_path / "audits.yaml"
     audits.write_text(

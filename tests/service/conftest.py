@@ -26,14 +26,18 @@ def _free_port() -> int:
 
 
 def _worker_processes(server: psutil.Process) -> list[psutil.Process]:
-    """Return the uvicorn worker processes: the multiprocessing children that
-    are not its resource tracker."""
-    return [
-        child
-        for child in server.children()
-        if "spawn_main" in " ".join(child.cmdline())
-        and "resource_tracker" not in " ".join(child.cmdline())
-    ]
+    """Return the live uvicorn worker processes: the multiprocessing children
+    that are not its resource tracker. A killed worker that uvicorn has not
+    reaped yet is a zombie, without a command line, and is left out."""
+    workers = []
+    for child in server.children():
+        try:
+            command = " ".join(child.cmdline())
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):
+            continue
+        if "spawn_main" in command and "resource_tracker" not in command:
+            workers.append(child)
+    return workers
 
 
 @pytest.fixture
