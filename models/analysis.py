@@ -77,7 +77,6 @@ BOOTSTRAP_RESAMPLES = 1000
 POPULARITY = "popularity"
 VEGETARIANS = "vegetarians"
 FAVOURITE_SEGMENT = "has_favourite"
-COLD_START = "cold_start"
 SMALL_INDEPENDENTS = "small_independents"
 FAVOURITE_ORDERS = 3
 
@@ -763,10 +762,10 @@ def _measured(
         measured[(ndcg, row["name"])] = value
         if overall_ndcg:
             measured[("ndcg_ratio_to_overall", row["name"])] = value / overall_ndcg
-        if row["name"] == COLD_START and POPULARITY in ranked.lists:
-            popularity = _segment_mean(rows, COLD_START, POPULARITY)
+        if POPULARITY in ranked.lists:
+            popularity = _segment_mean(rows, row["name"], POPULARITY)
             if popularity is not None:
-                measured[("ndcg_minus_popularity", COLD_START)] = value - popularity
+                measured[("ndcg_minus_popularity", row["name"])] = value - popularity
     for name, shares in meat_only.items():
         measured[(f"meat_only_share@{k}", name)] = shares[current]
     for row in exposure:

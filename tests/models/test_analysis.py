@@ -165,6 +165,13 @@ audits:
     threshold: 0.0
     direction: min
     owner: ranking
+  - name: vegetarians_vs_popularity
+    failure_mode: Vegetarians get less than popularity.
+    metric: ndcg_minus_popularity
+    segment: vegetarians
+    threshold: 0.0
+    direction: min
+    owner: ranking
   - name: small_exposure
     failure_mode: Small places are never shown.
     metric: exposure_ratio
@@ -265,6 +272,9 @@ def test_audits_read_the_measured_values(result) -> None:
     assert audits["favourite_kept"].status == "passed"
     # u3: ranker 0, popularity 0.
     assert audits["cold_start_vs_popularity"].value == pytest.approx(0.0)
+    # u2: ranker U2_NDCG, popularity 1 - U2_NDCG; u4: ranker 1, popularity 0.
+    # The mean difference is (U2_NDCG + 1) / 2 - (1 - U2_NDCG) / 2 = U2_NDCG.
+    assert audits["vegetarians_vs_popularity"].value == pytest.approx(U2_NDCG)
     # r4 and r5 have 2 of 20 orders and 1 of 8 slots: 0.125 / 0.1.
     assert audits["small_exposure"].value == pytest.approx(1.25)
     assert audits["misses"].value == pytest.approx(0.4)
