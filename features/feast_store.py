@@ -376,7 +376,7 @@ def check_production_stores(repo_path: Path, var_dir: Path) -> None:
     :data:`STORE_CHECK_SECONDS`.
 
     Feast would fail later with a traceback, or wait without end on a Redis
-    that does not speak the protocol it was told (``ssl=true`` on a plain
+    that does not use the configured protocol (``ssl=true`` on a plain
     server). Only a plain Redis and a PostgreSQL registry are checked.
     """
     config = open_store(repo_path, var_dir, PRODUCTION).config
@@ -534,64 +534,88 @@ def check_view_list(
             of a type the tables do not support. Also raised when two views,
             or a view and an on-demand view, declare one feature name, or a
             table has no view. The message names the view, and the file,
-            table or feature.
+            table or feature. Every mistake found is listed, one per line
+            after a count, when there are several.
     """
+    problems: list[str] = []
     owners: dict[str, str] = {}
     for view in on_demand_views:
         for field in view.features:
             owners[field.name] = f"{view.name} (on demand)"
     read_tables = set()
     for view in sorted(views, key=lambda v: v.name):
-        table_name = _table_read_by(view)
-        if table_name is None:
-            msg = (
-                f"feature view {view.name} reads {type(view.batch_source).__name__}"
-                " instead of a Parquet file of the feature tables; declare its "
-                "source with _source(<table>) in feature_repo/definitions.py"
-            )
-            raise ValueError(msg)
-        if features_dir is not None:
-            folder = Path(view.batch_source.path).resolve().parent
-            if folder != features_dir.resolve():
-                msg = (
-                    f"feature view {view.name} reads {view.batch_source.path}, "
-                    f"outside the feature tables in {features_dir}; declare its "
-                    "source with _source(<table>) in feature_repo/definitions.py"
-                )
-                raise ValueError(msg)
-        table = tables.get(table_name)
-        if table is None or written:
-            _check_source_file(view)
-        if table_name is not None and table is not None:
-            read_tables.add(table_name)
-            _check_view_table(view, table_name)
-        elif table_name is not None:
-            msg = (
-                f"feature view {view.name} reads {view.batch_source.path}, but "
-                "no transform in features/transforms.py computes the table "
-                f"{table_name} (the file is left from an earlier run); add the "
-                "transform or remove the view"
-            )
-            raise ValueError(msg)
+        # A view of a table counts as its reader even when misnamed, so that
+        # one mistake is not reported twice.
+        read_tables.add(_table_read_by(view))
+        try:
+            table = _check_view_source(view, tables, written, features_dir)
+        except ValueError as error:
+            problems.append(str(error))
+            continue
         for field in view.features:
             if field.name in owners:
-                msg = (
+                problems.append(
                     f"feature {field.name} is declared by both feature views "
                     f"{owners[field.name]} and {view.name}; rename one"
                 )
-                raise ValueError(msg)
+                continue
             owners[field.name] = view.name
-            if table is not None:
+            try:
                 _check_field(view, field, table)
-    unread = sorted(set(tables) - read_tables)
-    if unread:
+            except ValueError as error:
+                problems.append(str(error))
+    problems += [
+        f"features/transforms.py computes the table {name}, which no feature "
+        "view reads, so the service could not serve it; declare a view named "
+        "after it (docs/adding-a-feature-view.md) or remove the transform"
+        for name in sorted(set(tables) - read_tables)
+    ]
+    if len(problems) == 1:
+        raise ValueError(problems[0])
+    if problems:
+        listed = "\n".join(f"- {problem}" for problem in problems)
+        msg = f"{len(problems)} mistakes in the feature definitions:\n{listed}"
+        raise ValueError(msg)
+
+
+def _check_view_source(
+    view: Any,
+    tables: dict[str, pl.DataFrame],
+    written: bool,
+    features_dir: Path | None,
+) -> pl.DataFrame:
+    """Return the feature table a view reads, or raise ValueError when its
+    source, name or entity does not fit the tables (see check_view_list)."""
+    table_name = _table_read_by(view)
+    if table_name is None:
         msg = (
-            f"features/transforms.py computes the table {unread[0]}, which no "
-            "feature view reads, so the service could not serve it; declare a "
-            "view named after it (docs/adding-a-feature-view.md) or remove the "
-            "transform"
+            f"feature view {view.name} reads {type(view.batch_source).__name__}"
+            " instead of a Parquet file of the feature tables; declare its "
+            "source with _source(<table>) in feature_repo/definitions.py"
         )
         raise ValueError(msg)
+    if features_dir is not None:
+        folder = Path(view.batch_source.path).resolve().parent
+        if folder != features_dir.resolve():
+            msg = (
+                f"feature view {view.name} reads {view.batch_source.path}, "
+                f"outside the feature tables in {features_dir}; declare its "
+                "source with _source(<table>) in feature_repo/definitions.py"
+            )
+            raise ValueError(msg)
+    table = tables.get(table_name)
+    if table is None or written:
+        _check_source_file(view)
+    if table is None:
+        msg = (
+            f"feature view {view.name} reads {view.batch_source.path}, but "
+            "no transform in features/transforms.py computes the table "
+            f"{table_name} (the file is left from an earlier run); add the "
+            "transform or remove the view"
+        )
+        raise ValueError(msg)
+    _check_view_table(view, table_name)
+    return table
 
 
 def _table_read_by(view: Any) -> str | None:

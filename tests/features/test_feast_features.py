@@ -314,6 +314,30 @@ def test_check_views_rejects_missing_column(
         check_views(store, tables)
 
 
+def test_check_views_lists_every_mistake(
+    store: FeatureStore, serving_tables: dict[str, pl.DataFrame]
+) -> None:
+    tables = dict(serving_tables)
+    tables["user_cuisine"] = tables["user_cuisine"].drop("user_pizza_share")
+    tables["user_diet"] = tables["user_diet"].with_columns(
+        pl.col("user_vegetarian_order_ratio").cast(pl.Int64)
+    )
+
+    with pytest.raises(ValueError) as raised:
+        check_views(store, tables)
+
+    lines = str(raised.value).splitlines()
+    assert lines[0] == "2 mistakes in the feature definitions:"
+    assert lines[1].startswith(
+        "- feature view user_cuisine declares user_pizza_share, but its table"
+    )
+    assert lines[2].startswith(
+        "- feature view user_diet declares user_vegetarian_order_ratio as "
+        "Float64, but its table has Int64"
+    )
+    assert len(lines) == 3
+
+
 def _file_view(name: str, path: Path, entity: str, *fields: Any) -> FeatureView:
     from feast import Entity, FileSource, ValueType
 
