@@ -81,6 +81,9 @@ from service.strategies import (
 
 logger = logging.getLogger(__name__)
 
+# Users with orders tried, at each load, as the probe of the online store.
+PROBE_CANDIDATES = 50
+
 ONLINE_STORE_UNAVAILABLE = "online_store_unavailable"
 MODEL_UNAVAILABLE = "model_unavailable"
 # Errors that load_current raises for model files that exist but cannot be
@@ -245,16 +248,36 @@ class Recommender:
                 ).fetchall()
             )
             restaurant_ids = list(names)
-            orders_timed, first_user = connection.execute(
-                f"SELECT count(*) > 0 AND count(ordered_at) = count(*), "
-                f"min({USER_ID}) FROM {ORDERS.name}"
-            ).fetchall()[0]
+            orders_timed = connection.execute(
+                f"SELECT count(*) > 0 AND count(ordered_at) = count(*) "
+                f"FROM {ORDERS.name}"
+            ).fetchall()[0][0]
+            # Users of the orders, for the probe; those imported after the
+            # last `features` run have no online features yet.
+            ordering_users = [
+                row[0]
+                for row in connection.execute(
+                    f"SELECT DISTINCT {USER_ID} FROM {ORDERS.name} "
+                    f"USING SAMPLE reservoir({PROBE_CANDIDATES} ROWS) "
+                    "REPEATABLE (0)"
+                ).fetchall()
+            ]
         finally:
             connection.close()
-        probe_user = None
-        if first_user is not None:
-            probe = user_reader.read_row(first_user)
-            probe_user = None if probe["user_order_count"] is None else first_user
+        probe_user = next(
+            (
+                user
+                for user in sorted(ordering_users)
+                if user_reader.read_row(user)["user_order_count"] is not None
+            ),
+            None,
+        )
+        if probe_user is None and ordering_users:
+            logger.warning(
+                "none of %d users with orders has online features, so /readyz "
+                "cannot notice an online store emptied while the service runs",
+                len(ordering_users),
+            )
         reader = OnlineReader(self.store, RESTAURANT_VIEWS, RESTAURANT_ID)
         restaurants = reader.read(restaurant_ids)
         online = int(restaurants["restaurant_name"].is_not_null().sum())
