@@ -18,6 +18,7 @@ import contextlib
 import io
 import logging
 import os
+import re
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -58,7 +59,7 @@ PROJECT_ENV = "RECOMMENDER_FEAST_PROJECT"
 REGISTRY_URL_ENV = "RECOMMENDER_REGISTRY_URL"
 REDIS_ENV = "RECOMMENDER_REDIS_CONNECTION_STRING"
 # Seconds the production registry and Redis get to reply to the check that
-# `recommender features` makes before it writes anything.
+# `features`, `train`, `evaluate` and `serve` make before they read them.
 STORE_CHECK_SECONDS = 5.0
 PRODUCTION_DEFAULTS = {
     PROJECT_ENV: "restaurant_recommender",
@@ -128,9 +129,26 @@ def _hide_password(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
     except (ArgumentError, ValueError):
-        # Not a URL SQLAlchemy parses, so any password in it is not found
-        # either; Feast will reject it with its own message.
-        return url
+        # Not a URL SQLAlchemy parses (a port that is not a number...): hide
+        # what sits between "user:" and the last "@".
+        return re.sub(r"(://[^:/@]*:).*@", r"\1***@", url)
+
+
+def hide_secrets(text: str) -> str:
+    """Return ``text`` with the passwords of the production profile's
+    variables shown as ``***``, for messages that quote a setting."""
+    secrets = []
+    registry = os.environ.get(REGISTRY_URL_ENV, "")
+    found = re.search(r"://[^:/@]*:(.*)@", registry)
+    if found and found.group(1):
+        secrets.append(found.group(1))
+    for part in os.environ.get(REDIS_ENV, "").split(","):
+        name, equals, value = part.partition("=")
+        if equals and name.strip().lower() == "password" and value.strip():
+            secrets.append(value.strip())
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
 
 
 def _hide_redis_password(connection_string: str) -> str:
@@ -370,23 +388,38 @@ def _sqlite_tables(path: Path) -> set[str]:
     return {name for (name,) in rows}
 
 
-def check_production_stores(repo_path: Path, var_dir: Path) -> None:
+def check_production_stores(
+    repo_path: Path, var_dir: Path, online_store: bool = True
+) -> None:
     """Raise ValueError naming the store when the production profile's
-    registry database or Redis does not reply within
+    settings do not load, or its registry database or (with
+    ``online_store``) its Redis does not reply within
     :data:`STORE_CHECK_SECONDS`.
 
     Feast would fail later with a traceback, or wait without end on a Redis
     that does not use the configured protocol (``ssl=true`` on a plain
-    server). Only a plain Redis and a PostgreSQL registry are checked.
+    server). Only a plain Redis and an SQL registry are checked.
     """
-    config = open_store(repo_path, var_dir, PRODUCTION).config
+    try:
+        config = open_store(repo_path, var_dir, PRODUCTION).config
+    except Exception as error:
+        # Feast parses the YAML after substituting the variables, so a value
+        # can break the YAML, Feast's pydantic models or its own checks.
+        msg = hide_secrets(
+            f"cannot read the production profile's settings "
+            f"({describe_profile(var_dir, PRODUCTION)}): {error_line(error)}; "
+            f"check {PROJECT_ENV}, {REGISTRY_URL_ENV} and {REDIS_ENV}"
+        )
+        raise ValueError(msg) from None
     registry = config.registry
     if getattr(registry, "registry_type", None) == "sql":
         check_registry_database(str(registry.path))
     online = config.online_store
-    if getattr(online, "type", None) == "redis" and str(
-        getattr(online, "redis_type", "redis")
-    ).endswith("redis"):
+    if (
+        online_store
+        and getattr(online, "type", None) == "redis"
+        and str(getattr(online, "redis_type", "redis")).endswith("redis")
+    ):
         check_redis(str(online.connection_string))
 
 
@@ -398,9 +431,12 @@ def check_registry_database(url: str) -> None:
 
     try:
         parsed = make_url(url)
+        # A connect_timeout in the URL stays, so that Feast gets what the
+        # check tried.
         arguments = (
             {"connect_timeout": int(STORE_CHECK_SECONDS)}
             if parsed.get_backend_name() == "postgresql"
+            and "connect_timeout" not in parsed.query
             else {}
         )
         engine = create_engine(parsed, connect_args=arguments)
@@ -411,7 +447,7 @@ def check_registry_database(url: str) -> None:
             engine.dispose()
     except Exception as error:
         # SQLAlchemy raises its own errors, and the driver's for a bad URL.
-        msg = (
+        msg = hide_secrets(
             f"cannot reach the production registry {_hide_password(url)}: "
             f"{error_line(error)}; check {REGISTRY_URL_ENV}, the server and "
             "that the database exists"
@@ -431,11 +467,15 @@ def check_redis(connection_string: str) -> None:
     shown = _hide_redis_password(connection_string)
     try:
         nodes, options = RedisOnlineStore._parse_connection_string(connection_string)
-        options.setdefault("socket_timeout", STORE_CHECK_SECONDS)
-        options.setdefault("socket_connect_timeout", STORE_CHECK_SECONDS)
+        if not nodes or not nodes[0].get("host") or not nodes[0].get("port"):
+            msg = "expected host:port before any option"
+            raise ValueError(msg)
+        # The check's own timeouts, whatever the string sets: it must end.
+        options["socket_timeout"] = STORE_CHECK_SECONDS
+        options["socket_connect_timeout"] = STORE_CHECK_SECONDS
         client = redis.Redis(
             host=nodes[0]["host"],
-            port=int(nodes[0].get("port") or 6379),
+            port=int(nodes[0]["port"]),
             retry=Retry(NoBackoff(), retries=0),
             **options,
         )
@@ -446,7 +486,7 @@ def check_redis(connection_string: str) -> None:
     except Exception as error:
         # redis-py raises its own errors, and TypeError or ValueError for an
         # option it does not take.
-        msg = (
+        msg = hide_secrets(
             f"cannot reach the production online store at Redis {shown}: "
             f"{error_line(error)}; check {REDIS_ENV} and the server"
         )

@@ -165,6 +165,9 @@ def train(
     MLflow only logs a warning.
     """
     config = _with_service(load_config(config_path), feature_service)
+    if feast_profile == PRODUCTION:
+        # Training reads the registry, not Redis.
+        check_production_stores(feature_repo, paths.root, online_store=False)
     check_features_current(paths.features, paths.store, feature_repo)
     check_registry_folder(feature_repo, paths.root, feast_profile)
     # Checked before training: a `current` that is not a file would make the
@@ -227,6 +230,8 @@ def evaluate(
     started_at = time.time()
     segment_specs = load_segments(segments_path)
     audit_specs = load_audits(audits_path, segment_specs, settings.k)
+    if feast_profile == PRODUCTION:
+        check_production_stores(feature_repo, paths.root, online_store=False)
     # Evaluation computes its own feature tables, but reads the feature
     # service from the registry that `recommender features` applied. Without
     # a manifest, reading the registry fails later with its own message.

@@ -14,8 +14,10 @@ from sqlalchemy.exc import OperationalError
 
 from features import feast_store
 from features.feast_store import (
+    PROJECT_ENV,
     REDIS_ENV,
     REGISTRY_URL_ENV,
+    check_production_stores,
     check_redis,
     check_registry_database,
     describe_profile,
@@ -176,3 +178,80 @@ def test_features_checks_stores_first(
         build_features(paths, FEATURE_REPO, RANKER_CONFIG, PRODUCTION)
 
     assert not paths.features.exists()
+
+
+def test_unparsed_url_password_hidden(closed_port: int) -> None:
+    url = f"postgresql+psycopg://app:p@ss:w/rd@127.0.0.1:notaport/reg{closed_port}"
+
+    with pytest.raises(ValueError) as caught:
+        check_registry_database(url)
+
+    message = str(caught.value)
+    assert "p@ss" not in message
+    assert "w/rd" not in message
+    assert message.startswith(
+        "cannot reach the production registry "
+        f"postgresql+psycopg://app:***@127.0.0.1:notaport/reg{closed_port}: "
+    )
+
+
+@pytest.mark.parametrize(
+    ("redis_setting", "shown"),
+    [
+        ("", "Redis "),
+        (",127.0.0.1:6379", "Redis ,127.0.0.1:6379"),
+        ("127.0.0.1:6379,password=s3cret: x", "Redis 127.0.0.1:6379,password=***"),
+    ],
+)
+def test_broken_settings_in_one_line(
+    redis_setting: str,
+    shown: str,
+    closed_port: int,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv(
+        REGISTRY_URL_ENV, f"postgresql+psycopg://app@127.0.0.1:{closed_port}/reg"
+    )
+    monkeypatch.setenv(REDIS_ENV, redis_setting)
+
+    with pytest.raises(ValueError) as caught:
+        check_production_stores(FEATURE_REPO, tmp_path)
+
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "s3cret" not in message
+    assert message.startswith("cannot read the production profile's settings (")
+    assert shown in message
+    assert message.endswith(
+        f"; check {PROJECT_ENV}, {REGISTRY_URL_ENV} and {REDIS_ENV}"
+    )
+
+
+def test_redis_without_port_named(closed_port: int) -> None:
+    with pytest.raises(ValueError) as caught:
+        check_redis("127.0.0.1,db=7")
+
+    assert str(caught.value) == (
+        "cannot reach the production online store at Redis 127.0.0.1,db=7: "
+        f"ValueError: expected host:port before any option; check {REDIS_ENV} "
+        "and the server"
+    )
+
+
+def test_redis_timeout_kept_against_setting(
+    silent_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # socket_timeout=null would leave redis-py without a timeout.
+    monkeypatch.setattr(feast_store, "STORE_CHECK_SECONDS", 0.5)
+
+    with pytest.raises(ValueError, match=r"TimeoutError: Timeout "):
+        check_redis(f"127.0.0.1:{silent_port},ssl=true,socket_timeout=null")
+
+
+def test_registry_url_timeout_kept() -> None:
+    url = "postgresql+psycopg://app@127.0.0.1:5432/reg?connect_timeout=abc"
+
+    # The URL's value reaches the driver, which rejects it, as Feast's would.
+    with pytest.raises(ValueError, match="bad value for connect_timeout: 'abc'"):
+        check_registry_database(url)
