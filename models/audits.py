@@ -115,9 +115,8 @@ class AuditSpec(BaseModel):
     # ``not_measured`` when named. Applies only when run_audits gets sizes.
     min_users: int | None = Field(default=None, ge=1)
     # Segments an ``each`` audit leaves out; a name declared with ``per``
-    # leaves out all its values.
-    # Lax, so that the YAML list becomes a tuple.
-    exclude: tuple[str, ...] = Field(default=(), strict=False)
+    # leaves out all its values. Lax, so that the YAML list becomes a tuple.
+    exclude: tuple[str, ...] | None = Field(default=None, strict=False)
 
 
 @dataclass(frozen=True)
@@ -176,11 +175,19 @@ def load_audits(
                 f"already used by audits[{first_index[spec.name]}]"
             )
             raise ValueError(msg)
-        if spec.exclude and spec.segment != EACH_SEGMENT:
+        if spec.exclude is not None and spec.segment != EACH_SEGMENT:
             msg = (
                 f"{location}: field 'exclude': got {list(spec.exclude)}, expected "
                 f"no exclude, since only an audit of segment {EACH_SEGMENT!r} "
                 "leaves segments out"
+            )
+            raise ValueError(msg)
+        exclude = spec.exclude or ()
+        repeated = sorted({name for name in exclude if exclude.count(name) > 1})
+        if repeated:
+            msg = (
+                f"{location}: field 'exclude': got {repeated[0]!r} more than once, "
+                "expected each segment once"
             )
             raise ValueError(msg)
         if segments is not None:
@@ -241,17 +248,22 @@ def run_audits(
             for metric, segment in measured
             if metric == spec.metric and segment not in (ALL_SEGMENTS, EACH_SEGMENT)
         )
-        names = [
+        excluded = set(spec.exclude or ())
+        kept = [
             name
             for name in names
-            if not _too_small(spec, name, segment_sizes)
-            and name not in spec.exclude
-            and name.partition("=")[0] not in spec.exclude
+            if name not in excluded and name.partition("=")[0] not in excluded
         ]
-        if not names:
+        kept = [name for name in kept if not _too_small(spec, name, segment_sizes)]
+        if not kept:
             reason = f"{spec.metric} was measured on no segment"
+            if len(names) > 0:
+                reason = (
+                    f"{spec.metric} was measured on no segment that is large "
+                    "enough and not excluded"
+                )
             results.append(_result(spec, EACH_SEGMENT, None, NOT_MEASURED, reason))
-        results += [_check(spec, name, measured, segment_sizes) for name in names]
+        results += [_check(spec, name, measured, segment_sizes) for name in kept]
     return results
 
 
@@ -305,14 +317,28 @@ def _check_entity(
 def _check_exclude(
     location: str, spec: AuditSpec, segments: Sequence[SegmentSpec]
 ) -> None:
-    names = {segment.name for segment in segments}
-    for name in spec.exclude:
-        if name not in names:
-            msg = (
-                f"{location}: field 'exclude': got {name!r}, expected one of "
-                f"{', '.join(sorted(names))}"
-            )
-            raise ValueError(msg)
+    """Raise ValueError for an excluded name that is not a segment the
+    audit's metric is measured on: a declared name, or name=value of one
+    declared with ``per``."""
+    base = spec.metric.partition("@")[0]
+    entity = "restaurant" if base in RESTAURANT_METRICS else "user"
+    names = {segment.name for segment in segments if segment.entity == entity}
+    per_names = {
+        segment.name
+        for segment in segments
+        if segment.entity == entity and segment.per is not None
+    }
+    for name in spec.exclude or ():
+        prefix, equals, _ = name.partition("=")
+        if name in names or (equals and prefix in per_names):
+            continue
+        msg = (
+            f"{location}: field 'exclude': got {name!r}, expected a {entity} "
+            f"segment, since {base} is measured on {entity}s: one of "
+            f"{', '.join(sorted(names))}, or name=value of one declared with "
+            f"per ({', '.join(sorted(per_names)) or 'none'})"
+        )
+        raise ValueError(msg)
 
 
 def _check_segment(

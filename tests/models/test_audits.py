@@ -664,5 +664,83 @@ def test_exclude_unknown_segment(tmp_path: Path) -> None:
     message = str(raised.value)
     assert message.startswith(
         f"{path}: audits[0] (other): field 'exclude': got 'cold_starts', expected "
-        "one of age_band, budget, chains, city,"
+        "a user segment, since favourite_recall is measured on users: one of "
+        "age_band, budget, city, coffee_or_tea_only,"
+    )
+    assert message.endswith(
+        "or name=value of one declared with per (age_band, budget, city)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("segment", "exclude", "expected"),
+    [
+        pytest.param(
+            "each",
+            "[cold_start, light_users, cold_start]",
+            "got 'cold_start' more than once, expected each segment once",
+            id="repeated",
+        ),
+        pytest.param(
+            "has_favourite",
+            "[]",
+            "got [], expected no exclude, since only an audit of segment 'each' "
+            "leaves segments out",
+            id="empty-list-not-each",
+        ),
+    ],
+)
+def test_exclude_mistakes(
+    tmp_path: Path, segment: str, exclude: str, expected: str
+) -> None:
+    path = write(
+        tmp_path, "audits:\n" + entry(segment=segment) + f"    exclude: {exclude}\n"
+    )
+
+    with pytest.raises(ValueError) as raised:
+        load_audits(path)
+
+    assert (
+        str(raised.value) == f"{path}: audits[0] (other): field 'exclude': {expected}"
+    )
+
+
+def test_exclude_restaurant_segment_from_user_metric(tmp_path: Path) -> None:
+    segments = load_segments(CONFIGS / "segments.yaml")
+    path = write(
+        tmp_path,
+        "audits:\n" + entry(segment="each") + "    exclude: [new_restaurants]\n",
+    )
+
+    with pytest.raises(ValueError, match="got 'new_restaurants', expected a user"):
+        load_audits(path, segments)
+
+
+def test_exclude_one_value_of_per_segment(tmp_path: Path) -> None:
+    segments = load_segments(CONFIGS / "segments.yaml")
+    path = write(
+        tmp_path,
+        "audits:\n" + entry(segment="each") + "    exclude: [city=Madrid]\n",
+    )
+
+    [spec] = load_audits(path, segments)
+    measured = {
+        ("favourite_recall@10", "city=Madrid"): 0.1,
+        ("favourite_recall@10", "city=Porto"): 0.95,
+    }
+
+    results = run_audits([spec], measured)
+
+    assert [(r.segment, r.status) for r in results] == [("city=Porto", PASSED)]
+
+
+def test_each_all_excluded_says_so() -> None:
+    spec = EACH.model_copy(update={"exclude": ("cold_start",)})
+
+    [result] = run_audits([spec], {("ndcg_ratio_to_overall", "cold_start"): 0.5})
+
+    assert result.status == NOT_MEASURED
+    assert result.reason == (
+        "ndcg_ratio_to_overall was measured on no segment that is large enough "
+        "and not excluded"
     )
