@@ -400,6 +400,16 @@ def check_production_stores(
     that does not use the configured protocol (``ssl=true`` on a plain
     server). Only a plain Redis and an SQL registry are checked.
     """
+    for name, default in PRODUCTION_DEFAULTS.items():
+        value = os.environ.get(name, default)
+        if " #" in value or value.startswith("#"):
+            # Feast substitutes the variables into the YAML text unquoted.
+            msg = hide_secrets(
+                f"{name} holds '#' after a space or at its start, which Feast's "
+                "YAML reads as a comment, dropping the rest of the value; use "
+                "a value without it"
+            )
+            raise ValueError(msg)
     try:
         config = open_store(repo_path, var_dir, PRODUCTION).config
     except Exception as error:

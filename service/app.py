@@ -219,6 +219,13 @@ def create_app(
                 status_code=503, content={"detail": "model or features not loaded"}
             )
         problem = current.online_problem()
+        if problem != getattr(request.app.state, "online_problem", None):
+            # Once per change, as probes call every few seconds.
+            request.app.state.online_problem = problem
+            if problem is not None:
+                logger.warning("/readyz returns 503: %s", problem)
+            else:
+                logger.info("/readyz returns 200 again: the online store is back")
         if problem is not None:
             return JSONResponse(status_code=503, content={"detail": problem})
         return JSONResponse({"status": "ready", "model_version": current.model_version})

@@ -255,3 +255,18 @@ def test_registry_url_timeout_kept() -> None:
     # The URL's value reaches the driver, which rejects it, as Feast's would.
     with pytest.raises(ValueError, match="bad value for connect_timeout: 'abc'"):
         check_registry_database(url)
+
+
+def test_comment_sign_in_setting_named(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(REDIS_ENV, "127.0.0.1:6379,password=a #b")
+
+    with pytest.raises(ValueError) as caught:
+        check_production_stores(FEATURE_REPO, tmp_path)
+
+    assert str(caught.value) == (
+        f"{REDIS_ENV} holds '#' after a space or at its start, which Feast's "
+        "YAML reads as a comment, dropping the rest of the value; use a value "
+        "without it"
+    )

@@ -716,7 +716,7 @@ def test_emptied_store_noticed_past_new_users(
 
 
 def test_online_store_emptied_while_serving(
-    pipeline_var_dir: Path, tmp_path: Path
+    pipeline_var_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     var_dir = _var_copy(pipeline_var_dir, tmp_path)
 
@@ -724,8 +724,15 @@ def test_online_store_emptied_while_serving(
         ready_before = test_client.get("/readyz")
         before = test_client.get("/v1/users/U1077/recommendations").json()
         _empty_online_store(var_dir)
-        ready_after = test_client.get("/readyz")
+        with caplog.at_level("WARNING", logger="service.app"):
+            ready_after = test_client.get("/readyz")
+            test_client.get("/readyz")
         after = test_client.get("/v1/users/U1077/recommendations").json()
+    warned = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "service.app" and r.levelname == "WARNING"
+    ]
 
     with store.connect(var_dir / "store.duckdb", read_only=True) as db:
         rated = {
@@ -744,6 +751,8 @@ def test_online_store_emptied_while_serving(
         r"this profile, then reload",
         ready_after.json()["detail"],
     )
+    # Logged once, though the probe asked twice.
+    assert warned == [f"/readyz returns 503: {ready_after.json()['detail']}"]
     # U1077's row is gone too, so it would pass for a user without orders.
     listed = {item["restaurant_id"] for item in after["recommendations"]}
     assert after["strategy"] == "popularity"
