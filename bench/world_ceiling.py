@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from world_posterior import PosteriorSampler, nearer_of_two
 
 from features.schema import RESTAURANT_ID, USER_ID
 from features.synthetic.choice import ANY_CUISINE, RestaurantChooser
@@ -69,11 +70,13 @@ SAMPLES = 200
 
 @dataclass
 class Chances:
-    """Per user (rows in generation order) and restaurant: the chance of one
-    order when the favourite places are known (``known``), the chance that
-    a favourite slot is filled with the restaurant before any order is seen
-    (``slot``), and the chance of an exploring order scaled by its share
-    (``explore``)."""
+    """Chances per user (rows in generation order) and restaurant.
+
+    ``known`` is the chance of one order when the favourite places are known.
+    ``slot`` is the chance that a favourite slot contains the restaurant
+    before any order is seen. ``explore`` is the chance of an exploring
+    order, scaled by the share of such orders.
+    """
 
     known: np.ndarray
     slot: np.ndarray
@@ -201,79 +204,6 @@ def _chances(
         for position, restaurant in enumerate(users.shortlist[user]):
             known[user, restaurant] += REPEAT_SHARE * shares[position]
     return known, slot, explore
-
-
-def nearer_of_two(draw: np.ndarray, distance: np.ndarray) -> np.ndarray:
-    """Chance of each restaurant being kept when two are drawn by ``draw``
-    and the nearer one (smaller ``distance``) is kept.
-
-    A restaurant is kept when both draws are it, or when one is and the
-    other is farther: ``w * (w + 2 * farther)``.
-    """
-    order = np.argsort(distance, kind="stable")
-    ordered = draw[order]
-    farther = np.cumsum(ordered[::-1])[::-1] - ordered
-    kept = np.zeros_like(draw)
-    kept[order] = ordered * (ordered + 2 * farther)
-    return kept
-
-
-class PosteriorSampler:
-    """Chance of each restaurant for a user's next order, given the user's
-    past orders, with the favourite places unknown.
-
-    Each of the five slots is filled with a restaurant drawn from ``slot`` (the same
-    chance for every slot); an order goes to slot ``j`` with its share of
-    ``REPEAT_SHARE``, else explores. Gibbs sampling draws each slot in turn
-    from its chance given the other slots and the orders, and averages the
-    chance of an order over the samples.
-    """
-
-    def __init__(self, burn_in: int, samples: int, seed: int) -> None:
-        self.burn_in = burn_in
-        self.samples = samples
-        self.rng = np.random.default_rng(seed)
-        self.shares = REPEAT_SHARE * np.array(SLOT_SHARES) / np.sum(SLOT_SHARES)
-
-    def chances(
-        self, explore: np.ndarray, slot: np.ndarray, counts: dict[int, int]
-    ) -> np.ndarray:
-        """Return the chance of each restaurant for one order.
-
-        ``explore`` is the exploring chance scaled by its share, ``slot`` the
-        chance of a slot before any order, and ``counts`` the user's orders
-        per restaurant index.
-        """
-        if not counts:
-            return explore + self.shares.sum() * slot
-        ordered = np.array(sorted(counts))
-        times = np.array([counts[r] for r in ordered], dtype=float)
-        support = np.flatnonzero(slot > 0)
-        log_prior = np.log(slot[support])
-        is_ordered = support[:, None] == ordered[None, :]
-        slots = self.rng.choice(
-            support, size=self.shares.size, p=slot[support] / slot[support].sum()
-        )
-        total = np.zeros_like(explore)
-        for sweep in range(self.burn_in + self.samples):
-            for j, share in enumerate(self.shares):
-                others = explore[ordered].copy()
-                for i, restaurant in enumerate(slots):
-                    if i != j:
-                        others += self.shares[i] * (ordered == restaurant)
-                with np.errstate(divide="ignore"):
-                    log_chance = np.log(others[None, :] + share * is_ordered)
-                log_posterior = log_prior + log_chance @ times
-                weights = np.exp(log_posterior - log_posterior.max())
-                pick = np.searchsorted(
-                    np.cumsum(weights), self.rng.random() * weights.sum()
-                )
-                slots[j] = support[min(pick, support.size - 1)]
-            if sweep >= self.burn_in:
-                total += explore
-                np.add.at(total, slots, self.shares)
-        result: np.ndarray = total / self.samples
-        return result
 
 
 def window_ceilings(

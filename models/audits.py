@@ -249,21 +249,23 @@ def run_audits(
             if metric == spec.metric and segment not in (ALL_SEGMENTS, EACH_SEGMENT)
         )
         excluded = set(spec.exclude or ())
-        kept = [
+        checked = [
             name
             for name in names
             if name not in excluded and name.partition("=")[0] not in excluded
         ]
-        kept = [name for name in kept if not _too_small(spec, name, segment_sizes)]
-        if not kept:
+        checked = [
+            name for name in checked if not _too_small(spec, name, segment_sizes)
+        ]
+        if not checked:
             reason = f"{spec.metric} was measured on no segment"
-            if len(names) > 0:
+            if names:
                 reason = (
                     f"{spec.metric} was measured on no segment that is large "
                     "enough and not excluded"
                 )
             results.append(_result(spec, EACH_SEGMENT, None, NOT_MEASURED, reason))
-        results += [_check(spec, name, measured, segment_sizes) for name in kept]
+        results += [_check(spec, name, measured, segment_sizes) for name in checked]
     return results
 
 

@@ -323,13 +323,10 @@ def _load_for_serving(
 ) -> Recommender:
     """Load what the service serves, or raise ValueError in one line naming
     the profile's stores; warn when the feature tables are stale."""
-    from features.feast_store import (
-        check_production_stores,
-        describe_profile,
-        error_line,
-    )
+    from features.feast_store import describe_profile, error_line
     from features.manifest import check_features_current
     from features.paths import PRODUCTION
+    from features.store_checks import check_production_stores
     from service.recommender import Recommender
 
     if settings.feast_profile == PRODUCTION:

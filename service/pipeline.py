@@ -13,7 +13,6 @@ import polars as pl
 from features import store
 from features.feast_store import (
     apply_repository,
-    check_production_stores,
     check_registry_folder,
     check_repository,
     materialize,
@@ -44,6 +43,7 @@ from features.schema import (
     USER_SEGMENTS,
     USERS,
 )
+from features.store_checks import check_production_stores
 from features.synthetic import WorldConfig, generate_world
 from features.transforms import StoreFrames
 from features.uci import load_uci, log_summary

@@ -155,22 +155,16 @@ class Recommender:
 
     def online_problem(self) -> str | None:
         """Return why the online store no longer serves the user features it
-        held at the last load, or None while it does.
+        contained at the last load, or None while it does.
 
         Reads the features of one user with orders, so a flushed Redis or an
         emptied online store shows up before a reload.
         """
-        state = self._state
-        if state.probe_user is None:
-            return None
         try:
-            row = state.user_reader.read_row(state.probe_user)
+            return _lost_features(self._state)
         except Exception as error:
             # Feast and the Redis client raise plain exceptions.
             return f"the online store cannot be read: {type(error).__name__}: {error}"
-        if row["user_order_count"] is None:
-            return _lost_features(state.probe_user)
-        return None
 
     @property
     def model_version(self) -> str | None:
@@ -427,14 +421,13 @@ class Recommender:
                 msg = "the online store has no restaurant features"
                 raise LookupError(msg)
             user = state.user_reader.read_row(user_id)
-            if (
-                user["user_order_count"] is None
-                and state.probe_user is not None
-                and state.user_reader.read_row(state.probe_user)["user_order_count"]
-                is None
-            ):
-                # The user may be new, or the online store lost every user.
-                raise LookupError(_lost_features(state.probe_user))
+            # A user without features may be new, or the online store lost
+            # every user.
+            lost = None
+            if user["user_order_count"] is None:
+                lost = _lost_features(state)
+            if lost is not None:
+                raise LookupError(lost)
         except Exception as error:
             # Feast and the Redis client raise plain exceptions, for example
             # while a view is being materialized. A list by popularity in the
@@ -704,7 +697,14 @@ class Recommender:
         return ranked
 
 
-def _lost_features(probe_user: str) -> str:
+def _lost_features(state: _State) -> str | None:
+    """Return why the probe user's features are missing from the online
+    store, or None when they are there or there is no probe user."""
+    probe_user = state.probe_user
+    if probe_user is None:
+        return None
+    if state.user_reader.read_row(probe_user)["user_order_count"] is not None:
+        return None
     return (
         f"the online store no longer has the features of user {probe_user}, "
         "which it had when the service loaded them; run `recommender "

@@ -6,7 +6,7 @@ import itertools
 
 import numpy as np
 import pytest
-from world_ceiling import PosteriorSampler, nearer_of_two
+from world_posterior import PosteriorSampler, nearer_of_two
 
 from features.synthetic.orders import REPEAT_SHARE, SLOT_SHARES
 

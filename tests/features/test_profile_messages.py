@@ -12,20 +12,22 @@ import polars as pl
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from features import feast_store
+from features import store_checks
 from features.feast_store import (
     PROJECT_ENV,
     REDIS_ENV,
     REGISTRY_URL_ENV,
-    check_production_stores,
-    check_redis,
-    check_registry_database,
     describe_profile,
     error_line,
     write_feature_tables,
 )
 from features.manifest import _feature_code_digest, feature_code_files
 from features.paths import EMBEDDED, FEATURE_REPO, PRODUCTION, RANKER_CONFIG, VarPaths
+from features.store_checks import (
+    check_production_stores,
+    check_redis,
+    check_registry_database,
+)
 from service.pipeline import build_features
 
 
@@ -135,7 +137,7 @@ def test_silent_redis_times_out(
     silent_port: int, options: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Feast's own client would wait without end for the TLS handshake.
-    monkeypatch.setattr(feast_store, "STORE_CHECK_SECONDS", 0.5)
+    monkeypatch.setattr(store_checks, "STORE_CHECK_SECONDS", 0.5)
 
     with pytest.raises(ValueError, match=r"TimeoutError: Timeout "):
         check_redis(f"127.0.0.1:{silent_port}{options}")
@@ -196,7 +198,7 @@ def test_unparsed_url_password_hidden(closed_port: int) -> None:
 
 
 @pytest.mark.parametrize(
-    ("redis_setting", "shown"),
+    ("redis_setting", "masked_setting"),
     [
         ("", "Redis "),
         (",127.0.0.1:6379", "Redis ,127.0.0.1:6379"),
@@ -205,7 +207,7 @@ def test_unparsed_url_password_hidden(closed_port: int) -> None:
 )
 def test_broken_settings_in_one_line(
     redis_setting: str,
-    shown: str,
+    masked_setting: str,
     closed_port: int,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
@@ -222,13 +224,13 @@ def test_broken_settings_in_one_line(
     assert "\n" not in message
     assert "s3cret" not in message
     assert message.startswith("cannot read the production profile's settings (")
-    assert shown in message
+    assert masked_setting in message
     assert message.endswith(
         f"; check {PROJECT_ENV}, {REGISTRY_URL_ENV} and {REDIS_ENV}"
     )
 
 
-def test_redis_without_port_named(closed_port: int) -> None:
+def test_redis_without_port_named() -> None:
     with pytest.raises(ValueError) as caught:
         check_redis("127.0.0.1,db=7")
 
@@ -243,7 +245,7 @@ def test_redis_timeout_kept_against_setting(
     silent_port: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # socket_timeout=null would leave redis-py without a timeout.
-    monkeypatch.setattr(feast_store, "STORE_CHECK_SECONDS", 0.5)
+    monkeypatch.setattr(store_checks, "STORE_CHECK_SECONDS", 0.5)
 
     with pytest.raises(ValueError, match=r"TimeoutError: Timeout "):
         check_redis(f"127.0.0.1:{silent_port},ssl=true,socket_timeout=null")
