@@ -252,6 +252,7 @@ def _serve(args: argparse.Namespace, paths: VarPaths) -> None:
     import uvicorn
 
     from service.app import create_app
+    from service.http_protocol import HTTP_PROTOCOL
     from service.logs import JSON_LOGS_ENV, use_json_logs
     from service.settings import Settings
 
@@ -281,6 +282,7 @@ def _serve(args: argparse.Namespace, paths: VarPaths) -> None:
             create_app(settings, recommender),
             host=args.host,
             port=args.port,
+            http=HTTP_PROTOCOL,
             access_log=False,
             log_config=None,
         )
@@ -310,6 +312,7 @@ def _serve(args: argparse.Namespace, paths: VarPaths) -> None:
         host=args.host,
         port=args.port,
         workers=args.workers,
+        http=HTTP_PROTOCOL,
         access_log=False,
         log_config=None,
         # Each worker loads the model and the restaurant features before it

@@ -1,21 +1,33 @@
-"""A fixture that serves a var folder with ``recommender serve --workers 2``."""
+"""Fixtures that serve a var folder: with uvicorn in a thread of the test, or
+with ``recommender serve --workers N``."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import httpx2
 import psutil
 import pytest
+import uvicorn
+
+from service.app import create_app
+from service.http_protocol import HTTP_PROTOCOL
+from service.settings import Settings
 
 START_SECONDS = 120.0
+# The variables that put prometheus_client in multiprocess mode, and name its
+# folder of metric files.
+PROMETHEUS_VARIABLES = ("PROMETHEUS_MULTIPROC_DIR", "PROMETHEUS_MULTIPROCESS_DIR")
 
 
 def _free_port() -> int:
@@ -40,6 +52,39 @@ def _worker_processes(server: psutil.Process) -> list[psutil.Process]:
     return workers
 
 
+@contextmanager
+def _served(
+    var_dir: Path, http: type[asyncio.Protocol] = HTTP_PROTOCOL
+) -> Iterator[int]:
+    """Serve the app on ``var_dir`` with uvicorn in a thread, with the HTTP
+    protocol ``recommender serve`` uses unless given; yield its port."""
+    config = uvicorn.Config(
+        create_app(Settings(var_dir=var_dir)),
+        host="127.0.0.1",
+        port=_free_port(),
+        http=http,
+        log_level="warning",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert server.started
+        yield config.port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def serve_in_thread() -> Callable[..., AbstractContextManager[int]]:
+    """Return the context manager that serves a var folder in a thread."""
+    return _served
+
+
 @pytest.fixture
 def worker_processes() -> Callable[[psutil.Process], list[psutil.Process]]:
     """Return the function that lists a server's worker processes."""
@@ -47,37 +92,49 @@ def worker_processes() -> Callable[[psutil.Process], list[psutil.Process]]:
 
 
 @pytest.fixture
-def start_workers() -> Iterator[
-    Callable[[Path, dict[str, str]], tuple[str, subprocess.Popen[bytes]]]
-]:
-    """Yield a function that starts two workers and waits until both are up;
-    every server it started is stopped after the test."""
+def start_workers() -> Iterator[Callable[..., tuple[str, subprocess.Popen[bytes]]]]:
+    """Yield a function that starts a server with ``workers`` workers (two
+    unless given) and waits until all are up; every server it started is
+    stopped after the test. One worker runs in the server's own process."""
     started: list[subprocess.Popen[bytes]] = []
 
     def start(
-        var_dir: Path, env: dict[str, str]
+        var_dir: Path, env: dict[str, str], workers: int = 2
     ) -> tuple[str, subprocess.Popen[bytes]]:
         port = _free_port()
         command = [sys.executable, "-m", "service.cli", "--var-dir", str(var_dir)]
         command += ["serve", "--host", "127.0.0.1", "--port", str(port)]
-        command += ["--workers", "2"]
+        command += ["--workers", str(workers)]
+        # Importing Feast points both variables at a metrics folder of the test
+        # process. A server that inherited them would add its values to that
+        # process's /metrics, so it gets its own.
+        inherited = {
+            name: value
+            for name, value in os.environ.items()
+            if name not in PROMETHEUS_VARIABLES
+        }
         process = subprocess.Popen(
             command,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+            env={**inherited, "PYTHONUNBUFFERED": "1", **env},
         )
         started.append(process)
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + START_SECONDS
         while True:
             assert process.poll() is None, "the server exited while starting"
-            assert time.monotonic() < deadline, "no 2 ready workers in time"
+            assert time.monotonic() < deadline, f"no {workers} ready workers in time"
             try:
                 ready = httpx2.get(f"{url}/healthz", timeout=2).status_code == 200
             except httpx2.TransportError:
                 ready = False
-            if ready and len(_worker_processes(psutil.Process(process.pid))) == 2:
+            if not ready:
+                time.sleep(0.2)
+                continue
+            if workers == 1:
+                return url, process
+            if len(_worker_processes(psutil.Process(process.pid))) == workers:
                 return url, process
             time.sleep(0.2)
 

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import re
 import shutil
 import socket
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx2
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from features import store
@@ -151,34 +149,11 @@ def test_invalid_k_rejected(client: TestClient, route: str, k: str) -> None:
     assert response.json()["detail"][0]["loc"] == ["query", "k"]
 
 
-@contextlib.contextmanager
-def _served(var_dir: Path) -> Iterator[int]:
-    """Serve the app on ``var_dir`` with uvicorn in a thread; yield its port."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(Settings(var_dir=var_dir)),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 60
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert server.started
-        yield port
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
-def test_served_over_real_http(pipeline_var_dir: Path) -> None:
-    with _served(pipeline_var_dir) as port:
+def test_served_over_real_http(
+    pipeline_var_dir: Path,
+    serve_in_thread: Callable[[Path], AbstractContextManager[int]],
+) -> None:
+    with serve_in_thread(pipeline_var_dir) as port:
         url = f"http://127.0.0.1:{port}/v1/users/U1077/recommendations?k=3"
         response = httpx2.get(url, timeout=10)
 
@@ -188,13 +163,15 @@ def test_served_over_real_http(pipeline_var_dir: Path) -> None:
 
 
 def test_client_gone_mid_body_is_not_500(
-    pipeline_var_dir: Path, caplog: pytest.LogCaptureFixture
+    pipeline_var_dir: Path,
+    caplog: pytest.LogCaptureFixture,
+    serve_in_thread: Callable[[Path], AbstractContextManager[int]],
 ) -> None:
     head = (
         b"POST /v1/recommendations HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
     )
-    with caplog.at_level("ERROR"), _served(pipeline_var_dir) as port:
+    with caplog.at_level("ERROR"), serve_in_thread(pipeline_var_dir) as port:
         with socket.create_connection(("127.0.0.1", port)) as client:
             client.sendall(head + b'{"k":')
             time.sleep(0.5)

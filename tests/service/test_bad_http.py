@@ -1,0 +1,90 @@
+"""Requests that are not valid HTTP get a JSON 400 from ``recommender serve``."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx2
+import pytest
+
+from service.http_protocol import INVALID_HTTP_DETAIL, JsonErrorH11Protocol
+
+pytestmark = pytest.mark.slow
+
+MALFORMED = {
+    "request-line": b"NOT AN HTTP REQUEST\r\n\r\n",
+    "content-length": (
+        b"POST /v1/recommendations HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Length: ten\r\n\r\n"
+    ),
+    "header-without-colon": (
+        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nno colon here\r\n\r\n"
+    ),
+    "raw-bytes": b"GET /v1/users/\xff\xfe/recommendations HTTP/1.1\r\n\r\n",
+}
+
+
+def _exchange(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send raw bytes, read until the server closes, and return the status,
+    the headers (lower-case names) and the body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        client.sendall(request)
+        chunks = []
+        while chunk := client.recv(65536):
+            chunks.append(chunk)
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), headers, body
+
+
+def _assert_json_400(port: int, request: bytes) -> None:
+    status, headers, body = _exchange(port, request)
+
+    assert status == 400
+    assert headers["content-type"] == "application/json"
+    assert int(headers["content-length"]) == len(body)
+    assert headers["connection"] == "close"
+    assert json.loads(body) == {"detail": INVALID_HTTP_DETAIL}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_bad_http_json_400(
+    pipeline_var_dir: Path,
+    start_workers: Callable[..., tuple[str, subprocess.Popen[bytes]]],
+    workers: int,
+) -> None:
+    url, _ = start_workers(pipeline_var_dir, {}, workers=workers)
+    port = urlsplit(url).port
+    assert port is not None
+
+    for name, request in MALFORMED.items():
+        try:
+            _assert_json_400(port, request)
+        except AssertionError as error:
+            raise AssertionError(f"{name}: {error}") from error
+
+    # The server keeps serving after the bad requests.
+    assert httpx2.get(f"{url}/healthz", timeout=10).status_code == 200
+
+
+def test_h11_protocol_json_400(
+    pipeline_var_dir: Path,
+    serve_in_thread: Callable[..., AbstractContextManager[int]],
+) -> None:
+    """The fallback used where httptools is not installed."""
+    with serve_in_thread(pipeline_var_dir, http=JsonErrorH11Protocol) as port:
+        for name, request in MALFORMED.items():
+            try:
+                _assert_json_400(port, request)
+            except AssertionError as error:
+                raise AssertionError(f"{name}: {error}") from error
