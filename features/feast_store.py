@@ -667,8 +667,65 @@ def materialize(repo_path: Path, var_dir: Path, profile: str = EMBEDDED) -> None
             materialize_redis(store, MATERIALIZE_FROM, end)
         else:
             logger.debug("materializing with Feast: %s", reason)
-            store.materialize(start_date=MATERIALIZE_FROM, end_date=end)
+            try:
+                store.materialize(start_date=MATERIALIZE_FROM, end_date=end)
+            except BaseException:
+                # Feast 0.67 restores a view's state when materializing it
+                # raises an Exception, but not on KeyboardInterrupt, which
+                # leaves the view MATERIALIZING, a state it does not serve.
+                restore_interrupted_views(store)
+                raise
     logger.info("materialized feature views into the online store")
+
+
+def materializing_views(store: FeatureStore) -> list[str]:
+    """Return the names of the feature views in Feast's MATERIALIZING state,
+    which Feast refuses to serve, read from the registry without its cache."""
+    from feast.feature_view import FeatureViewState
+
+    return sorted(
+        view.name
+        for view in store.list_feature_views(allow_cache=False)
+        if getattr(view, "state", None) == FeatureViewState.MATERIALIZING
+    )
+
+
+def materializing_message(names: list[str]) -> str:
+    """Return the one-line error for views left MATERIALIZING."""
+    return (
+        f"feature views {', '.join(names)} are being materialized (Feast state "
+        "MATERIALIZING), so Feast does not serve them; wait for the running "
+        "`recommender features` to finish, or run it again if it was stopped"
+    )
+
+
+def restore_interrupted_views(store: FeatureStore) -> list[str]:
+    """Set every view left MATERIALIZING back to the state Feast restores after
+    a failed run, and return their names.
+
+    That is AVAILABLE_ONLINE for a view materialized before, whose online
+    values are then those of the earlier run with some of the stopped run's
+    rows, and GENERATED for a view never materialized.
+    """
+    from feast.feature_view import FeatureViewState
+
+    restored = []
+    for view in store.list_feature_views(allow_cache=False):
+        if getattr(view, "state", None) != FeatureViewState.MATERIALIZING:
+            continue
+        if view.materialization_intervals:
+            view.state = FeatureViewState.AVAILABLE_ONLINE
+        else:
+            view.state = FeatureViewState.GENERATED
+        store.registry.apply_feature_view(view, store.project, commit=True)
+        restored.append(view.name)
+    if restored:
+        logger.warning(
+            "materialization stopped: feature views %s were set back to their "
+            "state before it",
+            ", ".join(restored),
+        )
+    return restored
 
 
 def remove_project(store: FeatureStore) -> None:

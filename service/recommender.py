@@ -39,6 +39,8 @@ from features.feast_store import (
     RESTAURANT_VIEWS,
     USER_VIEWS,
     OnlineReader,
+    materializing_message,
+    materializing_views,
     open_store,
 )
 from features.paths import VarPaths
@@ -229,6 +231,9 @@ class Recommender:
         raise ModelLoadError(msg)
 
     def _load_state(self, require_model: bool = False) -> _State:
+        stuck = materializing_views(self.store)
+        if stuck:
+            raise ModelLoadError(materializing_message(stuck))
         ranker, metadata = self._load_model(require_model)
         user_reader = OnlineReader(self.store, USER_VIEWS, USER_ID)
         connection = connect(self.paths.store, read_only=True)
