@@ -172,7 +172,10 @@ def feature_table(
     restaurant) with the key column and the feature columns.
     """
     if entity not in ENTITY_KEYS:
-        msg = f"entity must be one of {sorted(ENTITY_KEYS)}, got {entity!r}"
+        msg = (
+            f"feature table {name!r}: entity must be one of "
+            f"{sorted(ENTITY_KEYS)}, got {entity!r}"
+        )
         raise ValueError(msg)
 
     def register(

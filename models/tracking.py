@@ -28,11 +28,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from models.ranker import RankerConfig
-from models.registry import ModelMetadata
-
 if TYPE_CHECKING:
     from mlflow import MlflowClient
+
+    from models.ranker import RankerConfig
+    from models.registry import ModelMetadata
 
 logger = logging.getLogger(__name__)
 

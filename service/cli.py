@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import os
@@ -10,6 +11,7 @@ import shutil
 import socket
 import sys
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,7 +30,6 @@ from features.paths import (
     default_var_dir,
 )
 from features.synthetic.config import MIN_DAYS, MIN_RESTAURANTS, MIN_USERS
-from models.evaluate import EvaluationSettings
 from models.tracking import TRACKING_URI_ENV, TrackingError, tracking_uri
 
 if TYPE_CHECKING:
@@ -50,6 +51,8 @@ EXIT_REJECTS = 3
 EXIT_AUDITS = 4
 # As a shell reports a process ended by SIGINT.
 EXIT_INTERRUPTED = 130
+# The module that registers the feature tables, where new features are added.
+FEATURE_CODE_MODULE = "features.transforms"
 WORKER_START_SECONDS = 180
 
 
@@ -83,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     paths = VarPaths(args.var_dir.resolve())
     try:
+        _load_feature_code()
         args.handler(args, paths)
     except RejectedRowsError as error:
         logger.error("%s", error)
@@ -100,6 +104,49 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.error("interrupted; run `recommender %s` again", args.command)
         return EXIT_INTERRUPTED
     return 0
+
+
+def _load_feature_code() -> None:
+    """Import the module of the feature tables, which every command reads.
+
+    Data scientists edit that module, so a mistake in it is raised as one
+    ValueError naming the file and line instead of an import traceback.
+    """
+    try:
+        importlib.import_module(FEATURE_CODE_MODULE)
+    except Exception as error:
+        raise ValueError(_feature_code_error(error)) from error
+
+
+def _feature_code_error(error: Exception) -> str:
+    """Return the one-line message for an error raised while importing the
+    feature code, with the file and line of the statement that raised it.
+
+    That statement is the last module-level line of the project's files in
+    the traceback, such as a decorator call, rather than the line inside the
+    function it called.
+    """
+    if isinstance(error, SyntaxError) and error.filename:
+        where = f"{error.filename}:{error.lineno}"
+        detail = f"SyntaxError: {error.msg}"
+    else:
+        project = Path(__file__).resolve().parent.parent
+        frames = [
+            frame
+            for frame in traceback.extract_tb(error.__traceback__)
+            if frame.name == "<module>"
+            and Path(frame.filename).resolve().is_relative_to(project)
+            and ".venv" not in Path(frame.filename).parts
+        ]
+        frame = frames[-1] if frames else None
+        where = "" if frame is None else f"{frame.filename}:{frame.lineno}"
+        first_line = (str(error).strip().splitlines() or [""])[0]
+        detail = f"{type(error).__name__}: {first_line}".rstrip(": ")
+    location = f" at {where}" if where else ""
+    return (
+        f"cannot load the feature code ({FEATURE_CODE_MODULE}){location}: "
+        f"{detail}; fix it and run the command again"
+    )
 
 
 def _data(args: argparse.Namespace, paths: VarPaths) -> None:
@@ -168,6 +215,7 @@ def _train(args: argparse.Namespace, paths: VarPaths) -> None:
 
 
 def _evaluate(args: argparse.Namespace, paths: VarPaths) -> None:
+    from models.evaluate import EvaluationSettings
     from service.pipeline import REPORT_RUN_ID, evaluate, failed_audits
 
     settings = EvaluationSettings(n_splits=args.splits, seed=args.seed, k=args.k)
