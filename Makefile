@@ -102,8 +102,10 @@ format: setup ## Rewrite files with ruff format and apply safe lint fixes
 # folder, the checkout or a folder that contains it (such as / or ..), a
 # folder with files tracked by git (such as data), and, inside the checkout,
 # a folder git does not ignore (such as .git) or the virtual environment,
-# because `rm -rf` on any of them would delete more than generated files.
-clean: ## Delete the var folder, VAR_DIR (default var/); keeps .venv
+# because deleting any of them would delete more than generated files. Then
+# `recommender clean` deletes the folder unless it contains an entry that no
+# recommender command writes (service/clean.py lists the known ones).
+clean: ## Delete the var folder VAR_DIR (default var/) if it has only generated files; keeps .venv
 	@dir=$(call quote,$(VAR_PATH)); \
 	if [ ! -e "$$dir" ] && [ ! -L "$$dir" ]; then exit 0; fi; \
 	real=$$(cd -P "$$dir" 2>/dev/null && pwd -P) || { \
@@ -137,5 +139,11 @@ clean: ## Delete the var folder, VAR_DIR (default var/); keeps .venv
 				"generated files" >&2; \
 			exit 2; \
 		fi;; \
-	esac
-	rm -rf -- $(call quote,$(VAR_PATH))
+	esac; \
+	if [ ! -x $(RECOMMENDER) ]; then \
+		echo "make clean: $(BIN)/recommender, which checks the contents of" \
+			"VAR_DIR $$dir before deleting it, is not installed; nothing" \
+			"deleted. Run make setup first" >&2; \
+		exit 2; \
+	fi; \
+	$(RECOMMENDER) --var-dir "$$dir" clean
