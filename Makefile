@@ -9,7 +9,8 @@ ifeq ($(strip $(VAR_DIR)),)
 override VAR_DIR := $(if $(strip $(RECOMMENDER_VAR_DIR)),$(RECOMMENDER_VAR_DIR),var)
 endif
 SOURCE ?= uci
-# Size and seed of the world that SOURCE=synthetic generates.
+# Size and seed of the world that SOURCE=synthetic generates. The commands get
+# them only for that source, since the UCI source has no use for them.
 USERS ?= 5000
 RESTAURANTS ?= 300
 DAYS ?= 120
@@ -31,8 +32,10 @@ quote = '$(subst ','\'',$(1))'
 
 BIN := $(VENV)/bin
 RECOMMENDER := $(call quote,$(BIN)/recommender)
-WORLD := --users $(USERS) --restaurants $(RESTAURANTS) --days $(DAYS) --world-seed $(SEED)
-# Appended to a command without a space, so that it adds nothing when unset.
+# WORLD_OPTIONS and SPLITS_OPTION are appended to a command without a space,
+# so that they add nothing when they do not apply.
+WORLD_OPTIONS := $(if $(filter synthetic,$(strip $(SOURCE))), --users $(USERS) \
+	--restaurants $(RESTAURANTS) --days $(DAYS) --world-seed $(SEED))
 SPLITS_OPTION := $(if $(strip $(SPLITS)), --splits $(call quote,$(strip $(SPLITS))))
 # The absolute var folder. make's abspath splits a path with spaces into
 # words, so rather than reject such a path, the Makefile joins it as text:
@@ -59,7 +62,7 @@ $(VENV)/.installed: pyproject.toml
 	@touch $(call quote,$@)
 
 data: setup ## Load SOURCE=uci (bundled) or SOURCE=synthetic (USERS, RESTAURANTS, DAYS, SEED)
-	$(RECOMMENDER) data --source $(SOURCE) $(WORLD)
+	$(RECOMMENDER) data --source $(SOURCE)$(WORLD_OPTIONS)
 
 import: setup ## Import a folder of table files, DIR=path (docs/data-format.md)
 	@test -n $(call quote,$(DIR)) || { echo "usage: make import DIR=path/to/folder"; exit 2; }
@@ -78,7 +81,7 @@ serve: setup ## Serve the API on HOST:PORT (default 127.0.0.1:8000)
 	$(RECOMMENDER) serve --host $(HOST) --port $(PORT)
 
 run: setup ## Set up, import, build features, train, evaluate (SPLITS), then serve
-	$(RECOMMENDER) run --source $(SOURCE) $(WORLD) --host $(HOST) --port $(PORT)$(SPLITS_OPTION)
+	$(RECOMMENDER) run --source $(SOURCE)$(WORLD_OPTIONS) --host $(HOST) --port $(PORT)$(SPLITS_OPTION)
 
 test: setup ## Run the test suite, the whole-pipeline tests included
 	$(call quote,$(BIN)/pytest)

@@ -1,5 +1,5 @@
-"""The Makefile run by the real make: quoted paths, VAR_DIR, clean, SPLITS
-and the help text.
+"""The Makefile run by the real make: quoted paths, VAR_DIR, clean, SPLITS,
+the synthetic world's options and the help text.
 
 The tests that run recipes, rather than print them with ``make -n``, use a
 copy of the Makefile in a temporary checkout, so that a broken ``clean``
@@ -350,18 +350,8 @@ def test_clean_rejects_file(checkout: Path) -> None:
         ("evaluate", None, "evaluate"),
         ("evaluate", "3", "evaluate --splits '3'"),
         ("evaluate", "2; touch x", "evaluate --splits '2; touch x'"),
-        (
-            "run",
-            None,
-            "run --source uci --users 5000 --restaurants 300 --days 120 "
-            "--world-seed 0 --host 127.0.0.1 --port 8000",
-        ),
-        (
-            "run",
-            "2",
-            "run --source uci --users 5000 --restaurants 300 --days 120 "
-            "--world-seed 0 --host 127.0.0.1 --port 8000 --splits '2'",
-        ),
+        ("run", None, "run --source uci --host 127.0.0.1 --port 8000"),
+        ("run", "2", "run --source uci --host 127.0.0.1 --port 8000 --splits '2'"),
     ],
     ids=["evaluate default", "evaluate 3", "evaluate shell", "run default", "run 2"],
 )
@@ -373,6 +363,36 @@ def test_splits_passed_to_command(
         arguments.append(f"SPLITS={splits}")
 
     result = run_make(PROJECT_DIR, *arguments)
+
+    assert result.returncode == 0
+    assert result.stdout == f"'{VENV}/bin/recommender' {expected}\n"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (["data"], "data --source uci"),
+        (
+            ["data", "SOURCE=synthetic"],
+            "data --source synthetic --users 5000 --restaurants 300 --days 120 "
+            "--world-seed 0",
+        ),
+        (
+            ["data", "SOURCE=synthetic", "USERS=800", "SEED=3"],
+            "data --source synthetic --users 800 --restaurants 300 --days 120 "
+            "--world-seed 3",
+        ),
+        (["data", "USERS=800"], "data --source uci"),
+        (
+            ["run", "SOURCE=synthetic", "DAYS=60"],
+            "run --source synthetic --users 5000 --restaurants 300 --days 60 "
+            "--world-seed 0 --host 127.0.0.1 --port 8000",
+        ),
+    ],
+    ids=["data uci", "data synthetic", "data sized", "uci ignores size", "run"],
+)
+def test_world_options_only_for_synthetic(arguments: list[str], expected: str) -> None:
+    result = run_make(PROJECT_DIR, "-n", *arguments)
 
     assert result.returncode == 0
     assert result.stdout == f"'{VENV}/bin/recommender' {expected}\n"
