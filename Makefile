@@ -9,7 +9,8 @@ ifeq ($(strip $(VAR_DIR)),)
 override VAR_DIR := $(if $(strip $(RECOMMENDER_VAR_DIR)),$(RECOMMENDER_VAR_DIR),var)
 endif
 SOURCE ?= uci
-# Size and seed of the world that SOURCE=synthetic generates.
+# Size and seed of the world that SOURCE=synthetic generates. The commands get
+# them only for that source, since the UCI source has no use for them.
 USERS ?= 5000
 RESTAURANTS ?= 300
 DAYS ?= 120
@@ -31,8 +32,10 @@ quote = '$(subst ','\'',$(1))'
 
 BIN := $(VENV)/bin
 RECOMMENDER := $(call quote,$(BIN)/recommender)
-WORLD := --users $(USERS) --restaurants $(RESTAURANTS) --days $(DAYS) --world-seed $(SEED)
-# Appended to a command without a space, so that it adds nothing when unset.
+# WORLD_OPTIONS and SPLITS_OPTION are appended to a command without a space,
+# so that they add nothing when they do not apply.
+WORLD_OPTIONS := $(if $(filter synthetic,$(strip $(SOURCE))), --users $(USERS) \
+	--restaurants $(RESTAURANTS) --days $(DAYS) --world-seed $(SEED))
 SPLITS_OPTION := $(if $(strip $(SPLITS)), --splits $(call quote,$(strip $(SPLITS))))
 # The absolute var folder. make's abspath splits a path with spaces into
 # words, so rather than reject such a path, the Makefile joins it as text:
@@ -59,7 +62,7 @@ $(VENV)/.installed: pyproject.toml
 	@touch $(call quote,$@)
 
 data: setup ## Load SOURCE=uci (bundled) or SOURCE=synthetic (USERS, RESTAURANTS, DAYS, SEED)
-	$(RECOMMENDER) data --source $(SOURCE) $(WORLD)
+	$(RECOMMENDER) data --source $(SOURCE)$(WORLD_OPTIONS)
 
 import: setup ## Import a folder of table files, DIR=path (docs/data-format.md)
 	@test -n $(call quote,$(DIR)) || { echo "usage: make import DIR=path/to/folder"; exit 2; }
@@ -71,14 +74,14 @@ features: setup ## Build feature tables, feast apply and materialize
 train: setup ## Train the LightGBM ranker and make it the current model
 	$(RECOMMENDER) train
 
-evaluate: setup ## Models on SPLITS splits (default 5), segment analysis, audits (exit 4 if one fails); var/reports
+evaluate: setup ## Models on SPLITS splits (default 5), segment analysis, audits (exit 4 if one fails); writes reports/ in VAR_DIR
 	$(RECOMMENDER) evaluate$(SPLITS_OPTION)
 
 serve: setup ## Serve the API on HOST:PORT (default 127.0.0.1:8000)
 	$(RECOMMENDER) serve --host $(HOST) --port $(PORT)
 
 run: setup ## Set up, import, build features, train, evaluate (SPLITS), then serve
-	$(RECOMMENDER) run --source $(SOURCE) $(WORLD) --host $(HOST) --port $(PORT)$(SPLITS_OPTION)
+	$(RECOMMENDER) run --source $(SOURCE)$(WORLD_OPTIONS) --host $(HOST) --port $(PORT)$(SPLITS_OPTION)
 
 test: setup ## Run the test suite, the whole-pipeline tests included
 	$(call quote,$(BIN)/pytest)
@@ -102,8 +105,10 @@ format: setup ## Rewrite files with ruff format and apply safe lint fixes
 # folder, the checkout or a folder that contains it (such as / or ..), a
 # folder with files tracked by git (such as data), and, inside the checkout,
 # a folder git does not ignore (such as .git) or the virtual environment,
-# because `rm -rf` on any of them would delete more than generated files.
-clean: ## Delete the var folder, VAR_DIR (default var/); keeps .venv
+# because deleting any of them would delete more than generated files. Then
+# `recommender clean` deletes the folder unless it contains an entry that no
+# recommender command writes (service/clean.py lists the known ones).
+clean: ## Delete the var folder VAR_DIR (default var/) if it has only generated files; keeps .venv
 	@dir=$(call quote,$(VAR_PATH)); \
 	if [ ! -e "$$dir" ] && [ ! -L "$$dir" ]; then exit 0; fi; \
 	real=$$(cd -P "$$dir" 2>/dev/null && pwd -P) || { \
@@ -137,5 +142,11 @@ clean: ## Delete the var folder, VAR_DIR (default var/); keeps .venv
 				"generated files" >&2; \
 			exit 2; \
 		fi;; \
-	esac
-	rm -rf -- $(call quote,$(VAR_PATH))
+	esac; \
+	if [ ! -x $(RECOMMENDER) ]; then \
+		echo "make clean: $(BIN)/recommender, which checks the contents of" \
+			"VAR_DIR $$dir before deleting it, is not installed; nothing" \
+			"deleted. Run make setup first" >&2; \
+		exit 2; \
+	fi; \
+	$(RECOMMENDER) --var-dir "$$dir" clean

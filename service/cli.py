@@ -457,6 +457,15 @@ def _ingest_feedback(args: argparse.Namespace, paths: VarPaths) -> None:
     )
 
 
+def _clean(args: argparse.Namespace, paths: VarPaths) -> None:
+    from service.clean import delete_var_folder
+
+    # paths.root and the default from $RECOMMENDER_VAR_DIR are resolved, but
+    # a --var-dir path is not. So a symbolic link that --var-dir names, as the
+    # Makefile passes it, is deleted rather than the folder it points to.
+    print(delete_var_folder(args.var_dir))
+
+
 def _check_port_free(host: str, port: int) -> None:
     with socket.socket() as probe:
         # Uvicorn binds with SO_REUSEADDR too, so only a listening socket fails.
@@ -584,6 +593,20 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     ingest_feedback.set_defaults(handler=_ingest_feedback)
+
+    clean = commands.add_parser(
+        "clean",
+        help="delete the var folder if it contains only generated files",
+        description=(
+            "Delete the var folder. A folder that contains anything other "
+            "than the entries the recommender commands write (store.duckdb, "
+            "features/, models/, reports/, feast/, mlruns/ and a few more) is "
+            "kept, and the command exits with 1 naming those entries. An empty "
+            "folder is deleted, and a symbolic link named by --var-dir is "
+            "deleted without its target."
+        ),
+    )
+    clean.set_defaults(handler=_clean)
 
     run = commands.add_parser("run", help="data, features, train, evaluate, then serve")
     for add_options in (

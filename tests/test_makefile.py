@@ -1,4 +1,5 @@
-"""The Makefile run by the real make: quoted paths, VAR_DIR, clean and SPLITS.
+"""The Makefile run by the real make: quoted paths, VAR_DIR, clean, SPLITS,
+the synthetic world's options and the help text.
 
 The tests that run recipes, rather than print them with ``make -n``, use a
 copy of the Makefile in a temporary checkout, so that a broken ``clean``
@@ -146,7 +147,7 @@ def test_clean_path_with_space(checkout: Path, tmp_path: Path) -> None:
     result = run_make(checkout, "clean", f"VAR_DIR={var_dir}")
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout == f"rm -rf -- '{var_dir}'\n"
+    assert result.stdout == f"deleted {var_dir.resolve()}\n"
     assert not var_dir.exists()
     assert sibling.is_dir()
     assert (checkout / "data" / "orders.csv").is_file()
@@ -159,7 +160,7 @@ def test_clean_empty_var_dir_deletes_var(checkout: Path) -> None:
     result = run_make(checkout, "clean", "VAR_DIR=")
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout == f"rm -rf -- '{checkout}/var'\n"
+    assert result.stdout == f"deleted {checkout}/var\n"
     assert not (checkout / "var").exists()
     assert (checkout / "data" / "orders.csv").is_file()
     assert (checkout / "Makefile").is_file()
@@ -240,6 +241,97 @@ def test_clean_ignored_folder_in_git_checkout(checkout: Path) -> None:
     assert (checkout / ".git" / "HEAD").is_file()
 
 
+def test_clean_rejects_folder_with_other_files(checkout: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "not var"
+    (folder / "docs").mkdir(parents=True)
+    (folder / "docs" / "thesis.txt").write_text("keep\n")
+    (folder / "notes.txt").write_text("keep\n")
+    (folder / "models").mkdir()
+    (folder / "store.duckdb").write_text("")
+
+    result = run_make(checkout, "clean", f"VAR_DIR={folder}")
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert (
+        f"{folder.resolve()} is not a var folder, so nothing was deleted: it "
+        "contains docs/, notes.txt, which no recommender command writes"
+    ) in result.stderr
+    assert (folder / "docs" / "thesis.txt").read_text() == "keep\n"
+    assert (folder / "notes.txt").read_text() == "keep\n"
+    assert (folder / "models").is_dir()
+    assert (folder / "store.duckdb").is_file()
+
+
+def test_clean_deletes_empty_folder(checkout: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "empty"
+    folder.mkdir()
+
+    result = run_make(checkout, "clean", f"VAR_DIR={folder}")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"deleted {folder.resolve()}\n"
+    assert not folder.exists()
+
+
+def test_clean_missing_folder_succeeds(checkout: Path, tmp_path: Path) -> None:
+    result = run_make(checkout, "clean", f"VAR_DIR={tmp_path / 'missing'}")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert result.stderr == ""
+
+
+def test_clean_deletes_var_folder(checkout: Path, tmp_path: Path) -> None:
+    # The entries that `make run` and `recommender import` leave behind.
+    var_dir = tmp_path / "var"
+    for folder in ("features", "models/20260101T000000Z", "feast", "reports"):
+        (var_dir / folder).mkdir(parents=True)
+    (var_dir / "mlruns" / "artifacts").mkdir(parents=True)
+    (var_dir / "store.duckdb").write_text("")
+    (var_dir / "import_rejects.csv").write_text("")
+    (var_dir / "features" / "users.parquet").write_text("")
+    (var_dir / "feast" / "registry.db").write_text("")
+    (var_dir / "reports" / "report.json").write_text("{}")
+    (var_dir / "mlruns" / "mlflow.db").write_text("")
+
+    result = run_make(checkout, "clean", f"VAR_DIR={var_dir}")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"deleted {var_dir.resolve()}\n"
+    assert not var_dir.exists()
+    assert tmp_path.is_dir()
+
+
+def test_clean_symbolic_link_keeps_target(checkout: Path, tmp_path: Path) -> None:
+    target = tmp_path / "target"
+    (target / "models").mkdir(parents=True)
+    link = tmp_path / "link"
+    link.symlink_to(target)
+
+    result = run_make(checkout, "clean", f"VAR_DIR={link}")
+
+    assert result.returncode == 0, result.stderr
+    assert not link.is_symlink()
+    assert (target / "models").is_dir()
+
+
+def test_clean_without_recommender_command(checkout: Path, tmp_path: Path) -> None:
+    (checkout / "var" / "models").mkdir(parents=True)
+    missing_venv = tmp_path / "no-venv"
+
+    # The later VENV on the command line replaces the one run_make passes.
+    result = run_make(checkout, f"VENV={missing_venv}", "clean")
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0] == (
+        f"make clean: {missing_venv}/bin/recommender, which checks the contents "
+        f"of VAR_DIR {checkout}/var before deleting it, is not installed; "
+        "nothing deleted. Run make setup first"
+    )
+    assert (checkout / "var" / "models").is_dir()
+
+
 def test_clean_rejects_file(checkout: Path) -> None:
     (checkout / "notes.txt").write_text("keep\n")
 
@@ -258,18 +350,8 @@ def test_clean_rejects_file(checkout: Path) -> None:
         ("evaluate", None, "evaluate"),
         ("evaluate", "3", "evaluate --splits '3'"),
         ("evaluate", "2; touch x", "evaluate --splits '2; touch x'"),
-        (
-            "run",
-            None,
-            "run --source uci --users 5000 --restaurants 300 --days 120 "
-            "--world-seed 0 --host 127.0.0.1 --port 8000",
-        ),
-        (
-            "run",
-            "2",
-            "run --source uci --users 5000 --restaurants 300 --days 120 "
-            "--world-seed 0 --host 127.0.0.1 --port 8000 --splits '2'",
-        ),
+        ("run", None, "run --source uci --host 127.0.0.1 --port 8000"),
+        ("run", "2", "run --source uci --host 127.0.0.1 --port 8000 --splits '2'"),
     ],
     ids=["evaluate default", "evaluate 3", "evaluate shell", "run default", "run 2"],
 )
@@ -286,6 +368,36 @@ def test_splits_passed_to_command(
     assert result.stdout == f"'{VENV}/bin/recommender' {expected}\n"
 
 
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (["data"], "data --source uci"),
+        (
+            ["data", "SOURCE=synthetic"],
+            "data --source synthetic --users 5000 --restaurants 300 --days 120 "
+            "--world-seed 0",
+        ),
+        (
+            ["data", "SOURCE=synthetic", "USERS=800", "SEED=3"],
+            "data --source synthetic --users 800 --restaurants 300 --days 120 "
+            "--world-seed 3",
+        ),
+        (["data", "USERS=800"], "data --source uci"),
+        (
+            ["run", "SOURCE=synthetic", "DAYS=60"],
+            "run --source synthetic --users 5000 --restaurants 300 --days 60 "
+            "--world-seed 0 --host 127.0.0.1 --port 8000",
+        ),
+    ],
+    ids=["data uci", "data synthetic", "data sized", "uci ignores size", "run"],
+)
+def test_world_options_only_for_synthetic(arguments: list[str], expected: str) -> None:
+    result = run_make(PROJECT_DIR, "-n", *arguments)
+
+    assert result.returncode == 0
+    assert result.stdout == f"'{VENV}/bin/recommender' {expected}\n"
+
+
 def test_help_lists_splits() -> None:
     result = run_make(PROJECT_DIR, "help")
     lines = result.stdout.splitlines()
@@ -293,9 +405,19 @@ def test_help_lists_splits() -> None:
     assert result.returncode == 0
     assert (
         "  evaluate   Models on SPLITS splits (default 5), segment analysis, audits "
-        "(exit 4 if one fails); var/reports"
+        "(exit 4 if one fails); writes reports/ in VAR_DIR"
     ) in lines
     assert (
         "  run        Set up, import, build features, train, evaluate (SPLITS), "
         "then serve"
     ) in lines
+
+
+def test_help_describes_clean() -> None:
+    result = run_make(PROJECT_DIR, "help")
+
+    assert result.returncode == 0
+    assert (
+        "  clean      Delete the var folder VAR_DIR (default var/) if it has only "
+        "generated files; keeps .venv"
+    ) in result.stdout.splitlines()
