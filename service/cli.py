@@ -86,7 +86,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     paths = VarPaths(args.var_dir.resolve())
     try:
-        _load_feature_code()
+        # Deleting the var folder does not need the feature code, which may
+        # be the broken part.
+        if args.command != "clean":
+            _load_feature_code()
         args.handler(args, paths)
     except RejectedRowsError as error:
         logger.error("%s", error)

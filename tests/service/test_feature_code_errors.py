@@ -97,3 +97,14 @@ def test_help_with_broken_feature_code(tmp_path: Path, appended: str) -> None:
 
     assert result.returncode == 0, result.stderr
     assert "usage:" in result.stdout
+
+
+def test_clean_with_broken_feature_code(tmp_path: Path) -> None:
+    copy, _ = _checkout_with(tmp_path, SYNTAX_ERROR)
+    var_dir = tmp_path / "v"
+    (var_dir / "models").mkdir(parents=True)
+
+    result = _recommender(copy, tmp_path, "clean")
+
+    assert result.returncode == 0, result.stderr
+    assert not var_dir.exists()
