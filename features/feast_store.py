@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import sys
+import traceback
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -414,8 +415,29 @@ def _feast_step(repo: Path, step: Callable[[], _T]) -> _T:
     except Exception as error:
         # A mistake in the definitions surfaces as any exception type (a
         # NameError, a DuckDB error on a missing Parquet file, ...).
-        msg = f"feast apply of {repo} failed: {error_line(error)}"
+        where = _line_in_folder(repo, error)
+        location = f" at {where}" if where else ""
+        msg = f"feast apply of {repo} failed{location}: {error_line(error)}"
         raise ValueError(msg) from error
+
+
+def _line_in_folder(folder: Path, error: BaseException) -> str | None:
+    """Return ``file:line`` of the last traceback frame in a file under
+    ``folder``, or of a syntax error there, or None."""
+    folder = folder.resolve()
+    if isinstance(error, SyntaxError) and error.filename:
+        path = Path(error.filename)
+        if path.resolve().is_relative_to(folder):
+            return f"{path}:{error.lineno}"
+    frames = [
+        frame
+        for frame in traceback.extract_tb(error.__traceback__)
+        if not frame.filename.startswith("<")
+        and Path(frame.filename).resolve().is_relative_to(folder)
+    ]
+    if not frames:
+        return None
+    return f"{frames[-1].filename}:{frames[-1].lineno}"
 
 
 def check_views(store: FeatureStore, tables: dict[str, pl.DataFrame]) -> None:
@@ -680,7 +702,7 @@ def materialize(repo_path: Path, var_dir: Path, profile: str = EMBEDDED) -> None
 
 def materializing_views(store: FeatureStore) -> list[str]:
     """Return the names of the feature views in Feast's MATERIALIZING state,
-    which Feast refuses to serve, read from the registry without its cache."""
+    which Feast does not serve, read from the registry without its cache."""
     from feast.feature_view import FeatureViewState
 
     return sorted(

@@ -148,7 +148,15 @@ def load_current(models_dir: Path) -> tuple[LightGBMRanker, ModelMetadata]:
         msg = f"no current model in {models_dir}; run `recommender train` first"
         raise ModelNotFoundError(msg)
     check_alias(models_dir)
-    return load_version(models_dir, alias.read_text().strip())
+    version = alias.read_text().strip()
+    if not version or version in (".", "..") or Path(version).name != version:
+        msg = (
+            f"{alias} names no model version (it contains {version!r}, expected "
+            "the name of a folder in the models folder); promote a version "
+            "with `recommender promote` or train again"
+        )
+        raise ModelNotFoundError(msg)
+    return load_version(models_dir, version)
 
 
 def load_version(

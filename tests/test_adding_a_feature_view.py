@@ -106,6 +106,28 @@ def test_guide_has_the_steps() -> None:
     assert _code_blocks("yaml") == ["feature_service: ranker_v3\n"]
 
 
+def test_value_check_prints_new_feature(project: Path, var_dir: Path) -> None:
+    (script,) = re.findall(
+        r"```sh\n\.venv/bin/python -c '(.*?)'\n```", GUIDE.read_text(), re.DOTALL
+    )
+
+    # The snippet reads the var folder of the working directory.
+    completed = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=project,
+        env=_environment(),
+        capture_output=True,
+        text=True,
+        timeout=STEP_TIMEOUT_SECONDS,
+        check=False,
+    )
+
+    assert var_dir == project / "var"
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert NEW_FEATURE in completed.stdout
+    assert "null_count" in completed.stdout
+
+
 def test_new_table_written(var_dir: Path) -> None:
     assert (var_dir / "features" / "user_weekend.parquet").is_file()
 

@@ -576,15 +576,40 @@ def test_apply_error_is_one_line(var_dir: Path, tmp_path: Path) -> None:
     repo = tmp_path / "feature_repo"
     shutil.copytree(FEATURE_REPO, repo, ignore=shutil.ignore_patterns("__pycache__"))
     definitions = repo / "definitions.py"
+    text = definitions.read_text()
     definitions.write_text(
-        definitions.read_text()
-        + "\nbroken = FeatureService(name='x', features=[nope])\n"
+        text + "\nbroken = FeatureService(name='x', features=[nope])\n"
     )
+    line = text.count("\n") + 2
 
-    with pytest.raises(
-        ValueError, match=r"feast apply of .* failed: NameError: .*nope"
-    ):
+    with pytest.raises(ValueError) as raised:
         apply_repository(repo, tmp_path / "var")
+
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith(
+        f"feast apply of {repo.resolve()} failed at {definitions.resolve()}:{line}: "
+        "NameError: "
+    )
+    assert "nope" in message
+
+
+def test_apply_type_error_names_line(var_dir: Path, tmp_path: Path) -> None:
+    repo = tmp_path / "feature_repo"
+    shutil.copytree(FEATURE_REPO, repo, ignore=shutil.ignore_patterns("__pycache__"))
+    definitions = repo / "definitions.py"
+    text = definitions.read_text()
+    # An entity named by a string instead of the Entity object.
+    definitions.write_text(
+        text + "\nbroken = FeatureView(name='broken', entities=['user'], "
+        "schema=[], source=_source('user_profile'))\n"
+    )
+    line = text.count("\n") + 2
+
+    with pytest.raises(ValueError) as raised:
+        apply_repository(repo, tmp_path / "var")
+
+    assert f" failed at {definitions.resolve()}:{line}: " in str(raised.value)
 
 
 def _online_tables(var: Path) -> set[str]:

@@ -137,6 +137,22 @@ def test_load_current_same_predictions(tmp_path: Path, ranker: LightGBMRanker) -
     np.testing.assert_allclose(scores, expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("content", ["", "\n", "..", "../v1", "v1/sub"])
+def test_load_current_alias_names_no_version(
+    tmp_path: Path, ranker: LightGBMRanker, content: str
+) -> None:
+    save_model(tmp_path, ranker, make_metadata("v1"))
+    alias = tmp_path / CURRENT_ALIAS
+    alias.write_text(content)
+
+    with pytest.raises(ModelNotFoundError) as raised:
+        load_current(tmp_path)
+
+    assert str(raised.value).startswith(
+        f"{alias} names no model version (it contains {content.strip()!r}, "
+    )
+
+
 def test_load_current_metadata(tmp_path: Path, ranker: LightGBMRanker) -> None:
     metadata = make_metadata("v1")
     save_model(tmp_path, ranker, metadata)
