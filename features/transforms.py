@@ -194,11 +194,17 @@ def compute_tables(snapshot: Snapshot) -> dict[str, pl.DataFrame]:
     """Compute every registered table at ``snapshot``, stamped with its cutoff.
 
     Raises:
-        ValueError: a table lacks its key column or repeats a key.
+        ValueError: a table lacks its key column, repeats a key, or has a
+            column of the same name as another table's column.
     """
     stamp = pl.lit(snapshot.cutoff.astimezone(UTC), pl.Datetime("us", "UTC"))
     stamp = stamp.alias(EVENT_TIMESTAMP)
     tables = {}
+    # Training and evaluation join the tables of both entities into one frame,
+    # where a repeated column name would get a suffix, so every column other
+    # than the keys and the timestamp belongs to one table.
+    owner: dict[str, str] = {}
+    keys = set(ENTITY_KEYS.values())
     for spec in FEATURE_TABLES.values():
         frame = spec.compute(snapshot)
         if not isinstance(frame, pl.DataFrame):
@@ -213,6 +219,17 @@ def compute_tables(snapshot: Snapshot) -> dict[str, pl.DataFrame]:
         if frame[spec.key].is_duplicated().any():
             msg = f"feature table {spec.name} has more than one row per {spec.key}"
             raise ValueError(msg)
+        for column in frame.columns:
+            if column in keys or column == EVENT_TIMESTAMP:
+                continue
+            if column in owner:
+                msg = (
+                    f"feature tables {owner[column]} and {spec.name} both have "
+                    f"a column {column}; rename one of them, because column "
+                    "names must be unique across the feature tables"
+                )
+                raise ValueError(msg)
+            owner[column] = spec.name
         tables[spec.name] = frame.with_columns(stamp)
     return tables
 

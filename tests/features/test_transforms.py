@@ -1001,6 +1001,27 @@ def test_compute_tables_rejects_missing_key(
         compute_tables(snapshot_at(store, CUTOFF))
 
 
+def test_compute_tables_rejects_repeated_column(
+    store: StoreFrames,
+    register_table: Callable[[str, Callable[[Snapshot], pl.DataFrame]], None],
+) -> None:
+    def reused(snapshot: Snapshot) -> pl.DataFrame:
+        # user_order_count is a column of user_activity.
+        users = snapshot.store.users.select("user_id")
+        return users.with_columns(pl.lit(1).alias("user_order_count"))
+
+    register_table("user_reused", reused)
+
+    with pytest.raises(ValueError) as raised:
+        compute_tables(snapshot_at(store, CUTOFF))
+
+    assert str(raised.value) == (
+        "feature tables user_activity and user_reused both have a column "
+        "user_order_count; rename one of them, because column names must be "
+        "unique across the feature tables"
+    )
+
+
 def test_temporary_tables_removed() -> None:
     # Runs after the tests above in file order and checks their cleanup.
     assert set(FEATURE_TABLES) == TABLE_NAMES
