@@ -510,6 +510,12 @@ def check_view_list(
             problems.append(str(error))
             continue
         for field in view.features:
+            if owners.get(field.name) == view.name:
+                problems.append(
+                    f"feature view {view.name} declares {field.name} more than "
+                    "once; remove the repeated Field"
+                )
+                continue
             if field.name in owners:
                 problems.append(
                     f"feature {field.name} is declared by both feature views "
@@ -628,7 +634,8 @@ def _check_field(view: Any, field: Any, table: pl.DataFrame) -> None:
     if actual != declared and not (actual == pl.Null or actual == pl.List(pl.Null)):
         msg = (
             f"feature view {view.name} declares {field.name} as "
-            f"{field.dtype}, but its table has {actual} (expected {declared}); "
+            f"{field.dtype}, so its table column must be {declared}, but it is "
+            f"{actual}; "
             "change the Field's dtype or cast the column in the transform"
         )
         raise ValueError(msg)

@@ -22,7 +22,7 @@ import polars as pl
 import pytest
 from feast import FeatureStore, FeatureView, Field
 from feast.protos.feast.core.Registry_pb2 import Registry
-from feast.types import Int64
+from feast.types import Float64, Int64
 
 import models.dataset as dataset_module
 from features.feast_store import (
@@ -297,7 +297,7 @@ def test_check_views_rejects_other_type(
     with pytest.raises(
         ValueError,
         match="user_diet declares user_vegetarian_order_ratio as Float64, "
-        "but its table has Int64",
+        "so its table column must be Float64, but it is Int64;",
     ):
         check_views(store, tables)
 
@@ -333,7 +333,7 @@ def test_check_views_lists_every_mistake(
     )
     assert lines[2].startswith(
         "- feature view user_diet declares user_vegetarian_order_ratio as "
-        "Float64, but its table has Int64"
+        "Float64, so its table column must be Float64, but it is Int64;"
     )
     assert len(lines) == 3
 
@@ -413,6 +413,25 @@ def test_check_views_rejects_on_demand_name(
     assert message == (
         "feature same_city is declared by both feature views "
         "user_restaurant_pair (on demand) and user_diet; rename one"
+    )
+
+
+def test_check_views_rejects_field_repeated_in_view(
+    store: FeatureStore, serving_tables: dict[str, pl.DataFrame]
+) -> None:
+    path = Path(store.get_feature_view("user_diet").batch_source.path)
+    field = Field(name="user_vegetarian_order_ratio", dtype=Float64)
+    views = [v for v in store.list_feature_views() if v.name != "user_diet"]
+    repeated = _file_view("user_diet", path, "user", field, field)
+
+    with pytest.raises(ValueError) as raised:
+        check_view_list(
+            [*views, repeated], serving_tables, store.list_on_demand_feature_views()
+        )
+
+    assert str(raised.value) == (
+        "feature view user_diet declares user_vegetarian_order_ratio more than "
+        "once; remove the repeated Field"
     )
 
 
@@ -564,7 +583,7 @@ def test_apply_checks_tables_before_registering(
     with pytest.raises(
         ValueError,
         match="user_diet declares user_vegetarian_order_ratio as Float64, "
-        "but its table has Int64",
+        "so its table column must be Float64, but it is Int64;",
     ):
         apply_repository(FEATURE_REPO, var, tables=tables)
 
