@@ -40,7 +40,7 @@ from service.feedback import (
 from service.logs import JSON_LOGS_ENV, use_json_logs
 from service.metrics import MetricsMiddleware, render_metrics
 from service.recommender import ModelLoadError, Recommender, UnknownRestaurantError
-from service.request_checks import WHOLE_NUMBER, CheckedRoute
+from service.request_checks import DECIMAL_NUMBER, WHOLE_NUMBER, CheckedRoute
 from service.schemas import (
     Diet,
     ErrorResponse,
@@ -265,8 +265,10 @@ def create_app(
             str | None,
             Query(min_length=1, max_length=128, description="Only this city."),
         ] = None,
-        latitude: Annotated[float | None, Query(ge=-90, le=90)] = None,
-        longitude: Annotated[float | None, Query(ge=-180, le=180)] = None,
+        latitude: Annotated[float | None, Query(ge=-90, le=90), DECIMAL_NUMBER] = None,
+        longitude: Annotated[
+            float | None, Query(ge=-180, le=180), DECIMAL_NUMBER
+        ] = None,
         diet: Annotated[
             Diet | None,
             Query(description="`vegetarian`: only restaurants with vegetarian dishes."),

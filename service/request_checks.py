@@ -12,6 +12,7 @@ before FastAPI reads the parameters.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Coroutine, Iterator
 from types import UnionType
 from typing import Any, Union, get_args, get_origin
@@ -120,17 +121,36 @@ def check_utf8(request: Request) -> None:
         raise RequestValidationError(errors)
 
 
-def _no_decimal_point(value: Any) -> Any:
-    """Refuse a query value such as ``3.0``, which pydantic would read as the
-    integer 3, as the JSON bodies refuse the number 3.0."""
-    if isinstance(value, str) and "." in value:
+# The forms a numeric query value must take: digits with an optional minus
+# sign, and for decimals also a point and an exponent. pydantic follows
+# Python's int() and float(), which also accept "3_0", "+3" and spaces around
+# the digits.
+_INTEGER_TEXT = re.compile(r"-?[0-9]+")
+_DECIMAL_TEXT = re.compile(r"-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
+
+
+def _whole_number_text(value: Any) -> Any:
+    """Reject a query value such as ``3.0`` or ``3_0``, which pydantic would
+    read as an integer, as the JSON bodies reject the number 3.0."""
+    if isinstance(value, str) and not _INTEGER_TEXT.fullmatch(value):
         msg = f"expected a whole number such as 10, got {value!r}"
         raise ValueError(msg)
     return value
 
 
-# Annotates an int query parameter that must be written without a decimal point.
-WHOLE_NUMBER = BeforeValidator(_no_decimal_point)
+def _decimal_text(value: Any) -> Any:
+    """Reject a query value such as ``1_0`` or `` 4``, which pydantic would
+    read as a number."""
+    if isinstance(value, str) and not _DECIMAL_TEXT.fullmatch(value):
+        msg = f"expected a decimal number such as 40.42, got {value!r}"
+        raise ValueError(msg)
+    return value
+
+
+# Annotates an int query parameter that must be written as digits only.
+WHOLE_NUMBER = BeforeValidator(_whole_number_text)
+# Annotates a float query parameter that must be written as a plain decimal.
+DECIMAL_NUMBER = BeforeValidator(_decimal_text)
 
 
 async def check_json_body(request: Request) -> None:

@@ -955,8 +955,23 @@ USER_ROUTE = "/v1/users/u0000001/recommendations"
         ({"k": 0}, ["query", "k"]),
         ({"k": 101}, ["query", "k"]),
         ({"latitude": 91, "longitude": 0}, ["query", "latitude"]),
+        ({"k": "3_0"}, ["query", "k"]),
+        ({"k": "+3"}, ["query", "k"]),
+        ({"k": " 3"}, ["query", "k"]),
+        ({"latitude": "4_0", "longitude": 0}, ["query", "latitude"]),
+        ({"latitude": 40, "longitude": "nan"}, ["query", "longitude"]),
     ],
-    ids=["diet-vegan", "k-zero", "k-above-max", "latitude-out-of-range"],
+    ids=[
+        "diet-vegan",
+        "k-zero",
+        "k-above-max",
+        "latitude-out-of-range",
+        "k-underscore",
+        "k-plus-sign",
+        "k-space",
+        "latitude-underscore",
+        "longitude-nan",
+    ],
 )
 def test_invalid_query_names_field(
     client: TestClient, params: dict[str, Any], location: list[str]
