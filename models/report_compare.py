@@ -198,8 +198,17 @@ def _json_value(value: Any) -> str:
 
 
 def compare_files(before_path: Path, after_path: Path) -> str:
-    """Load two reports and compare them as :func:`compare_reports` does."""
-    return compare_reports(load_report(before_path), load_report(after_path))
+    """Load two reports and compare them as :func:`compare_reports` does,
+    noting when both paths name the same file."""
+    before = load_report(before_path)
+    after = load_report(after_path)
+    text = compare_reports(before, after)
+    if before_path.samefile(after_path):
+        text += (
+            f"\nnote: both arguments are the same file, {before_path.resolve()}, "
+            "so every change is zero"
+        )
+    return text
 
 
 def compare_reports(before: EvaluationReport, after: EvaluationReport) -> str:
@@ -251,7 +260,12 @@ def _cells(before: MetricSummary, after: MetricSummary) -> str:
     old, new = before.mean, after.mean
     if old is None or new is None:
         return f"{_format_mean(old)} | {_format_mean(new)} | {NOT_MEASURED}"
-    return f"{old:.4f} | {new:.4f} | {new - old:+.4f}"
+    change = round(new - old, 4)
+    if change == 0:
+        # round() keeps the sign of a tiny negative difference, such as the
+        # 1e-16 between two sums of the same numbers in another order.
+        change = 0.0
+    return f"{old:.4f} | {new:.4f} | {change:+.4f}"
 
 
 def _format_mean(value: float | None) -> str:

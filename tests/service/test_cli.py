@@ -592,6 +592,45 @@ def test_compare_null_mean_not_measured(
     assert not any(line.startswith("warning") for line in lines)
 
 
+def test_compare_same_file_noted(
+    pipeline_var_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = pipeline_var_dir / "reports" / "report.json"
+    (tmp_path / "folder").mkdir()
+    same = tmp_path / "folder" / ".." / "link.json"
+    (tmp_path / "link.json").symlink_to(report)
+
+    lines = compare_output(report, same, capsys)
+
+    assert lines[-1] == (
+        f"note: both arguments are the same file, {report.resolve()}, so every "
+        "change is zero"
+    )
+    changes = [line.rsplit("|", 2)[1].strip() for line in lines if "@10 |" in line]
+    assert changes
+    assert set(changes) == {"+0.0000"}
+
+
+def test_compare_tiny_difference_unsigned(
+    real_report: dict[str, Any],
+    pipeline_var_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    before = write_report(tmp_path / "before.json", real_report)
+    for metrics in real_report["summary"].values():
+        for value in metrics.values():
+            value["mean"] = math.nextafter(value["mean"], 0.0)
+    after = write_report(tmp_path / "after.json", real_report)
+
+    lines = compare_output(before, after, capsys)
+
+    changes = [line.rsplit("|", 2)[1].strip() for line in lines if "@10 |" in line]
+    assert changes
+    assert set(changes) == {"+0.0000"}
+    assert not any(line.startswith("note") for line in lines)
+
+
 def _rename_metrics(report: dict[str, Any], k: int) -> None:
     report["settings"]["k"] = k
     report["summary"] = {
