@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import logging
 import os
 import shutil
@@ -247,39 +246,9 @@ def _print_run_id(run_id: str | None, paths: VarPaths) -> None:
 
 
 def _compare(args: argparse.Namespace, paths: VarPaths) -> None:
-    from models.evaluate import compare_reports
+    from models.report_compare import compare_files
 
-    reports = []
-    for path in (args.before, args.after):
-        try:
-            report = json.loads(path.read_text())
-        except FileNotFoundError as error:
-            msg = f"evaluation report not found: {path}"
-            raise FileNotFoundError(msg) from error
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            msg = f"{path}: not a readable JSON evaluation report ({error})"
-            raise ValueError(msg) from error
-        missing = [
-            key
-            for key in ("summary", "ranker", "data_fingerprint")
-            if not isinstance(report, dict) or key not in report
-        ]
-        if missing:
-            msg = (
-                f"{path}: not an evaluation report written by `recommender "
-                f"evaluate`; missing {missing}"
-            )
-            raise ValueError(msg)
-        reports.append(report)
-    # compare_reports prints a warning when the data or the splits differ.
-    try:
-        print(compare_reports(*reports))
-    except (KeyError, TypeError, AttributeError) as error:
-        msg = (
-            f"{args.before} or {args.after}: an evaluation report lacks a field "
-            f"the comparison needs, or has one of another type: {error!r}"
-        )
-        raise ValueError(msg) from error
+    print(compare_files(args.before, args.after))
 
 
 def _runs_list(args: argparse.Namespace, paths: VarPaths) -> None:

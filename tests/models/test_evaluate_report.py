@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from models.evaluate import compare_reports, format_table, summarize
+from models.evaluate import format_table, summarize
+from models.report_compare import EvaluationReport, compare_reports
 
 
 def split(
@@ -25,9 +26,15 @@ def split(
 
 def report(splits: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     return {
-        "settings": {"n_splits": len(splits), "test_fraction": 0.2, "seed": 0},
+        "settings": {
+            "n_splits": len(splits),
+            "test_fraction": 0.2,
+            "seed": 0,
+            "k": 10,
+        },
         "split_kind": kind,
         "relevance": "any order",
+        "data_fingerprint": "f" * 64,
         "ranker": {
             "feature_service": "ranker_v2",
             "features": ["a", "b"],
@@ -37,6 +44,10 @@ def report(splits: list[dict[str, Any]], kind: str) -> dict[str, Any]:
         "summary": summarize(splits),
         "candidate_recall": 0.75,
     }
+
+
+def checked(report: dict[str, Any]) -> EvaluationReport:
+    return EvaluationReport.model_validate(report)
 
 
 def test_summary_mean_and_sample_deviation() -> None:
@@ -82,7 +93,7 @@ def test_compare_reports_changes() -> None:
     after = report([split(0, None, 0.5, 0.1), split(1, None, 0.7, 0.3)], "random")
     after["ranker"] = {**after["ranker"], "features": ["a", "c"]}
 
-    text = compare_reports(before, after)
+    text = compare_reports(checked(before), checked(after))
 
     assert "| lightgbm_ranker | ndcg@10 | 0.5000 | 0.6000 | +0.1000 |" in text
     assert "features added: c" in text
@@ -98,7 +109,7 @@ def test_compare_reports_flags_other_splits() -> None:
     after["data_fingerprint"] = "other"
     del after["summary"]["popularity"]
 
-    lines = compare_reports(before, after).splitlines()
+    lines = compare_reports(checked(before), checked(after)).splitlines()
 
     assert lines[-3:] == [
         "models left out: only before: popularity; only after: none",
@@ -106,3 +117,31 @@ def test_compare_reports_flags_other_splits() -> None:
         "fingerprints differ), so their metrics are not comparable",
         "warning: the reports used different splits: 2 random before, 1 temporal after",
     ]
+
+
+def test_compare_reports_flags_other_windows() -> None:
+    before = report([split(0, "2024-04-24T00:00:00+00:00", 0.7, 0.1)], "temporal")
+    after = report([split(0, "2024-04-17T00:00:00+00:00", 0.7, 0.1)], "temporal")
+    after["ranker"] = {**after["ranker"], "cutoffs": {"horizon_days": 14}}
+
+    lines = compare_reports(checked(before), checked(after)).splitlines()
+
+    assert lines[-1] == (
+        "warning: the reports held out different orders: test windows of 7 days "
+        "starting 2024-04-24 before, test windows of 14 days starting 2024-04-17 "
+        "after"
+    )
+
+
+def test_compare_reports_same_windows_no_warning() -> None:
+    windows = [
+        split(0, "2024-04-24T00:00:00+00:00", 0.7, 0.1),
+        split(1, "2024-04-17T00:00:00+00:00", 0.5, 0.1),
+    ]
+
+    text = compare_reports(
+        checked(report(windows, "temporal")), checked(report(windows, "temporal"))
+    )
+
+    assert "warning" not in text
+    assert "| lightgbm_ranker | ndcg@10 | 0.6000 | 0.6000 | +0.0000 |" in text

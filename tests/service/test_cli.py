@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -456,6 +458,246 @@ def test_compare_names_file_missing_fields(
 
     assert main(["compare", str(report), str(report)]) == 1
     assert f"{report}: not an evaluation report" in caplog.text
+
+
+@pytest.fixture
+def real_report(pipeline_var_dir: Path) -> dict[str, Any]:
+    """The report.json that `recommender run` wrote on the bundled UCI data."""
+    report: dict[str, Any] = json.loads(
+        (pipeline_var_dir / "reports" / "report.json").read_text()
+    )
+    return report
+
+
+def write_report(path: Path, report: dict[str, Any]) -> Path:
+    path.write_text(json.dumps(report))
+    return path
+
+
+def compare_output(
+    before: Path, after: Path, capsys: pytest.CaptureFixture[str]
+) -> list[str]:
+    """Run `recommender compare`, check that it succeeds, and return its lines."""
+    assert main(["compare", str(before), str(after)]) == 0
+    return capsys.readouterr().out.splitlines()
+
+
+MEAN_EXPECTED = "a finite number, or null for a metric that could not be measured"
+STD_EXPECTED = (
+    "a finite number of at least 0, or null for a single split or a metric "
+    "that could not be measured"
+)
+
+
+def _replace(*keys: str | int, value: object) -> Callable[[dict[str, Any]], None]:
+    """Return a change that sets the field at ``keys`` of a report to ``value``."""
+
+    def change(report: dict[str, Any]) -> None:
+        parent: Any = report
+        for key in keys[:-1]:
+            parent = parent[key]
+        parent[keys[-1]] = value
+
+    return change
+
+
+def _drop_std(report: dict[str, Any]) -> None:
+    del report["summary"]["popularity"]["ndcg@10"]["std"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            _replace("summary", "popularity", "ndcg@10", "mean", value="0.5"),
+            f'summary.popularity.ndcg@10.mean: got "0.5", expected {MEAN_EXPECTED}',
+        ),
+        (
+            _replace("summary", "popularity", "ndcg@10", "mean", value=math.nan),
+            f"summary.popularity.ndcg@10.mean: got NaN, expected {MEAN_EXPECTED}",
+        ),
+        (
+            _replace("summary", "popularity", "ndcg@10", "std", value=-0.1),
+            f"summary.popularity.ndcg@10.std: got -0.1, expected {STD_EXPECTED}",
+        ),
+        (
+            _drop_std,
+            f"summary.popularity.ndcg@10.std: missing, expected {STD_EXPECTED}",
+        ),
+        (
+            _replace("summary", value={}),
+            "summary: got {}, expected a non-empty mapping from model name to "
+            "that model's metrics",
+        ),
+        (
+            _replace("ranker", "features", value="abc"),
+            'ranker.features: got "abc", expected a list of feature names',
+        ),
+        (
+            _replace("settings", "k", value=True),
+            "settings.k: got true, expected a positive integer",
+        ),
+        (
+            _replace("splits", 2, "test_from", value="2024-01-01T00:00:00+00:00"),
+            'splits[2].test_from: got "2024-01-01T00:00:00+00:00", expected an '
+            "ISO 8601 date-time for a temporal split, or null for a random split "
+            "(split_kind is 'random')",
+        ),
+    ],
+    ids=[
+        "string mean",
+        "nan mean",
+        "negative std",
+        "no std",
+        "empty summary",
+        "features string",
+        "bool k",
+        "window on random split",
+    ],
+)
+def test_compare_rejects_malformed_report(
+    change: Callable[[dict[str, Any]], None],
+    message: str,
+    real_report: dict[str, Any],
+    pipeline_var_dir: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    change(real_report)
+    malformed = write_report(tmp_path / "malformed.json", real_report)
+    good = pipeline_var_dir / "reports" / "report.json"
+
+    assert main(["compare", str(good), str(malformed)]) == 1
+
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert errors == [f"{malformed}: {message}"]
+    assert capsys.readouterr().out == ""
+
+
+def test_compare_null_mean_not_measured(
+    real_report: dict[str, Any],
+    pipeline_var_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    measured = real_report["summary"]["popularity"]["ndcg@10"]["mean"]
+    # evaluate writes null for a metric that no split could measure (nan).
+    real_report["summary"]["popularity"]["ndcg@10"] = {"mean": None, "std": None}
+    after = write_report(tmp_path / "after.json", real_report)
+
+    lines = compare_output(pipeline_var_dir / "reports" / "report.json", after, capsys)
+
+    assert f"| popularity | ndcg@10 | {measured:.4f} | n/a | n/a |" in lines
+    assert not any(line.startswith("warning") for line in lines)
+
+
+def test_compare_same_file_noted(
+    pipeline_var_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = pipeline_var_dir / "reports" / "report.json"
+    (tmp_path / "folder").mkdir()
+    same = tmp_path / "folder" / ".." / "link.json"
+    (tmp_path / "link.json").symlink_to(report)
+
+    lines = compare_output(report, same, capsys)
+
+    assert lines[-1] == (
+        f"note: both arguments are the same file, {report.resolve()}, so every "
+        "change is zero"
+    )
+    changes = [line.rsplit("|", 2)[1].strip() for line in lines if "@10 |" in line]
+    assert changes
+    assert set(changes) == {"+0.0000"}
+
+
+def test_compare_tiny_difference_unsigned(
+    real_report: dict[str, Any],
+    pipeline_var_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    before = write_report(tmp_path / "before.json", real_report)
+    for metrics in real_report["summary"].values():
+        for value in metrics.values():
+            value["mean"] = math.nextafter(value["mean"], 0.0)
+    after = write_report(tmp_path / "after.json", real_report)
+
+    lines = compare_output(before, after, capsys)
+
+    changes = [line.rsplit("|", 2)[1].strip() for line in lines if "@10 |" in line]
+    assert changes
+    assert set(changes) == {"+0.0000"}
+    assert not any(line.startswith("note") for line in lines)
+
+
+def _rename_metrics(report: dict[str, Any], k: int) -> None:
+    report["settings"]["k"] = k
+    report["summary"] = {
+        model: {name.replace("@10", f"@{k}"): value for name, value in metrics.items()}
+        for model, metrics in report["summary"].items()
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "warning"),
+    [
+        (
+            _replace("relevance", value="orders rated at least 2"),
+            "warning: the reports count different orders as relevant: any order "
+            "before, orders rated at least 2 after, so their metrics are not "
+            "comparable",
+        ),
+        (
+            lambda report: _rename_metrics(report, 5),
+            "warning: the reports measured lists of different lengths: k=10 "
+            "before, k=5 after, so their metrics are not comparable",
+        ),
+        (
+            _replace("settings", "test_fraction", value=0.3),
+            "warning: the reports held out different orders: test_fraction 0.2 "
+            "with seeds 0 to 4 before, test_fraction 0.3 with seeds 0 to 4 after",
+        ),
+        (
+            _replace("settings", "seed", value=3),
+            "warning: the reports held out different orders: test_fraction 0.2 "
+            "with seeds 0 to 4 before, test_fraction 0.2 with seeds 3 to 7 after",
+        ),
+    ],
+    ids=["relevance", "k", "test fraction", "seed"],
+)
+def test_compare_warns_other_setting(
+    change: Callable[[dict[str, Any]], None],
+    warning: str,
+    real_report: dict[str, Any],
+    pipeline_var_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    change(real_report)
+    after = write_report(tmp_path / "after.json", real_report)
+
+    lines = compare_output(pipeline_var_dir / "reports" / "report.json", after, capsys)
+
+    assert [line for line in lines if line.startswith("warning")] == [warning]
+
+
+def test_compare_other_k_lists_metrics(
+    real_report: dict[str, Any],
+    pipeline_var_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _rename_metrics(real_report, 5)
+    after = write_report(tmp_path / "after.json", real_report)
+
+    lines = compare_output(pipeline_var_dir / "reports" / "report.json", after, capsys)
+
+    assert not any(line.startswith("| lightgbm_ranker |") for line in lines)
+    assert (
+        "metrics left out: only before: ndcg@10, recall@10; only after: ndcg@5, "
+        "recall@5"
+    ) in lines
 
 
 @pytest.fixture
