@@ -39,9 +39,10 @@ def _code_blocks(language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", GUIDE.read_text(), re.DOTALL)
 
 
-def _run(project: Path, *arguments: str) -> None:
-    completed = subprocess.run(
-        [sys.executable, "-m", "service.cli", *arguments],
+def _python(project: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """Run Python with ``arguments`` in the copy and return the result."""
+    return subprocess.run(
+        [sys.executable, *arguments],
         cwd=project,
         env=_environment(),
         capture_output=True,
@@ -49,6 +50,10 @@ def _run(project: Path, *arguments: str) -> None:
         timeout=STEP_TIMEOUT_SECONDS,
         check=False,
     )
+
+
+def _run(project: Path, *arguments: str) -> None:
+    completed = _python(project, "-m", "service.cli", *arguments)
     assert completed.returncode == 0, completed.stderr[-3000:]
 
 
@@ -112,15 +117,7 @@ def test_value_check_prints_new_feature(project: Path, var_dir: Path) -> None:
     )
 
     # The snippet reads the var folder of the working directory.
-    completed = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=project,
-        env=_environment(),
-        capture_output=True,
-        text=True,
-        timeout=STEP_TIMEOUT_SECONDS,
-        check=False,
-    )
+    completed = _python(project, "-c", script)
 
     assert var_dir == project / "var"
     assert completed.returncode == 0, completed.stderr[-3000:]

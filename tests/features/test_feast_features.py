@@ -591,15 +591,21 @@ def test_apply_checks_tables_before_registering(
     assert not (var / "feast" / "registry.db").exists()
 
 
-def test_apply_error_is_one_line(var_dir: Path, tmp_path: Path) -> None:
+def _repository_with(tmp_path: Path, statement: str) -> tuple[Path, Path, int]:
+    """Copy the feature repository with ``statement`` appended to its
+    definitions; return the copy, the definitions file and the new line."""
     repo = tmp_path / "feature_repo"
     shutil.copytree(FEATURE_REPO, repo, ignore=shutil.ignore_patterns("__pycache__"))
     definitions = repo / "definitions.py"
     text = definitions.read_text()
-    definitions.write_text(
-        text + "\nbroken = FeatureService(name='x', features=[nope])\n"
+    definitions.write_text(text + "\n" + statement + "\n")
+    return repo, definitions, text.count("\n") + 2
+
+
+def test_apply_error_is_one_line(var_dir: Path, tmp_path: Path) -> None:
+    repo, definitions, line = _repository_with(
+        tmp_path, "broken = FeatureService(name='x', features=[nope])"
     )
-    line = text.count("\n") + 2
 
     with pytest.raises(ValueError) as raised:
         apply_repository(repo, tmp_path / "var")
@@ -614,16 +620,12 @@ def test_apply_error_is_one_line(var_dir: Path, tmp_path: Path) -> None:
 
 
 def test_apply_type_error_names_line(var_dir: Path, tmp_path: Path) -> None:
-    repo = tmp_path / "feature_repo"
-    shutil.copytree(FEATURE_REPO, repo, ignore=shutil.ignore_patterns("__pycache__"))
-    definitions = repo / "definitions.py"
-    text = definitions.read_text()
     # An entity named by a string instead of the Entity object.
-    definitions.write_text(
-        text + "\nbroken = FeatureView(name='broken', entities=['user'], "
-        "schema=[], source=_source('user_profile'))\n"
+    repo, definitions, line = _repository_with(
+        tmp_path,
+        "broken = FeatureView(name='broken', entities=['user'], schema=[], "
+        "source=_source('user_profile'))",
     )
-    line = text.count("\n") + 2
 
     with pytest.raises(ValueError) as raised:
         apply_repository(repo, tmp_path / "var")

@@ -232,8 +232,8 @@ def test_failed_features_keeps_last_tables(
         caplog.records[-1]
         .getMessage()
         .startswith(
-            "feature view user_diet declares user_diet_order_count as Float64, but "
-            "its table has Int64"
+            "feature view user_diet declares user_diet_order_count as Float64, so "
+            "its table column must be Float64, but it is Int64;"
         )
     )
     after = {path.name: path.stat().st_mtime_ns for path in manifest.parent.iterdir()}
