@@ -187,9 +187,15 @@ def _comparison_cells(first: Run, second: Run, name: str) -> str:
         return f"{_format_number(old)} | {_format_number(new)} | n/a"
     # Two counts and their change are shown without decimals.
     whole = old.is_integer() and new.is_integer()
+    change = new - old
+    if round(change, 4) == 0:
+        # A difference below the 4 decimals shown, such as the 1e-16 between
+        # two sums of the same numbers in another order, prints as +0.0000
+        # rather than -0.0000.
+        change = 0.0
     return (
         f"{_format_number(old, whole=whole)} | {_format_number(new, whole=whole)} "
-        f"| {_format_number(new - old, '+', whole)}"
+        f"| {_format_number(change, '+', whole)}"
     )
 
 

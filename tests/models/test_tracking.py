@@ -435,6 +435,22 @@ def test_compare_segments(uri: str, tmp_path: Path) -> None:
     assert not any("split." in line for line in table)
 
 
+def test_compare_tiny_difference_unsigned(uri: str, tmp_path: Path) -> None:
+    # The same value summed in another order: 0.1 + 0.2 is 5.6e-17 above 0.3.
+    first = evaluation_run(
+        uri, tmp_path, make_report((0.25, 0.5), segment_mean=0.1 + 0.2)
+    )
+    second = evaluation_run(uri, tmp_path, make_report((0.25, 0.5), segment_mean=0.3))
+
+    table = compare_runs(uri, first, second).splitlines()
+
+    assert 0.3 - (0.1 + 0.2) < 0
+    assert (
+        "| coffee_or_tea | lightgbm_ranker.ndcg_at_10.mean | 0.3000 | 0.3000 "
+        "| +0.0000 |" in table
+    )
+
+
 def test_compare_segment_without_users(uri: str, tmp_path: Path) -> None:
     first = evaluation_run(uri, tmp_path, make_report((0.25, 0.5), segment_mean=0.75))
     second = evaluation_run(
