@@ -20,7 +20,6 @@ import logging
 import os
 import re
 import sys
-import traceback
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import polars as pl
 
 from features.paths import EMBEDDED, PRODUCTION, VAR_DIR_ENV, feast_yaml
+from features.tracebacks import line_in_folder
 from features.transforms import FEATURE_TABLES, RESTAURANT, USER
 
 _T = TypeVar("_T")
@@ -415,29 +415,10 @@ def _feast_step(repo: Path, step: Callable[[], _T]) -> _T:
     except Exception as error:
         # A mistake in the definitions surfaces as any exception type (a
         # NameError, a DuckDB error on a missing Parquet file, ...).
-        where = _line_in_folder(repo, error)
+        where = line_in_folder(error, repo)
         location = f" at {where}" if where else ""
         msg = f"feast apply of {repo} failed{location}: {error_line(error)}"
         raise ValueError(msg) from error
-
-
-def _line_in_folder(folder: Path, error: BaseException) -> str | None:
-    """Return ``file:line`` of the last traceback frame in a file under
-    ``folder``, or of a syntax error there, or None."""
-    folder = folder.resolve()
-    if isinstance(error, SyntaxError) and error.filename:
-        path = Path(error.filename)
-        if path.resolve().is_relative_to(folder):
-            return f"{path}:{error.lineno}"
-    frames = [
-        frame
-        for frame in traceback.extract_tb(error.__traceback__)
-        if not frame.filename.startswith("<")
-        and Path(frame.filename).resolve().is_relative_to(folder)
-    ]
-    if not frames:
-        return None
-    return f"{frames[-1].filename}:{frames[-1].lineno}"
 
 
 def check_views(store: FeatureStore, tables: dict[str, pl.DataFrame]) -> None:

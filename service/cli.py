@@ -10,7 +10,6 @@ import shutil
 import socket
 import sys
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +28,7 @@ from features.paths import (
     default_var_dir,
 )
 from features.synthetic.config import MIN_DAYS, MIN_RESTAURANTS, MIN_USERS
+from features.tracebacks import line_in_folder
 from models.tracking import TRACKING_URI_ENV, TrackingError, tracking_uri
 
 if TYPE_CHECKING:
@@ -122,26 +122,15 @@ def _load_feature_code() -> None:
 
 def _feature_code_error(error: Exception) -> str:
     """Return the one-line message for an error raised while importing the
-    feature code, with the file and line of the statement that raised it.
-
-    That statement is the last module-level line of the project's files in
-    the traceback, such as a decorator call, rather than the line inside the
-    function it called.
-    """
-    if isinstance(error, SyntaxError) and error.filename:
-        where = f"{error.filename}:{error.lineno}"
+    feature code, with the file and line of the statement that raised it,
+    such as a decorator call rather than the line inside the function it
+    called."""
+    where = line_in_folder(
+        error, Path(__file__).resolve().parents[1] / "features", module_level=True
+    )
+    if isinstance(error, SyntaxError):
         detail = f"SyntaxError: {error.msg}"
     else:
-        project = Path(__file__).resolve().parent.parent
-        frames = [
-            frame
-            for frame in traceback.extract_tb(error.__traceback__)
-            if frame.name == "<module>"
-            and Path(frame.filename).resolve().is_relative_to(project)
-            and ".venv" not in Path(frame.filename).parts
-        ]
-        frame = frames[-1] if frames else None
-        where = "" if frame is None else f"{frame.filename}:{frame.lineno}"
         first_line = (str(error).strip().splitlines() or [""])[0]
         detail = f"{type(error).__name__}: {first_line}".rstrip(": ")
     location = f" at {where}" if where else ""

@@ -1,9 +1,9 @@
 """uvicorn's HTTP/1.1 protocol with a JSON body on the 400 it sends for a
 request it cannot parse.
 
-uvicorn responds to a malformed request line, bytes that are not HTTP, or a
-bad ``Content-Length`` itself, before the app sees the request, with a
-plain-text ``Invalid HTTP request received.``. The classes here send the same
+uvicorn itself rejects a malformed request line, bytes that are not HTTP, or
+a bad ``Content-Length`` before the request reaches the app, with a plain-text
+``Invalid HTTP request received.``. The classes here send the same
 status with a JSON ``detail``, like every other error of the API. uvicorn still
 logs its warning for each such request. They use httptools
 when it is installed and h11 otherwise, the choice of uvicorn's "auto".

@@ -94,8 +94,11 @@ def worker_processes() -> Callable[[psutil.Process], list[psutil.Process]]:
 @pytest.fixture
 def start_workers() -> Iterator[Callable[..., tuple[str, subprocess.Popen[bytes]]]]:
     """Yield a function that starts a server with ``workers`` workers (two
-    unless given) and waits until all are up; every server it started is
-    stopped after the test. One worker runs in the server's own process."""
+    unless given) and waits until all are up.
+
+    Every server it started is stopped after the test. A single worker runs
+    in the server's own process.
+    """
     started: list[subprocess.Popen[bytes]] = []
 
     def start(
