@@ -86,7 +86,7 @@ run: setup ## Set up, import, build features, train, evaluate (SPLITS), then ser
 test: setup ## Run the test suite, the whole-pipeline tests included
 	$(call quote,$(BIN)/pytest)
 
-bench: setup ## Benchmarks: 1M-user store, classifier, materialize, quality (after features); var/bench
+bench: setup ## Benchmarks: 1M-user store, classifier, materialize, quality (after features); writes bench/ in VAR_DIR
 	$(call quote,$(BIN)/python) bench/store_bench.py
 	$(call quote,$(BIN)/python) bench/vegetarian_eval.py
 	$(call quote,$(BIN)/python) bench/materialize_bench.py

@@ -48,6 +48,7 @@ from features.paths import (
     RANKER_CONFIG,
     SEGMENTS_CONFIG,
     VarPaths,
+    default_var_dir,
 )
 from features.schema import USER_ID
 from features.synthetic import WorldConfig
@@ -296,7 +297,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--var-dir",
         type=Path,
-        default=Path("var/bench/evaluate_world"),
+        default=default_var_dir() / "bench" / "evaluate_world",
         help="folder of the store; an existing store is reused",
     )
     parser.add_argument(
@@ -305,7 +306,9 @@ def _parser() -> argparse.ArgumentParser:
         help="load the models fitted by an earlier run on the same store and "
         "config instead of training them again",
     )
-    parser.add_argument("--out-dir", type=Path, default=Path("var/bench/evaluate"))
+    parser.add_argument(
+        "--out-dir", type=Path, default=default_var_dir() / "bench" / "evaluate"
+    )
     return parser
 
 

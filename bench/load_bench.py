@@ -34,7 +34,7 @@ import httpx2
 import polars as pl
 from machine_info import describe_machine
 
-from features.paths import VarPaths
+from features.paths import VarPaths, default_var_dir
 from service.cli import main as recommender
 
 P99_TARGET_MS = 25.0
@@ -233,8 +233,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--port", type=int, default=8766)
-    parser.add_argument("--var-dir", type=Path, default=Path("var/bench/load_world"))
-    parser.add_argument("--out-dir", type=Path, default=Path("var/bench"))
+    parser.add_argument(
+        "--var-dir", type=Path, default=default_var_dir() / "bench" / "load_world"
+    )
+    parser.add_argument("--out-dir", type=Path, default=default_var_dir() / "bench")
     return parser
 
 

@@ -53,7 +53,13 @@ from features.feast_store import (
     write_feature_tables,
 )
 from features.online_write import materialize_redis
-from features.paths import EMBEDDED, FEAST_PROFILES, FEATURE_REPO, PRODUCTION
+from features.paths import (
+    EMBEDDED,
+    FEAST_PROFILES,
+    FEATURE_REPO,
+    PRODUCTION,
+    default_var_dir,
+)
 from features.redis_resp import RedisAddress
 from features.schema import USER_ID
 from features.synthetic import WorldConfig, generate_world
@@ -351,8 +357,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--out-dir",
         type=Path,
-        default=Path("var/bench"),
-        help="folder for the results (default: var/bench)",
+        default=default_var_dir() / "bench",
+        help="folder for the results (default: bench/ in the var folder)",
     )
     return parser
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from machine_info import describe_machine
 
+from features.paths import default_var_dir
 from features.rejects import RejectLog
 from features.store import connect, load_frames, set_memory_limit, table_counts
 from features.synthetic import WorldConfig, generate_world
@@ -291,8 +292,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--out-dir",
         type=Path,
-        default=Path("var/bench"),
-        help="folder for the store file and the reports (default: %(default)s)",
+        default=default_var_dir() / "bench",
+        help="folder for the store file and the reports "
+        "(default: bench/ in the var folder)",
     )
     parser.add_argument(
         "--keep-store",

@@ -38,7 +38,13 @@ from features.feast_store import (
     write_feature_tables,
 )
 from features.manifest import check_features_current, write_manifest
-from features.paths import EMBEDDED, FEATURE_REPO, RANKER_CONFIG, VarPaths
+from features.paths import (
+    EMBEDDED,
+    FEATURE_REPO,
+    RANKER_CONFIG,
+    VarPaths,
+    default_var_dir,
+)
 from features.synthetic import WorldConfig
 from models.cutoffs import feature_history
 from models.ranker import load_config
@@ -210,10 +216,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--var-dir",
         type=Path,
-        default=Path("var/bench/train_world"),
+        default=default_var_dir() / "bench" / "train_world",
         help="folder of the store, features and models; an existing store is reused",
     )
-    parser.add_argument("--out-dir", type=Path, default=Path("var/bench"))
+    parser.add_argument("--out-dir", type=Path, default=default_var_dir() / "bench")
     parser.add_argument(
         "--repeat",
         type=int,

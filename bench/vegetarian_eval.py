@@ -30,6 +30,7 @@ import numpy as np
 import polars as pl
 from machine_info import describe_machine
 
+from features.paths import default_var_dir
 from features.vegetarian import (
     DEV_HALF,
     PREDICTION_COLUMN,
@@ -284,8 +285,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--out-dir",
         type=Path,
-        default=Path("var/bench"),
-        help="folder for vegetarian_eval.json and .md (default: %(default)s)",
+        default=default_var_dir() / "bench",
+        help="folder for vegetarian_eval.json and .md "
+        "(default: bench/ in the var folder)",
     )
     return parser
 

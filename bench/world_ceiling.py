@@ -39,6 +39,7 @@ import numpy as np
 import polars as pl
 from world_posterior import PosteriorSampler, nearer_of_two
 
+from features.paths import default_var_dir
 from features.schema import RESTAURANT_ID, USER_ID
 from features.synthetic.choice import ANY_CUISINE, RestaurantChooser
 from features.synthetic.config import CITIES, NEW_USER, REGULAR, SEGMENTS, WorldConfig
@@ -333,7 +334,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--burn-in", type=int, default=BURN_IN)
     parser.add_argument("--samples", type=int, default=SAMPLES)
-    parser.add_argument("--out-dir", type=Path, default=Path("var/bench"))
+    parser.add_argument("--out-dir", type=Path, default=default_var_dir() / "bench")
     return parser
 
 
