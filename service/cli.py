@@ -541,7 +541,9 @@ def _parser() -> argparse.ArgumentParser:
     promote = commands.add_parser(
         "promote", help="make a trained model version the current one"
     )
-    promote.add_argument("version", help="a folder name under var/models")
+    promote.add_argument(
+        "version", help="a folder name under models/ in the var folder"
+    )
     promote.set_defaults(handler=_promote)
 
     ingest_feedback = commands.add_parser(
