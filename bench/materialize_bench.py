@@ -154,13 +154,7 @@ def _feature_tables(users: int, seed: int) -> dict[str, pl.DataFrame]:
         orders_per_user=8.0,
     )
     world = generate_world(config)
-    frames = StoreFrames.from_store_tables(
-        users=world["users"],
-        restaurants=world["restaurants"],
-        menu_items=world["menu_items"],
-        orders=world["orders"],
-        order_items=world["order_items"],
-    )
+    frames = StoreFrames.from_tables(world)
     del world
     return compute_tables(snapshot_at(frames, serving_cutoff(frames)))
 

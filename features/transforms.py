@@ -17,7 +17,7 @@ last 7 days, days since the last order) are null when orders have no times.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -68,6 +68,18 @@ class StoreFrames:
     restaurants: pl.DataFrame
     menu_items: pl.DataFrame
     orders: pl.DataFrame
+
+    @classmethod
+    def from_tables(cls, tables: Mapping[str, pl.DataFrame]) -> StoreFrames:
+        """Build from frames keyed by store table name, such as a generated
+        world's."""
+        return cls.from_store_tables(
+            users=tables["users"],
+            restaurants=tables["restaurants"],
+            menu_items=tables["menu_items"],
+            orders=tables["orders"],
+            order_items=tables["order_items"],
+        )
 
     @classmethod
     def from_store_tables(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,7 +54,6 @@ from service.settings import Settings
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
-PROBE_TIMEOUT_SECONDS = 1.0
 KNOWN_USER = "U1077"
 # 135085 has the most ratings in rating_final.csv (36).
 KNOWN_RESTAURANT = "135085"
@@ -81,25 +79,6 @@ def _libpq_url(url: URL, database: str | None = None) -> str:
     if database is not None:
         plain = plain.set(database=database)
     return plain.render_as_string(hide_password=False)
-
-
-@pytest.fixture(scope="module")
-def services() -> None:
-    """Skip (or fail when CI=true) unless Redis and PostgreSQL accept connections."""
-    registry = _registry_url()
-    targets = [
-        ("Redis", *_redis_address()),
-        ("PostgreSQL", registry.host or "127.0.0.1", registry.port or 5432),
-    ]
-    for name, host, port in targets:
-        try:
-            with socket.create_connection((host, port), PROBE_TIMEOUT_SECONDS):
-                pass
-        except OSError as error:
-            reason = f"{name} is not reachable at {host}:{port}: {error}"
-            if os.environ.get("CI") == "true":
-                pytest.fail(f"{reason} (CI=true requires it)", pytrace=False)
-            pytest.skip(reason)
 
 
 def _create_registry_database(url: URL) -> None:

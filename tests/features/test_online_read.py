@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import socket
 import threading
 import uuid
@@ -24,17 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-import psycopg
 import pytest
 from feast.errors import ProjectNotFoundException
-from psycopg import sql
-from sqlalchemy.engine import make_url
 
 from features.feast_store import (
-    PRODUCTION_DEFAULTS,
     PROJECT_ENV,
-    REDIS_ENV,
-    REGISTRY_URL_ENV,
     RESTAURANT_VIEWS,
     USER_VIEWS,
     OnlineReader,
@@ -54,49 +47,9 @@ from models.cutoffs import serving_cutoff
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
-PROBE_TIMEOUT_SECONDS = 1.0
 UNKNOWN_KEYS = {USER_ID: "U-unknown", RESTAURANT_ID: "R-unknown"}
 NAN = float("nan")
 INF = float("inf")
-
-
-def _setting(name: str) -> str:
-    return os.environ.get(name, PRODUCTION_DEFAULTS[name])
-
-
-@pytest.fixture(scope="module")
-def services() -> None:
-    """Skip (or fail when CI=true) unless Redis and PostgreSQL accept connections."""
-    registry = make_url(_setting(REGISTRY_URL_ENV))
-    host, _, port = _setting(REDIS_ENV).split(",")[0].partition(":")
-    targets = [
-        ("Redis", host, int(port or 6379)),
-        ("PostgreSQL", registry.host or "127.0.0.1", registry.port or 5432),
-    ]
-    for name, target_host, target_port in targets:
-        try:
-            with socket.create_connection(
-                (target_host, target_port), PROBE_TIMEOUT_SECONDS
-            ):
-                pass
-        except OSError as error:
-            reason = f"{name} is not reachable at {target_host}:{target_port}: {error}"
-            if os.environ.get("CI") == "true":
-                pytest.fail(f"{reason} (CI=true requires it)", pytrace=False)
-            pytest.skip(reason)
-    server = registry.set(drivername="postgresql", database="postgres")
-    with psycopg.connect(
-        server.render_as_string(hide_password=False), autocommit=True
-    ) as connection:
-        found = connection.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (registry.database,)
-        ).fetchone()
-        if found is None:
-            statement = sql.SQL("CREATE DATABASE {}").format(
-                sql.Identifier(registry.database)
-            )
-            with contextlib.suppress(psycopg.errors.DuplicateDatabase):
-                connection.execute(statement)
 
 
 @pytest.fixture(scope="module")
@@ -105,13 +58,7 @@ def tables() -> dict[str, pl.DataFrame]:
     world = generate_world(
         WorldConfig(users=300, restaurants=60, days=30, seed=5, orders_per_user=6.0)
     )
-    frames = StoreFrames.from_store_tables(
-        users=world["users"],
-        restaurants=world["restaurants"],
-        menu_items=world["menu_items"],
-        orders=world["orders"],
-        order_items=world["order_items"],
-    )
+    frames = StoreFrames.from_tables(world)
     latest = compute_tables(snapshot_at(frames, serving_cutoff(frames)))
     return {name: _with_edge_values(frame) for name, frame in latest.items()}
 

@@ -16,7 +16,6 @@ import contextlib
 import io
 import math
 import os
-import socket
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -26,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import psycopg
 import pyarrow as pa
 import pytest
 import redis
@@ -48,15 +46,12 @@ from feast.protos.feast.types.Value_pb2 import (
 from feast.value_type import ValueType
 from google.protobuf.timestamp_pb2 import Timestamp
 from polars.testing import assert_frame_equal
-from psycopg import sql
-from sqlalchemy.engine import make_url
 
 from features.feast_store import (
     MATERIALIZE_FROM,
     PRODUCTION_DEFAULTS,
     PROJECT_ENV,
     REDIS_ENV,
-    REGISTRY_URL_ENV,
     apply_repository,
     open_store,
     remove_project,
@@ -278,7 +273,6 @@ def test_redis_address_rejects_ssl() -> None:
 
 # --- materialization against Redis and PostgreSQL -------------------------
 
-PROBE_TIMEOUT_SECONDS = 1.0
 USERS = 300
 # Share of the entities whose row at the later cutoff is removed, so that
 # their earlier row is the latest one in the tables.
@@ -290,56 +284,12 @@ def _setting(name: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def services() -> None:
-    """Skip (or fail when CI=true) unless Redis and PostgreSQL accept connections."""
-    registry = make_url(_setting(REGISTRY_URL_ENV))
-    address = RedisAddress.parse(_setting(REDIS_ENV))
-    targets = [
-        ("Redis", address.host, address.port),
-        ("PostgreSQL", registry.host or "127.0.0.1", registry.port or 5432),
-    ]
-    for name, host, port in targets:
-        try:
-            with socket.create_connection((host, port), PROBE_TIMEOUT_SECONDS):
-                pass
-        except OSError as error:
-            reason = f"{name} is not reachable at {host}:{port}: {error}"
-            if os.environ.get("CI") == "true":
-                pytest.fail(f"{reason} (CI=true requires it)", pytrace=False)
-            pytest.skip(reason)
-    _create_registry_database()
-
-
-def _create_registry_database() -> None:
-    url = make_url(_setting(REGISTRY_URL_ENV))
-    server = url.set(drivername="postgresql", database="postgres")
-    with psycopg.connect(
-        server.render_as_string(hide_password=False), autocommit=True
-    ) as connection:
-        found = connection.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (url.database,)
-        ).fetchone()
-        if found is None:
-            statement = sql.SQL("CREATE DATABASE {}").format(
-                sql.Identifier(url.database)
-            )
-            with contextlib.suppress(psycopg.errors.DuplicateDatabase):
-                connection.execute(statement)
-
-
-@pytest.fixture(scope="module")
 def tables(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pl.DataFrame]:
     """Feature tables at two cutoffs a week apart, with edge values at the later."""
     world = generate_world(
         WorldConfig(users=USERS, restaurants=60, days=30, seed=3, orders_per_user=6.0)
     )
-    frames = StoreFrames.from_store_tables(
-        users=world["users"],
-        restaurants=world["restaurants"],
-        menu_items=world["menu_items"],
-        orders=world["orders"],
-        order_items=world["order_items"],
-    )
+    frames = StoreFrames.from_tables(world)
     latest = serving_cutoff(frames)
     earlier = compute_tables(snapshot_at(frames, latest - timedelta(days=7)))
     later = compute_tables(snapshot_at(frames, latest))
