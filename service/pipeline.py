@@ -26,6 +26,7 @@ from features.manifest import (
     check_features_current,
     write_manifest,
 )
+from features.online_prune import prune_online_rows
 from features.paths import (
     AUDITS_CONFIG,
     EMBEDDED,
@@ -147,6 +148,9 @@ def build_features(
         logger.info("wrote %s", path)
     apply_repository(feature_repo, paths.root, feast_profile, tables)
     materialize(feature_repo, paths.root, feast_profile)
+    # Feast never deletes online rows, so a user that the data no longer has
+    # would still be served the features of an earlier run.
+    prune_online_rows(open_store(feature_repo, paths.root, feast_profile), tables)
     write_manifest(paths.features, paths.store, feature_repo)
 
 
