@@ -8,7 +8,9 @@ times the bulk Redis writer of ``features.online_write`` over all user views
 at once; ``--writer feast`` times ``FeatureStore.materialize`` once per view.
 Before each run the online values are removed, so every run writes all rows.
 A sample of users is read back with ``get_online_features`` and compared with
-the tables.
+the tables. Each run then times ``features.online_prune.prune_online_rows``
+with one user in a hundred left out of the tables, as if the data no longer
+had them, and a sample of those users must read back without features.
 
 Results go to ``materialize_bench.json`` and ``materialize_bench.md`` in
 ``--out-dir``.
@@ -40,6 +42,7 @@ from typing import Any
 
 import polars as pl
 import redis
+from feast import FeatureStore
 from machine_info import describe_machine
 
 from features.feast_store import (
@@ -52,6 +55,7 @@ from features.feast_store import (
     remove_project,
     write_feature_tables,
 )
+from features.online_prune import prune_online_rows
 from features.online_write import materialize_redis
 from features.paths import (
     EMBEDDED,
@@ -77,6 +81,8 @@ PACKAGES = ("feast", "polars", "duckdb", "pyarrow", "redis", "hiredis")
 BULK = "bulk"
 FEAST = "feast"
 SAMPLE_USERS = 200
+# One user in this many is left out of the tables that the pruning reads.
+PRUNED_EVERY = 100
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,17 +108,24 @@ def main(argv: list[str] | None = None) -> int:
     write_feature_tables(tables, var_dir / "features")
     users = join_entity_tables(tables, USER)
     del tables
+    # Offset by one, so that none of the sample read back is pruned.
+    position = pl.int_range(pl.len())
+    ids = users.select(USER_ID).sort(USER_ID)
+    kept = ids.filter(position % PRUNED_EVERY != 1)
+    pruned = ids.filter(position % PRUNED_EVERY == 1)[USER_ID].to_list()
 
     runs = []
     try:
         for number in range(1, args.repeat + 1):
             print(f"run {number} of {args.repeat} ...", flush=True)
-            runs.append(_run_once(var_dir, args.profile, writer))
+            runs.append(_run_once(var_dir, args.profile, writer, kept))
             print(
-                f"materialized {args.users:,} users in {runs[-1]['total_s']} s",
+                f"materialized {args.users:,} users in {runs[-1]['total_s']} s, "
+                f"pruned {runs[-1]['pruned_users']:,} in {runs[-1]['prune_s']} s",
                 flush=True,
             )
         mismatches = _check_sample(var_dir, args.profile, users)
+        mismatches += _check_pruned(var_dir, args.profile, pruned)
     finally:
         if args.profile == PRODUCTION:
             remove_project(open_store(FEATURE_REPO, var_dir, PRODUCTION))
@@ -159,9 +172,12 @@ def _feature_tables(users: int, seed: int) -> dict[str, pl.DataFrame]:
     return compute_tables(snapshot_at(frames, serving_cutoff(frames)))
 
 
-def _run_once(var_dir: Path, profile: str, writer: str) -> dict[str, Any]:
+def _run_once(
+    var_dir: Path, profile: str, writer: str, kept: pl.DataFrame
+) -> dict[str, Any]:
     """Apply the repository on an empty online store and time the user views:
-    all at once with the bulk writer, one at a time with Feast's."""
+    all at once with the bulk writer, one at a time with Feast's. Then time
+    the pruning of the users that ``kept`` lacks."""
     store = open_store(FEATURE_REPO, var_dir, profile)
     if profile == EMBEDDED:
         (var_dir / "feast" / "online_store.db").unlink(missing_ok=True)
@@ -181,13 +197,14 @@ def _run_once(var_dir: Path, profile: str, writer: str) -> dict[str, Any]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             materialize_redis(store, MATERIALIZE_FROM, end, USER_VIEWS)
-        return {
+        run = {
             "views_s": {},
             "total_s": round(time.perf_counter() - started, 2),
             "process_cpu_s": round(time.process_time() - process_cpu, 2),
             "redis_cpu_s": round(_redis_cpu_seconds() - redis_cpu, 2),
             "load_average_1m": round(load, 2),
         }
+        return run | _time_prune(store, kept)
     seconds: dict[str, float] = {}
     for view in USER_VIEWS:
         started = time.perf_counter()
@@ -197,7 +214,39 @@ def _run_once(var_dir: Path, profile: str, writer: str) -> dict[str, Any]:
                 start_date=MATERIALIZE_FROM, end_date=end, feature_views=[view]
             )
         seconds[view] = round(time.perf_counter() - started, 2)
-    return {"views_s": seconds, "total_s": round(sum(seconds.values()), 2)}
+    run = {"views_s": seconds, "total_s": round(sum(seconds.values()), 2)}
+    return run | _time_prune(store, kept)
+
+
+def _time_prune(store: FeatureStore, kept: pl.DataFrame) -> dict[str, Any]:
+    """Time the pruning of the user views to the users of ``kept``."""
+    started = time.perf_counter()
+    deleted = prune_online_rows(store, {view: kept for view in USER_VIEWS})
+    return {
+        "prune_s": round(time.perf_counter() - started, 2),
+        "pruned_users": max(deleted.values(), default=0),
+    }
+
+
+def _check_pruned(var_dir: Path, profile: str, pruned: list[str]) -> list[str]:
+    """Return a line per pruned user in a sample that still has a feature."""
+    store = open_store(FEATURE_REPO, var_dir, profile)
+    sample = pruned[:: max(1, len(pruned) // SAMPLE_USERS)][:SAMPLE_USERS]
+    references = [
+        f"{view}:{field.name}"
+        for view in USER_VIEWS
+        for field in store.get_feature_view(view).features
+    ]
+    online = store.get_online_features(
+        features=references, entity_rows=[{USER_ID: key} for key in sample]
+    ).to_dict()
+    return [
+        f"{key} {name}: pruned, online {values[index]!r}"
+        for name, values in online.items()
+        if name != USER_ID
+        for index, key in enumerate(sample)
+        if values[index] is not None
+    ]
 
 
 def _redis_cpu_seconds() -> float:
@@ -257,6 +306,7 @@ def _same(expected: Any, actual: Any) -> bool:
 def _summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Median, minimum and maximum seconds of the total and of each view."""
     metrics: dict[str, list[float]] = {"total_s": [r["total_s"] for r in runs]}
+    metrics["prune_s"] = [r["prune_s"] for r in runs]
     for name in ("process_cpu_s", "redis_cpu_s", "load_average_1m"):
         if name in runs[0]:
             metrics[name] = [r[name] for r in runs]
@@ -310,7 +360,12 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"Runs: {len(report['runs'])}. Target: under {report['target_s']:.0f} s "
         f"({verdict} by the median). Peak RSS {report['peak_rss_gb']} GB. "
         f"{report['sample_checked']} users read back online, "
-        f"{len(report['sample_mismatches'])} values differing from the tables.",
+        f"{len(report['sample_mismatches'])} values differing from the tables "
+        "or left to a pruned user.",
+        "",
+        f"prune_s is the pruning of {report['runs'][0]['pruned_users']:,} users "
+        "(one in a hundred) that the tables no longer have, after "
+        "materializing.",
         "",
     ]
     return "\n".join(lines)
