@@ -111,14 +111,14 @@ def main(argv: list[str] | None = None) -> int:
     # Offset by one, so that none of the sample read back is pruned.
     position = pl.int_range(pl.len())
     ids = users.select(USER_ID).sort(USER_ID)
-    kept = ids.filter(position % PRUNED_EVERY != 1)
+    kept_users = ids.filter(position % PRUNED_EVERY != 1)
     pruned = ids.filter(position % PRUNED_EVERY == 1)[USER_ID].to_list()
 
     runs = []
     try:
         for number in range(1, args.repeat + 1):
             print(f"run {number} of {args.repeat} ...", flush=True)
-            runs.append(_run_once(var_dir, args.profile, writer, kept))
+            runs.append(_run_once(var_dir, args.profile, writer, kept_users))
             print(
                 f"materialized {args.users:,} users in {runs[-1]['total_s']} s, "
                 f"pruned {runs[-1]['pruned_users']:,} in {runs[-1]['prune_s']} s",
@@ -173,11 +173,11 @@ def _feature_tables(users: int, seed: int) -> dict[str, pl.DataFrame]:
 
 
 def _run_once(
-    var_dir: Path, profile: str, writer: str, kept: pl.DataFrame
+    var_dir: Path, profile: str, writer: str, kept_users: pl.DataFrame
 ) -> dict[str, Any]:
     """Apply the repository on an empty online store and time the user views:
     all at once with the bulk writer, one at a time with Feast's. Then time
-    the pruning of the users that ``kept`` lacks."""
+    the pruning of the users that ``kept_users`` lacks."""
     store = open_store(FEATURE_REPO, var_dir, profile)
     if profile == EMBEDDED:
         (var_dir / "feast" / "online_store.db").unlink(missing_ok=True)
@@ -204,7 +204,7 @@ def _run_once(
             "redis_cpu_s": round(_redis_cpu_seconds() - redis_cpu, 2),
             "load_average_1m": round(load, 2),
         }
-        return run | _time_prune(store, kept)
+        return run | _time_prune(store, kept_users)
     seconds: dict[str, float] = {}
     for view in USER_VIEWS:
         started = time.perf_counter()
@@ -215,13 +215,13 @@ def _run_once(
             )
         seconds[view] = round(time.perf_counter() - started, 2)
     run = {"views_s": seconds, "total_s": round(sum(seconds.values()), 2)}
-    return run | _time_prune(store, kept)
+    return run | _time_prune(store, kept_users)
 
 
-def _time_prune(store: FeatureStore, kept: pl.DataFrame) -> dict[str, Any]:
-    """Time the pruning of the user views to the users of ``kept``."""
+def _time_prune(store: FeatureStore, kept_users: pl.DataFrame) -> dict[str, Any]:
+    """Time the pruning of the user views to the users of ``kept_users``."""
     started = time.perf_counter()
-    deleted = prune_online_rows(store, {view: kept for view in USER_VIEWS})
+    deleted = prune_online_rows(store, {view: kept_users for view in USER_VIEWS})
     return {
         "prune_s": round(time.perf_counter() - started, 2),
         "pruned_users": max(deleted.values(), default=0),
