@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -399,6 +401,78 @@ def test_csv_and_parquet_together_fail(
 
     with pytest.raises(ImportFileError, match="keep one"):
         import_directory(connection, folder)
+
+
+def _make_symlink_loop(path: Path) -> None:
+    path.symlink_to(path.name)
+
+
+def _make_broken_symlink(path: Path) -> None:
+    path.symlink_to(path.parent / "absent.csv")
+
+
+def _make_folder(path: Path) -> None:
+    path.mkdir()
+
+
+@pytest.mark.parametrize(
+    ("make_path", "problem"),
+    [
+        (_make_symlink_loop, "Too many levels of symbolic links"),
+        (_make_broken_symlink, "symbolic link to a missing file"),
+        (_make_folder, "it is a folder"),
+    ],
+    ids=["symlink loop", "broken symlink", "folder"],
+)
+def test_unreadable_table_path_fails(
+    connection: duckdb.DuckDBPyConnection,
+    tmp_path: Path,
+    make_path: Callable[[Path], None],
+    problem: str,
+) -> None:
+    import_directory(connection, write_files(tmp_path / "first", BASE_FILES))
+    before = snapshot(connection)
+    folder = write_files(
+        tmp_path / "second", {"restaurants.csv": "restaurant_id,name\nr9,New\n"}
+    )
+    make_path(folder / "users.csv")
+
+    with pytest.raises(ImportFileError, match=re.escape(problem)) as raised:
+        import_directory(connection, folder)
+
+    assert str(folder / "users.csv") in str(raised.value)
+    assert snapshot(connection) == before
+
+
+@pytest.mark.skipif(
+    not Path("/proc/self/mem").is_file(), reason="needs Linux /proc/self/mem"
+)
+def test_cli_io_error_one_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Reading /proc/self/mem at offset 0 fails with EIO, even for root, so it
+    # is a file that opens but cannot be read.
+    folder = write_files(tmp_path / "in", {})
+    (folder / "users.csv").symlink_to("/proc/self/mem")
+
+    code = main(["--var-dir", str(tmp_path / "var"), "import", str(folder)])
+
+    assert code == 1
+    assert "users.csv: cannot read the file: Input/output error" in caplog.text
+    assert not (tmp_path / "var").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files without permission")
+def test_cli_permission_denied_one_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = write_files(tmp_path / "in", {"users.csv": "user_id\nu1\n"})
+    (folder / "users.csv").chmod(0)
+
+    code = main(["--var-dir", str(tmp_path / "var"), "import", str(folder)])
+
+    assert code == 1
+    assert "users.csv: cannot read the file: Permission denied" in caplog.text
 
 
 def test_second_import_changes_nothing(
