@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +19,12 @@ import pytest
 from features import store
 from features.import_files import ImportFileError
 from features.import_format import FORMATS
-from features.importer import import_directory, import_into_store
+from features.importer import (
+    import_directory,
+    import_into_store,
+    load_import,
+    read_import,
+)
 from features.paths import PROJECT_DIR
 from features.rejects import describe_reject
 from features.schema import ALL_TABLES
@@ -473,6 +480,42 @@ def test_cli_permission_denied_one_line(
 
     assert code == 1
     assert "users.csv: cannot read the file: Permission denied" in caplog.text
+
+
+def test_interrupted_load_rolls_back(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    import_directory(connection, write_files(tmp_path / "first", BASE_FILES))
+    before = counts(connection)
+    rows = [f"x{i},u1,r1,2026-02-04T10:00:00,9.5,4" for i in range(50_000)]
+    header = "order_id,user_id,restaurant_id,ordered_at,total,rating"
+    folder = write_files(
+        tmp_path / "second", {"orders.csv": "\n".join([header, *rows])}
+    )
+    files = read_import(folder)
+
+    # interrupt() stops only a query that is running, so it is repeated until
+    # the load ends: some query of the load is then stopped part way.
+    done = threading.Event()
+
+    def interrupt_until_done() -> None:
+        while not done.is_set():
+            connection.interrupt()
+            time.sleep(0.001)
+
+    interrupter = threading.Thread(target=interrupt_until_done)
+    interrupter.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            load_import(connection, files)
+    finally:
+        done.set()
+        interrupter.join()
+
+    after = counts(connection)
+    loaded = {**before, "orders": before["orders"] + len(rows)}
+    assert after in (before, loaded)
+    assert connection.execute("SELECT 1").fetchone() == (1,)
 
 
 def test_second_import_changes_nothing(
