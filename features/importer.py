@@ -196,7 +196,12 @@ def _read_and_parse(path: Path, table_format: TableFormat) -> ParsedFile:
     rows, field_rejects = parse_fields(raw, table_format)
     time_texts = pl.DataFrame(schema={LINE: pl.Int64, ORDERED_AT: pl.String})
     if table_format.table.name == ORDERS.name and ORDERED_AT in raw.columns:
-        timed_lines = rows.filter(pl.col(ORDERED_AT).is_not_null())[LINE]
+        # A time out of range parses but is rejected, so it does not count.
+        out_of_range = field_rejects.filter(pl.col("column_name") == ORDERED_AT)
+        timed_lines = rows.filter(
+            pl.col(ORDERED_AT).is_not_null()
+            & ~pl.col(LINE).is_in(out_of_range["line"].implode())
+        )[LINE]
         time_texts = raw.filter(pl.col(LINE).is_in(timed_lines.implode())).select(
             LINE, pl.col(ORDERED_AT).str.strip_chars()
         )

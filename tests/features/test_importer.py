@@ -518,6 +518,69 @@ def test_interrupted_load_rolls_back(
     assert connection.execute("SELECT 1").fetchone() == (1,)
 
 
+@pytest.mark.parametrize(
+    ("file_name", "line", "value"),
+    [
+        ("orders.csv", "o9,u1,r1,0000-06-01T10:00:00,9.5,4", "0000-06-01T10:00:00"),
+        ("orders.csv", "o9,u1,r1,9999-12-31,9.5,4", "9999-12-31"),
+        ("users.csv", "u9,-0001-01-01,Lyon,45.7,4.8,,,", "-0001-01-01"),
+        (
+            "users.csv",
+            "u9,9999-12-31T23:30-01:00,Lyon,45.7,4.8,,,",
+            "9999-12-31T23:30-01:00",
+        ),
+    ],
+    ids=["year 0", "order on last day", "negative year", "offset into year 10000"],
+)
+def test_time_out_of_range_rejected(
+    connection: duckdb.DuckDBPyConnection,
+    tmp_path: Path,
+    file_name: str,
+    line: str,
+    value: str,
+) -> None:
+    folder = write_files(tmp_path / "in", with_line(BASE_FILES, file_name, line))
+
+    result = import_directory(connection, folder)
+
+    assert counts(connection) == BASE_COUNTS
+    [reject] = result.rejects.iter_rows(named=True)
+    assert reject["value"] == value
+    assert reject["reason"].startswith("expected a time from 0001-01-01 to 9999-12-3")
+
+
+def test_time_on_last_day_accepted(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    files = with_line(BASE_FILES, "users.csv", "u9,9999-12-31T23:59:59,Lyon,,,,,")
+
+    result = import_directory(connection, write_files(tmp_path / "in", files))
+
+    assert result.rejects.is_empty()
+    assert counts(connection)["users"] == BASE_COUNTS["users"] + 1
+
+
+def test_time_out_of_range_sets_no_mode(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    files = {
+        **BASE_FILES,
+        "orders.csv": (
+            "order_id,user_id,restaurant_id,ordered_at\n"
+            "o1,u1,r1,0000-01-01\n"
+            "o2,u2,r1,\n"
+        ),
+        "order_items.csv": "order_id,menu_item_id,quantity\no2,m1,1\n",
+    }
+
+    result = import_directory(connection, write_files(tmp_path / "in", files))
+
+    assert counts(connection)["orders"] == 1
+    [reject] = result.rejects.iter_rows(named=True)
+    assert reject["line"] == 2
+    assert reject["column_name"] == "ordered_at"
+
+
 def test_second_import_changes_nothing(
     connection: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
