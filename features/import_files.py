@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import stat
 from pathlib import Path
 
 import polars as pl
@@ -38,18 +39,43 @@ def find_table_file(directory: Path, table_format: TableFormat) -> Path | None:
     """Find the table's file in ``directory``: ``<table>.csv`` or ``.parquet``.
 
     Raises:
-        ImportFileError: both forms are present, so which one to load is unclear.
+        ImportFileError: both forms are present, so which one to load is unclear,
+            or a path of either name exists but is not a readable file.
     """
     name = table_format.table.name
     found = [
         directory / f"{name}.{suffix}"
         for suffix in ("csv", "parquet")
-        if (directory / f"{name}.{suffix}").is_file()
+        if _is_table_file(directory / f"{name}.{suffix}")
     ]
     if len(found) > 1:
         msg = f"{directory}: both {name}.csv and {name}.parquet exist; keep one"
         raise ImportFileError(msg)
     return found[0] if found else None
+
+
+def _is_table_file(path: Path) -> bool:
+    """Return whether ``path`` is a regular file, and False when nothing is there.
+
+    Raises:
+        ImportFileError: something is at ``path`` but cannot be read as a file:
+            a folder, a symbolic link that is broken or loops, a path without
+            permission to look it up, a FIFO or a device.
+    """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        if not path.is_symlink():
+            return False
+        problem = "it is a symbolic link to a missing file"
+    except OSError as error:
+        problem = error.strerror or str(error)
+    else:
+        if stat.S_ISREG(mode):
+            return True
+        problem = "it is a folder" if stat.S_ISDIR(mode) else "it is not a regular file"
+    msg = f"{path}: cannot read the table file: {problem}"
+    raise ImportFileError(msg)
 
 
 def read_table_file(
@@ -70,7 +96,12 @@ def read_table_file(
     if path.suffix == ".parquet":
         frame, rejects = _read_parquet(path, table_format)
         return frame, rejects, _key_frame([], table_format)
-    return _read_csv(path, table_format)
+    try:
+        return _read_csv(path, table_format)
+    except OSError as error:
+        # No read permission, or an I/O error part way through the file.
+        msg = f"{path}: cannot read the file: {error.strerror or error}"
+        raise ImportFileError(msg) from error
 
 
 def _check_header(path: Path, header: list[str], table_format: TableFormat) -> None:

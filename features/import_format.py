@@ -7,6 +7,7 @@ that it names every column listed here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from features.schema import (
@@ -26,6 +27,15 @@ from features.schema import (
 MAX_INT32 = 2**31 - 1
 # Separator of list values (cuisines) inside one CSV field.
 LIST_SEPARATOR = "|"
+# The range of Python's datetime, to which the pipeline converts times such as
+# the first and last order. Polars and DuckDB also hold years before 1 and
+# after 9999 (an offset can move 9999-12-31 into year 10000), but
+# `recommender features` then fails without naming the file or row.
+EARLIEST_TIME = datetime(1, 1, 1)
+LATEST_TIME = datetime(9999, 12, 31, 23, 59, 59, 999999)
+# The serving cutoff is the midnight after the last order, which Python's
+# datetime cannot hold for an order on 9999-12-31.
+LATEST_ORDER_TIME = datetime(9999, 12, 30, 23, 59, 59, 999999)
 TRUE_VALUES = ("true", "t", "1", "yes")
 FALSE_VALUES = ("false", "f", "0", "no")
 
@@ -55,6 +65,8 @@ class Column:
     maximum: float | None = None
     # Values are compared lower-cased; None allows any value.
     choices: tuple[str, ...] | None = None
+    # The latest accepted time of a TIMESTAMP column.
+    latest: datetime = LATEST_TIME
 
 
 @dataclass(frozen=True)
@@ -132,7 +144,7 @@ FORMATS: tuple[TableFormat, ...] = (
             Column(ORDER_ID, Kind.ID, required=True),
             Column(USER_ID, Kind.ID, required=True),
             Column(RESTAURANT_ID, Kind.ID, required=True),
-            Column("ordered_at", Kind.TIMESTAMP),
+            Column("ordered_at", Kind.TIMESTAMP, latest=LATEST_ORDER_TIME),
             Column("total", Kind.FLOAT, minimum=0),
             Column("rating", Kind.FLOAT, minimum=0, maximum=5),
         ),

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,7 +39,7 @@ import polars as pl
 from features.import_files import ImportFileError, find_table_file, read_table_file
 from features.import_format import FORMATS, TableFormat
 from features.schema import IMPORT_REJECTS, ORDERS
-from features.store import connect, registered
+from features.store import connect, is_interrupt, registered
 from features.validation import LINE, REJECT_COLUMNS, parse_fields, polars_type
 
 logger = logging.getLogger(__name__)
@@ -153,7 +154,13 @@ def read_import(directory: Path) -> dict[str, ParsedFile]:
 def load_import(
     connection: duckdb.DuckDBPyConnection, files: dict[str, ParsedFile]
 ) -> ImportResult:
-    """Load the files that :func:`read_import` returned in one transaction."""
+    """Load the files that :func:`read_import` returned in one transaction.
+
+    Raises:
+        KeyboardInterrupt: a query was interrupted, by Ctrl-C or by
+            ``connection.interrupt()``. The transaction is rolled back unless
+            its COMMIT had completed.
+    """
     result = ImportResult()
     rejected_keys: dict[str, pl.Series] = {}
     connection.execute("BEGIN TRANSACTION")
@@ -166,8 +173,16 @@ def load_import(
             result.rejects = pl.concat([result.rejects, table_rejects])
         _record_rejects(connection, result.rejects)
         connection.execute("COMMIT")
-    except Exception:
-        connection.execute("ROLLBACK")
+    except BaseException as error:
+        # A COMMIT that failed or was interrupted has ended the transaction,
+        # so there may be nothing to roll back. DuckDB 2.0.1 once kept all of
+        # an import whose COMMIT was interrupted, so a caller cannot tell
+        # which, but importing the files again completes it either way.
+        with suppress(duckdb.Error):
+            connection.execute("ROLLBACK")
+        if is_interrupt(error):
+            # The command line prints one line and exits with 130 for it.
+            raise KeyboardInterrupt from error
         raise
     return result
 
@@ -181,7 +196,12 @@ def _read_and_parse(path: Path, table_format: TableFormat) -> ParsedFile:
     rows, field_rejects = parse_fields(raw, table_format)
     time_texts = pl.DataFrame(schema={LINE: pl.Int64, ORDERED_AT: pl.String})
     if table_format.table.name == ORDERS.name and ORDERED_AT in raw.columns:
-        timed_lines = rows.filter(pl.col(ORDERED_AT).is_not_null())[LINE]
+        # A time out of range parses but is rejected, so it does not count.
+        out_of_range = field_rejects.filter(pl.col("column_name") == ORDERED_AT)
+        timed_lines = rows.filter(
+            pl.col(ORDERED_AT).is_not_null()
+            & ~pl.col(LINE).is_in(out_of_range["line"].implode())
+        )[LINE]
         time_texts = raw.filter(pl.col(LINE).is_in(timed_lines.implode())).select(
             LINE, pl.col(ORDERED_AT).str.strip_chars()
         )

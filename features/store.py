@@ -53,6 +53,17 @@ def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
     return connection
 
 
+def is_interrupt(error: BaseException) -> bool:
+    """Return whether ``error`` is DuckDB's report of a query that was stopped,
+    by ``DuckDBPyConnection.interrupt`` or by SIGINT (Ctrl-C)."""
+    # DuckDB 2.0.1 raises InterruptException for interrupt(), but a plain
+    # RuntimeError("Query interrupted") when SIGINT arrives during a query, and
+    # the KeyboardInterrupt is not raised after it.
+    if isinstance(error, duckdb.InterruptException):
+        return True
+    return type(error) is RuntimeError and str(error) == "Query interrupted"
+
+
 def replace_all(
     connection: duckdb.DuckDBPyConnection,
     frames: Mapping[str, pl.DataFrame],

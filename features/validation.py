@@ -11,6 +11,7 @@ from __future__ import annotations
 import polars as pl
 
 from features.import_format import (
+    EARLIEST_TIME,
     FALSE_VALUES,
     LIST_SEPARATOR,
     TRUE_VALUES,
@@ -119,6 +120,14 @@ def _parse_column(text: pl.Series, column: Column) -> tuple[pl.Series, pl.Series
     if column.kind is Kind.FLOAT:
         checks.append(
             (value.is_infinite() | value.is_nan(), "expected a finite number")
+        )
+    if column.kind is Kind.TIMESTAMP:
+        checks.append(
+            (
+                (value < EARLIEST_TIME) | (value > column.latest),
+                f"expected a time from {EARLIEST_TIME.date().isoformat()} to "
+                f"{column.latest.date().isoformat()}",
+            )
         )
     if column.minimum is not None:
         checks.append(

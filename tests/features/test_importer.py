@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -15,7 +19,12 @@ import pytest
 from features import store
 from features.import_files import ImportFileError
 from features.import_format import FORMATS
-from features.importer import import_directory, import_into_store
+from features.importer import (
+    import_directory,
+    import_into_store,
+    load_import,
+    read_import,
+)
 from features.paths import PROJECT_DIR
 from features.rejects import describe_reject
 from features.schema import ALL_TABLES
@@ -399,6 +408,177 @@ def test_csv_and_parquet_together_fail(
 
     with pytest.raises(ImportFileError, match="keep one"):
         import_directory(connection, folder)
+
+
+def _make_symlink_loop(path: Path) -> None:
+    path.symlink_to(path.name)
+
+
+def _make_broken_symlink(path: Path) -> None:
+    path.symlink_to(path.parent / "absent.csv")
+
+
+def _make_folder(path: Path) -> None:
+    path.mkdir()
+
+
+@pytest.mark.parametrize(
+    ("make_path", "problem"),
+    [
+        (_make_symlink_loop, "Too many levels of symbolic links"),
+        (_make_broken_symlink, "symbolic link to a missing file"),
+        (_make_folder, "it is a folder"),
+    ],
+    ids=["symlink loop", "broken symlink", "folder"],
+)
+def test_unreadable_table_path_fails(
+    connection: duckdb.DuckDBPyConnection,
+    tmp_path: Path,
+    make_path: Callable[[Path], None],
+    problem: str,
+) -> None:
+    import_directory(connection, write_files(tmp_path / "first", BASE_FILES))
+    before = snapshot(connection)
+    folder = write_files(
+        tmp_path / "second", {"restaurants.csv": "restaurant_id,name\nr9,New\n"}
+    )
+    make_path(folder / "users.csv")
+
+    with pytest.raises(ImportFileError, match=re.escape(problem)) as raised:
+        import_directory(connection, folder)
+
+    assert str(folder / "users.csv") in str(raised.value)
+    assert snapshot(connection) == before
+
+
+@pytest.mark.skipif(
+    not Path("/proc/self/mem").is_file(), reason="needs Linux /proc/self/mem"
+)
+def test_cli_io_error_one_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Reading /proc/self/mem at offset 0 fails with EIO, even for root, so it
+    # is a file that opens but cannot be read.
+    folder = write_files(tmp_path / "in", {})
+    (folder / "users.csv").symlink_to("/proc/self/mem")
+
+    code = main(["--var-dir", str(tmp_path / "var"), "import", str(folder)])
+
+    assert code == 1
+    assert "users.csv: cannot read the file: Input/output error" in caplog.text
+    assert not (tmp_path / "var").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files without permission")
+def test_cli_permission_denied_one_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = write_files(tmp_path / "in", {"users.csv": "user_id\nu1\n"})
+    (folder / "users.csv").chmod(0)
+
+    code = main(["--var-dir", str(tmp_path / "var"), "import", str(folder)])
+
+    assert code == 1
+    assert "users.csv: cannot read the file: Permission denied" in caplog.text
+
+
+def test_interrupted_load_rolls_back(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    import_directory(connection, write_files(tmp_path / "first", BASE_FILES))
+    before = counts(connection)
+    rows = [f"x{i},u1,r1,2026-02-04T10:00:00,9.5,4" for i in range(50_000)]
+    header = "order_id,user_id,restaurant_id,ordered_at,total,rating"
+    folder = write_files(
+        tmp_path / "second", {"orders.csv": "\n".join([header, *rows])}
+    )
+    files = read_import(folder)
+
+    # interrupt() stops only a query that is running, so it is repeated until
+    # the load ends: some query of the load is then stopped part way.
+    done = threading.Event()
+
+    def interrupt_until_done() -> None:
+        while not done.is_set():
+            connection.interrupt()
+            time.sleep(0.001)
+
+    interrupter = threading.Thread(target=interrupt_until_done)
+    interrupter.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            load_import(connection, files)
+    finally:
+        done.set()
+        interrupter.join()
+
+    after = counts(connection)
+    loaded = {**before, "orders": before["orders"] + len(rows)}
+    assert after in (before, loaded)
+    assert connection.execute("SELECT 1").fetchone() == (1,)
+
+
+@pytest.mark.parametrize(
+    ("file_name", "line", "value"),
+    [
+        ("orders.csv", "o9,u1,r1,0000-06-01T10:00:00,9.5,4", "0000-06-01T10:00:00"),
+        ("orders.csv", "o9,u1,r1,9999-12-31,9.5,4", "9999-12-31"),
+        ("users.csv", "u9,-0001-01-01,Lyon,45.7,4.8,,,", "-0001-01-01"),
+        (
+            "users.csv",
+            "u9,9999-12-31T23:30-01:00,Lyon,45.7,4.8,,,",
+            "9999-12-31T23:30-01:00",
+        ),
+    ],
+    ids=["year 0", "order on last day", "negative year", "offset into year 10000"],
+)
+def test_time_out_of_range_rejected(
+    connection: duckdb.DuckDBPyConnection,
+    tmp_path: Path,
+    file_name: str,
+    line: str,
+    value: str,
+) -> None:
+    folder = write_files(tmp_path / "in", with_line(BASE_FILES, file_name, line))
+
+    result = import_directory(connection, folder)
+
+    assert counts(connection) == BASE_COUNTS
+    [reject] = result.rejects.iter_rows(named=True)
+    assert reject["value"] == value
+    assert reject["reason"].startswith("expected a time from 0001-01-01 to 9999-12-3")
+
+
+def test_time_on_last_day_accepted(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    files = with_line(BASE_FILES, "users.csv", "u9,9999-12-31T23:59:59,Lyon,,,,,")
+
+    result = import_directory(connection, write_files(tmp_path / "in", files))
+
+    assert result.rejects.is_empty()
+    assert counts(connection)["users"] == BASE_COUNTS["users"] + 1
+
+
+def test_time_out_of_range_sets_no_mode(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    files = {
+        **BASE_FILES,
+        "orders.csv": (
+            "order_id,user_id,restaurant_id,ordered_at\n"
+            "o1,u1,r1,0000-01-01\n"
+            "o2,u2,r1,\n"
+        ),
+        "order_items.csv": "order_id,menu_item_id,quantity\no2,m1,1\n",
+    }
+
+    result = import_directory(connection, write_files(tmp_path / "in", files))
+
+    assert counts(connection)["orders"] == 1
+    [reject] = result.rejects.iter_rows(named=True)
+    assert reject["line"] == 2
+    assert reject["column_name"] == "ordered_at"
 
 
 def test_second_import_changes_nothing(
