@@ -135,6 +135,9 @@ def read_import(directory: Path) -> dict[str, ParsedFile]:
     Raises:
         ImportFileError: the directory or a file cannot be read.
     """
+    if directory.exists() and not directory.is_dir():
+        msg = f"{directory} is not a folder; pass the folder of the table files"
+        raise ImportFileError(msg)
     if not directory.is_dir():
         msg = f"import directory not found: {directory}"
         raise ImportFileError(msg)
@@ -175,9 +178,9 @@ def load_import(
         connection.execute("COMMIT")
     except BaseException as error:
         # A COMMIT that failed or was interrupted has ended the transaction,
-        # so there may be nothing to roll back. DuckDB 2.0.1 once kept all of
-        # an import whose COMMIT was interrupted, so a caller cannot tell
-        # which, but importing the files again completes it either way.
+        # so there may be nothing to roll back. With DuckDB 2.0.1 an
+        # interrupted COMMIT may have kept the whole import or none of it.
+        # Importing the files again completes it either way.
         with suppress(duckdb.Error):
             connection.execute("ROLLBACK")
         if is_interrupt(error):

@@ -91,8 +91,10 @@ def replace_all(
         connection.execute(f"DELETE FROM {IMPORT_REJECTS.name}")
         _insert(connection, IMPORT_REJECTS, rejects)
         connection.execute("COMMIT")
-    except Exception:
-        connection.execute("ROLLBACK")
+    except BaseException:
+        # A failed or interrupted COMMIT has ended the transaction already.
+        with suppress(duckdb.Error):
+            connection.execute("ROLLBACK")
         raise
 
 

@@ -100,12 +100,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.error("%s", error)
         return 1
     except KeyboardInterrupt:
-        # A stage stopped part way leaves no file a later stage reads: the
-        # store is written in one transaction, a model folder is renamed into
-        # place, and features drops its manifest until it completes.
-        logger.error("interrupted; run `recommender %s` again", args.command)
-        return EXIT_INTERRUPTED
+        return _interrupted(args.command)
+    except Exception as error:
+        from features.store import is_interrupt
+
+        # DuckDB reports Ctrl-C during a query as an error, not as
+        # KeyboardInterrupt.
+        if not is_interrupt(error):
+            raise
+        return _interrupted(args.command)
     return 0
+
+
+def _interrupted(command: str) -> int:
+    """Log the one line for a command stopped with Ctrl-C; return its exit code.
+
+    A stage stopped part way leaves no file a later stage reads: the store is
+    written in one transaction, a model folder is renamed into place, and
+    features drops its manifest until it completes.
+    """
+    logger.error("interrupted; run `recommender %s` again", command)
+    return EXIT_INTERRUPTED
 
 
 def _load_feature_code() -> None:
@@ -161,11 +176,23 @@ def _data(args: argparse.Namespace, paths: VarPaths) -> None:
 
 def _import(args: argparse.Namespace, paths: VarPaths) -> None:
     from features.rejects import REJECTS_CSV, describe_rejects, write_rejects_csv
+    from features.schema import IMPORT_REJECTS
     from service.pipeline import import_files
 
     result = import_files(paths, args.directory)
     rejects_csv = paths.root / REJECTS_CSV
-    write_rejects_csv(result.rejects, rejects_csv)
+    location = str(rejects_csv)
+    try:
+        write_rejects_csv(result.rejects, rejects_csv)
+    except OSError as error:
+        # The import is committed by now, with its rejects in the store.
+        location = f"the table {IMPORT_REJECTS.name} of {paths.store}"
+        logger.warning(
+            "could not write %s: %s. The rejects are in %s",
+            rejects_csv,
+            error.strerror or error,
+            location,
+        )
     print(f"{'table':<12} {'read':>9} {'inserted':>9} {'unchanged':>9} {'rejected':>9}")
     for table, summary in result.tables.items():
         print(
@@ -174,13 +201,13 @@ def _import(args: argparse.Namespace, paths: VarPaths) -> None:
         )
     for (source, reason), count in sorted(result.counts_by_reason().items()):
         print(f"rejected {count} in {source}: {reason}")
-    for line in describe_rejects(result.rejects, rejects_csv):
+    for line in describe_rejects(result.rejects, location):
         print(line)
     rejected = sum(summary.rejected for summary in result.tables.values())
     if rejected and not args.accept_rejects:
         msg = (
             f"{rejected} rows rejected; the other rows were loaded. See "
-            f"{rejects_csv}, or pass --accept-rejects to exit with 0"
+            f"{location}, or pass --accept-rejects to exit with 0"
         )
         raise RejectedRowsError(msg)
 
