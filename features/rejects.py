@@ -92,10 +92,11 @@ def write_rejects_csv(rejects: pl.DataFrame, path: Path) -> None:
 
 
 def describe_rejects(
-    rejects: pl.DataFrame, csv_path: Path, limit: int = PRINTED_REJECTS
+    rejects: pl.DataFrame, location: Path | str, limit: int = PRINTED_REJECTS
 ) -> list[str]:
     """Describe the first ``limit`` rejects in full, one line each, and end
-    with the number left out and ``csv_path``, which contains them all.
+    with the number left out and ``location``, which contains them all: the
+    CSV file, or the store's table when that file could not be written.
 
     Returns no lines when there are no rejects.
     """
@@ -110,7 +111,7 @@ def describe_rejects(
     for reject in rejects.head(limit).iter_rows(named=True):
         lines.append(f"  {describe_reject(reject)}")
     more = f"{total - limit} more not shown. " if total > limit else ""
-    lines.append(f"{more}All rejects are in {csv_path}")
+    lines.append(f"{more}All rejects are in {location}")
     return lines
 
 

@@ -668,6 +668,29 @@ def test_cli_exit_code_on_rejects(tmp_path: Path) -> None:
     assert main(["--var-dir", var_dir, "import", str(folder), "--accept-rejects"]) == 0
 
 
+def test_cli_rejects_file_unwritable_warns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    files = with_line(BASE_FILES, "order_items.csv", "o1,m2,-1")
+    folder = write_files(tmp_path / "in", files)
+    var_dir = tmp_path / "var"
+    (var_dir / "import_rejects.csv").mkdir(parents=True)
+
+    code = main(["--var-dir", str(var_dir), "import", str(folder)])
+
+    assert code == EXIT_REJECTS
+    assert f"could not write {var_dir / 'import_rejects.csv'}: " in caplog.text
+    assert "is a directory. The rejects are in the table import_rejects" in (
+        caplog.text
+    )
+    assert "See the table import_rejects of" in caplog.text
+    connection = store.connect(var_dir / "store.duckdb", read_only=True)
+    try:
+        assert store.table_counts(connection)["import_rejects"] == 1
+    finally:
+        connection.close()
+
+
 def test_cli_unreadable_file_exit_1(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -1315,16 +1338,19 @@ def test_parquet_list_element_rejected(
     ("files", "message"),
     [
         (None, "import directory not found"),
+        ("users.csv", "in is not a folder; pass the folder of the table files"),
         ({"users.csv": b""}, "file is empty"),
         ({"notes.txt": b"hello"}, "no table files"),
     ],
-    ids=["missing folder", "empty file", "no table file"],
+    ids=["missing folder", "file for folder", "empty file", "no table file"],
 )
 def test_failed_import_creates_no_store(
-    tmp_path: Path, files: dict[str, str | bytes] | None, message: str
+    tmp_path: Path, files: dict[str, str | bytes] | str | None, message: str
 ) -> None:
     folder = tmp_path / "in"
-    if files is not None:
+    if isinstance(files, str):
+        folder.write_text(BASE_FILES[files])
+    elif files is not None:
         write_files(folder, files)
     var_dir = tmp_path / "var"
 
