@@ -468,16 +468,29 @@ def _compare_with_store(
         [pl.col(c.name).cast(polars_type(c.kind)) for c in table_format.columns]
     )
     compared = rows.join(stored, on=key, how="inner", suffix="_stored")
-    same = pl.all_horizontal(
-        [pl.col(c).eq_missing(pl.col(f"{c}_stored")) for c in content if c not in key]
-        or [pl.lit(True)]
+    # The name of each column whose value differs from the stored one, else null.
+    differing = [
+        pl.when(pl.col(c).eq_missing(pl.col(f"{c}_stored")))
+        .then(None)
+        .otherwise(pl.lit(c))
+        for c in content
+        if c not in key
+    ]
+    if differing:
+        columns = pl.concat_list(differing).list.drop_nulls()
+    else:
+        columns = pl.lit([], pl.List(pl.String))
+    clashing = compared.with_columns(columns.alias("differing")).filter(
+        pl.col("differing").list.len() > 0
     )
-    clashing = compared.filter(~same)
     rejects = clashing.select(
         pl.col(LINE).alias("line"),
         pl.lit(", ".join(key)).alias("column_name"),
         pl.concat_str([pl.col(k) for k in key], separator=", ").alias("value"),
-        pl.lit("key already in the store with different content").alias("reason"),
+        pl.concat_str(
+            pl.lit("key already in the store with other values of "),
+            pl.col("differing").list.join(", "),
+        ).alias("reason"),
     )
     new_rows = rows.join(stored.select(key), on=key, how="anti")
     return new_rows, rejects, compared.height - clashing.height

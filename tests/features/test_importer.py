@@ -633,11 +633,29 @@ def test_changed_row_in_store_rejected(
         "SELECT name FROM restaurants WHERE restaurant_id = 'r1'"
     ).fetchone()
 
+    # The columns the file leaves out are null, so they differ too.
     assert result.rejects["reason"].to_list() == [
-        "key already in the store with different content"
+        "key already in the store with other values of name, city, latitude, "
+        "longitude, cuisines, price_level, is_chain"
     ]
     assert name == ("Pizza Nova",)
     assert counts(connection)["restaurants"] == 3
+
+
+def test_changed_column_named_in_reject(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    import_directory(connection, write_files(tmp_path / "first", BASE_FILES))
+    header, first, second = BASE_FILES["restaurants.csv"].splitlines()
+    moved = first.replace("45.76,4.83", "45.70,4.83")
+    changed = {"restaurants.csv": "\n".join([header, moved, second]) + "\n"}
+
+    result = import_directory(connection, write_files(tmp_path / "later", changed))
+
+    assert result.rejects["reason"].to_list() == [
+        "key already in the store with other values of latitude"
+    ]
+    assert result.tables["restaurants"].unchanged == 1
 
 
 def test_parquet_matches_csv(
