@@ -146,7 +146,14 @@ def _read_csv(
             msg = f"{path}: unreadable header line: {error}"
             raise ImportFileError(msg) from error
         if _has_invalid_utf8(header):
-            msg = f"{path}: header line is not valid UTF-8"
+            msg = f"{path}: header line is not valid UTF-8; save the file as UTF-8"
+            raise ImportFileError(msg)
+        if any("\x00" in name for name in header):
+            # UTF-16 without a byte-order mark reads as ASCII with NUL bytes.
+            msg = (
+                f"{path}: header line contains NUL bytes, as UTF-16 text does; "
+                "save the file as UTF-8"
+            )
             raise ImportFileError(msg)
         _check_header(path, header, table_format)
 
@@ -275,7 +282,7 @@ def _record_problem(
             "value": value.encode("utf-8", "surrogateescape").decode(
                 "utf-8", "replace"
             ),
-            "reason": "text is not valid UTF-8",
+            "reason": "text is not valid UTF-8; save the file as UTF-8",
         }
         for name, value in zip(header, record, strict=True)
         if _has_invalid_utf8([value])

@@ -249,9 +249,17 @@ def test_invalid_utf8_rejected(
     assert result.rejects.height == 1
     assert reject["line"] == 4
     assert reject["column_name"] == "name"
-    assert reject["reason"] == "text is not valid UTF-8"
+    assert reject["reason"] == "text is not valid UTF-8; save the file as UTF-8"
     assert reject["value"] == "Caf\ufffd Latin"
     assert counts(connection) == BASE_COUNTS
+
+
+def test_utf16_without_bom_named(tmp_path: Path) -> None:
+    text = BASE_FILES["users.csv"].encode("utf-16-le")
+    folder = write_files(tmp_path / "in", {"users.csv": text})
+
+    with pytest.raises(ImportFileError, match="contains NUL bytes, as UTF-16"):
+        import_into_store(tmp_path / "var" / "store.duckdb", folder)
 
 
 def test_conflicting_duplicates_both_rejected(
