@@ -306,9 +306,9 @@ _PARQUET_TYPES = {
         f"lists of strings, or strings of values separated by {LIST_SEPARATOR}"
     ),
     Kind.TIMESTAMP: "timestamps, dates or strings",
-    Kind.FLOAT: "numbers, booleans or strings",
-    Kind.INTEGER: "numbers, booleans or strings",
-    Kind.BOOLEAN: "numbers, booleans or strings",
+    Kind.FLOAT: "numbers or strings",
+    Kind.INTEGER: "numbers or strings",
+    Kind.BOOLEAN: "booleans, numbers or strings",
 }
 
 
@@ -332,8 +332,11 @@ def _check_parquet_types(
             allowed = dtype in (pl.String, pl.List(pl.String), pl.List(pl.Null))
         elif kind is Kind.TIMESTAMP:
             allowed = dtype == pl.String or isinstance(dtype, pl.Datetime | pl.Date)
-        else:
+        elif kind is Kind.BOOLEAN:
             allowed = dtype == pl.String or dtype.is_numeric() or dtype == pl.Boolean
+        else:
+            # A boolean is not read as a number: every row would be rejected.
+            allowed = dtype == pl.String or dtype.is_numeric()
         if not allowed:
             msg = (
                 f"{path}: column {name} has type {dtype}, but {kind.value} "

@@ -816,8 +816,21 @@ def test_integral_float_quantity_accepted(
             "column opened_at has type Float64, but timestamp columns must be "
             "stored as timestamps, dates or strings",
         ),
+        (
+            "latitude",
+            [True],
+            "column latitude has type Boolean, but float columns must be "
+            "stored as numbers or strings",
+        ),
     ],
-    ids=["struct name", "binary name", "float id", "integer list", "float time"],
+    ids=[
+        "struct name",
+        "binary name",
+        "float id",
+        "integer list",
+        "float time",
+        "boolean number",
+    ],
 )
 def test_parquet_wrong_type_fails(
     connection: duckdb.DuckDBPyConnection,
