@@ -26,6 +26,7 @@ would switch a timed data set to the untimed method.
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections import Counter
 from contextlib import suppress
@@ -147,11 +148,35 @@ def read_import(directory: Path) -> dict[str, ParsedFile]:
         for table_format in FORMATS
         if (path := find_table_file(directory, table_format)) is not None
     }
+    _warn_other_files(directory)
     if not files:
         expected = ", ".join(f"{f.table.name}.csv" for f in FORMATS)
         msg = f"{directory}: no table files; expected any of {expected} or .parquet"
         raise ImportFileError(msg)
     return {name: _read_and_parse(path, _format(name)) for name, path in files.items()}
+
+
+def _warn_other_files(directory: Path) -> None:
+    """Log a warning for each file in ``directory`` that is not read, with the
+    table file name it is closest to, such as orders.csv for Orders.CSV."""
+    names = [
+        f"{table_format.table.name}.{suffix}"
+        for table_format in FORMATS
+        for suffix in ("csv", "parquet")
+    ]
+    try:
+        entries = sorted(directory.iterdir())
+    except OSError:
+        # The table files were found by name, which needs no listing.
+        return
+    for path in entries:
+        if path.name in names or path.name.startswith("."):
+            continue
+        close = difflib.get_close_matches(path.name.lower(), names, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        logger.warning(
+            "%s is not read: not a table file name (such as users.csv)%s", path, hint
+        )
 
 
 def load_import(

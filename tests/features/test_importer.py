@@ -254,6 +254,26 @@ def test_invalid_utf8_rejected(
     assert counts(connection) == BASE_COUNTS
 
 
+def test_misnamed_file_warned(
+    connection: duckdb.DuckDBPyConnection,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    files: dict[str, str | bytes] = dict(BASE_FILES)
+    files["Order.CSV"] = files.pop("orders.csv")
+    files["order_items.csv"] = "order_id,menu_item_id,quantity\n"
+
+    import_directory(connection, write_files(tmp_path / "in", files))
+
+    expected = (
+        f"{tmp_path / 'in' / 'Order.CSV'} is not read: not a table file name "
+        "(such as users.csv); did you mean orders.csv?"
+    )
+    assert expected in caplog.text
+    assert "users.csv is not read" not in caplog.text
+    assert counts(connection)["orders"] == 0
+
+
 def test_utf16_without_bom_named(tmp_path: Path) -> None:
     text = BASE_FILES["users.csv"].encode("utf-16-le")
     folder = write_files(tmp_path / "in", {"users.csv": text})
