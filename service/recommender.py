@@ -142,7 +142,7 @@ class Recommender:
             settings.feature_repo, settings.var_dir, settings.feast_profile
         )
         self._reload_lock = threading.Lock()
-        self._state = self._load_state()
+        self._install(self._load_state())
 
     @property
     def user_reader(self) -> OnlineReader:
@@ -209,8 +209,19 @@ class Recommender:
                     f"{type(error).__name__}: {error}"
                 )
                 raise ModelLoadError(msg) from error
-            self._state = state
+            self._install(state)
         return None if state.metadata is None else state.metadata.version
+
+    def _install(self, state: _State) -> None:
+        """Make ``state`` the state that requests read, and set the model
+        version gauge to its version.
+
+        The gauge is set here, not while a state loads, so that a reload that
+        fails after loading leaves the gauge on the version still served.
+        """
+        self._state = state
+        if state.metadata is not None:
+            metrics.set_model_version(state.metadata.version)
 
     def _check_views(self) -> None:
         """Raise ModelLoadError when the registry's feature views are not
@@ -310,8 +321,6 @@ class Recommender:
                 )
                 ranker, metadata, shap = None, None, None
                 repeat = bool(orders_timed)
-        if metadata is not None:
-            metrics.set_model_version(metadata.version)
         if online == 0 and restaurants.height > 0:
             # A wrong Redis database, a flushed Redis or a store never
             # materialized: every list would be unranked filler.

@@ -671,6 +671,41 @@ def test_reload_refuses_empty_online_store(
     )
 
 
+def _copy_current_model(var_dir: Path, version: str) -> str:
+    """Copy the current model to a new ``version`` folder, make that current
+    and return the version the service loaded before."""
+    models = var_dir / "models"
+    loaded = (models / "current").read_text().strip()
+    shutil.copytree(models / loaded, models / version)
+    metadata_file = models / version / "metadata.json"
+    metadata = json.loads(metadata_file.read_text())
+    metadata["version"] = version
+    metadata_file.write_text(json.dumps(metadata))
+    (models / "current").write_text(f"{version}\n")
+    return loaded
+
+
+def test_failed_reload_keeps_version_metric(
+    pipeline_var_dir: Path, tmp_path: Path
+) -> None:
+    var_dir = _var_copy(pipeline_var_dir, tmp_path)
+    settings = Settings(var_dir=var_dir, admin_token="reload-token")
+    auth = {"Authorization": "Bearer reload-token"}
+    promoted = "20990102T000000000000Z"
+
+    with TestClient(create_app(settings)) as test_client:
+        loaded = _copy_current_model(var_dir, promoted)
+        _empty_online_store(var_dir)
+        reloaded = test_client.post("/v1/admin/reload", headers=auth)
+        served = test_client.get("/v1/users/U1077/recommendations").json()
+        metrics = test_client.get("/metrics").text
+
+    assert reloaded.status_code == 409
+    assert served["model_version"] == loaded
+    assert f'recommender_model_version{{version="{loaded}"}} 1.0' in metrics
+    assert f'version="{promoted}"' not in metrics
+
+
 def test_emptied_store_noticed_past_new_users(
     pipeline_var_dir: Path, tmp_path: Path
 ) -> None:
