@@ -510,6 +510,34 @@ def test_reload_follower_survives_failed_reload(
     assert ready.status_code == 200
 
 
+def test_reload_follower_retries_failed_reload(
+    pipeline_var_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    var_dir = _var_copy(pipeline_var_dir, tmp_path)
+    settings = Settings(var_dir=var_dir, admin_token="reload-token")
+    promoted = "20990103T000000000000Z"
+    store_file = var_dir / "store.duckdb"
+
+    with (
+        caplog.at_level("INFO", logger="service.app"),
+        TestClient(create_app(settings)) as test_client,
+    ):
+        loaded = _copy_current_model(var_dir, promoted)
+        # Another worker reloads while this one cannot read the store, which
+        # comes back without a new signal.
+        store_file.rename(tmp_path / "away.duckdb")
+        (var_dir / "models" / ".reload").write_text("1\n")
+        failed = _wait_for_log(caplog, "reload after another worker's failed")
+        (tmp_path / "away.duckdb").rename(store_file)
+        followed = _wait_for_log(caplog, f"reloaded model {promoted} after")
+        ready = test_client.get("/readyz").json()
+
+    assert loaded != promoted
+    assert failed
+    assert followed
+    assert ready["model_version"] == promoted
+
+
 def _start_and_ask(
     var_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> tuple[httpx2.Response, httpx2.Response, list[str]]:
