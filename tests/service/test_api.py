@@ -734,6 +734,30 @@ def test_failed_reload_keeps_version_metric(
     assert f'version="{promoted}"' not in metrics
 
 
+def test_reload_reads_replaced_online_store(
+    pipeline_var_dir: Path, tmp_path: Path
+) -> None:
+    var_dir = _var_copy(pipeline_var_dir, tmp_path)
+    settings = Settings(var_dir=var_dir, admin_token="reload-token")
+    auth = {"Authorization": "Bearer reload-token"}
+    online_file = var_dir / "feast" / "online_store.db"
+
+    with TestClient(create_app(settings)) as test_client:
+        # A new file takes the old one's place, as when the file is deleted
+        # and `recommender features` writes it again. Emptied, a reload that
+        # reads it must reject it.
+        shutil.copy(online_file, tmp_path / "online_store.db")
+        online_file.unlink()
+        (tmp_path / "online_store.db").rename(online_file)
+        _empty_online_store(var_dir)
+        reloaded = test_client.post("/v1/admin/reload", headers=auth)
+
+    assert reloaded.status_code == 409
+    assert reloaded.json()["detail"].startswith(
+        "the online store has features for none of the 130 restaurants"
+    )
+
+
 def test_emptied_store_noticed_past_new_users(
     pipeline_var_dir: Path, tmp_path: Path
 ) -> None:
