@@ -14,6 +14,7 @@ Feast's own ``feast_value_type_to_python_type``, so it returns what
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any, cast
 
 from feast.infra.key_encoding_utils import serialize_entity_key
@@ -33,6 +34,15 @@ if TYPE_CHECKING:
 # Seconds to wait for Redis to connect or reply; a read that fails raises, and
 # the caller decides what a request without features returns.
 READ_TIMEOUT_SECONDS = 2.0
+# Seconds after a failed connection or a timeout during which reads raise at
+# once, without Redis. The service reads on its event loop, so without this
+# pause a Redis that stopped replying would block every request, /healthz
+# included, for the timeout and its retry, one request after another.
+RETRY_AFTER_SECONDS = 5.0
+
+
+class OnlineStoreUnavailableError(ConnectionError):
+    """A read skipped because Redis failed to connect or reply shortly before."""
 
 
 def direct_read_unsupported_reason(
@@ -102,17 +112,46 @@ class RedisRowReader:
                 self.fields.append(feature_field(view_name, field.name))
         address = RedisAddress.parse(store.config.online_store.connection_string)
         self.client: redis.Redis = serving_client(address)
+        import redis
+
+        self.retry_after = RETRY_AFTER_SECONDS
+        self._unreachable = (redis.ConnectionError, redis.TimeoutError)
+        # When the last failure happened (time.monotonic()) and what it was.
+        self._failed_at: float | None = None
+        self._failure = ""
 
     def read(self, key: str) -> dict[str, Any]:
         """Return ``{join_key: key, feature: value, ...}``; a feature the store
-        lacks, or of an unknown key, is None."""
+        lacks, or of an unknown key, is None.
+
+        Raises:
+            redis.ConnectionError, redis.TimeoutError: Redis failed to connect
+                or reply. Reads in the next ``retry_after`` seconds then raise
+                OnlineStoreUnavailableError at once.
+        """
+        failed_at = self._failed_at
+        if failed_at is not None:
+            waited = time.monotonic() - failed_at
+            if waited < self.retry_after:
+                msg = (
+                    f"Redis failed {waited:.1f} s ago ({self._failure}); reads "
+                    f"try it again {self.retry_after:g} s after that failure"
+                )
+                raise OnlineStoreUnavailableError(msg)
         entity = EntityKey(
             join_keys=[self.join_key], entity_values=[Value(string_val=key)]
         )
         redis_key = serialize_entity_key(entity, entity_key_serialization_version=3)
         # redis-py 7 annotates the key of hmget as str; it sends bytes as they are.
         key_bytes: Any = redis_key + self.project
-        replies = cast(list[bytes | None], self.client.hmget(key_bytes, self.fields))
+        try:
+            response = self.client.hmget(key_bytes, self.fields)
+        except self._unreachable as error:
+            self._failure = f"{type(error).__name__}: {error}"
+            self._failed_at = time.monotonic()
+            raise
+        self._failed_at = None
+        replies = cast(list[bytes | None], response)
         row: dict[str, Any] = {self.join_key: key}
         for name, value_type, reply in zip(
             self.names, self.value_types, replies, strict=True

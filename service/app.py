@@ -85,6 +85,9 @@ def _open_feedback_log(settings: Settings) -> FeedbackLog | None:
 
 # How often each worker looks for a reload done by another worker, in seconds.
 RELOAD_POLL_SECONDS = 1.0
+# Maximum wait, in seconds, before a worker retries a reload that failed
+# after another worker's. The wait doubles from RELOAD_POLL_SECONDS up to it.
+RELOAD_RETRY_MAX_SECONDS = 60.0
 
 
 class ReloadSignal:
@@ -117,23 +120,43 @@ class ReloadSignal:
 
 
 async def _follow_reloads(recommender: Recommender, signal: ReloadSignal) -> None:
-    """Reload whenever another worker has reloaded, until cancelled."""
+    """Reload whenever another worker has reloaded, until cancelled.
+
+    A reload that fails is retried, after a wait that doubles up to
+    RELOAD_RETRY_MAX_SECONDS, until one succeeds. The other worker returned
+    200 to the client, so a failure here, such as a store locked by a writer
+    for a moment, would otherwise leave this worker on the old model.
+    """
+    pending = False
+    failures = 0
+    retry_at = 0.0
     while True:
         await asyncio.sleep(RELOAD_POLL_SECONDS)
-        if not signal.received():
+        if signal.received():
+            pending = True
+            failures = 0
+            retry_at = 0.0
+        if not pending or time.monotonic() < retry_at:
             continue
         try:
             version = await asyncio.to_thread(recommender.reload)
         except Exception as error:
             # Any error, from the model files or from the stores, must leave
             # this loop running, or the worker would stop following reloads.
+            failures += 1
+            wait = min(RELOAD_POLL_SECONDS * 2**failures, RELOAD_RETRY_MAX_SECONDS)
+            retry_at = time.monotonic() + wait
             logger.error(
-                "reload after another worker's failed, model %s stays loaded: %s: %s",
+                "reload after another worker's failed (attempt %d), model %s "
+                "stays loaded, next attempt in %.0f s: %s: %s",
+                failures,
                 recommender.model_version,
+                wait,
                 type(error).__name__,
                 error,
             )
         else:
+            pending = False
             logger.info("reloaded model %s after another worker did", version)
 
 

@@ -251,7 +251,9 @@ class FeedbackLog:
         self.path = folder / LOG_FILE_NAME
         folder.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._busy_timeout = busy_timeout
         self._connection = _open(self.path, busy_timeout)
+        self._file_id = _file_id(self.path)
 
     def append(self, events: list[FeedbackEvent]) -> AppendResult:
         """Store ``events`` in one transaction and return once it is on disk.
@@ -277,6 +279,7 @@ class FeedbackLog:
         received_at = _format_time(datetime.now(UTC))
         duplicates = []
         with self._lock:
+            self._reopen_if_replaced()
             try:
                 # IMMEDIATE takes the write lock now, waiting up to the busy
                 # timeout, instead of failing at the first INSERT.
@@ -301,6 +304,32 @@ class FeedbackLog:
         return AppendResult(
             event_ids=[event.event_id for event in events], duplicate_ids=duplicates
         )
+
+    def _reopen_if_replaced(self) -> None:
+        """Open the log again when its file was deleted or replaced since it
+        was opened. The caller holds the lock.
+
+        SQLite keeps writing to the file it opened, so without this an append
+        after the folder was deleted would be acknowledged, then lost with the
+        process, and ingest would never see it.
+
+        Raises:
+            FeedbackLogError: the folder or the database cannot be created.
+        """
+        if _file_id(self.path) == self._file_id:
+            return
+        logger.warning(
+            "feedback log %s was deleted or replaced while open; opening it again",
+            self.path,
+        )
+        self._connection.close()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            msg = f"creating the feedback log folder {self.path.parent} failed: {error}"
+            raise FeedbackLogError(msg) from error
+        self._connection = _open(self.path, self._busy_timeout)
+        self._file_id = _file_id(self.path)
 
     def pending_count(self) -> int:
         """Count the events that ingest has not copied to the store yet."""
@@ -503,6 +532,15 @@ def _open(path: Path, busy_timeout: float) -> sqlite3.Connection:
         msg = f"feedback log {path} failed to switch to WAL mode: SQLite kept {mode!r}"
         raise FeedbackLogError(msg)
     return connection
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    """Return the device and inode of ``path``, or None when it is missing."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
 
 
 def _log_row(event: FeedbackEvent, received_at: str) -> tuple[object, ...]:

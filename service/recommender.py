@@ -28,7 +28,8 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import lightgbm as lgb
@@ -80,6 +81,9 @@ from service.strategies import (
     Preferences,
     similarity_scores,
 )
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
 
 logger = logging.getLogger(__name__)
 
@@ -141,8 +145,9 @@ class Recommender:
         self.store = open_store(
             settings.feature_repo, settings.var_dir, settings.feast_profile
         )
+        self._online_file = _online_file_id(self.store)
         self._reload_lock = threading.Lock()
-        self._state = self._load_state()
+        self._install(self._load_state(self.store))
 
     @property
     def user_reader(self) -> OnlineReader:
@@ -186,11 +191,9 @@ class Recommender:
         """
         with self._reload_lock:
             try:
-                # Feast caches the registry; `recommender features` may have
-                # changed it since the last load.
-                self.store.refresh_registry()
-                self._check_views()
-                state = self._load_state(require_model=True)
+                store, online_file = self._reopened_store()
+                self._check_views(store)
+                state = self._load_state(store, require_model=True)
                 if state.restaurants_online == 0 and len(state.catalogue) > 0:
                     msg = (
                         "the online store has features for none of the "
@@ -209,16 +212,53 @@ class Recommender:
                     f"{type(error).__name__}: {error}"
                 )
                 raise ModelLoadError(msg) from error
-            self._state = state
+            self.store, self._online_file = store, online_file
+            self._install(state)
         return None if state.metadata is None else state.metadata.version
 
-    def _check_views(self) -> None:
+    def _reopened_store(self) -> tuple[FeatureStore, tuple[int, int] | None]:
+        """Return the feature store to load from, with the identity of its
+        SQLite online store file.
+
+        Feast's SQLite online store keeps its connection open, so it would go
+        on reading a file that was deleted or replaced, as by `recommender
+        features` after the file was removed. A new store opens the new file.
+        """
+        online_file = _online_file_id(self.store)
+        if online_file != self._online_file:
+            logger.info(
+                "online store file %s was deleted or replaced since it was "
+                "opened; opening it again",
+                self.store.config.online_store.path,
+            )
+            settings = self.settings
+            store = open_store(
+                settings.feature_repo, settings.var_dir, settings.feast_profile
+            )
+            return store, _online_file_id(store)
+        # Feast caches the registry; `recommender features` may have changed
+        # it since the last load.
+        self.store.refresh_registry()
+        return self.store, online_file
+
+    def _install(self, state: _State) -> None:
+        """Make ``state`` the state that requests read, and set the model
+        version gauge to its version.
+
+        The gauge is set here, not while a state loads, so that a reload that
+        fails after loading leaves the gauge on the version still served.
+        """
+        self._state = state
+        if state.metadata is not None:
+            metrics.set_model_version(state.metadata.version)
+
+    def _check_views(self, store: FeatureStore) -> None:
         """Raise ModelLoadError when the registry's feature views are not
         the ones this process's feature tables define: the feature code is
         read once, at start, so a view added or removed since needs a
         restart."""
         known = {*USER_VIEWS, *RESTAURANT_VIEWS}
-        registered = {view.name for view in self.store.list_feature_views()}
+        registered = {view.name for view in store.list_feature_views()}
         if registered == known:
             return
         added = ", ".join(sorted(registered - known)) or "none"
@@ -230,12 +270,12 @@ class Recommender:
         )
         raise ModelLoadError(msg)
 
-    def _load_state(self, require_model: bool = False) -> _State:
-        stuck = materializing_views(self.store)
+    def _load_state(self, store: FeatureStore, require_model: bool = False) -> _State:
+        stuck = materializing_views(store)
         if stuck:
             raise ModelLoadError(materializing_message(stuck))
         ranker, metadata = self._load_model(require_model)
-        user_reader = OnlineReader(self.store, USER_VIEWS, USER_ID)
+        user_reader = OnlineReader(store, USER_VIEWS, USER_ID)
         connection = connect(self.paths.store, read_only=True)
         try:
             # Names come from the store, so that lists name their restaurants
@@ -277,7 +317,7 @@ class Recommender:
                 "cannot notice an online store emptied while the service runs",
                 len(ordering_users),
             )
-        reader = OnlineReader(self.store, RESTAURANT_VIEWS, RESTAURANT_ID)
+        reader = OnlineReader(store, RESTAURANT_VIEWS, RESTAURANT_ID)
         restaurants = reader.read(restaurant_ids)
         online = int(restaurants["restaurant_name"].is_not_null().sum())
         if online == 0 and restaurants.height > 0:
@@ -310,8 +350,6 @@ class Recommender:
                 )
                 ranker, metadata, shap = None, None, None
                 repeat = bool(orders_timed)
-        if metadata is not None:
-            metrics.set_model_version(metadata.version)
         if online == 0 and restaurants.height > 0:
             # A wrong Redis database, a flushed Redis or a store never
             # materialized: every list would be unranked filler.
@@ -700,6 +738,19 @@ class Recommender:
                 state.catalogue, ranker, frame, rows, k, include_features
             )
         return ranked
+
+
+def _online_file_id(store: FeatureStore) -> tuple[int, int] | None:
+    """Return the device and inode of the store's SQLite online store file,
+    or None for a missing file or another kind of online store."""
+    config = store.config.online_store
+    if getattr(config, "type", None) != "sqlite":
+        return None
+    try:
+        status = Path(config.path).stat()
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
 
 
 def _lost_features(state: _State) -> str | None:

@@ -214,11 +214,10 @@ def similarity_scores(anchor: dict[str, Any], restaurants: pl.DataFrame) -> np.n
     union = other.list.set_union(list(cuisines)).list.len()
     jaccard = pl.when(union > 0).then(overlap / union).otherwise(0.0)
     score = 3.0 * jaccard
-    score += (
-        (pl.col("restaurant_city") == anchor.get("restaurant_city"))
-        .fill_null(False)
-        .cast(pl.Float64)
-    )
+    city = anchor.get("restaurant_city")
+    # Without a city the anchor shares none, and polars warns on == None.
+    if city is not None:
+        score += (pl.col("restaurant_city") == city).fill_null(False).cast(pl.Float64)
     if price is not None:
         gap = (pl.col("restaurant_price_level") - price).abs().fill_null(2)
         score += 0.5 * (2 - gap.clip(0, 2)).cast(pl.Float64) / 2

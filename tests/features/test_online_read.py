@@ -17,6 +17,7 @@ import contextlib
 import math
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,7 +38,11 @@ from features.feast_store import (
     remove_project,
     write_feature_tables,
 )
-from features.online_read import RedisRowReader, serving_client
+from features.online_read import (
+    OnlineStoreUnavailableError,
+    RedisRowReader,
+    serving_client,
+)
 from features.paths import EMBEDDED, FEATURE_REPO, PRODUCTION
 from features.redis_resp import RedisAddress
 from features.schema import EVENT_TIMESTAMP, RESTAURANT_ID, USER_ID
@@ -210,6 +215,59 @@ def test_redis_read_row_unreachable_raises(var_dir: Path) -> None:
 
     with pytest.raises(redis.ConnectionError):
         reader.read_row("U-any")
+
+
+def test_redis_read_row_pauses_after_timeout(var_dir: Path) -> None:
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    connections: list[socket.socket] = []
+    stop = threading.Event()
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(0.1)
+        port = server.getsockname()[1]
+
+        def hold_each() -> None:
+            # Accept and never reply, as a Redis that stopped responding does.
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    connection, _ = server.accept()
+                    connections.append(connection)
+
+        holder = threading.Thread(target=hold_each)
+        holder.start()
+        store = open_store(FEATURE_REPO, var_dir, PRODUCTION)
+        reader = OnlineReader(store, USER_VIEWS, USER_ID)
+        assert reader.direct is not None
+        reader.direct.client = redis.Redis(
+            host="127.0.0.1",
+            port=port,
+            socket_timeout=0.5,
+            socket_connect_timeout=0.5,
+            retry=Retry(NoBackoff(), retries=0),
+        )
+        try:
+            with pytest.raises(redis.TimeoutError):
+                reader.read_row("U-any")
+            started = time.monotonic()
+            with pytest.raises(OnlineStoreUnavailableError) as skipped:
+                reader.read_row("U-any")
+            skipped_seconds = time.monotonic() - started
+            # Once the pause is over, the next read tries Redis again.
+            reader.direct.retry_after = 0.0
+            with pytest.raises(redis.TimeoutError):
+                reader.read_row("U-any")
+        finally:
+            reader.direct.client.close()
+            stop.set()
+            holder.join()
+            for connection in connections:
+                connection.close()
+
+    assert skipped_seconds < 0.25
+    assert str(skipped.value).startswith("Redis failed ")
+    assert f"TimeoutError: Timeout reading from 127.0.0.1:{port}" in str(skipped.value)
 
 
 def test_serving_client_retries_once() -> None:

@@ -510,6 +510,34 @@ def test_reload_follower_survives_failed_reload(
     assert ready.status_code == 200
 
 
+def test_reload_follower_retries_failed_reload(
+    pipeline_var_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    var_dir = _var_copy(pipeline_var_dir, tmp_path)
+    settings = Settings(var_dir=var_dir, admin_token="reload-token")
+    promoted = "20990103T000000000000Z"
+    store_file = var_dir / "store.duckdb"
+
+    with (
+        caplog.at_level("INFO", logger="service.app"),
+        TestClient(create_app(settings)) as test_client,
+    ):
+        loaded = _copy_current_model(var_dir, promoted)
+        # Another worker reloads while this one cannot read the store, which
+        # comes back without a new signal.
+        store_file.rename(tmp_path / "away.duckdb")
+        (var_dir / "models" / ".reload").write_text("1\n")
+        failed = _wait_for_log(caplog, "reload after another worker's failed")
+        (tmp_path / "away.duckdb").rename(store_file)
+        followed = _wait_for_log(caplog, f"reloaded model {promoted} after")
+        ready = test_client.get("/readyz").json()
+
+    assert loaded != promoted
+    assert failed
+    assert followed
+    assert ready["model_version"] == promoted
+
+
 def _start_and_ask(
     var_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> tuple[httpx2.Response, httpx2.Response, list[str]]:
@@ -668,6 +696,65 @@ def test_reload_refuses_empty_online_store(
     assert ready.status_code == 503
     assert ready.json()["detail"].startswith(
         "the online store no longer has the features of user "
+    )
+
+
+def _copy_current_model(var_dir: Path, version: str) -> str:
+    """Copy the current model to a new ``version`` folder, make that current
+    and return the version the service loaded before."""
+    models = var_dir / "models"
+    loaded = (models / "current").read_text().strip()
+    shutil.copytree(models / loaded, models / version)
+    metadata_file = models / version / "metadata.json"
+    metadata = json.loads(metadata_file.read_text())
+    metadata["version"] = version
+    metadata_file.write_text(json.dumps(metadata))
+    (models / "current").write_text(f"{version}\n")
+    return loaded
+
+
+def test_failed_reload_keeps_version_metric(
+    pipeline_var_dir: Path, tmp_path: Path
+) -> None:
+    var_dir = _var_copy(pipeline_var_dir, tmp_path)
+    settings = Settings(var_dir=var_dir, admin_token="reload-token")
+    auth = {"Authorization": "Bearer reload-token"}
+    promoted = "20990102T000000000000Z"
+
+    with TestClient(create_app(settings)) as test_client:
+        loaded = _copy_current_model(var_dir, promoted)
+        _empty_online_store(var_dir)
+        reloaded = test_client.post("/v1/admin/reload", headers=auth)
+        served = test_client.get("/v1/users/U1077/recommendations").json()
+        metrics = test_client.get("/metrics").text
+
+    assert reloaded.status_code == 409
+    assert served["model_version"] == loaded
+    assert f'recommender_model_version{{version="{loaded}"}} 1.0' in metrics
+    assert f'version="{promoted}"' not in metrics
+
+
+def test_reload_reads_replaced_online_store(
+    pipeline_var_dir: Path, tmp_path: Path
+) -> None:
+    var_dir = _var_copy(pipeline_var_dir, tmp_path)
+    settings = Settings(var_dir=var_dir, admin_token="reload-token")
+    auth = {"Authorization": "Bearer reload-token"}
+    online_file = var_dir / "feast" / "online_store.db"
+
+    with TestClient(create_app(settings)) as test_client:
+        # A new file takes the old one's place, as when the file is deleted
+        # and `recommender features` writes it again. Emptied, a reload that
+        # reads it must reject it.
+        shutil.copy(online_file, tmp_path / "online_store.db")
+        online_file.unlink()
+        (tmp_path / "online_store.db").rename(online_file)
+        _empty_online_store(var_dir)
+        reloaded = test_client.post("/v1/admin/reload", headers=auth)
+
+    assert reloaded.status_code == 409
+    assert reloaded.json()["detail"].startswith(
+        "the online store has features for none of the 130 restaurants"
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -358,6 +359,34 @@ def test_append_lock_timeout(log_folder: Path) -> None:
     assert str(log_folder / LOG_FILE_NAME) in str(raised.value)
     assert "None was stored" in str(raised.value)
     assert pending == 0
+
+
+def test_append_after_log_deleted(log_folder: Path, store_path: Path) -> None:
+    with FeedbackLog(log_folder) as log:
+        log.append([make_event()])
+        # An operator deletes the folder while the service runs.
+        shutil.rmtree(log_folder)
+        result = log.append([make_event(event_id=ORDER_ID, request_id="req-2")])
+
+    ingested = ingest(log_folder, store_path)
+
+    assert result == AppendResult(event_ids=[ORDER_ID], duplicate_ids=[])
+    assert ingested == IngestResult(read=1, inserted=1, already_present=0)
+    assert stored_ids(store_path) == [ORDER_ID]
+
+
+def test_append_after_log_replaced(log_folder: Path, store_path: Path) -> None:
+    with FeedbackLog(log_folder) as log:
+        log.append([make_event()])
+        moved = log_folder.with_name("feedback-old")
+        log_folder.rename(moved)
+        # A new empty log takes the old one's place.
+        FeedbackLog(log_folder).close()
+        log.append([make_event(event_id=ORDER_ID, request_id="req-2")])
+
+    ingest(log_folder, store_path)
+
+    assert stored_ids(store_path) == [ORDER_ID]
 
 
 def test_event_defaults() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import polars as pl
@@ -100,6 +101,21 @@ def test_similarity_adds_cuisine_city_price_share_and_nearness() -> None:
         )
     )
     assert scores[2] == pytest.approx(0.5 + 0.5 + 1.0 / (1.0 + far / 2.0))
+
+
+def test_similarity_of_anchor_without_city() -> None:
+    frame = restaurants()
+    anchor = {**frame.row(0, named=True), "restaurant_city": None}
+
+    # polars warns on a comparison with None, on stderr beside the JSON logs.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scores = similarity_scores(anchor, frame)
+
+    # a itself without the same city term: 3 + 0.5 + 0.5 + 1 = 5.
+    assert scores[0] == pytest.approx(5.0)
+    # d: no cuisines, price one step off (0.25), no share (0), 0 km (1).
+    assert scores[3] == pytest.approx(1.25)
 
 
 def test_preferences_row_declares_diet_and_budget() -> None:
