@@ -68,7 +68,7 @@ import: setup ## Import a folder of table files, DIR=path (docs/data-format.md)
 	@test -n $(call quote,$(DIR)) || { echo "usage: make import DIR=path/to/folder"; exit 2; }
 	$(RECOMMENDER) import $(call quote,$(DIR))
 
-features: setup ## Build feature tables, feast apply and materialize
+features: setup ## Build feature tables, feast apply, materialize, prune dropped entities
 	$(RECOMMENDER) features
 
 train: setup ## Train the LightGBM ranker and make it the current model
