@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import time
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -30,23 +31,52 @@ _STAGED_SUFFIX = "__staged"
 # A DuckDB memory size: a number and a unit such as MB, GB or GiB.
 _MEMORY_SIZE = re.compile(r"\d+(\.\d+)?\s*[A-Za-z]+")
 
+# Seconds that connect tries again to open a store another process has
+# locked, and its first and longest pause between tries.
+LOCK_WAIT_SECONDS = 5.0
+LOCK_RETRY_FIRST_SECONDS = 0.02
+LOCK_RETRY_MAX_SECONDS = 0.5
+
 logger = logging.getLogger(__name__)
 
 
-def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the store at ``path``, creating the file and its tables if needed."""
+def connect(
+    path: Path, *, read_only: bool = False, lock_wait: float = LOCK_WAIT_SECONDS
+) -> duckdb.DuckDBPyConnection:
+    """Open the store at ``path``, creating the file and its tables if needed.
+
+    While another process holds a conflicting lock on the file, opening is
+    tried again for up to ``lock_wait`` seconds. The service holds a shared
+    lock for a moment on each degraded request and at each reload, and a
+    command holds the write lock while it writes.
+
+    Raises:
+        FileNotFoundError: ``read_only`` and no store at ``path``.
+        ValueError: the file is not a store, or is still locked after
+            ``lock_wait`` seconds.
+    """
     if read_only and not path.exists():
         msg = f"store not found: {path}; run `recommender data` first"
         raise FileNotFoundError(msg)
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        connection = duckdb.connect(str(path), read_only=read_only)
-    except duckdb.IOException as error:
-        # Another process holding the store, or a file that is not a store.
-        first_line = str(error).splitlines()[0]
-        msg = f"cannot open store {path}: {first_line}"
-        raise ValueError(msg) from error
+    deadline = time.monotonic() + lock_wait
+    delay = LOCK_RETRY_FIRST_SECONDS
+    while True:
+        try:
+            connection = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as error:
+            locked = "Could not set lock" in str(error)
+            if locked and time.monotonic() + delay < deadline:
+                time.sleep(delay)
+                delay = min(2 * delay, LOCK_RETRY_MAX_SECONDS)
+                continue
+            # Another process holding the store, or a file that is not a store.
+            first_line = str(error).splitlines()[0]
+            waited = f" (tried for {lock_wait:g} s)" if locked and lock_wait else ""
+            msg = f"cannot open store {path}{waited}: {first_line}"
+            raise ValueError(msg) from error
     if not read_only:
         for table in ALL_TABLES:
             connection.execute(table.create_sql())

@@ -678,7 +678,9 @@ class Recommender:
         ordered from and whether they declared a vegetarian diet, read from
         the store, or None when the store cannot be read."""
         try:
-            connection = connect(self.paths.store, read_only=True)
+            # Requests run on the event loop, so a store that another
+            # process holds is not waited for.
+            connection = connect(self.paths.store, read_only=True, lock_wait=0)
             try:
                 cities = connection.execute(
                     f"SELECT city, diet FROM {USERS.name} WHERE {USER_ID} = ?",

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -371,3 +375,64 @@ def test_fingerprint_is_sha256_hex() -> None:
 
     assert len(digest) == 64
     assert set(digest) <= set("0123456789abcdef")
+
+
+# Holds the store's write lock in another process for HOLD_SECONDS after it
+# prints "ready".
+HOLDER = """
+import sys, time
+import duckdb
+connection = duckdb.connect(sys.argv[1])
+print("ready", flush=True)
+time.sleep(float(sys.argv[2]))
+connection.close()
+"""
+
+
+@contextmanager
+def _locked(path: Path, hold_seconds: float) -> Iterator[subprocess.Popen[str]]:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path), str(hold_seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "ready"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_connect_waits_for_a_lock(tmp_path: Path) -> None:
+    path = tmp_path / "store.duckdb"
+    connect(path).close()
+
+    with _locked(path, hold_seconds=1.0):
+        connection = connect(path, read_only=True, lock_wait=30.0)
+    try:
+        assert table_counts(connection)["users"] == 0
+    finally:
+        connection.close()
+
+
+def test_connect_without_wait_names_lock(tmp_path: Path) -> None:
+    path = tmp_path / "store.duckdb"
+    connect(path).close()
+
+    with _locked(path, hold_seconds=30.0), pytest.raises(ValueError) as raised:
+        connect(path, read_only=True, lock_wait=0)
+
+    assert str(raised.value).startswith(f"cannot open store {path}: ")
+    assert "Could not set lock" in str(raised.value)
+
+
+def test_connect_gives_up_after_wait(tmp_path: Path) -> None:
+    path = tmp_path / "store.duckdb"
+    connect(path).close()
+
+    with _locked(path, hold_seconds=30.0), pytest.raises(ValueError) as raised:
+        connect(path, read_only=True, lock_wait=0.3)
+
+    assert str(raised.value).startswith(f"cannot open store {path} (tried for 0.3 s): ")
