@@ -115,6 +115,21 @@ def current_entity_keys(view: FeatureView, table: pl.DataFrame) -> set[bytes]:
     return set(encode_entity_keys(columns, value_types).to_pylist())
 
 
+def entity_fingerprint(view: FeatureView, table: pl.DataFrame) -> tuple[int, ...]:
+    """Return the number of distinct entities in the table and two sums of
+    their hashes, which differ between two sets of entities except with a
+    chance of about 2**-128."""
+    keys = pl.struct(sorted(view.join_keys))
+    hashes = table.select(
+        keys.hash(seed=1).alias("first"), keys.hash(seed=2).alias("second")
+    ).unique()
+    return (
+        hashes.height,
+        int(hashes["first"].sum()),
+        int(hashes["second"].sum()),
+    )
+
+
 def _prune_sqlite(
     store: FeatureStore, views: list[FeatureView], tables: Mapping[str, pl.DataFrame]
 ) -> dict[str, int]:
@@ -182,14 +197,21 @@ def _prune_redis(
             # One SCAN per entity: its views share the entity's hashes.
             prefix = serialize_entity_key_prefix(list(join_keys), 3)
             stored = list(_project_keys(client, prefix, project, len(join_keys)))
+            # The views of one entity usually have the same entities, so the
+            # stale keys are found once per distinct set of them.
+            stale_by_entities: dict[tuple[int, ...], list[bytes]] = {}
             for view in group:
                 view_name = compute_versioned_name(view, versioned)
                 fields = [
                     feature_field(view_name, field.name) for field in view.features
                 ]
                 fields.append(f"_ts:{view_name}".encode())
-                keep = current_entity_keys(view, tables[view.name])
-                stale = [key for key in stored if key[: -len(project)] not in keep]
+                entities = entity_fingerprint(view, tables[view.name])
+                stale = stale_by_entities.get(entities)
+                if stale is None:
+                    keep = current_entity_keys(view, tables[view.name])
+                    stale = [key for key in stored if key[: -len(project)] not in keep]
+                    stale_by_entities[entities] = stale
                 deleted[view.name] = _delete_fields(client, stale, fields)
                 _log_pruned(view.name, deleted[view.name])
     finally:

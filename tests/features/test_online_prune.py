@@ -27,7 +27,12 @@ from features.feast_store import (
     remove_project,
     write_feature_tables,
 )
-from features.online_prune import _glob_literal, _values_end, prune_online_rows
+from features.online_prune import (
+    _glob_literal,
+    _values_end,
+    entity_fingerprint,
+    prune_online_rows,
+)
 from features.paths import EMBEDDED, FEATURE_REPO, PRODUCTION
 from features.schema import RESTAURANT_ID, USER_ID
 from features.synthetic import WorldConfig, generate_world
@@ -147,6 +152,19 @@ def test_values_end_reads_lengths() -> None:
     assert _values_end(key, 0, 1) == 10
     assert _values_end(key[:9], 0, 1) is None
     assert _values_end(key[:6], 0, 1) is None
+
+
+def test_entity_fingerprint_ignores_order_and_repeats(
+    tables: dict[str, pl.DataFrame], tmp_path: Path
+) -> None:
+    store = _run_features(tmp_path, EMBEDDED, tables)
+    view = store.get_feature_view("user_activity")
+    users = pl.DataFrame({USER_ID: ["u1", "u2", "u3"], "other": [1, 2, 3]})
+    shuffled = pl.DataFrame({USER_ID: ["u3", "u1", "u2", "u1"]})
+
+    assert entity_fingerprint(view, users) == entity_fingerprint(view, shuffled)
+    assert entity_fingerprint(view, users)[0] == 3
+    assert entity_fingerprint(view, users) != entity_fingerprint(view, users[:2])
 
 
 def test_glob_literal_escapes_special_bytes() -> None:
