@@ -630,11 +630,11 @@ class Recommender:
         ]
         shortfall = []
         if len(items) < k:
+            matches = "restaurant matches" if len(items) == 1 else "restaurants match"
             shortfall.append(
                 ListNote(
                     code=NoteCode.FEWER_THAN_K,
-                    message=f"{len(items)} restaurants match this request, "
-                    f"fewer than k={k}",
+                    message=f"{len(items)} {matches} this request, fewer than k={k}",
                 )
             )
         return RecommendationList(
