@@ -678,8 +678,8 @@ class Recommender:
         ordered from and whether they declared a vegetarian diet, read from
         the store, or None when the store cannot be read."""
         try:
-            # Requests run on the event loop, so a store that another
-            # process holds is not waited for.
+            # Requests run on the event loop, so they do not wait for a
+            # store that another process has locked.
             connection = connect(self.paths.store, read_only=True, lock_wait=0)
             try:
                 cities = connection.execute(

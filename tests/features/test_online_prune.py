@@ -58,11 +58,13 @@ def _without(
     tables: dict[str, pl.DataFrame], dropped: dict[str, set[str]]
 ) -> dict[str, pl.DataFrame]:
     """The tables without the rows of the dropped ids, per table name."""
-    kept = {}
+    kept_tables = {}
     for name, frame in tables.items():
         key = USER_ID if USER_ID in frame.columns else RESTAURANT_ID
-        kept[name] = frame.filter(~pl.col(key).is_in(sorted(dropped.get(name, set()))))
-    return kept
+        kept_tables[name] = frame.filter(
+            ~pl.col(key).is_in(sorted(dropped.get(name, set())))
+        )
+    return kept_tables
 
 
 def _online_values(store: FeatureStore, view_name: str, ids: list[str]) -> list[Any]:
@@ -96,15 +98,17 @@ def _check_pruned(
     and one restaurant; run features again and prune."""
     users = _ids(tables, "user_activity", USER_ID)
     restaurants = _ids(tables, "restaurant_profile", RESTAURANT_ID)
-    gone, activity_only, kept = users[:2], users[2], users[3]
+    dropped_users, activity_only, kept_user = users[:2], users[2], users[3]
     user_tables = [name for name in tables if USER_ID in tables[name].columns]
-    dropped = {name: set(gone) for name in user_tables}
+    dropped = {name: set(dropped_users) for name in user_tables}
     dropped["user_activity"].add(activity_only)
     restaurant_tables = [name for name in tables if name not in user_tables]
     dropped.update({name: {restaurants[0]} for name in restaurant_tables})
     smaller = _without(tables, dropped)
 
-    before = _online_values(store, "user_activity", [*gone, activity_only, kept])
+    before = _online_values(
+        store, "user_activity", [*dropped_users, activity_only, kept_user]
+    )
     assert all(value is not None for value in before)
 
     store = _run_features(var_dir, profile, smaller)
@@ -113,10 +117,14 @@ def _check_pruned(
     assert deleted["user_activity"] == 3
     assert deleted["user_profile"] == 2
     assert deleted["restaurant_profile"] == 1
-    after = _online_values(store, "user_activity", [*gone, activity_only, kept])
+    after = _online_values(
+        store, "user_activity", [*dropped_users, activity_only, kept_user]
+    )
     assert after[:3] == [None, None, None]
     assert after[3] == before[3]
-    profile_values = _online_values(store, "user_profile", [*gone, activity_only])
+    profile_values = _online_values(
+        store, "user_profile", [*dropped_users, activity_only]
+    )
     assert profile_values[:2] == [None, None]
     assert profile_values[2] is not None
     restaurant = _online_values(store, "restaurant_profile", restaurants[:2])
