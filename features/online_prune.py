@@ -74,15 +74,17 @@ def prune_online_rows(
     kind = getattr(config, "type", type(config).__name__)
     if kind == "sqlite":
         return _prune_sqlite(store, views, tables)
-    from features.online_write import bulk_write_unsupported_reason
-
-    reason = bulk_write_unsupported_reason(store)
-    if reason is None:
-        return _prune_redis(store, views, tables)
+    if kind == "redis" and config.redis_type == "redis":
+        if store.config.entity_key_serialization_version == 3:
+            return _prune_redis(store, views, tables)
+        reason = "entity_key_serialization_version is not 3"
+    elif kind == "redis":
+        reason = f"redis_type is {config.redis_type!s}, not a single redis server"
+    else:
+        reason = f"the online store is {kind!r}"
     logger.warning(
         "online rows of entities no longer in the feature tables were not "
-        "deleted, because only SQLite and the Redis stores of the bulk writer "
-        "are pruned: %s",
+        "deleted, because only SQLite and a single Redis server are pruned: %s",
         reason,
     )
     return {}
@@ -169,25 +171,14 @@ def _prune_sqlite(
 def _prune_redis(
     store: FeatureStore, views: list[FeatureView], tables: Mapping[str, pl.DataFrame]
 ) -> dict[str, int]:
-    import redis
     from feast.infra.key_encoding_utils import serialize_entity_key_prefix
     from feast.infra.online_stores.helpers import compute_versioned_name
 
     from features.online_encoding import feature_field
-    from features.redis_resp import RedisAddress
 
     project = store.project.encode("utf8")
     versioned = store.config.registry.enable_online_feature_view_versioning
-    address = RedisAddress.parse(store.config.online_store.connection_string)
-    client = redis.Redis(
-        host=address.host,
-        port=address.port,
-        db=address.db,
-        username=address.username,
-        password=address.password,
-        socket_timeout=REDIS_TIMEOUT_SECONDS,
-        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-    )
+    client = _redis_client(store)
     groups: dict[tuple[str, ...], list[FeatureView]] = {}
     for view in views:
         groups.setdefault(tuple(sorted(view.join_keys)), []).append(view)
@@ -217,6 +208,36 @@ def _prune_redis(
     finally:
         client.close()
     return deleted
+
+
+def _redis_client(store: FeatureStore) -> redis.Redis:
+    """Return a client of the store's Redis server: with timeouts for a
+    connection string of host, port, db, username and password, else Feast's
+    own client, which takes every option Feast does (such as ssl)."""
+    import redis
+
+    from features.redis_resp import RedisAddress
+
+    connection_string = store.config.online_store.connection_string
+    try:
+        address = RedisAddress.parse(connection_string)
+    except ValueError:
+        from feast.infra.online_stores.redis import RedisOnlineStore
+
+        online_store = store._get_provider().online_store
+        assert isinstance(online_store, RedisOnlineStore)
+        client = online_store._get_client(store.config.online_store)
+        assert isinstance(client, redis.Redis)
+        return client
+    return redis.Redis(
+        host=address.host,
+        port=address.port,
+        db=address.db,
+        username=address.username,
+        password=address.password,
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+    )
 
 
 def _delete_fields(client: redis.Redis, keys: list[bytes], fields: list[bytes]) -> int:

@@ -68,8 +68,10 @@ def connect(
             break
         except duckdb.IOException as error:
             locked = "Could not set lock" in str(error)
-            if locked and time.monotonic() + delay < deadline:
-                time.sleep(delay)
+            left = deadline - time.monotonic()
+            if locked and left > 0:
+                # The last pause ends at the deadline, for a last try there.
+                time.sleep(min(delay, left))
                 delay = min(2 * delay, LOCK_RETRY_MAX_SECONDS)
                 continue
             # Another process holding the store, or a file that is not a store.

@@ -765,8 +765,9 @@ def _lost_features(state: _State) -> str | None:
         return None
     return (
         f"the online store no longer has the features of user {probe_user}, "
-        "which it had when the service loaded them; run `recommender "
-        "features` with this profile, then reload"
+        "which it had when the service loaded them. If `recommender features` "
+        "ran since, it deleted the users the data no longer has, so reload; "
+        "else run `recommender features` with this profile, then reload"
     )
 
 

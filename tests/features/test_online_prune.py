@@ -9,6 +9,7 @@ variables. Without them they are skipped, or fail when CI is ``true``.
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +18,12 @@ from typing import Any
 import polars as pl
 import pytest
 from feast import FeatureStore
-from feast.errors import ProjectNotFoundException
+from feast.errors import ProjectNotFoundException, ProjectObjectNotFoundException
 
 from features.feast_store import (
+    PRODUCTION_DEFAULTS,
     PROJECT_ENV,
+    REDIS_ENV,
     apply_repository,
     materialize,
     open_store,
@@ -190,7 +193,9 @@ def projects(
     yield names
     for role, project in names.items():
         monkeypatch.setenv(PROJECT_ENV, project)
-        with contextlib.suppress(ProjectNotFoundException):
+        with contextlib.suppress(
+            ProjectNotFoundException, ProjectObjectNotFoundException
+        ):
             remove_project(open_store(FEATURE_REPO, tmp_path / role, PRODUCTION))
 
 
@@ -211,3 +216,19 @@ def test_redis_fields_of_dropped_entities_deleted(
     # The project whose name ends with the pruned one's keeps every row.
     users = _ids(tables, "user_activity", USER_ID)
     assert all(v is not None for v in _online_values(other, "user_activity", users))
+
+
+@pytest.mark.services
+def test_redis_option_beyond_bulk_writer_pruned(
+    tables: dict[str, pl.DataFrame],
+    projects: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # ssl is an option of Feast's client that the bulk writer does not take.
+    redis_setting = os.environ.get(REDIS_ENV, PRODUCTION_DEFAULTS[REDIS_ENV])
+    monkeypatch.setenv(REDIS_ENV, f"{redis_setting},ssl=false")
+    monkeypatch.setenv(PROJECT_ENV, projects["pruned"])
+    store = _run_features(tmp_path / "pruned", PRODUCTION, tables)
+
+    _check_pruned(store, tables, tmp_path / "pruned", PRODUCTION)

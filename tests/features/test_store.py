@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -426,6 +427,20 @@ def test_connect_without_wait_names_lock(tmp_path: Path) -> None:
 
     assert str(raised.value).startswith(f"cannot open store {path}: ")
     assert "Could not set lock" in str(raised.value)
+
+
+def test_connect_waits_to_the_deadline(tmp_path: Path) -> None:
+    path = tmp_path / "store.duckdb"
+    connect(path).close()
+
+    # The pauses double to LOCK_RETRY_MAX_SECONDS, so without a last try at
+    # the deadline this wait would end about that long before it.
+    with _locked(path, hold_seconds=30.0), pytest.raises(ValueError):
+        started = time.monotonic()
+        connect(path, read_only=True, lock_wait=1.5)
+    waited = time.monotonic() - started
+
+    assert waited >= 1.5
 
 
 def test_connect_gives_up_after_wait(tmp_path: Path) -> None:

@@ -811,8 +811,9 @@ def test_online_store_emptied_while_serving(
     assert ready_after.status_code == 503
     assert re.fullmatch(
         r"the online store no longer has the features of user U\d+, which it "
-        r"had when the service loaded them; run `recommender features` with "
-        r"this profile, then reload",
+        r"had when the service loaded them\. If `recommender features` ran "
+        r"since, it deleted the users the data no longer has, so reload; else "
+        r"run `recommender features` with this profile, then reload",
         ready_after.json()["detail"],
     )
     # Logged once, though the probe asked twice.
