@@ -215,34 +215,28 @@ def _redis_client(store: FeatureStore) -> redis.Redis:
     connection string of host, port, db, username and password, else Feast's
     own client, which takes every option Feast does (such as ssl)."""
     import redis
+    from feast.infra.online_stores.redis import RedisOnlineStore
 
+    from features.online_read import redis_client
     from features.redis_resp import RedisAddress
 
     connection_string = store.config.online_store.connection_string
     try:
         address = RedisAddress.parse(connection_string)
     except ValueError:
-        from feast.infra.online_stores.redis import RedisOnlineStore
-
+        # NOTE: Feast's client has no timeout. `recommender features` checks
+        # that Redis replies before it computes the tables.
         online_store = store._get_provider().online_store
         assert isinstance(online_store, RedisOnlineStore)
         client = online_store._get_client(store.config.online_store)
         assert isinstance(client, redis.Redis)
         return client
-    return redis.Redis(
-        host=address.host,
-        port=address.port,
-        db=address.db,
-        username=address.username,
-        password=address.password,
-        socket_timeout=REDIS_TIMEOUT_SECONDS,
-        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-    )
+    return redis_client(address, REDIS_TIMEOUT_SECONDS)
 
 
 def _delete_fields(client: redis.Redis, keys: list[bytes], fields: list[bytes]) -> int:
-    """Delete the fields from the hashes of the keys; return the number of
-    hashes that had one."""
+    """Delete the fields from the hashes of the keys, and return how many of
+    those hashes had one of them."""
     count = 0
     for start in range(0, len(keys), DELETE_BATCH):
         with client.pipeline(transaction=False) as pipe:

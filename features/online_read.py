@@ -30,6 +30,7 @@ from features.redis_resp import RedisAddress
 if TYPE_CHECKING:
     import redis
     from feast import FeatureStore, FeatureView
+    from redis.retry import Retry
 
 # Seconds to wait for Redis to connect or reply; a read that fails raises, and
 # the caller decides what a request without features returns.
@@ -63,6 +64,27 @@ def direct_read_unsupported_reason(
     return None
 
 
+def redis_client(
+    address: RedisAddress, timeout_seconds: float, retry: Retry | None = None
+) -> redis.Redis:
+    """Return a redis-py client of ``address`` that waits ``timeout_seconds``
+    to connect and for each reply, with redis-py's retries unless ``retry``
+    is given."""
+    import redis
+
+    options: dict[str, Any] = {} if retry is None else {"retry": retry}
+    return redis.Redis(
+        host=address.host,
+        port=address.port,
+        db=address.db,
+        username=address.username,
+        password=address.password,
+        socket_timeout=timeout_seconds,
+        socket_connect_timeout=timeout_seconds,
+        **options,
+    )
+
+
 def serving_client(address: RedisAddress) -> redis.Redis:
     """Return a Redis client for reads while serving: one immediate retry of
     a failed command, which covers a connection Redis closed while idle.
@@ -71,20 +93,10 @@ def serving_client(address: RedisAddress) -> redis.Redis:
     10 s between them: a request would wait seconds for its degraded list
     while Redis is down.
     """
-    import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    return redis.Redis(
-        host=address.host,
-        port=address.port,
-        db=address.db,
-        username=address.username,
-        password=address.password,
-        socket_timeout=READ_TIMEOUT_SECONDS,
-        socket_connect_timeout=READ_TIMEOUT_SECONDS,
-        retry=Retry(NoBackoff(), retries=1),
-    )
+    return redis_client(address, READ_TIMEOUT_SECONDS, Retry(NoBackoff(), retries=1))
 
 
 class RedisRowReader:
