@@ -194,6 +194,8 @@ def apply_repository(
         _drop_registry_of_other_folder(
             Path(config.registry.path), Path(config.online_store.path)
         )
+    else:
+        _warn_of_other_folder(open_store(repo_path, var_dir, profile), var_dir)
 
     output = io.StringIO()
     with _inside_repository(repo), contextlib.redirect_stdout(output):
@@ -310,26 +312,59 @@ def check_registry_folder(repo_path: Path, var_dir: Path, profile: str) -> None:
         raise ValueError(msg)
 
 
-def _check_project_folder(store: FeatureStore, var_dir: Path) -> None:
-    """Raise ValueError when a view of the store's project reads Parquet
-    files outside ``var_dir``: another folder ran `recommender features`
-    with the same project name since this one did."""
+def _other_project_folder(store: FeatureStore, var_dir: Path) -> Path | None:
+    """Return the folder of feature tables that a view of the store's project
+    reads, when it is not ``var_dir``'s; None when every view reads
+    ``var_dir``'s tables or the project is not in the registry yet."""
     from feast import FileSource
+    from feast.errors import ProjectNotFoundException
 
     features_dir = (var_dir / "features").resolve()
-    for view in store.list_feature_views():
+    try:
+        views = store.list_feature_views()
+    except ProjectNotFoundException:
+        return None
+    for view in views:
         source = view.batch_source
         if not isinstance(source, FileSource) or "://" in source.path:
             continue
         folder = Path(source.path).resolve().parent
         if folder != features_dir:
-            msg = (
-                f"the Feast project {store.project} reads its feature tables "
-                f"from {folder}, not from {features_dir}: another var folder "
-                "applied it since. Give each folder a project of its own "
-                "(RECOMMENDER_FEAST_PROJECT) and run `recommender features` here"
-            )
-            raise ValueError(msg)
+            return folder
+    return None
+
+
+def _check_project_folder(store: FeatureStore, var_dir: Path) -> None:
+    """Raise ValueError when a view of the store's project reads Parquet
+    files outside ``var_dir``: another folder ran `recommender features`
+    with the same project name since this one did."""
+    folder = _other_project_folder(store, var_dir)
+    if folder is not None:
+        msg = (
+            f"the Feast project {store.project} reads its feature tables "
+            f"from {folder}, not from {(var_dir / 'features').resolve()}: "
+            "another var folder applied it since. Give each folder a project "
+            f"of its own ({PROJECT_ENV}) and run `recommender features` here"
+        )
+        raise ValueError(msg)
+
+
+def _warn_of_other_folder(store: FeatureStore, var_dir: Path) -> None:
+    """Log a warning when the project about to be applied reads another
+    existing folder's feature tables: the apply points it at ``var_dir``,
+    and pruning then deletes the online rows of that folder's entities."""
+    folder = _other_project_folder(store, var_dir)
+    # A folder that is gone was moved or deleted, and lost nothing here.
+    if folder is not None and folder.is_dir():
+        logger.warning(
+            "the Feast project %s reads the feature tables of %s; this run "
+            "points it at this folder and deletes the online rows of that "
+            "folder's users and restaurants that this one lacks. Give each "
+            "folder a project of its own (%s)",
+            store.project,
+            folder,
+            PROJECT_ENV,
+        )
 
 
 def _drop_registry_of_other_folder(registry: Path, online_store: Path) -> None:

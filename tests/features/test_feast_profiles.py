@@ -10,6 +10,7 @@ reachable, the tests are skipped, unless the environment variable CI is
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -213,14 +214,30 @@ def test_api_ranks_over_production(var_dir: Path) -> None:
     assert len(body["recommendations"]) == 5
 
 
-def test_features_again_replaces_redis_values(var_dir: Path, tmp_path: Path) -> None:
+def test_features_again_replaces_redis_values(
+    project: str, var_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """Features computed again from changed orders with the same last day
     carry the same event time: midnight after the last order. A second
     `features` run must still overwrite Redis. The test runs last, because it
     points the module's project at a folder of its own."""
     paths = VarPaths(tmp_path / "var")
     generate_synthetic(paths, WorldConfig(users=300, restaurants=60, days=30))
-    build_features(paths, FEATURE_REPO, RANKER_CONFIG, PRODUCTION)
+    with caplog.at_level(logging.WARNING, logger="features.feast_store"):
+        build_features(paths, FEATURE_REPO, RANKER_CONFIG, PRODUCTION)
+    # The module's folder still exists, and its users are pruned.
+    taken_over = [
+        record.getMessage()
+        for record in caplog.records
+        if "reads the feature tables of" in record.getMessage()
+    ]
+    assert taken_over == [
+        f"the Feast project {project} reads the feature tables of "
+        f"{(var_dir / 'features').resolve()}; this run points it at this folder "
+        "and deletes the online rows of that folder's users and restaurants "
+        f"that this one lacks. Give each folder a project of its own ({PROJECT_ENV})"
+    ]
+    caplog.clear()
     with duckdb.connect(str(paths.store)) as db:
         user, count = db.execute(
             "SELECT user_id, count(*) FROM orders GROUP BY user_id "
