@@ -7,6 +7,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -27,7 +28,15 @@ from features.importer import (
 )
 from features.paths import PROJECT_DIR
 from features.rejects import describe_reject
-from features.schema import ALL_TABLES
+from features.schema import (
+    ALL_TABLES,
+    MENU_ITEMS,
+    ORDER_ITEMS,
+    ORDERS,
+    RESTAURANTS,
+    USERS,
+)
+from features.transforms import StoreFrames, compute_tables, snapshot_at
 from service.cli import EXIT_REJECTS, main
 
 BASE_FILES = {
@@ -154,6 +163,20 @@ ROW_CASES = {
         7,
         "price",
         ">= 0",
+    ),
+    "price over maximum": (
+        "menu_items.csv",
+        "m9,r1,Calzone,,1e300,",
+        7,
+        "price",
+        "<= 1000000000000",
+    ),
+    "total over maximum": (
+        "orders.csv",
+        "o9,u1,r1,2026-02-01,1e308,",
+        5,
+        "total",
+        "<= 1000000000000",
     ),
     "negative quantity": ("order_items.csv", "o1,m2,-1", 7, "quantity", ">= 1"),
     "zero quantity": ("order_items.csv", "o1,m2,0", 7, "quantity", ">= 1"),
@@ -1417,3 +1440,110 @@ def test_failed_import_creates_no_store(
         import_into_store(var_dir / "store.duckdb", folder)
 
     assert not var_dir.exists()
+
+
+def feature_tables(connection: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
+    """Compute every feature table from the store, as of 2026-03-01."""
+    frames = StoreFrames.from_store_tables(
+        **{
+            table.name: store.read_table(connection, table)
+            for table in (USERS, RESTAURANTS, MENU_ITEMS, ORDERS, ORDER_ITEMS)
+        }
+    )
+    return compute_tables(snapshot_at(frames, datetime(2026, 3, 1, tzinfo=UTC)))
+
+
+def non_finite_columns(frame: pl.DataFrame) -> list[str]:
+    """Name the float columns, or lists of floats, that contain an inf or a NaN."""
+    found = []
+    for name, dtype in frame.schema.items():
+        values = frame[name]
+        if dtype == pl.List(pl.Float64):
+            values = values.explode()
+        elif dtype != pl.Float64:
+            continue
+        if (values.is_infinite() | values.is_nan()).any():
+            found.append(name)
+    return found
+
+
+def test_amount_bounds_per_row(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    files = dict(BASE_FILES)
+    files["menu_items.csv"] += (
+        "m5,r1,Calzone,,1000000000000,\n"
+        "m6,r1,Lasagne,,1000000000001,\n"
+        "m7,r1,Tiramisu,,inf,\n"
+        "m8,r1,Panna cotta,,NaN,\n"
+        "m9,r1,Gelato,,1e400,\n"
+    )
+    result = import_directory(connection, write_files(tmp_path / "in", files))
+    prices = connection.sql("SELECT price FROM menu_items WHERE menu_item_id = 'm5'")
+
+    assert result.rejects.select("line", "column_name", "value", "reason").rows() == [
+        (8, "price", "1000000000001", "expected a value <= 1000000000000"),
+        (9, "price", "inf", "expected a finite number"),
+        (10, "price", "NaN", "expected a finite number"),
+        (11, "price", "1e400", "expected a finite number"),
+    ]
+    assert prices.fetchall() == [(1e12,)]
+    assert counts(connection)["menu_items"] == BASE_COUNTS["menu_items"] + 1
+
+
+def test_parquet_amount_over_maximum_rejected(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    folder = write_files(
+        tmp_path / "in",
+        {
+            "restaurants.csv": BASE_FILES["restaurants.csv"],
+            "users.csv": BASE_FILES["users.csv"],
+        },
+    )
+    pl.DataFrame(
+        {
+            "order_id": ["o1", "o2", "o3", "o4"],
+            "user_id": ["u1", "u1", "u2", "u2"],
+            "restaurant_id": ["r1", "r1", "r1", "r1"],
+            "total": [1e300, float("inf"), float("nan"), 12.5],
+        }
+    ).write_parquet(folder / "orders.parquet")
+
+    result = import_directory(connection, folder)
+    stored = connection.sql("SELECT order_id, total FROM orders").fetchall()
+
+    assert result.rejects.select("line", "column_name", "value", "reason").rows() == [
+        (1, "total", "1e+300", "expected a value <= 1000000000000"),
+        (2, "total", "inf", "expected a finite number"),
+        (3, "total", "NaN", "expected a finite number"),
+    ]
+    assert stored == [("o4", 12.5)]
+
+
+def test_features_finite_from_accepted_amounts(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    files = dict(BASE_FILES)
+    files["menu_items.csv"] += (
+        "m5,r1,Calzone,,1000000000000,\nm6,r1,Lasagne,,1000000000000,\n"
+    )
+    files["orders.csv"] += (
+        "o4,u1,r1,2026-02-04,1e308,\n"
+        "o5,u1,r1,2026-02-05,1e308,\n"
+        "o6,u2,r1,2026-02-06,1000000000000,\n"
+        "o7,u2,r1,2026-02-07,1000000000000,\n"
+    )
+    result = import_directory(connection, write_files(tmp_path / "in", files))
+    tables = feature_tables(connection)
+    activity = tables["user_activity"].sort("user_id")
+
+    for name, table in tables.items():
+        assert non_finite_columns(table) == [], name
+    assert activity["user_avg_order_value"].to_list() == pytest.approx(
+        [9.5, (20.5 + 2e12) / 3, 33.5]
+    )
+    assert result.rejects.select("line", "column_name").rows() == [
+        (5, "total"),
+        (6, "total"),
+    ]
