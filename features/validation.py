@@ -153,6 +153,7 @@ def _parse_column(text: pl.Series, column: Column) -> tuple[pl.Series, pl.Series
         reason = (
             pl.when(failed.fill_null(False)).then(pl.lit(message)).otherwise(reason)
         )
+    value = clean_values(value, column)
     if column.choices is not None:
         value = value.str.to_lowercase()
     if column.kind is Kind.TEXT_LIST:
@@ -160,6 +161,20 @@ def _parse_column(text: pl.Series, column: Column) -> tuple[pl.Series, pl.Series
         value = value.fill_null(pl.lit([], pl.List(pl.String)))
     result = frame.select(value.alias("value"), reason.alias("reason"))
     return result["value"], result["reason"]
+
+
+def clean_values(values: pl.Expr, column: Column) -> pl.Expr:
+    """Convert parsed values of ``column`` to the form the store keeps.
+
+    List values are lower-cased, and a value equal to an earlier one of its
+    list is dropped, so that ``Pizza`` and ``pizza`` are one cuisine within a
+    list and across rows. Other columns are returned unchanged.
+    """
+    if column.kind is Kind.TEXT_LIST:
+        return values.list.eval(pl.element().str.to_lowercase()).list.unique(
+            maintain_order=True
+        )
+    return values
 
 
 def _typed(text: pl.Expr, kind: Kind) -> pl.Expr:

@@ -26,6 +26,7 @@ from features.importer import (
     load_import,
     read_import,
 )
+from features.pairs import pair_features
 from features.paths import PROJECT_DIR
 from features.rejects import describe_reject
 from features.schema import (
@@ -36,8 +37,16 @@ from features.schema import (
     RESTAURANTS,
     USERS,
 )
-from features.transforms import StoreFrames, compute_tables, snapshot_at
+from features.transforms import (
+    RESTAURANT,
+    USER,
+    StoreFrames,
+    compute_tables,
+    join_entity_tables,
+    snapshot_at,
+)
 from service.cli import EXIT_REJECTS, main
+from service.strategies import similarity_scores
 
 BASE_FILES = {
     "users.csv": (
@@ -1547,3 +1556,72 @@ def test_features_finite_from_accepted_amounts(
         (5, "total"),
         (6, "total"),
     ]
+
+
+def test_list_values_lowercased_once(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # r0 is stored as imports stored it before list values were lower-cased.
+    # It equals the file's row once the stored values are cleaned too.
+    connection.execute(
+        "INSERT INTO restaurants (restaurant_id, name, cuisines) "
+        "VALUES ('r0', 'Old Place', ['Pizza', 'pizza'])"
+    )
+    files = {
+        "restaurants.csv": (
+            "restaurant_id,name,cuisines\n"
+            "r0,Old Place,Pizza|pizza\n"
+            "r1,Pizza Nova,Pizza|pizza| PIZZA |Italian\n"
+            "r2,Taqueria,Mexican|mexican\n"
+        ),
+        "users.csv": "user_id,liked_cuisines\nu1,Thai|THAI|thai food|Thai Food\n",
+    }
+
+    result = import_directory(connection, write_files(tmp_path / "in", files))
+    cuisines = connection.sql(
+        "SELECT restaurant_id, cuisines FROM restaurants ORDER BY 1"
+    ).fetchall()
+    liked = connection.sql("SELECT liked_cuisines FROM users").fetchall()
+
+    assert cuisines == [
+        ("r0", ["Pizza", "pizza"]),
+        ("r1", ["pizza", "italian"]),
+        ("r2", ["mexican"]),
+    ]
+    assert liked == [(["thai", "thai food"],)]
+    assert result.rejects.is_empty()
+    assert result.tables["restaurants"].unchanged == 1
+
+
+def test_cuisine_case_counts_once_across_restaurants(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    files = {
+        "users.csv": "user_id,city,liked_cuisines\nu1,Lyon,PIZZA\n",
+        "restaurants.csv": (
+            "restaurant_id,name,city,latitude,longitude,cuisines\n"
+            "r1,Pizza Nova,Lyon,45.76,4.83,Pizza\n"
+            "r2,Da Marco,Lyon,45.76,4.83,pizza\n"
+            "r3,Sushi Ya,Lyon,45.76,4.83,sushi\n"
+        ),
+        "orders.csv": (
+            "order_id,user_id,restaurant_id,ordered_at\n"
+            "o1,u1,r1,2026-02-01\no2,u1,r2,2026-02-02\n"
+        ),
+    }
+    import_directory(connection, write_files(tmp_path / "in", files))
+    tables = feature_tables(connection)
+    taste = tables["user_cuisine"].row(0, named=True)
+    restaurants = join_entity_tables(tables, RESTAURANT).sort("restaurant_id")
+    similarity = similarity_scores(restaurants.row(0, named=True), restaurants)
+    pairs = pair_features(
+        join_entity_tables(tables, USER).join(restaurants, how="cross")
+    )
+
+    assert taste["user_cuisine_names"] == ["pizza"]
+    assert taste["user_cuisine_shares"] == [1.0]
+    assert taste["user_cuisine_diversity"] == 1.0
+    # r1 and r2 differ only in the case of their cuisine, which weighs 3.
+    assert similarity[1] - similarity[2] == 3.0
+    assert pairs["declared_cuisine_match"].to_list() == [1, 1, 0]
+    assert pairs["cuisine_affinity"].to_list() == [1.0, 1.0, 0.0]
