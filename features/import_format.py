@@ -72,6 +72,10 @@ class Column:
     choices: tuple[str, ...] | None = None
     # The latest accepted time of a TIMESTAMP column.
     latest: datetime = LATEST_TIME
+    # Whether a TEXT column keeps its tabs and line breaks. Single-line text
+    # (names, cities) and list values get a space in place of each run of
+    # whitespace that contains one.
+    multiline: bool = False
 
 
 @dataclass(frozen=True)
@@ -137,7 +141,7 @@ FORMATS: tuple[TableFormat, ...] = (
             Column(MENU_ITEM_ID, Kind.ID, required=True),
             Column(RESTAURANT_ID, Kind.ID, required=True),
             Column("name", Kind.TEXT, required=True),
-            Column("description", Kind.TEXT),
+            Column("description", Kind.TEXT, multiline=True),
             Column("price", Kind.FLOAT, minimum=0, maximum=MAX_AMOUNT),
             Column("is_vegetarian", Kind.BOOLEAN),
         ),

@@ -1476,6 +1476,9 @@ def non_finite_columns(frame: pl.DataFrame) -> list[str]:
     return found
 
 
+TEXT_REASON = "expected text without control characters other than tab and line breaks"
+
+
 def test_amount_bounds_per_row(
     connection: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
@@ -1625,3 +1628,73 @@ def test_cuisine_case_counts_once_across_restaurants(
     assert similarity[1] - similarity[2] == 3.0
     assert pairs["declared_cuisine_match"].to_list() == [1, 1, 0]
     assert pairs["cuisine_affinity"].to_list() == [1.0, 1.0, 0.0]
+
+
+def test_text_line_breaks_become_spaces(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    files = {
+        "users.csv": 'user_id,city\nu1,"Saint-\nÉtienne"\n',
+        "restaurants.csv": (
+            "restaurant_id,name,city,cuisines\n"
+            'r1,"Pizza\r\n  Nova","\tLyon ","fast\nfood|Fast Food"\n'
+            "r2,Bar\tCentral,Lyon\u2028Part-Dieu,\n"
+        ),
+        "menu_items.csv": (
+            "menu_item_id,restaurant_id,name,description\n"
+            'm1,r1,"Margherita\nspecial","Tomato,\n\tmozzarella"\n'
+        ),
+    }
+
+    result = import_directory(connection, write_files(tmp_path / "in", files))
+    restaurants = connection.sql(
+        "SELECT name, city, cuisines FROM restaurants ORDER BY restaurant_id"
+    ).fetchall()
+    city = connection.sql("SELECT city FROM users").fetchall()
+    item = connection.sql("SELECT name, description FROM menu_items").fetchall()
+
+    assert restaurants == [
+        ("Pizza Nova", "Lyon", ["fast food"]),
+        ("Bar Central", "Lyon Part-Dieu", []),
+    ]
+    assert city == [("Saint- Étienne",)]
+    assert item == [("Margherita special", "Tomato,\n\tmozzarella")]
+    assert result.rejects.is_empty()
+
+
+def test_control_characters_rejected(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    files = {
+        "restaurants.csv": (
+            "restaurant_id,name,city,cuisines\n"
+            "r1,Nul\x00Bar,Lyon,\n"
+            "r2,Red,Esc\x1b[31mLyon,\n"
+            "r3,Bell,Lyon,thai\x07|vietnamese\n"
+            "r4,Grill,Lyon,\n"
+            "r5,C1\x9bcode,Lyon,\n"
+        ),
+        "menu_items.csv": (
+            "menu_item_id,restaurant_id,name,description\n"
+            "m1,r4,Steak,rare\x7f\n"
+            'm2,r4,Fries,"line\nbreak\tand tab"\n'
+        ),
+    }
+
+    result = import_directory(connection, write_files(tmp_path / "in", files))
+    rejects = result.rejects.select("line", "column_name", "value", "reason")
+    restaurants = connection.sql("SELECT restaurant_id FROM restaurants").fetchall()
+    items = connection.sql("SELECT menu_item_id FROM menu_items").fetchall()
+
+    assert rejects.rows() == [
+        (2, "name", "Nul\x00Bar", TEXT_REASON),
+        (3, "city", "Esc\x1b[31mLyon", TEXT_REASON),
+        (4, "cuisines", "thai\x07|vietnamese", TEXT_REASON),
+        (6, "name", "C1\x9bcode", TEXT_REASON),
+        (2, "description", "rare\x7f", TEXT_REASON),
+    ]
+    assert restaurants == [("r4",)]
+    assert items == [("m2",)]
+    assert describe_reject(result.rejects.row(0, named=True)) == (
+        "restaurants.csv line 2, column name, value 'Nul\\x00Bar': " + TEXT_REASON
+    )
