@@ -25,6 +25,11 @@ from features.schema import (
 
 # The largest value of the store's INTEGER columns.
 MAX_INT32 = 2**31 - 1
+# The largest menu price and order total, in the data's own currency (the
+# store records none). It is far above real prices and totals, also in
+# currencies where a meal costs millions of units. A mean or sum over billions
+# of such values stays far below the largest float (about 1.8e308).
+MAX_AMOUNT = 1e12
 # Separator of list values (cuisines) inside one CSV field.
 LIST_SEPARATOR = "|"
 # The range of Python's datetime, to which the pipeline converts times such as
@@ -67,6 +72,10 @@ class Column:
     choices: tuple[str, ...] | None = None
     # The latest accepted time of a TIMESTAMP column.
     latest: datetime = LATEST_TIME
+    # Whether a TEXT column keeps its tabs and line breaks. Single-line text
+    # (names, cities) and list values get a space in place of each run of
+    # whitespace that contains one.
+    multiline: bool = False
 
 
 @dataclass(frozen=True)
@@ -132,8 +141,8 @@ FORMATS: tuple[TableFormat, ...] = (
             Column(MENU_ITEM_ID, Kind.ID, required=True),
             Column(RESTAURANT_ID, Kind.ID, required=True),
             Column("name", Kind.TEXT, required=True),
-            Column("description", Kind.TEXT),
-            Column("price", Kind.FLOAT, minimum=0),
+            Column("description", Kind.TEXT, multiline=True),
+            Column("price", Kind.FLOAT, minimum=0, maximum=MAX_AMOUNT),
             Column("is_vegetarian", Kind.BOOLEAN),
         ),
         references=(Reference(RESTAURANT_ID, RESTAURANTS),),
@@ -145,7 +154,7 @@ FORMATS: tuple[TableFormat, ...] = (
             Column(USER_ID, Kind.ID, required=True),
             Column(RESTAURANT_ID, Kind.ID, required=True),
             Column("ordered_at", Kind.TIMESTAMP, latest=LATEST_ORDER_TIME),
-            Column("total", Kind.FLOAT, minimum=0),
+            Column("total", Kind.FLOAT, minimum=0, maximum=MAX_AMOUNT),
             Column("rating", Kind.FLOAT, minimum=0, maximum=5),
         ),
         references=(Reference(USER_ID, USERS), Reference(RESTAURANT_ID, RESTAURANTS)),

@@ -41,7 +41,13 @@ from features.import_files import ImportFileError, find_table_file, read_table_f
 from features.import_format import FORMATS, TableFormat
 from features.schema import IMPORT_REJECTS, ORDERS
 from features.store import connect, is_interrupt, registered
-from features.validation import LINE, REJECT_COLUMNS, parse_fields, polars_type
+from features.validation import (
+    LINE,
+    REJECT_COLUMNS,
+    clean_values,
+    parse_fields,
+    polars_type,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -489,8 +495,11 @@ def _compare_with_store(
     if stored.is_empty():
         return rows, _empty_reject_rows(), 0
 
+    # Stored values are cleaned as the file's values were, so that a row
+    # stored before a cleaning rule existed still equals the same file row.
     stored = stored.select(
-        [pl.col(c.name).cast(polars_type(c.kind)) for c in table_format.columns]
+        clean_values(pl.col(c.name).cast(polars_type(c.kind)), c)
+        for c in table_format.columns
     )
     compared = rows.join(stored, on=key, how="inner", suffix="_stored")
     # The name of each column whose value differs from the stored one, else null.

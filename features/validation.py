@@ -34,6 +34,18 @@ REJECT_COLUMNS = {
 _ZONED_FORMATS = ("%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%d %H:%M%#z")
 _NAIVE_FORMATS = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%d")
 
+# Whitespace that ends a line or a cell: tab, LF, VT, FF, CR, NEL and the
+# Unicode line and paragraph separators.
+_BREAK = r"[\t\n\x0B\x0C\r\x{85}\x{2028}\x{2029}]"
+# Control characters (Unicode category Cc) other than those: NUL, ESC and the
+# rest of U+0000 to U+001F, DEL, and the C1 controls. They are not text, and
+# ESC or CSI sequences drive a terminal that prints them, so a field
+# containing one is rejected.
+CONTROL_CHARACTER = r"[\x00-\x08\x0E-\x1F\x7F-\x84\x86-\x9F]"
+CONTROL_CHARACTER_REASON = (
+    "expected text without control characters other than tab and line breaks"
+)
+
 _POLARS_TYPES: dict[Kind, pl.DataType] = {
     Kind.TEXT: pl.String(),
     Kind.ID: pl.String(),
@@ -103,6 +115,10 @@ def _parse_column(text: pl.Series, column: Column) -> tuple[pl.Series, pl.Series
     ]
     if column.required:
         checks.append((pl.col("text").is_null(), "missing required value"))
+    if column.kind in (Kind.TEXT, Kind.TEXT_LIST):
+        checks.append(
+            (pl.col("text").str.contains(CONTROL_CHARACTER), CONTROL_CHARACTER_REASON)
+        )
     if column.kind is Kind.ID:
         checks.append(
             (
@@ -153,6 +169,7 @@ def _parse_column(text: pl.Series, column: Column) -> tuple[pl.Series, pl.Series
         reason = (
             pl.when(failed.fill_null(False)).then(pl.lit(message)).otherwise(reason)
         )
+    value = clean_values(value, column)
     if column.choices is not None:
         value = value.str.to_lowercase()
     if column.kind is Kind.TEXT_LIST:
@@ -160,6 +177,29 @@ def _parse_column(text: pl.Series, column: Column) -> tuple[pl.Series, pl.Series
         value = value.fill_null(pl.lit([], pl.List(pl.String)))
     result = frame.select(value.alias("value"), reason.alias("reason"))
     return result["value"], result["reason"]
+
+
+def clean_values(values: pl.Expr, column: Column) -> pl.Expr:
+    """Convert parsed values of ``column`` to the form the store keeps.
+
+    In single-line text, each run of whitespace that contains a tab or a line
+    break becomes one space, since a name or a city split over lines is one
+    line of text. List values are cleaned the same way and lower-cased, and a
+    value equal to an earlier one of its list is dropped, so that ``Pizza`` and
+    ``pizza`` are one cuisine within a list and across rows. Other columns
+    are returned unchanged.
+    """
+    if column.kind is Kind.TEXT and not column.multiline:
+        return _single_line(values)
+    if column.kind is Kind.TEXT_LIST:
+        return values.list.eval(
+            _single_line(pl.element()).str.to_lowercase()
+        ).list.unique(maintain_order=True)
+    return values
+
+
+def _single_line(text: pl.Expr) -> pl.Expr:
+    return text.str.replace_all(rf"\s*{_BREAK}\s*", " ")
 
 
 def _typed(text: pl.Expr, kind: Kind) -> pl.Expr:

@@ -7,6 +7,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -25,10 +26,27 @@ from features.importer import (
     load_import,
     read_import,
 )
+from features.pairs import pair_features
 from features.paths import PROJECT_DIR
 from features.rejects import describe_reject
-from features.schema import ALL_TABLES
+from features.schema import (
+    ALL_TABLES,
+    MENU_ITEMS,
+    ORDER_ITEMS,
+    ORDERS,
+    RESTAURANTS,
+    USERS,
+)
+from features.transforms import (
+    RESTAURANT,
+    USER,
+    StoreFrames,
+    compute_tables,
+    join_entity_tables,
+    snapshot_at,
+)
 from service.cli import EXIT_REJECTS, main
+from service.strategies import similarity_scores
 
 BASE_FILES = {
     "users.csv": (
@@ -154,6 +172,20 @@ ROW_CASES = {
         7,
         "price",
         ">= 0",
+    ),
+    "price over maximum": (
+        "menu_items.csv",
+        "m9,r1,Calzone,,1e300,",
+        7,
+        "price",
+        "<= 1000000000000",
+    ),
+    "total over maximum": (
+        "orders.csv",
+        "o9,u1,r1,2026-02-01,1e308,",
+        5,
+        "total",
+        "<= 1000000000000",
     ),
     "negative quantity": ("order_items.csv", "o1,m2,-1", 7, "quantity", ">= 1"),
     "zero quantity": ("order_items.csv", "o1,m2,0", 7, "quantity", ">= 1"),
@@ -1417,3 +1449,252 @@ def test_failed_import_creates_no_store(
         import_into_store(var_dir / "store.duckdb", folder)
 
     assert not var_dir.exists()
+
+
+def feature_tables(connection: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
+    """Compute every feature table from the store, as of 2026-03-01."""
+    frames = StoreFrames.from_store_tables(
+        **{
+            table.name: store.read_table(connection, table)
+            for table in (USERS, RESTAURANTS, MENU_ITEMS, ORDERS, ORDER_ITEMS)
+        }
+    )
+    return compute_tables(snapshot_at(frames, datetime(2026, 3, 1, tzinfo=UTC)))
+
+
+def non_finite_columns(frame: pl.DataFrame) -> list[str]:
+    """Name the float columns, or lists of floats, that contain an inf or a NaN."""
+    found = []
+    for name, dtype in frame.schema.items():
+        values = frame[name]
+        if dtype == pl.List(pl.Float64):
+            values = values.explode()
+        elif dtype != pl.Float64:
+            continue
+        if (values.is_infinite() | values.is_nan()).any():
+            found.append(name)
+    return found
+
+
+TEXT_REASON = "expected text without control characters other than tab and line breaks"
+
+
+def test_amount_bounds_per_row(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    files = dict(BASE_FILES)
+    files["menu_items.csv"] += (
+        "m5,r1,Calzone,,1000000000000,\n"
+        "m6,r1,Lasagne,,1000000000001,\n"
+        "m7,r1,Tiramisu,,inf,\n"
+        "m8,r1,Panna cotta,,NaN,\n"
+        "m9,r1,Gelato,,1e400,\n"
+    )
+    result = import_directory(connection, write_files(tmp_path / "in", files))
+    prices = connection.sql("SELECT price FROM menu_items WHERE menu_item_id = 'm5'")
+
+    assert result.rejects.select("line", "column_name", "value", "reason").rows() == [
+        (8, "price", "1000000000001", "expected a value <= 1000000000000"),
+        (9, "price", "inf", "expected a finite number"),
+        (10, "price", "NaN", "expected a finite number"),
+        (11, "price", "1e400", "expected a finite number"),
+    ]
+    assert prices.fetchall() == [(1e12,)]
+    assert counts(connection)["menu_items"] == BASE_COUNTS["menu_items"] + 1
+
+
+def test_parquet_amount_over_maximum_rejected(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    folder = write_files(
+        tmp_path / "in",
+        {
+            "restaurants.csv": BASE_FILES["restaurants.csv"],
+            "users.csv": BASE_FILES["users.csv"],
+        },
+    )
+    pl.DataFrame(
+        {
+            "order_id": ["o1", "o2", "o3", "o4"],
+            "user_id": ["u1", "u1", "u2", "u2"],
+            "restaurant_id": ["r1", "r1", "r1", "r1"],
+            "total": [1e300, float("inf"), float("nan"), 12.5],
+        }
+    ).write_parquet(folder / "orders.parquet")
+
+    result = import_directory(connection, folder)
+    stored = connection.sql("SELECT order_id, total FROM orders").fetchall()
+
+    assert result.rejects.select("line", "column_name", "value", "reason").rows() == [
+        (1, "total", "1e+300", "expected a value <= 1000000000000"),
+        (2, "total", "inf", "expected a finite number"),
+        (3, "total", "NaN", "expected a finite number"),
+    ]
+    assert stored == [("o4", 12.5)]
+
+
+def test_features_finite_from_accepted_amounts(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    files = dict(BASE_FILES)
+    files["menu_items.csv"] += (
+        "m5,r1,Calzone,,1000000000000,\nm6,r1,Lasagne,,1000000000000,\n"
+    )
+    files["orders.csv"] += (
+        "o4,u1,r1,2026-02-04,1e308,\n"
+        "o5,u1,r1,2026-02-05,1e308,\n"
+        "o6,u2,r1,2026-02-06,1000000000000,\n"
+        "o7,u2,r1,2026-02-07,1000000000000,\n"
+    )
+    result = import_directory(connection, write_files(tmp_path / "in", files))
+    tables = feature_tables(connection)
+    activity = tables["user_activity"].sort("user_id")
+
+    for name, table in tables.items():
+        assert non_finite_columns(table) == [], name
+    assert activity["user_avg_order_value"].to_list() == pytest.approx(
+        [9.5, (20.5 + 2e12) / 3, 33.5]
+    )
+    assert result.rejects.select("line", "column_name").rows() == [
+        (5, "total"),
+        (6, "total"),
+    ]
+
+
+def test_list_values_lowercased_once(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # r0 is stored as imports stored it before list values were lower-cased.
+    # It equals the file's row once the stored values are cleaned too.
+    connection.execute(
+        "INSERT INTO restaurants (restaurant_id, name, cuisines) "
+        "VALUES ('r0', 'Old Place', ['Pizza', 'pizza'])"
+    )
+    files = {
+        "restaurants.csv": (
+            "restaurant_id,name,cuisines\n"
+            "r0,Old Place,Pizza|pizza\n"
+            "r1,Pizza Nova,Pizza|pizza| PIZZA |Italian\n"
+            "r2,Taqueria,Mexican|mexican\n"
+        ),
+        "users.csv": "user_id,liked_cuisines\nu1,Thai|THAI|thai food|Thai Food\n",
+    }
+
+    result = import_directory(connection, write_files(tmp_path / "in", files))
+    cuisines = connection.sql(
+        "SELECT restaurant_id, cuisines FROM restaurants ORDER BY 1"
+    ).fetchall()
+    liked = connection.sql("SELECT liked_cuisines FROM users").fetchall()
+
+    assert cuisines == [
+        ("r0", ["Pizza", "pizza"]),
+        ("r1", ["pizza", "italian"]),
+        ("r2", ["mexican"]),
+    ]
+    assert liked == [(["thai", "thai food"],)]
+    assert result.rejects.is_empty()
+    assert result.tables["restaurants"].unchanged == 1
+
+
+def test_cuisine_case_counts_once_across_restaurants(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    files = {
+        "users.csv": "user_id,city,liked_cuisines\nu1,Lyon,PIZZA\n",
+        "restaurants.csv": (
+            "restaurant_id,name,city,latitude,longitude,cuisines\n"
+            "r1,Pizza Nova,Lyon,45.76,4.83,Pizza\n"
+            "r2,Da Marco,Lyon,45.76,4.83,pizza\n"
+            "r3,Sushi Ya,Lyon,45.76,4.83,sushi\n"
+        ),
+        "orders.csv": (
+            "order_id,user_id,restaurant_id,ordered_at\n"
+            "o1,u1,r1,2026-02-01\no2,u1,r2,2026-02-02\n"
+        ),
+    }
+    import_directory(connection, write_files(tmp_path / "in", files))
+    tables = feature_tables(connection)
+    taste = tables["user_cuisine"].row(0, named=True)
+    restaurants = join_entity_tables(tables, RESTAURANT).sort("restaurant_id")
+    similarity = similarity_scores(restaurants.row(0, named=True), restaurants)
+    pairs = pair_features(
+        join_entity_tables(tables, USER).join(restaurants, how="cross")
+    )
+
+    assert taste["user_cuisine_names"] == ["pizza"]
+    assert taste["user_cuisine_shares"] == [1.0]
+    assert taste["user_cuisine_diversity"] == 1.0
+    # r1 and r2 differ only in the case of their cuisine, which weighs 3.
+    assert similarity[1] - similarity[2] == 3.0
+    assert pairs["declared_cuisine_match"].to_list() == [1, 1, 0]
+    assert pairs["cuisine_affinity"].to_list() == [1.0, 1.0, 0.0]
+
+
+def test_text_line_breaks_become_spaces(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    files = {
+        "users.csv": 'user_id,city\nu1,"Saint-\nÉtienne"\n',
+        "restaurants.csv": (
+            "restaurant_id,name,city,cuisines\n"
+            'r1,"Pizza\r\n  Nova","\tLyon ","fast\nfood|Fast Food"\n'
+            "r2,Bar\tCentral,Lyon\u2028Part-Dieu,\n"
+        ),
+        "menu_items.csv": (
+            "menu_item_id,restaurant_id,name,description\n"
+            'm1,r1,"Margherita\nspecial","Tomato,\n\tmozzarella"\n'
+        ),
+    }
+
+    result = import_directory(connection, write_files(tmp_path / "in", files))
+    restaurants = connection.sql(
+        "SELECT name, city, cuisines FROM restaurants ORDER BY restaurant_id"
+    ).fetchall()
+    city = connection.sql("SELECT city FROM users").fetchall()
+    item = connection.sql("SELECT name, description FROM menu_items").fetchall()
+
+    assert restaurants == [
+        ("Pizza Nova", "Lyon", ["fast food"]),
+        ("Bar Central", "Lyon Part-Dieu", []),
+    ]
+    assert city == [("Saint- Étienne",)]
+    assert item == [("Margherita special", "Tomato,\n\tmozzarella")]
+    assert result.rejects.is_empty()
+
+
+def test_control_characters_rejected(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    files = {
+        "restaurants.csv": (
+            "restaurant_id,name,city,cuisines\n"
+            "r1,Nul\x00Bar,Lyon,\n"
+            "r2,Red,Esc\x1b[31mLyon,\n"
+            "r3,Bell,Lyon,thai\x07|vietnamese\n"
+            "r4,Grill,Lyon,\n"
+            "r5,C1\x9bcode,Lyon,\n"
+        ),
+        "menu_items.csv": (
+            "menu_item_id,restaurant_id,name,description\n"
+            "m1,r4,Steak,rare\x7f\n"
+            'm2,r4,Fries,"line\nbreak\tand tab"\n'
+        ),
+    }
+
+    result = import_directory(connection, write_files(tmp_path / "in", files))
+    rejects = result.rejects.select("line", "column_name", "value", "reason")
+    restaurants = connection.sql("SELECT restaurant_id FROM restaurants").fetchall()
+    items = connection.sql("SELECT menu_item_id FROM menu_items").fetchall()
+
+    assert rejects.rows() == [
+        (2, "name", "Nul\x00Bar", TEXT_REASON),
+        (3, "city", "Esc\x1b[31mLyon", TEXT_REASON),
+        (4, "cuisines", "thai\x07|vietnamese", TEXT_REASON),
+        (6, "name", "C1\x9bcode", TEXT_REASON),
+        (2, "description", "rare\x7f", TEXT_REASON),
+    ]
+    assert restaurants == [("r4",)]
+    assert items == [("m2",)]
+    assert describe_reject(result.rejects.row(0, named=True)) == (
+        "restaurants.csv line 2, column name, value 'Nul\\x00Bar': " + TEXT_REASON
+    )
