@@ -40,13 +40,16 @@ from features.feast_store import (
     RESTAURANT_VIEWS,
     USER_VIEWS,
     OnlineReader,
+    error_line,
+    hide_secrets,
+    hide_url_password,
     materializing_message,
     materializing_views,
     open_store,
 )
 from features.paths import VarPaths
 from features.schema import ORDERS, RESTAURANT_ID, RESTAURANTS, USER_ID, USERS
-from features.store import connect
+from features.store import StoreLockedError, connect
 from features.transforms import VEGETARIAN_DIETS
 from models.explain import cuisine_name
 from models.ranker import LightGBMRanker
@@ -104,6 +107,11 @@ class UnknownRestaurantError(KeyError):
 
 class ModelLoadError(ValueError):
     """The current model's files exist but cannot be loaded or served."""
+
+
+class StoreBusyError(RuntimeError):
+    """A reload found the store locked by another process, such as an import,
+    after waiting for it; retrying later can succeed."""
 
 
 @dataclass(frozen=True)
@@ -186,8 +194,13 @@ class Recommender:
         Raises:
             ModelNotFoundError: no current model; the old state stays.
             ModelLoadError: the current model's files are invalid, its
-                features are not in the online store, or the store or the
-                online store cannot be read. The old state stays.
+                features are not in the online store, or the store, the
+                online store or the Feast registry cannot be read. The
+                message is one line, and the error it replaces is its cause.
+                The old state stays.
+            StoreBusyError: another process still held the store's lock
+                after the wait of :func:`features.store.connect`. The old
+                state stays.
         """
         with self._reload_lock:
             try:
@@ -204,14 +217,19 @@ class Recommender:
                     raise ModelLoadError(msg)
             except (ModelNotFoundError, ModelLoadError):
                 raise
-            except Exception as error:
-                # The store and the online store raise their own types (DuckDB,
-                # SQLite, Redis...); the old state stays either way.
+            except StoreLockedError as error:
                 msg = (
-                    f"cannot read the store or the online store: "
-                    f"{type(error).__name__}: {error}"
+                    f"the store {self.paths.store} is busy: another process, "
+                    "such as `recommender import` or `recommender features`, "
+                    "holds its lock; the loaded model and features stay, so "
+                    "retry the reload later"
                 )
-                raise ModelLoadError(msg) from error
+                raise StoreBusyError(msg) from error
+            except Exception as error:
+                # The store, the online store and the registry raise their own
+                # types (DuckDB, SQLite, Redis, SQLAlchemy...); the old state
+                # stays either way.
+                raise ModelLoadError(_read_failure(self.store, error)) from error
             self.store, self._online_file = store, online_file
             self._install(state)
         return None if state.metadata is None else state.metadata.version
@@ -753,6 +771,22 @@ def _online_file_id(store: FeatureStore) -> tuple[int, int] | None:
     except OSError:
         return None
     return status.st_dev, status.st_ino
+
+
+def _read_failure(store: FeatureStore, error: Exception) -> str:
+    """Return one line naming what a reload could not read and why.
+
+    SQLAlchemy, which Feast's SQL registry uses, adds the SQL statement, its
+    parameters and a link to its messages; only the driver's message is kept.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if isinstance(error, SQLAlchemyError):
+        registry = hide_url_password(str(store.config.registry.path))
+        source = f"the Feast registry {registry}"
+    else:
+        source = "the store or the online store"
+    return hide_secrets(f"cannot read {source}: {error_line(error)}")
 
 
 def _lost_features(state: _State) -> str | None:
