@@ -10,8 +10,10 @@ the user's features from the online store once and picks a strategy:
   ``features.pairs.pair_features``, the on-demand view the model was trained
   with), the model scores them, and restaurants without orders are placed by
   their content score (:func:`service.strategies.place_new_restaurants`).
-- ``content``: the user has no orders, or an anonymous caller declared
-  preferences; scored from cuisines, diet, budget, place and popularity.
+- ``content``: the user has no orders, an anonymous caller declared
+  preferences, or the user was added to the store after the last `features`
+  run (:mod:`service.store_profiles`); scored from cuisines, diet, budget,
+  place and popularity.
 - ``popularity``: nothing is known about the caller; ranked by past orders.
   When the online store cannot be read or no model is loaded, the list is by
   popularity in the requested or the user's city, marked ``degraded``. It
@@ -78,6 +80,7 @@ from service.schemas import (
 )
 from service.settings import Settings
 from service.shap_tables import ShapTables, checked_tables
+from service.store_profiles import StoredUser, read_stored_users
 from service.strategies import (
     VEGETARIAN,
     Filters,
@@ -137,6 +140,8 @@ class _State:
     # A user with orders whose features the online store held at this load,
     # read again to tell an emptied online store from a user without orders.
     probe_user: str | None
+    # Users of the store that the last `features` run left out, by id.
+    stored_users: dict[str, StoredUser]
 
     @property
     def restaurants(self) -> pl.DataFrame:
@@ -319,6 +324,7 @@ class Recommender:
                     "REPEATABLE (0)"
                 ).fetchall()
             ]
+            stored_users = read_stored_users(connection, self.paths.features)
         finally:
             connection.close()
         probe_user = next(
@@ -394,6 +400,7 @@ class Recommender:
             online,
             user_reader,
             probe_user,
+            stored_users,
         )
 
     def _with_stored_popularity(self, restaurants: pl.DataFrame) -> pl.DataFrame:
@@ -520,6 +527,21 @@ class Recommender:
                 state, rows, k, user_id, request_id, city, True, notes, vegetarian
             )
 
+        stored_user = None
+        if user["user_order_count"] is None:
+            stored_user = state.stored_users.get(user_id)
+        if stored_user is not None:
+            return self._recommend_stored(
+                state,
+                stored_user,
+                user_id,
+                rows,
+                k,
+                filters,
+                location,
+                request_id,
+                notes,
+            )
         if location is not None:
             user["user_latitude"], user["user_longitude"] = location
         order_count = user["user_order_count"]
@@ -567,6 +589,54 @@ class Recommender:
             False,
             notes,
             is_vegetarian(user),
+        )
+
+    def _recommend_stored(
+        self,
+        state: _State,
+        stored: StoredUser,
+        user_id: str,
+        rows: np.ndarray,
+        k: int,
+        filters: Filters,
+        location: tuple[float, float] | None,
+        request_id: str,
+        notes: list[ListNote],
+    ) -> RecommendationList:
+        """Rank for a user that the last `features` run left out, from the
+        profile the store has for them, as for a new caller who declares it.
+
+        The restaurants of their stored orders are left out, as a ranked
+        list leaves out past restaurants.
+        """
+        if not state.repeat_orders:
+            rows = state.catalogue.without(rows, stored.ordered)
+        if stored.declared:
+            reason = (
+                "so this list is ranked from the city, location, diet, budget "
+                "and liked cuisines the store has for them, not from their orders"
+            )
+        else:
+            reason = (
+                "and the store has no city, location, diet, budget or liked "
+                "cuisines for them"
+            )
+        notes.append(
+            ListNote(
+                code=NoteCode.PROFILE_FROM_STORE,
+                message=f"user {user_id} was added to the store after the last "
+                f"`recommender features` run, {reason}",
+            )
+        )
+        if stored.declared or location is not None or filters.diet is not None:
+            values = stored.preferences(location).user_row().row(0, named=True)
+            values[USER_ID] = user_id
+            ranked = rank_by_content(state.catalogue, values, rows, k)
+            return self._response(
+                state, ranked, k, user_id, request_id, Strategy.CONTENT, False, notes
+            )
+        return self._popular(
+            state, rows, k, user_id, request_id, filters.city, False, notes
         )
 
     def recommend_for_preferences(
