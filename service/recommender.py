@@ -80,7 +80,13 @@ from service.schemas import (
 )
 from service.settings import Settings
 from service.shap_tables import ShapTables, checked_tables
-from service.store_profiles import StoredUser, read_stored_users
+from service.store_profiles import (
+    StoredUser,
+    comparable_restaurants,
+    has_comparable_fields,
+    read_stored_restaurants,
+    read_stored_users,
+)
 from service.strategies import (
     VEGETARIAN,
     Filters,
@@ -142,6 +148,12 @@ class _State:
     probe_user: str | None
     # Users of the store that the last `features` run left out, by id.
     stored_users: dict[str, StoredUser]
+    # The columns that similar() compares, one row per restaurant in the
+    # catalogue's order, filled from the store where the online store lacks
+    # a restaurant.
+    comparable: pl.DataFrame
+    # Restaurants of the store without online features.
+    stored_restaurants: frozenset[str]
 
     @property
     def restaurants(self) -> pl.DataFrame:
@@ -344,6 +356,12 @@ class Recommender:
         reader = OnlineReader(store, RESTAURANT_VIEWS, RESTAURANT_ID)
         restaurants = reader.read(restaurant_ids)
         online = int(restaurants["restaurant_name"].is_not_null().sum())
+        stored_restaurants = restaurants.filter(pl.col("restaurant_name").is_null())[
+            RESTAURANT_ID
+        ].to_list()
+        comparable = comparable_restaurants(
+            restaurants, self._read_stored_restaurants(stored_restaurants)
+        )
         if online == 0 and restaurants.height > 0:
             restaurants = self._with_stored_popularity(restaurants)
         # Training keeps restaurants a user ordered from as candidates when
@@ -401,7 +419,22 @@ class Recommender:
             user_reader,
             probe_user,
             stored_users,
+            comparable,
+            frozenset(stored_restaurants),
         )
+
+    def _read_stored_restaurants(
+        self, restaurant_ids: list[str]
+    ) -> pl.DataFrame | None:
+        """Return what the store has of restaurants without online features,
+        for similar(), or None when there are none."""
+        if not restaurant_ids:
+            return None
+        connection = connect(self.paths.store, read_only=True)
+        try:
+            return read_stored_restaurants(connection, restaurant_ids)
+        finally:
+            connection.close()
 
     def _with_stored_popularity(self, restaurants: pl.DataFrame) -> pl.DataFrame:
         """Return ``restaurants`` with order counts and shares counted in
@@ -671,22 +704,49 @@ class Recommender:
             UnknownRestaurantError: the restaurant is not in the store.
         """
         state = self._state
-        anchor = state.restaurants.filter(pl.col(RESTAURANT_ID) == restaurant_id)
-        if anchor.height == 0:
+        restaurants = state.comparable
+        found = restaurants.filter(pl.col(RESTAURANT_ID) == restaurant_id)
+        if found.height == 0:
             raise UnknownRestaurantError(restaurant_id)
-        others = state.restaurants.filter(pl.col(RESTAURANT_ID) != restaurant_id)
-        scores = similarity_scores(anchor.row(0, named=True), others)
+        anchor = found.row(0, named=True)
+        notes = []
+        if not has_comparable_fields(anchor):
+            # Every score would be 0, which ranks by id alone.
+            notes.append(
+                ListNote(
+                    code=NoteCode.NOTHING_TO_COMPARE,
+                    message=f"restaurant {restaurant_id} has no cuisines, city, "
+                    "price level, location or menu, so no restaurant can be "
+                    "compared with it",
+                )
+            )
+            empty = Ranked(restaurant_ids=[], scores=[], reasons=[])
+            return self._response(
+                state, empty, k, None, request_id, Strategy.CONTENT, False, notes
+            )
+        if restaurant_id in state.stored_restaurants:
+            notes.append(
+                ListNote(
+                    code=NoteCode.RESTAURANT_FROM_STORE,
+                    message=f"restaurant {restaurant_id} has no features in the "
+                    "online store, so it is compared by the cuisines, city, "
+                    "price level, location and menu the store has for it; "
+                    "`recommender features` and a reload add its features",
+                )
+            )
+        others = restaurants.filter(pl.col(RESTAURANT_ID) != restaurant_id)
+        scores = similarity_scores(anchor, others)
         ids = others[RESTAURANT_ID].to_list()
         order = _best_first(ids, scores.tolist())
         top = others[order[:k]]
-        reasons = _similar_reasons(anchor.row(0, named=True), top)
+        reasons = _similar_reasons(anchor, top)
         ranked = Ranked(
             restaurant_ids=[ids[i] for i in order],
             scores=[float(scores[i]) for i in order],
             reasons=reasons + [[] for _ in range(max(0, len(order) - len(reasons)))],
         )
         return self._response(
-            state, ranked, k, None, request_id, Strategy.CONTENT, False
+            state, ranked, k, None, request_id, Strategy.CONTENT, False, notes
         )
 
     def _response(

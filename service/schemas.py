@@ -106,6 +106,8 @@ class NoteCode(StrEnum):
     NO_VEGETARIAN_MENUS = "no_vegetarian_menus"
     HISTORY_UNAVAILABLE = "history_unavailable"
     PROFILE_FROM_STORE = "profile_from_store"
+    RESTAURANT_FROM_STORE = "restaurant_from_store"
+    NOTHING_TO_COMPARE = "nothing_to_compare"
 
 
 class ListNote(BaseModel):
@@ -124,7 +126,11 @@ class ListNote(BaseModel):
             "`profile_from_store`: the user was added to the store after the "
             "last `recommender features` run, so the list is ranked from the "
             "profile the store has for them, as for a new caller's declared "
-            "preferences, or by popularity when the store has no profile."
+            "preferences, or by popularity when the store has no profile. "
+            "`restaurant_from_store`: the restaurant asked about has no online "
+            "features, so it is compared by the fields the store has for it. "
+            "`nothing_to_compare`: the restaurant asked about has no cuisines, "
+            "city, price level, location or menu, so no restaurant is listed."
         )
     )
     message: str = Field(description="The note as a sentence, with the numbers.")

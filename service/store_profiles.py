@@ -1,24 +1,27 @@
-"""Users that the store has and the online store lacks.
+"""Users and restaurants that the store has and the online store lacks.
 
-A user imported after the last `recommender features` run has no online
-features. The service reads what the store declares for them once per load,
-at start and at each reload, on the thread that loads the state. A request
-for them reads these copies in memory instead of the store, so it does not
-wait on a store that an import or a `features` run has locked. A user
-imported after that load is known after the next reload.
+A user or restaurant imported after the last `recommender features` run has
+no online features. The service reads what the store declares for them once
+per load, at start and at each reload, on the thread that loads the state.
+A request for them reads these copies in memory instead of the store, so it
+does not wait on a store that an import or a `features` run has locked. A
+user or restaurant imported after that load is known after the next reload.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
-from features.schema import ORDERS, RESTAURANT_ID, USER_ID
+from features.schema import MENU_ITEMS, ORDERS, RESTAURANT_ID, RESTAURANTS, USER_ID
 from features.schema import USERS as USERS_TABLE
 from features.transforms import VEGETARIAN_DIETS
+from features.vegetarian import PREDICTION_COLUMN, classify_menu
 from service.strategies import BUDGET_LEVELS, VEGETARIAN, Preferences
 
 logger = logging.getLogger(__name__)
@@ -28,6 +31,16 @@ logger = logging.getLogger(__name__)
 MAX_STORED_USERS = 10_000
 # The feature table that lists every user of the last `features` run.
 USER_PROFILE_TABLE = "user_profile"
+# The restaurant columns that similarity_scores compares, with their types
+# in the restaurant features.
+SIMILARITY_COLUMNS: dict[str, pl.DataType] = {
+    "restaurant_cuisines": pl.List(pl.String),
+    "restaurant_city": pl.String(),
+    "restaurant_latitude": pl.Float64(),
+    "restaurant_longitude": pl.Float64(),
+    "restaurant_price_level": pl.Int64(),
+    "restaurant_vegetarian_item_share": pl.Float64(),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,3 +165,81 @@ def read_stored_users(
         )
         for user_id, city, latitude, longitude, diet, liked, budget, _ in profiles
     }
+
+
+def read_stored_restaurants(
+    connection: duckdb.DuckDBPyConnection, restaurant_ids: Sequence[str]
+) -> pl.DataFrame:
+    """Return the :data:`SIMILARITY_COLUMNS` of ``restaurant_ids`` as the
+    store has them, one row per restaurant.
+
+    The vegetarian share of a menu is computed as the ``restaurant_menu``
+    feature table computes it: the share of items labelled vegetarian, or
+    classified so when unlabelled. It is null without menu items.
+    """
+    schema = {RESTAURANT_ID: pl.String(), **SIMILARITY_COLUMNS}
+    if not restaurant_ids:
+        return pl.DataFrame(schema=schema)
+    ids = list(restaurant_ids)
+    profiles = pl.DataFrame(
+        connection.execute(
+            f"SELECT {RESTAURANT_ID}, cuisines, city, latitude, longitude, "
+            f"price_level FROM {RESTAURANTS.name} "
+            f"WHERE {RESTAURANT_ID} IN (SELECT unnest(?::VARCHAR[]))",
+            [ids],
+        ).fetchall(),
+        schema={
+            name: dtype
+            for name, dtype in schema.items()
+            if name != "restaurant_vegetarian_item_share"
+        },
+        orient="row",
+    )
+    menu = pl.DataFrame(
+        connection.execute(
+            f"SELECT {RESTAURANT_ID}, name, description, is_vegetarian "
+            f"FROM {MENU_ITEMS.name} "
+            f"WHERE {RESTAURANT_ID} IN (SELECT unnest(?::VARCHAR[]))",
+            [ids],
+        ).fetchall(),
+        schema={
+            RESTAURANT_ID: pl.String(),
+            "name": pl.String(),
+            "description": pl.String(),
+            "is_vegetarian": pl.Boolean(),
+        },
+        orient="row",
+    )
+    shares = (
+        classify_menu(menu)
+        .group_by(RESTAURANT_ID)
+        .agg(pl.col(PREDICTION_COLUMN).mean().alias("restaurant_vegetarian_item_share"))
+    )
+    return profiles.join(shares, on=RESTAURANT_ID, how="left").select(
+        pl.col(name).cast(dtype) for name, dtype in schema.items()
+    )
+
+
+def comparable_restaurants(
+    restaurants: pl.DataFrame, stored: pl.DataFrame | None
+) -> pl.DataFrame:
+    """Return the :data:`SIMILARITY_COLUMNS` of ``restaurants`` (the
+    restaurant features, sorted by id), with the values of ``stored`` (from
+    :func:`read_stored_restaurants`) where the features are null."""
+    frame = restaurants.select(
+        RESTAURANT_ID,
+        *(pl.col(name).cast(dtype) for name, dtype in SIMILARITY_COLUMNS.items()),
+    )
+    if stored is None or stored.height == 0:
+        return frame
+    return frame.update(stored, on=RESTAURANT_ID, how="left")
+
+
+def has_comparable_fields(restaurant: dict[str, object]) -> bool:
+    """Return whether a row of :func:`comparable_restaurants` has any field
+    that similarity_scores compares."""
+    return any(
+        value not in (None, [])
+        for name, value in restaurant.items()
+        if name in SIMILARITY_COLUMNS
+    )

@@ -200,3 +200,54 @@ def test_user_added_after_load_needs_reload(var_dir: Path, tmp_path: Path) -> No
     assert reloaded.status_code == 200
     assert after["strategy"] == "content"
     assert "profile_from_store" in _codes(after)
+
+
+def test_added_restaurant_similar_scored(client: TestClient) -> None:
+    body = client.get("/v1/restaurants/RNEW/similar", params={"k": 5}).json()
+    scores = [item["score"] for item in body["recommendations"]]
+
+    assert body["strategy"] == "content"
+    assert _codes(body) == ["restaurant_from_store"]
+    assert len(scores) == 5
+    assert scores[0] > 0
+    assert scores == sorted(scores, reverse=True)
+    # Fast food and cafeteria, in Cuernavaca: 135021 (Subway) shares both
+    # the cuisine and the city.
+    assert body["recommendations"][0]["reasons"] == [
+        "Also Fast food",
+        "Also in Cuernavaca",
+    ]
+
+
+def test_added_restaurant_similar_as_after_features(
+    client: TestClient, var_dir: Path, tmp_path: Path
+) -> None:
+    before = client.get("/v1/restaurants/RNEW/similar", params={"k": 200}).json()
+    copy = tmp_path / "var"
+    shutil.copytree(var_dir, copy)
+    build_features(VarPaths(copy), FEATURE_REPO, RANKER_CONFIG)
+    settings = Settings(var_dir=copy, max_k=200)
+    with TestClient(create_app(settings)) as test_client:
+        after = test_client.get(
+            "/v1/restaurants/RNEW/similar", params={"k": 200}
+        ).json()
+
+    assert _codes(before) == ["fewer_than_k", "restaurant_from_store"]
+    assert _codes(after) == ["fewer_than_k"]
+    assert before["recommendations"] == after["recommendations"]
+
+
+def test_restaurant_without_fields_similar(client: TestClient) -> None:
+    body = client.get("/v1/restaurants/RBARE/similar", params={"k": 5}).json()
+
+    assert body["recommendations"] == []
+    assert _codes(body) == ["fewer_than_k", "nothing_to_compare"]
+
+
+def test_added_restaurant_among_similar(client: TestClient) -> None:
+    body = client.get("/v1/restaurants/135021/similar", params={"k": 200}).json()
+    scores = {item["restaurant_id"]: item["score"] for item in body["recommendations"]}
+
+    assert _codes(body) == ["fewer_than_k"]
+    assert scores["RNEW"] > 0
+    assert scores["RBARE"] == 0
