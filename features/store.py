@@ -40,6 +40,11 @@ LOCK_RETRY_MAX_SECONDS = 0.5
 logger = logging.getLogger(__name__)
 
 
+class StoreLockedError(ValueError):
+    """Another process still held a conflicting lock on the store when
+    :func:`connect` stopped waiting."""
+
+
 def connect(
     path: Path, *, read_only: bool = False, lock_wait: float = LOCK_WAIT_SECONDS
 ) -> duckdb.DuckDBPyConnection:
@@ -52,8 +57,9 @@ def connect(
 
     Raises:
         FileNotFoundError: ``read_only`` and no store at ``path``.
-        ValueError: the file is not a store, or is still locked after
-            ``lock_wait`` seconds.
+        StoreLockedError: the store is still locked after ``lock_wait``
+            seconds.
+        ValueError: the file is not a store.
     """
     if read_only and not path.exists():
         msg = f"store not found: {path}; run `recommender data` first"
@@ -78,6 +84,8 @@ def connect(
             first_line = str(error).splitlines()[0]
             waited = f" (tried for {lock_wait:g} s)" if locked and lock_wait else ""
             msg = f"cannot open store {path}{waited}: {first_line}"
+            if locked:
+                raise StoreLockedError(msg) from error
             raise ValueError(msg) from error
     if not read_only:
         for table in ALL_TABLES:

@@ -39,7 +39,12 @@ from service.feedback import (
 )
 from service.logs import JSON_LOGS_ENV, use_json_logs
 from service.metrics import MetricsMiddleware, render_metrics
-from service.recommender import ModelLoadError, Recommender, UnknownRestaurantError
+from service.recommender import (
+    ModelLoadError,
+    Recommender,
+    StoreBusyError,
+    UnknownRestaurantError,
+)
 from service.request_checks import DECIMAL_NUMBER, WHOLE_NUMBER, CheckedRoute
 from service.schemas import (
     Diet,
@@ -83,6 +88,10 @@ def _open_feedback_log(settings: Settings) -> FeedbackLog | None:
         return None
 
 
+# Seconds a client is asked to wait (Retry-After) before it repeats a reload
+# that found the store locked. The reload itself waited
+# features.store.LOCK_WAIT_SECONDS for the lock.
+RELOAD_BUSY_RETRY_SECONDS = 10
 # How often each worker looks for a reload done by another worker, in seconds.
 RELOAD_POLL_SECONDS = 1.0
 # Maximum wait, in seconds, before a worker retries a reload that failed
@@ -445,7 +454,7 @@ def create_app(
             "/v1/admin/reload",
             summary="Load the current model and restaurant features again",
             dependencies=[Depends(check_token)],
-            responses={401: {"model": ErrorResponse}, 409: {"model": ErrorResponse}},
+            responses={status: {"model": ErrorResponse} for status in (401, 409, 503)},
         )
         def reload(
             request: Request,
@@ -453,11 +462,28 @@ def create_app(
         ) -> dict[str, str | None]:
             try:
                 version = recommender.reload()
+            except StoreBusyError as error:
+                # A lock held by an import or a `features` run ends, so the
+                # client may retry, unlike the lasting problems below.
+                logger.warning(
+                    "reload failed, model %s stays loaded: %s (%s)",
+                    recommender.model_version,
+                    error,
+                    error.__cause__,
+                )
+                raise HTTPException(
+                    status_code=503,
+                    detail=str(error),
+                    headers={"Retry-After": str(RELOAD_BUSY_RETRY_SECONDS)},
+                ) from None
             except (ModelNotFoundError, ModelLoadError) as error:
+                # The detail is one line, and the log keeps the full error that
+                # caused it, such as a registry's SQL statement.
                 logger.error(
                     "reload failed, model %s stays loaded: %s",
                     recommender.model_version,
                     error,
+                    exc_info=error.__cause__,
                 )
                 raise HTTPException(status_code=409, detail=str(error)) from None
             # The other workers of `serve --workers N` follow the signal.

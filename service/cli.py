@@ -393,8 +393,9 @@ def _load_for_serving(
         check_features_current(paths.features, paths.store, args.feature_repo)
     except ValueError as error:
         logger.warning(
-            "%s. Until then the service knows only the users and "
-            "restaurants of the online store",
+            "%s. Until then the service serves the features of the online "
+            "store, and of the users and restaurants added to the store since "
+            "that run it reads only what the store declares",
             error,
         )
     return recommender

@@ -10,8 +10,10 @@ the user's features from the online store once and picks a strategy:
   ``features.pairs.pair_features``, the on-demand view the model was trained
   with), the model scores them, and restaurants without orders are placed by
   their content score (:func:`service.strategies.place_new_restaurants`).
-- ``content``: the user has no orders, or an anonymous caller declared
-  preferences; scored from cuisines, diet, budget, place and popularity.
+- ``content``: the user has no orders, an anonymous caller declared
+  preferences, or the user was added to the store after the last `features`
+  run (:mod:`service.store_profiles`); scored from cuisines, diet, budget,
+  place and popularity.
 - ``popularity``: nothing is known about the caller; ranked by past orders.
   When the online store cannot be read or no model is loaded, the list is by
   popularity in the requested or the user's city, marked ``degraded``. It
@@ -40,13 +42,16 @@ from features.feast_store import (
     RESTAURANT_VIEWS,
     USER_VIEWS,
     OnlineReader,
+    error_line,
+    hide_secrets,
+    hide_url_password,
     materializing_message,
     materializing_views,
     open_store,
 )
 from features.paths import VarPaths
 from features.schema import ORDERS, RESTAURANT_ID, RESTAURANTS, USER_ID, USERS
-from features.store import connect
+from features.store import StoreLockedError, connect
 from features.transforms import VEGETARIAN_DIETS
 from models.explain import cuisine_name
 from models.ranker import LightGBMRanker
@@ -75,6 +80,13 @@ from service.schemas import (
 )
 from service.settings import Settings
 from service.shap_tables import ShapTables, checked_tables
+from service.store_profiles import (
+    StoredUser,
+    comparable_restaurants,
+    has_comparable_fields,
+    read_stored_restaurants,
+    read_stored_users,
+)
 from service.strategies import (
     VEGETARIAN,
     Filters,
@@ -106,6 +118,11 @@ class ModelLoadError(ValueError):
     """The current model's files exist but cannot be loaded or served."""
 
 
+class StoreBusyError(RuntimeError):
+    """A reload found the store locked by another process, such as an import,
+    after waiting for it; retrying later can succeed."""
+
+
 @dataclass(frozen=True)
 class _State:
     """The state a request reads: the model (None when it failed to load) and
@@ -129,6 +146,14 @@ class _State:
     # A user with orders whose features the online store held at this load,
     # read again to tell an emptied online store from a user without orders.
     probe_user: str | None
+    # Users of the store that the last `features` run left out, by id.
+    stored_users: dict[str, StoredUser]
+    # The columns that similar() compares, one row per restaurant in the
+    # catalogue's order, filled from the store where the online store lacks
+    # a restaurant.
+    comparable: pl.DataFrame
+    # Restaurants of the store without online features.
+    stored_restaurants: frozenset[str]
 
     @property
     def restaurants(self) -> pl.DataFrame:
@@ -186,8 +211,13 @@ class Recommender:
         Raises:
             ModelNotFoundError: no current model; the old state stays.
             ModelLoadError: the current model's files are invalid, its
-                features are not in the online store, or the store or the
-                online store cannot be read. The old state stays.
+                features are not in the online store, or the store, the
+                online store or the Feast registry cannot be read. The
+                message is one line, and the error it replaces is its cause.
+                The old state stays.
+            StoreBusyError: another process still held the store's lock
+                after the wait of :func:`features.store.connect`. The old
+                state stays.
         """
         with self._reload_lock:
             try:
@@ -204,14 +234,19 @@ class Recommender:
                     raise ModelLoadError(msg)
             except (ModelNotFoundError, ModelLoadError):
                 raise
-            except Exception as error:
-                # The store and the online store raise their own types (DuckDB,
-                # SQLite, Redis...); the old state stays either way.
+            except StoreLockedError as error:
                 msg = (
-                    f"cannot read the store or the online store: "
-                    f"{type(error).__name__}: {error}"
+                    f"the store {self.paths.store} is busy: another process, "
+                    "such as `recommender import` or `recommender features`, "
+                    "holds its lock; the loaded model and features stay, so "
+                    "retry the reload later"
                 )
-                raise ModelLoadError(msg) from error
+                raise StoreBusyError(msg) from error
+            except Exception as error:
+                # The store, the online store and the registry raise their own
+                # types (DuckDB, SQLite, Redis, SQLAlchemy...); the old state
+                # stays either way.
+                raise ModelLoadError(_read_failure(self.store, error)) from error
             self.store, self._online_file = store, online_file
             self._install(state)
         return None if state.metadata is None else state.metadata.version
@@ -301,6 +336,7 @@ class Recommender:
                     "REPEATABLE (0)"
                 ).fetchall()
             ]
+            stored_users = read_stored_users(connection, self.paths.features)
         finally:
             connection.close()
         probe_user = next(
@@ -320,6 +356,12 @@ class Recommender:
         reader = OnlineReader(store, RESTAURANT_VIEWS, RESTAURANT_ID)
         restaurants = reader.read(restaurant_ids)
         online = int(restaurants["restaurant_name"].is_not_null().sum())
+        stored_restaurants = restaurants.filter(pl.col("restaurant_name").is_null())[
+            RESTAURANT_ID
+        ].to_list()
+        comparable = comparable_restaurants(
+            restaurants, self._read_stored_restaurants(stored_restaurants)
+        )
         if online == 0 and restaurants.height > 0:
             restaurants = self._with_stored_popularity(restaurants)
         # Training keeps restaurants a user ordered from as candidates when
@@ -376,7 +418,23 @@ class Recommender:
             online,
             user_reader,
             probe_user,
+            stored_users,
+            comparable,
+            frozenset(stored_restaurants),
         )
+
+    def _read_stored_restaurants(
+        self, restaurant_ids: list[str]
+    ) -> pl.DataFrame | None:
+        """Return what the store has of restaurants without online features,
+        for similar(), or None when there are none."""
+        if not restaurant_ids:
+            return None
+        connection = connect(self.paths.store, read_only=True)
+        try:
+            return read_stored_restaurants(connection, restaurant_ids)
+        finally:
+            connection.close()
 
     def _with_stored_popularity(self, restaurants: pl.DataFrame) -> pl.DataFrame:
         """Return ``restaurants`` with order counts and shares counted in
@@ -502,6 +560,21 @@ class Recommender:
                 state, rows, k, user_id, request_id, city, True, notes, vegetarian
             )
 
+        stored_user = None
+        if user["user_order_count"] is None:
+            stored_user = state.stored_users.get(user_id)
+        if stored_user is not None:
+            return self._recommend_stored(
+                state,
+                stored_user,
+                user_id,
+                rows,
+                k,
+                filters,
+                location,
+                request_id,
+                notes,
+            )
         if location is not None:
             user["user_latitude"], user["user_longitude"] = location
         order_count = user["user_order_count"]
@@ -551,6 +624,54 @@ class Recommender:
             is_vegetarian(user),
         )
 
+    def _recommend_stored(
+        self,
+        state: _State,
+        stored: StoredUser,
+        user_id: str,
+        rows: np.ndarray,
+        k: int,
+        filters: Filters,
+        location: tuple[float, float] | None,
+        request_id: str,
+        notes: list[ListNote],
+    ) -> RecommendationList:
+        """Rank for a user that the last `features` run left out, from the
+        profile the store has for them, as for a new caller who declares it.
+
+        The restaurants of their stored orders are left out, as a ranked
+        list leaves out past restaurants.
+        """
+        if not state.repeat_orders:
+            rows = state.catalogue.without(rows, stored.ordered)
+        if stored.declared:
+            reason = (
+                "so this list is ranked from the city, location, diet, budget "
+                "and liked cuisines the store has for them, not from their orders"
+            )
+        else:
+            reason = (
+                "and the store has no city, location, diet, budget or liked "
+                "cuisines for them"
+            )
+        notes.append(
+            ListNote(
+                code=NoteCode.PROFILE_FROM_STORE,
+                message=f"user {user_id} was added to the store after the last "
+                f"`recommender features` run, {reason}",
+            )
+        )
+        if stored.declared or location is not None or filters.diet is not None:
+            values = stored.preferences(location).user_row().row(0, named=True)
+            values[USER_ID] = user_id
+            ranked = rank_by_content(state.catalogue, values, rows, k)
+            return self._response(
+                state, ranked, k, user_id, request_id, Strategy.CONTENT, False, notes
+            )
+        return self._popular(
+            state, rows, k, user_id, request_id, filters.city, False, notes
+        )
+
     def recommend_for_preferences(
         self,
         preferences: Preferences,
@@ -583,22 +704,49 @@ class Recommender:
             UnknownRestaurantError: the restaurant is not in the store.
         """
         state = self._state
-        anchor = state.restaurants.filter(pl.col(RESTAURANT_ID) == restaurant_id)
-        if anchor.height == 0:
+        restaurants = state.comparable
+        found = restaurants.filter(pl.col(RESTAURANT_ID) == restaurant_id)
+        if found.height == 0:
             raise UnknownRestaurantError(restaurant_id)
-        others = state.restaurants.filter(pl.col(RESTAURANT_ID) != restaurant_id)
-        scores = similarity_scores(anchor.row(0, named=True), others)
+        anchor = found.row(0, named=True)
+        notes = []
+        if not has_comparable_fields(anchor):
+            # Every score would be 0, which ranks by id alone.
+            notes.append(
+                ListNote(
+                    code=NoteCode.NOTHING_TO_COMPARE,
+                    message=f"restaurant {restaurant_id} has no cuisines, city, "
+                    "price level, location or menu, so no restaurant can be "
+                    "compared with it",
+                )
+            )
+            empty = Ranked(restaurant_ids=[], scores=[], reasons=[])
+            return self._response(
+                state, empty, k, None, request_id, Strategy.CONTENT, False, notes
+            )
+        if restaurant_id in state.stored_restaurants:
+            notes.append(
+                ListNote(
+                    code=NoteCode.RESTAURANT_FROM_STORE,
+                    message=f"restaurant {restaurant_id} has no features in the "
+                    "online store, so it is compared by the cuisines, city, "
+                    "price level, location and menu the store has for it; "
+                    "`recommender features` and a reload add its features",
+                )
+            )
+        others = restaurants.filter(pl.col(RESTAURANT_ID) != restaurant_id)
+        scores = similarity_scores(anchor, others)
         ids = others[RESTAURANT_ID].to_list()
         order = _best_first(ids, scores.tolist())
         top = others[order[:k]]
-        reasons = _similar_reasons(anchor.row(0, named=True), top)
+        reasons = _similar_reasons(anchor, top)
         ranked = Ranked(
             restaurant_ids=[ids[i] for i in order],
             scores=[float(scores[i]) for i in order],
             reasons=reasons + [[] for _ in range(max(0, len(order) - len(reasons)))],
         )
         return self._response(
-            state, ranked, k, None, request_id, Strategy.CONTENT, False
+            state, ranked, k, None, request_id, Strategy.CONTENT, False, notes
         )
 
     def _response(
@@ -753,6 +901,22 @@ def _online_file_id(store: FeatureStore) -> tuple[int, int] | None:
     except OSError:
         return None
     return status.st_dev, status.st_ino
+
+
+def _read_failure(store: FeatureStore, error: Exception) -> str:
+    """Return one line naming what a reload could not read and why.
+
+    SQLAlchemy, which Feast's SQL registry uses, adds the SQL statement, its
+    parameters and a link to its messages; only the driver's message is kept.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if isinstance(error, SQLAlchemyError):
+        registry = hide_url_password(str(store.config.registry.path))
+        source = f"the Feast registry {registry}"
+    else:
+        source = "the store or the online store"
+    return hide_secrets(f"cannot read {source}: {error_line(error)}")
 
 
 def _lost_features(state: _State) -> str | None:

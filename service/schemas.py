@@ -105,11 +105,15 @@ class NoteCode(StrEnum):
     FEWER_THAN_K = "fewer_than_k"
     NO_VEGETARIAN_MENUS = "no_vegetarian_menus"
     HISTORY_UNAVAILABLE = "history_unavailable"
+    PROFILE_FROM_STORE = "profile_from_store"
+    RESTAURANT_FROM_STORE = "restaurant_from_store"
+    NOTHING_TO_COMPARE = "nothing_to_compare"
 
 
 class ListNote(BaseModel):
-    """A reason a list is shorter than ``k``, or a source a degraded list could
-    not read."""
+    """A reason a list is shorter than ``k``, a source a degraded list could
+    not read, or data that a list took from the store because the online
+    store lacks it."""
 
     code: NoteCode = Field(
         description=(
@@ -118,7 +122,15 @@ class ListNote(BaseModel):
             "restaurant's menu shows a vegetarian dish, so the filter keeps none "
             "(the UCI data has no menus). "
             "`history_unavailable`: a degraded list could not read the user's "
-            "past orders, so it may contain restaurants they ordered from."
+            "past orders, so it may contain restaurants they ordered from. "
+            "`profile_from_store`: the user was added to the store after the "
+            "last `recommender features` run, so the list is ranked from the "
+            "profile the store has for them, as for a new caller's declared "
+            "preferences, or by popularity when the store has no profile. "
+            "`restaurant_from_store`: the restaurant asked about has no online "
+            "features, so it is compared by the fields the store has for it. "
+            "`nothing_to_compare`: the restaurant asked about has no cuisines, "
+            "city, price level, location or menu, so no restaurant is listed."
         )
     )
     message: str = Field(description="The note as a sentence, with the numbers.")
@@ -187,8 +199,10 @@ class RecommendationList(BaseModel):
     notes: list[ListNote] = Field(
         default_factory=list,
         description=(
-            "Why the list is shorter than `k` or empty, and what a degraded list "
-            "could not take into account; empty for a full list."
+            "Why the list is shorter than `k` or empty, what a degraded list "
+            "could not take into account, and what the list read from the store "
+            "because the online store lacks it; empty for a full list from the "
+            "online features."
         ),
     )
 

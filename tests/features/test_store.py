@@ -24,7 +24,14 @@ from features.schema import (
     RESTAURANTS,
     USERS,
 )
-from features.store import connect, fingerprint, read_table, replace_all, table_counts
+from features.store import (
+    StoreLockedError,
+    connect,
+    fingerprint,
+    read_table,
+    replace_all,
+    table_counts,
+)
 
 IMPORTED_AT = datetime(2024, 5, 1, 12, 0, 0)
 
@@ -447,7 +454,7 @@ def test_connect_gives_up_after_wait(tmp_path: Path) -> None:
     path = tmp_path / "store.duckdb"
     connect(path).close()
 
-    with _locked(path, hold_seconds=30.0), pytest.raises(ValueError) as raised:
+    with _locked(path, hold_seconds=30.0), pytest.raises(StoreLockedError) as raised:
         connect(path, read_only=True, lock_wait=0.3)
 
     assert str(raised.value).startswith(f"cannot open store {path} (tried for 0.3 s): ")

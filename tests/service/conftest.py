@@ -79,6 +79,41 @@ def _served(
         thread.join(timeout=10)
 
 
+# Holds the write lock of the store named by its argument, as an import does,
+# after it prints "ready", until it is killed.
+_LOCK_HOLDER = """
+import sys, time
+import duckdb
+connection = duckdb.connect(sys.argv[1])
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+@contextmanager
+def _store_locked(path: Path) -> Iterator[None]:
+    """Hold the write lock of the store at ``path`` in another process."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _LOCK_HOLDER, str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "ready"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.fixture
+def store_locked() -> Callable[[Path], AbstractContextManager[None]]:
+    """Return the context manager that holds a store's write lock in
+    another process."""
+    return _store_locked
+
+
 @pytest.fixture
 def serve_in_thread() -> Callable[..., AbstractContextManager[int]]:
     """Return the context manager that serves a var folder in a thread."""

@@ -177,11 +177,14 @@ def test_client_gone_mid_body_is_not_500(
             time.sleep(0.5)
         time.sleep(0.5)
         exposition = httpx2.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    # The counters are the process's, so other modules' requests to other
+    # routes are left out.
     posts = [
         line
         for line in exposition.splitlines()
         if line.startswith("recommender_http_requests_total{")
         and 'method="POST"' in line
+        and 'route="/v1/recommendations"' in line
     ]
 
     assert len(posts) == 1
@@ -445,6 +448,30 @@ def test_reload_without_online_table_is_409(
         "cannot read the store or the online store: OperationalError: no such table"
     )
     assert after == before
+
+
+def test_reload_locked_store_is_503(
+    pipeline_var_dir: Path,
+    tmp_path: Path,
+    store_locked: Callable[[Path], AbstractContextManager[None]],
+) -> None:
+    var_dir = _var_copy(pipeline_var_dir, tmp_path)
+    settings = Settings(var_dir=var_dir, admin_token="reload-token")
+    auth = {"Authorization": "Bearer reload-token"}
+
+    with TestClient(create_app(settings)) as test_client:
+        with store_locked(var_dir / "store.duckdb"):
+            busy = test_client.post("/v1/admin/reload", headers=auth)
+        reloaded = test_client.post("/v1/admin/reload", headers=auth)
+
+    assert busy.status_code == 503
+    assert busy.headers["Retry-After"] == "10"
+    assert busy.json() == {
+        "detail": f"the store {var_dir / 'store.duckdb'} is busy: another "
+        "process, such as `recommender import` or `recommender features`, holds "
+        "its lock; the loaded model and features stay, so retry the reload later"
+    }
+    assert reloaded.status_code == 200
 
 
 def test_reload_after_view_removed_is_409(

@@ -1,0 +1,253 @@
+"""Users and restaurants added to the store after the last `features` run.
+
+The module's var folder contains the UCI data with menus for two Cuernavaca
+restaurants, features and a model. Then a vegetarian user, a user without a
+profile, an order of the vegetarian and two restaurants are imported
+without running `features` again, so the online store lacks them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from features.paths import FEATURE_REPO, RANKER_CONFIG, UCI_DATA_DIR, VarPaths
+from features.store import LOCK_WAIT_SECONDS
+from service.app import create_app
+from service.cli import main
+from service.pipeline import build_features, import_data, train
+from service.settings import Settings
+from service.strategies import Filters, Preferences
+
+pytestmark = pytest.mark.slow
+
+TOKEN = "reload-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+# The most ordered restaurant of Cuernavaca in the UCI data (10 ratings),
+# given a menu of meat and fish only.
+MEAT_ONLY = "132768"
+# Rated by the imported vegetarian.
+ORDERED = "135088"
+# The UCI data has 130 restaurants, and the module adds two.
+ALL_RESTAURANTS = 132
+
+MENUS_BEFORE_FEATURES = """menu_item_id,restaurant_id,name,price,is_vegetarian
+M1,132768,Coctel de camaron,120,false
+M2,132768,Filete de pescado,150,false
+M3,135021,Veggie Delite,60,true
+M4,135021,Pollo teriyaki,70,false
+"""
+USERS_AFTER = """user_id,city,latitude,longitude,diet,liked_cuisines,budget
+UVEG,Cuernavaca,18.92,-99.23,vegetarian,cafeteria,low
+UBARE,,,,,,
+"""
+ORDERS_AFTER = """order_id,user_id,restaurant_id,rating
+OVEG1,UVEG,135088,2
+"""
+RESTAURANTS_AFTER = """restaurant_id,name,city,latitude,longitude,cuisines,price_level
+RNEW,Casa Nueva,Cuernavaca,18.93,-99.22,fast_food|cafeteria,1
+RBARE,Sin Datos,,,,,
+"""
+MENUS_AFTER = """menu_item_id,restaurant_id,name,price
+N1,RNEW,Ensalada de nopales,50
+N2,RNEW,Tacos de pollo,60
+N3,RNEW,Sopa de verduras,40
+"""
+
+
+def _import(var_dir: Path, folder: Path, files: dict[str, str]) -> None:
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    assert main(["--var-dir", str(var_dir), "import", str(folder)]) == 0
+
+
+@pytest.fixture(scope="module")
+def var_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("added_after_features")
+    var = root / "var"
+    paths = VarPaths(var)
+    import_data(paths, UCI_DATA_DIR)
+    _import(var, root / "menus", {"menu_items.csv": MENUS_BEFORE_FEATURES})
+    build_features(paths, FEATURE_REPO, RANKER_CONFIG)
+    train(paths, RANKER_CONFIG, FEATURE_REPO)
+    _import(
+        var,
+        root / "after",
+        {
+            "users.csv": USERS_AFTER,
+            "orders.csv": ORDERS_AFTER,
+            "restaurants.csv": RESTAURANTS_AFTER,
+            "menu_items.csv": MENUS_AFTER,
+        },
+    )
+    return var
+
+
+@pytest.fixture(scope="module")
+def client(var_dir: Path) -> Iterator[TestClient]:
+    settings = Settings(var_dir=var_dir, max_k=200, admin_token=TOKEN)
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def _ids(body: dict[str, object]) -> list[str]:
+    items = body["recommendations"]
+    assert isinstance(items, list)
+    return [item["restaurant_id"] for item in items]
+
+
+def _codes(body: dict[str, object]) -> list[str]:
+    notes = body["notes"]
+    assert isinstance(notes, list)
+    return [note["code"] for note in notes]
+
+
+def test_added_vegetarian_gets_content(client: TestClient) -> None:
+    body = client.get("/v1/users/UVEG/recommendations", params={"k": 200}).json()
+    listed = _ids(body)
+
+    assert body["strategy"] == "content"
+    assert body["degraded"] is False
+    assert "profile_from_store" in _codes(body)
+    assert len(listed) == ALL_RESTAURANTS - 1
+    assert ORDERED not in listed
+    # Meat-only restaurants come after every other one.
+    assert listed[-1] == MEAT_ONLY
+
+
+# The stored location, and San Luis Potosi, 300 km from it, given in the
+# request in place of it.
+@pytest.mark.parametrize("location", [(18.92, -99.23), (22.15, -100.98)])
+def test_added_user_as_declared_preferences(
+    client: TestClient, location: tuple[float, float]
+) -> None:
+    latitude, longitude = location
+    body = client.get(
+        "/v1/users/UVEG/recommendations",
+        params={"k": 200, "latitude": latitude, "longitude": longitude},
+    ).json()
+    recommender = client.app.state.recommender
+    declared = Preferences(
+        latitude=latitude,
+        longitude=longitude,
+        city="Cuernavaca",
+        diet="vegetarian",
+        liked_cuisines=("cafeteria",),
+        budget="low",
+    )
+    expected = recommender.recommend_for_preferences(declared, 200, Filters())
+    expected_items = [
+        (item.restaurant_id, item.score)
+        for item in expected.recommendations
+        if item.restaurant_id != ORDERED
+    ]
+
+    listed = [
+        (item["restaurant_id"], item["score"]) for item in body["recommendations"]
+    ]
+    assert body["strategy"] == "content"
+    assert listed == expected_items
+
+
+def test_added_user_without_profile(client: TestClient) -> None:
+    body = client.get("/v1/users/UBARE/recommendations", params={"k": 3}).json()
+    unknown = client.get("/v1/users/nobody/recommendations", params={"k": 3}).json()
+
+    assert body["strategy"] == "popularity"
+    assert _codes(body) == ["profile_from_store"]
+    assert _ids(body) == _ids(unknown)
+    assert unknown["notes"] == []
+
+
+def test_added_user_served_while_store_locked(
+    client: TestClient,
+    var_dir: Path,
+    store_locked: Callable[[Path], AbstractContextManager[None]],
+) -> None:
+    before = client.get("/v1/users/UVEG/recommendations", params={"k": 5}).json()
+    with store_locked(var_dir / "store.duckdb"):
+        started = time.monotonic()
+        during = client.get("/v1/users/UVEG/recommendations", params={"k": 5}).json()
+        elapsed = time.monotonic() - started
+
+    assert during["strategy"] == "content"
+    assert _ids(during) == _ids(before)
+    assert elapsed < LOCK_WAIT_SECONDS
+
+
+def test_user_added_after_load_needs_reload(var_dir: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "var"
+    shutil.copytree(var_dir, copy)
+    settings = Settings(var_dir=copy, admin_token=TOKEN)
+    with TestClient(create_app(settings)) as test_client:
+        _import(
+            copy,
+            tmp_path / "later",
+            {"users.csv": "user_id,city\nULATE,Cuernavaca\n"},
+        )
+        before = test_client.get("/v1/users/ULATE/recommendations").json()
+        reloaded = test_client.post("/v1/admin/reload", headers=AUTH)
+        after = test_client.get("/v1/users/ULATE/recommendations").json()
+
+    assert before["strategy"] == "popularity"
+    assert reloaded.status_code == 200
+    assert after["strategy"] == "content"
+    assert "profile_from_store" in _codes(after)
+
+
+def test_added_restaurant_similar_scored(client: TestClient) -> None:
+    body = client.get("/v1/restaurants/RNEW/similar", params={"k": 5}).json()
+    scores = [item["score"] for item in body["recommendations"]]
+
+    assert body["strategy"] == "content"
+    assert _codes(body) == ["restaurant_from_store"]
+    assert len(scores) == 5
+    assert scores[0] > 0
+    assert scores == sorted(scores, reverse=True)
+    # Fast food and cafeteria, in Cuernavaca: 135021 (Subway) shares both
+    # the cuisine and the city.
+    assert body["recommendations"][0]["reasons"] == [
+        "Also Fast food",
+        "Also in Cuernavaca",
+    ]
+
+
+def test_added_restaurant_similar_as_after_features(
+    client: TestClient, var_dir: Path, tmp_path: Path
+) -> None:
+    before = client.get("/v1/restaurants/RNEW/similar", params={"k": 200}).json()
+    copy = tmp_path / "var"
+    shutil.copytree(var_dir, copy)
+    build_features(VarPaths(copy), FEATURE_REPO, RANKER_CONFIG)
+    settings = Settings(var_dir=copy, max_k=200)
+    with TestClient(create_app(settings)) as test_client:
+        after = test_client.get(
+            "/v1/restaurants/RNEW/similar", params={"k": 200}
+        ).json()
+
+    assert _codes(before) == ["fewer_than_k", "restaurant_from_store"]
+    assert _codes(after) == ["fewer_than_k"]
+    assert before["recommendations"] == after["recommendations"]
+
+
+def test_restaurant_without_fields_similar(client: TestClient) -> None:
+    body = client.get("/v1/restaurants/RBARE/similar", params={"k": 5}).json()
+
+    assert body["recommendations"] == []
+    assert _codes(body) == ["fewer_than_k", "nothing_to_compare"]
+
+
+def test_added_restaurant_among_similar(client: TestClient) -> None:
+    body = client.get("/v1/restaurants/135021/similar", params={"k": 200}).json()
+    scores = {item["restaurant_id"]: item["score"] for item in body["recommendations"]}
+
+    assert _codes(body) == ["fewer_than_k"]
+    assert scores["RNEW"] > 0
+    assert scores["RBARE"] == 0
