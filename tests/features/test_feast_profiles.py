@@ -20,7 +20,6 @@ import duckdb
 import polars as pl
 import psycopg
 import pytest
-import redis
 from fastapi.testclient import TestClient
 from feast.errors import ProjectNotFoundException
 from psycopg import sql
@@ -39,6 +38,7 @@ from features.feast_store import (
     open_store,
     remove_project,
 )
+from features.online_read import redis_client
 from features.paths import (
     EMBEDDED,
     FEATURE_REPO,
@@ -47,6 +47,7 @@ from features.paths import (
     UCI_DATA_DIR,
     VarPaths,
 )
+from features.redis_resp import RedisAddress
 from features.schema import RESTAURANT_ID, USER_ID
 from features.synthetic import WorldConfig
 from service.app import create_app
@@ -66,12 +67,6 @@ def _setting(name: str) -> str:
 
 def _registry_url() -> URL:
     return make_url(_setting(REGISTRY_URL_ENV))
-
-
-def _redis_address() -> tuple[str, int]:
-    # Feast's format: "host:port" followed by ",option=value" pairs.
-    host, _, port = _setting(REDIS_ENV).split(",")[0].partition(":")
-    return host, int(port or 6379)
 
 
 def _libpq_url(url: URL, database: str | None = None) -> str:
@@ -189,8 +184,8 @@ def test_values_live_in_redis(var_dir: Path, project: str) -> None:
             for view in RESTAURANT_VIEWS
         ]
     ).n_unique()
-    host, port = _redis_address()
-    client = redis.Redis(host=host, port=port)
+    # The database and credentials of the connection string, as Feast uses.
+    client = redis_client(RedisAddress.parse(_setting(REDIS_ENV)), 5.0)
     try:
         # Feast's Redis key is the serialized entity key followed by the project.
         keys = sum(1 for _ in client.scan_iter(match=f"*{project}", count=1000))
