@@ -74,7 +74,7 @@ features: setup ## Build feature tables, feast apply, materialize, prune dropped
 train: setup ## Train the LightGBM ranker and make it the current model
 	$(RECOMMENDER) train
 
-evaluate: setup ## Models on SPLITS splits (default 5), segment analysis, audits (exit 4 if one fails); writes reports/ in VAR_DIR
+evaluate: setup ## Models on SPLITS splits (default 5), segment analysis, audits (Error 4 if one fails); writes reports/ in VAR_DIR
 	$(RECOMMENDER) evaluate$(SPLITS_OPTION)
 
 serve: setup ## Serve the API on HOST:PORT (default 127.0.0.1:8000)

@@ -405,7 +405,7 @@ def test_help_lists_splits() -> None:
     assert result.returncode == 0
     assert (
         "  evaluate   Models on SPLITS splits (default 5), segment analysis, audits "
-        "(exit 4 if one fails); writes reports/ in VAR_DIR"
+        "(Error 4 if one fails); writes reports/ in VAR_DIR"
     ) in lines
     assert (
         "  run        Set up, import, build features, train, evaluate (SPLITS), "
