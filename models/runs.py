@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from models.tracking import (
+    AUDITS_TAG,
     HEADLINE_TAG,
     KIND_TAG,
     SEGMENT_PREFIX,
@@ -35,6 +36,9 @@ class RunSummary:
     feature_service: str
     headline_metric: str | None
     headline_value: float | None
+    # The outcome of an evaluation's audits, such as "1 failed, 0 not
+    # measured, 6 passed"; empty for a training run.
+    audits: str = ""
 
 
 def list_runs(uri: str, max_runs: int = 20) -> list[RunSummary]:
@@ -62,8 +66,9 @@ def list_runs(uri: str, max_runs: int = 20) -> list[RunSummary]:
 def format_runs(runs: list[RunSummary]) -> str:
     """Format runs as a Markdown table."""
     lines = [
-        "| run id | kind | start time (UTC) | feature service | headline metric |",
-        "| --- | --- | --- | --- | --- |",
+        "| run id | kind | start time (UTC) | feature service | headline metric "
+        "| audits |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for run in runs:
         headline = ""
@@ -72,7 +77,7 @@ def format_runs(runs: list[RunSummary]) -> str:
         started = run.start_time.strftime("%Y-%m-%d %H:%M:%S")
         lines.append(
             f"| {run.run_id} | {run.kind} | {started} | {run.feature_service} "
-            f"| {headline} |"
+            f"| {headline} | {run.audits} |"
         )
     return "\n".join(lines)
 
@@ -131,6 +136,7 @@ def _summarize(run: Run) -> RunSummary:
         feature_service=run.data.params.get("feature_service", ""),
         headline_metric=headline,
         headline_value=run.data.metrics.get(headline) if headline else None,
+        audits=run.data.tags.get(AUDITS_TAG, ""),
     )
 
 

@@ -47,6 +47,13 @@ TRAIN = "train"
 EVALUATE = "evaluate"
 KIND_TAG = "kind"
 HEADLINE_TAG = "headline_metric"
+# The outcome of an evaluation's release audits, such as "2 failed, 5 passed",
+# and the failed audits by name and segment.
+AUDITS_TAG = "audits"
+FAILED_AUDITS_TAG = "failed_audits"
+AUDIT_STATUSES = ("failed", "not_measured", "passed")
+# The longest tag value MLflow 3.17 accepts (MAX_TAG_VAL_LENGTH).
+_MAX_TAG_LENGTH = 8000
 
 # The numbers of ModelMetadata.training logged as metrics, when present. Its
 # seed and min_rating are settings, logged as params from the config.
@@ -144,7 +151,43 @@ def evaluation_metrics(report: Mapping[str, Any]) -> dict[str, float]:
         if isinstance(report.get(key), Mapping):
             metrics.update(flatten_metrics(report[key], prefix))
     metrics.update(flatten_metrics(_numbers(report)))
+    audits = _audits(report)
+    if audits is not None:
+        for status in AUDIT_STATUSES:
+            count = sum(audit.get("status") == status for audit in audits)
+            metrics[f"audits.{status}"] = float(count)
     return metrics
+
+
+def audit_tags(report: Mapping[str, Any]) -> dict[str, str]:
+    """Return the tags that record an evaluation's release audits: the count
+    of each outcome, and the failed audits as ``name (segment)``, or no tags
+    when the report has no audit results."""
+    audits = _audits(report)
+    if audits is None:
+        return {}
+    counts = [
+        f"{sum(audit.get('status') == status for audit in audits)} "
+        f"{status.replace('_', ' ')}"
+        for status in AUDIT_STATUSES
+    ]
+    failed = ", ".join(
+        f"{audit.get('name')} ({audit.get('segment')})"
+        for audit in audits
+        if audit.get("status") == "failed"
+    )
+    if len(failed) > _MAX_TAG_LENGTH:
+        failed = failed[: _MAX_TAG_LENGTH - 3] + "..."
+    return {AUDITS_TAG: ", ".join(counts), FAILED_AUDITS_TAG: failed or "none"}
+
+
+def _audits(report: Mapping[str, Any]) -> list[Mapping[str, Any]] | None:
+    analysis = report.get("analysis")
+    if not isinstance(analysis, Mapping) or not isinstance(
+        analysis.get("audits"), list
+    ):
+        return None
+    return list(analysis["audits"])
 
 
 def split_metrics(split: Mapping[str, Any]) -> dict[str, float]:
@@ -260,6 +303,7 @@ def log_evaluation(
             "git_commit": report.get("git_commit"),
             "git_dirty": report.get("git_dirty"),
             HEADLINE_TAG: next(iter(metrics), None),
+            **audit_tags(report),
         }
         _log_batches(client, run_id, metrics, _evaluation_params(report), tags)
         for split in report["splits"]:

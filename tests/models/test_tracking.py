@@ -19,7 +19,7 @@ from models.cutoffs import CutoffSettings
 from models.evaluate import write_report
 from models.ranker import LightGBMRanker, RankerConfig
 from models.registry import ModelMetadata, load_current, save_model
-from models.runs import compare_runs, list_runs
+from models.runs import compare_runs, format_runs, list_runs
 from models.tracking import (
     EVALUATE,
     TrackingError,
@@ -392,6 +392,80 @@ def test_list_runs_latest_first(
     assert runs[0].headline_value == 0.375
     assert runs[1].headline_value == 0.5
     assert runs[1].feature_service == "ranker_test"
+
+
+def _audit(name: str, segment: str, status: str) -> dict[str, Any]:
+    return {"name": name, "segment": segment, "status": status}
+
+
+def audited_report() -> dict[str, Any]:
+    """A report whose audits are one failure, one not measured and two passes."""
+    return {
+        **make_report((0.25, 0.5), segment_mean=0.75),
+        "analysis": {
+            "audits": [
+                _audit("vegetarian_ndcg", "vegetarian", "failed"),
+                _audit("cold_start_ndcg", "cold_start", "passed"),
+                _audit("pizza_only_ndcg", "pizza_only", "not_measured"),
+                _audit("city_floor", "city=Lyon", "passed"),
+            ]
+        },
+    }
+
+
+def test_evaluation_audit_counts(uri: str) -> None:
+    run_id = start_run(uri, EVALUATE, "evaluate ranker_test")
+    log_evaluation(uri, run_id, audited_report(), [])
+
+    metrics = MlflowClient(uri).get_run(run_id).data.metrics
+
+    assert metrics["audits.failed"] == 1.0
+    assert metrics["audits.not_measured"] == 1.0
+    assert metrics["audits.passed"] == 2.0
+
+
+def test_evaluation_audit_tags(uri: str) -> None:
+    run_id = start_run(uri, EVALUATE, "evaluate ranker_test")
+    log_evaluation(uri, run_id, audited_report(), [])
+
+    tags = MlflowClient(uri).get_run(run_id).data.tags
+
+    assert tags["audits"] == "1 failed, 1 not measured, 2 passed"
+    assert tags["failed_audits"] == "vegetarian_ndcg (vegetarian)"
+    # The headline stays the ranker's first metric, not an audit count.
+    assert tags["headline_metric"] == "lightgbm_ranker.ndcg_at_10.mean"
+
+
+def test_list_runs_shows_audits(
+    uri: str, tmp_path: Path, ranker: LightGBMRanker
+) -> None:
+    train_run(uri, tmp_path, ranker, make_metadata("v1", 80, 0.5))
+    run_id = start_run(uri, EVALUATE, "evaluate ranker_test")
+    log_evaluation(uri, run_id, audited_report(), [])
+
+    runs = list_runs(uri)
+    table = format_runs(runs).splitlines()
+
+    assert [run.audits for run in runs] == ["1 failed, 1 not measured, 2 passed", ""]
+    assert table[0].endswith("| headline metric | audits |")
+    assert table[2].endswith("| 1 failed, 1 not measured, 2 passed |")
+    assert table[3].endswith("| validation_ndcg = 0.5000 |  |")
+
+
+def test_compare_audit_counts(uri: str, tmp_path: Path) -> None:
+    passing = {
+        **audited_report(),
+        "analysis": {"audits": [_audit("vegetarian_ndcg", "vegetarian", "passed")]},
+    }
+    run_a = start_run(uri, EVALUATE, "evaluate ranker_test")
+    log_evaluation(uri, run_a, passing, [])
+    run_b = start_run(uri, EVALUATE, "evaluate ranker_test")
+    log_evaluation(uri, run_b, audited_report(), [])
+
+    lines = compare_runs(uri, run_a, run_b).splitlines()
+
+    assert "| audits.failed | 0 | 1 | +1 |" in lines
+    assert "| audits.passed | 1 | 2 | +1 |" in lines
 
 
 def test_list_runs_missing_store(tmp_path: Path) -> None:
