@@ -172,24 +172,38 @@ def test_client_gone_mid_body_is_not_500(
         b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
     )
     with caplog.at_level("ERROR"), serve_in_thread(pipeline_var_dir) as port:
+        metrics_url = f"http://127.0.0.1:{port}/metrics"
+        before = _recommendation_posts(httpx2.get(metrics_url, timeout=10).text)
         with socket.create_connection(("127.0.0.1", port)) as client:
             client.sendall(head + b'{"k":')
             time.sleep(0.5)
         time.sleep(0.5)
-        exposition = httpx2.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
-    # The counters are the process's, so other modules' requests to other
-    # routes are left out.
-    posts = [
-        line
-        for line in exposition.splitlines()
-        if line.startswith("recommender_http_requests_total{")
-        and 'method="POST"' in line
-        and 'route="/v1/recommendations"' in line
-    ]
+        after = _recommendation_posts(httpx2.get(metrics_url, timeout=10).text)
+    # The counters are the process's, so requests of other modules count
+    # too, and only the change is compared.
+    added = {
+        status: count - before.get(status, 0.0)
+        for status, count in after.items()
+        if count != before.get(status, 0.0)
+    }
 
-    assert len(posts) == 1
-    assert 'status="400"' in posts[0]
+    assert added == {"400": 1.0}
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
+
+
+def _recommendation_posts(exposition: str) -> dict[str, float]:
+    """Return the count of `POST /v1/recommendations` requests per status in
+    a Prometheus exposition."""
+    counts = {}
+    for line in exposition.splitlines():
+        if not line.startswith("recommender_http_requests_total{"):
+            continue
+        if 'method="POST"' not in line or 'route="/v1/recommendations"' not in line:
+            continue
+        status = re.search(r'status="(\d+)"', line)
+        assert status is not None, line
+        counts[status.group(1)] = float(line.rsplit(" ", 1)[1])
+    return counts
 
 
 def test_healthz_answers_head(client: TestClient) -> None:
