@@ -716,6 +716,58 @@ def test_empty_online_store_not_ready(
     assert scores == sorted(scores, reverse=True)
 
 
+def test_empty_online_store_filters_by_store(
+    pipeline_var_dir: Path, tmp_path: Path
+) -> None:
+    var_dir = _var_copy(pipeline_var_dir, tmp_path)
+    _empty_online_store(var_dir)
+    rated = _rated_by(var_dir, "U1077")
+    home = _in_city_of(var_dir, "U1077")
+    with store.connect(var_dir / "store.duckdb", read_only=True) as db:
+        cuernavaca = {
+            row[0]
+            for row in db.execute(
+                "SELECT restaurant_id FROM restaurants WHERE city = 'Cuernavaca'"
+            ).fetchall()
+        }
+        bars = {
+            row[0]
+            for row in db.execute(
+                "SELECT restaurant_id FROM restaurants "
+                "WHERE list_contains(cuisines, 'bar')"
+            ).fetchall()
+        }
+    settings = Settings(var_dir=var_dir, max_k=200)
+
+    with TestClient(create_app(settings)) as test_client:
+        lists = {
+            name: test_client.get(
+                "/v1/users/U1077/recommendations", params={"k": 200, **params}
+            ).json()
+            for name, params in [
+                ("home", {}),
+                ("city", {"city": "cuernavaca"}),
+                ("no_bars", {"exclude_cuisines": "bar"}),
+            ]
+        }
+    listed = {
+        name: {item["restaurant_id"] for item in body["recommendations"]}
+        for name, body in lists.items()
+    }
+
+    # Without restaurant features online, the lists are by popularity counted
+    # in the store, and filtered by the cities and cuisines the store has.
+    for body in lists.values():
+        assert body["degraded"] is True
+        assert body["strategy"] == "popularity"
+    assert cuernavaca
+    assert bars
+    assert listed["home"] == home - rated
+    assert listed["city"] == cuernavaca - rated
+    assert listed["no_bars"]
+    assert not listed["no_bars"] & bars
+
+
 def test_reload_refuses_empty_online_store(
     pipeline_var_dir: Path, tmp_path: Path
 ) -> None:
