@@ -91,12 +91,7 @@ class StoreFrames:
         order_items: pl.DataFrame,
     ) -> StoreFrames:
         """Classify the menu items and count each order's vegetarian items."""
-        menu = classify_menu(
-            menu_items.with_columns(
-                pl.col(MENU_ITEM_ID, RESTAURANT_ID).cast(pl.String),
-                pl.col("price").cast(pl.Float64),
-            )
-        )
+        menu = classified_menu(menu_items)
         items = order_items.with_columns(
             pl.col(ORDER_ID, MENU_ITEM_ID).cast(pl.String),
             pl.col("quantity").cast(pl.Int64),
@@ -117,6 +112,18 @@ class StoreFrames:
             menu_items=menu,
             orders=orders.join(per_order, on=ORDER_ID, how="left"),
         )
+
+
+def classified_menu(menu_items: pl.DataFrame) -> pl.DataFrame:
+    """Return the store's ``menu_items`` rows with ids as strings, prices as
+    floats and the vegetarian prediction of
+    :func:`features.vegetarian.classify_menu`, as the menu features read them."""
+    return classify_menu(
+        menu_items.with_columns(
+            pl.col(MENU_ITEM_ID, RESTAURANT_ID).cast(pl.String),
+            pl.col("price").cast(pl.Float64),
+        )
+    )
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 Start-up loads the current model and every restaurant's features (from the
 Feast online store) into memory as one immutable state, with the arrays a
-request reads prepared from them (:mod:`service.catalogue`). A request reads
+request reads prepared from them (:mod:`service.catalogue`). A restaurant the
+online store lacks gets its profile and menu features computed from the store
+(:mod:`service.store_profiles`) and no order counts. A request reads
 the user's features from the online store once and picks a strategy:
 
 - ``ranker``: the user has orders. Pair features of every candidate are
@@ -86,6 +88,7 @@ from service.store_profiles import (
     has_comparable_fields,
     read_stored_restaurants,
     read_stored_users,
+    with_stored_restaurants,
 )
 from service.strategies import (
     VEGETARIAN,
@@ -148,9 +151,8 @@ class _State:
     probe_user: str | None
     # Users of the store that the last `features` run left out, by id.
     stored_users: dict[str, StoredUser]
-    # The columns that similar() compares, one row per restaurant in the
-    # catalogue's order, filled from the store where the online store lacks
-    # a restaurant.
+    # The columns of the catalogue's frame that similar() compares, in the
+    # catalogue's order.
     comparable: pl.DataFrame
     # Restaurants of the store without online features.
     stored_restaurants: frozenset[str]
@@ -359,9 +361,10 @@ class Recommender:
         stored_restaurants = restaurants.filter(pl.col("restaurant_name").is_null())[
             RESTAURANT_ID
         ].to_list()
-        comparable = comparable_restaurants(
-            restaurants, self._read_stored_restaurants(stored_restaurants)
-        )
+        # Every list and filter reads the restaurants' profile and menu from
+        # this one frame, so those the online store lacks take them from the
+        # store, as the next `features` run would compute them.
+        restaurants = self._with_stored_restaurants(restaurants, stored_restaurants)
         if online == 0 and restaurants.height > 0:
             restaurants = self._with_stored_popularity(restaurants)
         # Training keeps restaurants a user ordered from as candidates when
@@ -419,22 +422,24 @@ class Recommender:
             user_reader,
             probe_user,
             stored_users,
-            comparable,
+            comparable_restaurants(restaurants),
             frozenset(stored_restaurants),
         )
 
-    def _read_stored_restaurants(
-        self, restaurant_ids: list[str]
-    ) -> pl.DataFrame | None:
-        """Return what the store has of restaurants without online features,
-        for similar(), or None when there are none."""
+    def _with_stored_restaurants(
+        self, restaurants: pl.DataFrame, restaurant_ids: list[str]
+    ) -> pl.DataFrame:
+        """Return ``restaurants`` with the profile and menu features of
+        ``restaurant_ids``, which lack online features, computed from the
+        store (:func:`service.store_profiles.read_stored_restaurants`)."""
         if not restaurant_ids:
-            return None
+            return restaurants
         connection = connect(self.paths.store, read_only=True)
         try:
-            return read_stored_restaurants(connection, restaurant_ids)
+            stored = read_stored_restaurants(connection, restaurant_ids)
         finally:
             connection.close()
+        return with_stored_restaurants(restaurants, stored)
 
     def _with_stored_popularity(self, restaurants: pl.DataFrame) -> pl.DataFrame:
         """Return ``restaurants`` with order counts and shares counted in

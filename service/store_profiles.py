@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -20,8 +21,13 @@ import polars as pl
 
 from features.schema import MENU_ITEMS, ORDERS, RESTAURANT_ID, RESTAURANTS, USER_ID
 from features.schema import USERS as USERS_TABLE
-from features.transforms import VEGETARIAN_DIETS
-from features.vegetarian import PREDICTION_COLUMN, classify_menu
+from features.transforms import (
+    FEATURE_TABLES,
+    VEGETARIAN_DIETS,
+    Snapshot,
+    StoreFrames,
+    classified_menu,
+)
 from service.strategies import BUDGET_LEVELS, VEGETARIAN, Preferences
 
 logger = logging.getLogger(__name__)
@@ -31,6 +37,11 @@ logger = logging.getLogger(__name__)
 MAX_STORED_USERS = 10_000
 # The feature table that lists every user of the last `features` run.
 USER_PROFILE_TABLE = "user_profile"
+# The restaurant feature tables computed from the store's restaurants and
+# menu_items rows alone. The other restaurant tables count orders, so a
+# restaurant without online features has none of their values until the
+# next `recommender features` run.
+STORE_RESTAURANT_TABLES = ("restaurant_profile", "restaurant_menu")
 # The restaurant columns that similarity_scores compares, with their types
 # in the restaurant features.
 SIMILARITY_COLUMNS: dict[str, pl.DataType] = {
@@ -170,69 +181,76 @@ def read_stored_users(
 def read_stored_restaurants(
     connection: duckdb.DuckDBPyConnection, restaurant_ids: Sequence[str]
 ) -> pl.DataFrame:
-    """Return the :data:`SIMILARITY_COLUMNS` of ``restaurant_ids`` as the
-    store has them, one row per restaurant.
+    """Compute the :data:`STORE_RESTAURANT_TABLES` features of
+    ``restaurant_ids`` from their rows in the store's ``restaurants`` and
+    ``menu_items`` tables, one row per restaurant the store has.
 
-    The vegetarian share of a menu is computed as the ``restaurant_menu``
-    feature table computes it: the share of items labelled vegetarian, or
-    classified so when unlabelled. It is null without menu items.
+    The features come from the functions that `recommender features` computes
+    these tables with, so a restaurant gets the values the next run gives
+    it: the vegetarian share of its menu is the share of items labelled
+    vegetarian, or classified so when unlabelled, and a menu shows
+    vegetarian options when that share is above 0.
     """
-    schema = {RESTAURANT_ID: pl.String(), **SIMILARITY_COLUMNS}
-    if not restaurant_ids:
-        return pl.DataFrame(schema=schema)
     ids = list(restaurant_ids)
-    profiles = pl.DataFrame(
-        connection.execute(
-            f"SELECT {RESTAURANT_ID}, cuisines, city, latitude, longitude, "
-            f"price_level FROM {RESTAURANTS.name} "
-            f"WHERE {RESTAURANT_ID} IN (SELECT unnest(?::VARCHAR[]))",
-            [ids],
-        ).fetchall(),
-        schema={
-            name: dtype
-            for name, dtype in schema.items()
-            if name != "restaurant_vegetarian_item_share"
-        },
-        orient="row",
+    restaurants = connection.sql(
+        f"SELECT {', '.join(RESTAURANTS.column_names)} FROM {RESTAURANTS.name} "
+        f"WHERE {RESTAURANT_ID} IN (SELECT unnest(?::VARCHAR[])) "
+        f"ORDER BY {RESTAURANT_ID}",
+        params=[ids],
+    ).pl()
+    menu_items = connection.sql(
+        f"SELECT {', '.join(MENU_ITEMS.column_names)} FROM {MENU_ITEMS.name} "
+        f"WHERE {RESTAURANT_ID} IN (SELECT unnest(?::VARCHAR[]))",
+        params=[ids],
+    ).pl()
+    # The profile and menu tables read neither users, orders nor the cutoff.
+    frames = StoreFrames(
+        users=pl.DataFrame(),
+        restaurants=restaurants,
+        menu_items=classified_menu(menu_items),
+        orders=pl.DataFrame(),
     )
-    menu = pl.DataFrame(
-        connection.execute(
-            f"SELECT {RESTAURANT_ID}, name, description, is_vegetarian "
-            f"FROM {MENU_ITEMS.name} "
-            f"WHERE {RESTAURANT_ID} IN (SELECT unnest(?::VARCHAR[]))",
-            [ids],
-        ).fetchall(),
-        schema={
-            RESTAURANT_ID: pl.String(),
-            "name": pl.String(),
-            "description": pl.String(),
-            "is_vegetarian": pl.Boolean(),
-        },
-        orient="row",
-    )
-    shares = (
-        classify_menu(menu)
-        .group_by(RESTAURANT_ID)
-        .agg(pl.col(PREDICTION_COLUMN).mean().alias("restaurant_vegetarian_item_share"))
-    )
-    return profiles.join(shares, on=RESTAURANT_ID, how="left").select(
-        pl.col(name).cast(dtype) for name, dtype in schema.items()
-    )
+    snapshot = Snapshot(store=frames, orders=frames.orders, cutoff=datetime.now(UTC))
+    features = restaurants.select(RESTAURANT_ID)
+    for name in STORE_RESTAURANT_TABLES:
+        table = FEATURE_TABLES[name].compute(snapshot)
+        features = features.join(table, on=RESTAURANT_ID, how="left")
+    return features
 
 
-def comparable_restaurants(
-    restaurants: pl.DataFrame, stored: pl.DataFrame | None
+def with_stored_restaurants(
+    restaurants: pl.DataFrame, stored: pl.DataFrame
 ) -> pl.DataFrame:
+    """Return the restaurant features ``restaurants`` with the values of
+    ``stored`` (from :func:`read_stored_restaurants`) in the rows of its
+    restaurants, for the columns both frames have.
+
+    Row order and column types stay those of ``restaurants``. Each value of
+    ``stored`` that is not null replaces the one in ``restaurants``. Columns
+    of the tables that count orders, such as ``restaurant_order_count``, stay
+    as they are: null for a restaurant without online features, which the
+    catalogue counts as a restaurant without orders.
+    """
+    if stored.height == 0:
+        return restaurants
+    schema = restaurants.schema
+    columns = [
+        name for name in stored.columns if name in schema and name != RESTAURANT_ID
+    ]
+    values = stored.select(
+        RESTAURANT_ID, *(pl.col(name).cast(schema[name]) for name in columns)
+    )
+    return restaurants.update(values, on=RESTAURANT_ID, how="left")
+
+
+def comparable_restaurants(restaurants: pl.DataFrame) -> pl.DataFrame:
     """Return the :data:`SIMILARITY_COLUMNS` of ``restaurants`` (the
-    restaurant features, sorted by id), with the values of ``stored`` (from
-    :func:`read_stored_restaurants`) where the features are null."""
-    frame = restaurants.select(
+    restaurant features, sorted by id), in the types similarity_scores
+    reads."""
+    return restaurants.select(
         RESTAURANT_ID,
         *(pl.col(name).cast(dtype) for name, dtype in SIMILARITY_COLUMNS.items()),
     )
-    if stored is None or stored.height == 0:
-        return frame
-    return frame.update(stored, on=RESTAURANT_ID, how="left")
 
 
 def has_comparable_fields(restaurant: dict[str, object]) -> bool:

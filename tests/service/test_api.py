@@ -172,24 +172,38 @@ def test_client_gone_mid_body_is_not_500(
         b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
     )
     with caplog.at_level("ERROR"), serve_in_thread(pipeline_var_dir) as port:
+        metrics_url = f"http://127.0.0.1:{port}/metrics"
+        before = _recommendation_posts(httpx2.get(metrics_url, timeout=10).text)
         with socket.create_connection(("127.0.0.1", port)) as client:
             client.sendall(head + b'{"k":')
             time.sleep(0.5)
         time.sleep(0.5)
-        exposition = httpx2.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
-    # The counters are the process's, so other modules' requests to other
-    # routes are left out.
-    posts = [
-        line
-        for line in exposition.splitlines()
-        if line.startswith("recommender_http_requests_total{")
-        and 'method="POST"' in line
-        and 'route="/v1/recommendations"' in line
-    ]
+        after = _recommendation_posts(httpx2.get(metrics_url, timeout=10).text)
+    # The counters are the process's, so requests of other modules count
+    # too, and only the change is compared.
+    added = {
+        status: count - before.get(status, 0.0)
+        for status, count in after.items()
+        if count != before.get(status, 0.0)
+    }
 
-    assert len(posts) == 1
-    assert 'status="400"' in posts[0]
+    assert added == {"400": 1.0}
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
+
+
+def _recommendation_posts(exposition: str) -> dict[str, float]:
+    """Return the count of `POST /v1/recommendations` requests per status in
+    a Prometheus exposition."""
+    counts = {}
+    for line in exposition.splitlines():
+        if not line.startswith("recommender_http_requests_total{"):
+            continue
+        if 'method="POST"' not in line or 'route="/v1/recommendations"' not in line:
+            continue
+        status = re.search(r'status="(\d+)"', line)
+        assert status is not None, line
+        counts[status.group(1)] = float(line.rsplit(" ", 1)[1])
+    return counts
 
 
 def test_healthz_answers_head(client: TestClient) -> None:
@@ -700,6 +714,58 @@ def test_empty_online_store_not_ready(
     assert listed[0] == expected_first
     assert scores[0] > 0
     assert scores == sorted(scores, reverse=True)
+
+
+def test_empty_online_store_filters_by_store(
+    pipeline_var_dir: Path, tmp_path: Path
+) -> None:
+    var_dir = _var_copy(pipeline_var_dir, tmp_path)
+    _empty_online_store(var_dir)
+    rated = _rated_by(var_dir, "U1077")
+    home = _in_city_of(var_dir, "U1077")
+    with store.connect(var_dir / "store.duckdb", read_only=True) as db:
+        cuernavaca = {
+            row[0]
+            for row in db.execute(
+                "SELECT restaurant_id FROM restaurants WHERE city = 'Cuernavaca'"
+            ).fetchall()
+        }
+        bars = {
+            row[0]
+            for row in db.execute(
+                "SELECT restaurant_id FROM restaurants "
+                "WHERE list_contains(cuisines, 'bar')"
+            ).fetchall()
+        }
+    settings = Settings(var_dir=var_dir, max_k=200)
+
+    with TestClient(create_app(settings)) as test_client:
+        lists = {
+            name: test_client.get(
+                "/v1/users/U1077/recommendations", params={"k": 200, **params}
+            ).json()
+            for name, params in [
+                ("home", {}),
+                ("city", {"city": "cuernavaca"}),
+                ("no_bars", {"exclude_cuisines": "bar"}),
+            ]
+        }
+    listed = {
+        name: {item["restaurant_id"] for item in body["recommendations"]}
+        for name, body in lists.items()
+    }
+
+    # Without restaurant features online, the lists are by popularity counted
+    # in the store, and filtered by the cities and cuisines the store has.
+    for body in lists.values():
+        assert body["degraded"] is True
+        assert body["strategy"] == "popularity"
+    assert cuernavaca
+    assert bars
+    assert listed["home"] == home - rated
+    assert listed["city"] == cuernavaca - rated
+    assert listed["no_bars"]
+    assert not listed["no_bars"] & bars
 
 
 def test_reload_refuses_empty_online_store(
