@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from features.synthetic.config import MIN_DAYS, MIN_RESTAURANTS, MIN_USERS
 
@@ -20,6 +21,7 @@ __all__ = [
     "MIN_RESTAURANTS",
     "MIN_USERS",
     "add_world_options",
+    "check_reused_world",
     "float_above",
     "float_at_least",
     "int_at_least",
@@ -141,30 +143,90 @@ def add_world_options(
     restaurants: int,
     days: int,
     min_days: int = MIN_DAYS,
+    reusable: bool = False,
 ) -> None:
     """Add ``--users``, ``--restaurants`` and ``--days`` of a synthetic world,
-    with the minimums of ``WorldConfig.validate`` (``min_days`` may be higher)."""
+    with the minimums of ``WorldConfig.validate`` (``min_days`` may be higher).
+
+    With ``reusable``, each option is None unless given, so that a script
+    can compare it with a store it reuses, and the script fills in the
+    default shown in the help.
+    """
+    shown = {"users": users, "restaurants": restaurants, "days": days}
+    if reusable:
+        users_default: int | None = None
+        restaurants_default: int | None = None
+        days_default: int | None = None
+    else:
+        users_default, restaurants_default, days_default = users, restaurants, days
     parser.add_argument(
         "--users",
         type=int_at_least(MIN_USERS),
-        default=users,
+        default=users_default,
         help=f"users of the synthetic world, at least {MIN_USERS} "
-        "(default: %(default)s)",
+        f"(default: {shown['users']})",
     )
     parser.add_argument(
         "--restaurants",
         type=int_at_least(MIN_RESTAURANTS),
-        default=restaurants,
+        default=restaurants_default,
         help=f"restaurants of the synthetic world, at least {MIN_RESTAURANTS} "
-        "(default: %(default)s)",
+        f"(default: {shown['restaurants']})",
     )
     parser.add_argument(
         "--days",
         type=int_at_least(min_days),
-        default=days,
+        default=days_default,
         help=f"days of orders in the synthetic world, at least {min_days} "
-        "(default: %(default)s)",
+        f"(default: {shown['days']})",
     )
+
+
+def check_reused_world(store: Path, users: int | None, restaurants: int | None) -> None:
+    """Print the size of the world in an existing ``store``, which a benchmark
+    reuses, and stop when ``users`` or ``restaurants`` (None when the option
+    was not given) differ from it.
+
+    Raises:
+        SystemExit: a given size differs from the stored world's.
+    """
+    import duckdb
+
+    connection = duckdb.connect(str(store), read_only=True)
+    try:
+        counts = {
+            table: _count(connection, table)
+            for table in ("users", "restaurants", "orders")
+        }
+        span = connection.execute(
+            "SELECT min(ordered_at)::DATE, max(ordered_at)::DATE FROM orders"
+        ).fetchone()
+    finally:
+        connection.close()
+    for option, given, table in (
+        ("--users", users, "users"),
+        ("--restaurants", restaurants, "restaurants"),
+    ):
+        if given is not None and given != counts[table]:
+            msg = (
+                f"{option} {given} differs from the world in {store}, which has "
+                f"{counts[table]:,} {table} and is reused; remove that store or "
+                "pass another --var-dir to generate a new world"
+            )
+            raise SystemExit(msg)
+    first, last = span if span is not None else (None, None)
+    print(
+        f"reusing the world in {store}: {counts['users']:,} users, "
+        f"{counts['restaurants']:,} restaurants, {counts['orders']:,} orders "
+        f"from {first} to {last}; --users, --restaurants and --days apply only "
+        "to a new store",
+        flush=True,
+    )
+
+
+def _count(connection: Any, table: str) -> int:
+    row = connection.execute(f"SELECT count(*) FROM {table}").fetchone()
+    return int(row[0]) if row is not None else 0
 
 
 def _integer(text: str) -> int:
