@@ -42,6 +42,7 @@ from typing import Any
 
 import polars as pl
 import redis
+from bench_arguments import MIN_USERS, int_at_least, output_folder
 from feast import FeatureStore
 from machine_info import describe_machine
 
@@ -88,9 +89,6 @@ PRUNED_EVERY = 100
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    if args.repeat < 1:
-        msg = f"--repeat must be at least 1, got {args.repeat}"
-        raise SystemExit(msg)
     writer = args.writer or (BULK if args.profile == PRODUCTION else FEAST)
     if writer == BULK and args.profile != PRODUCTION:
         msg = "--writer bulk writes to Redis only; use it with --profile production"
@@ -382,9 +380,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--users",
-        type=int,
+        type=int_at_least(MIN_USERS),
         default=1_000_000,
-        help="number of users (default: %(default)s)",
+        help=f"number of users, at least {MIN_USERS} (default: %(default)s)",
     )
     parser.add_argument(
         "--profile",
@@ -399,14 +397,19 @@ def _parser() -> argparse.ArgumentParser:
         help="bulk: the bulk Redis writer (production profile only); feast: "
         "FeatureStore.materialize (default: bulk for production, else feast)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="world seed (default: 0)")
     parser.add_argument(
-        "--repeat", type=int, default=1, help="timed runs (default: %(default)s)"
+        "--seed", type=int_at_least(0), default=0, help="world seed (default: 0)"
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int_at_least(1),
+        default=1,
+        help="timed runs (default: %(default)s)",
     )
     parser.add_argument(
         "--out-dir",
-        type=Path,
-        default=default_var_dir() / "bench",
+        type=output_folder,
+        default=str(default_var_dir() / "bench"),
         help="folder for the results (default: bench/ in the var folder)",
     )
     return parser
