@@ -151,3 +151,11 @@ def test_help_shows_world_minimums(
     text = " ".join(capsys.readouterr().out.split())
     assert "at least 100" in text
     assert "at least 60" in text
+
+
+@pytest.mark.parametrize("script", OUT_DIR_SCRIPTS)
+def test_every_option_has_help(script: str) -> None:
+    parser = importlib.import_module(script)._parser()
+
+    for action in parser._actions:
+        assert action.help, f"{script} {action.option_strings} has no help text"
