@@ -152,7 +152,7 @@ def add_world_options(
     can compare it with a store it reuses, and the script fills in the
     default shown in the help.
     """
-    shown = {"users": users, "restaurants": restaurants, "days": days}
+    defaults_shown = {"users": users, "restaurants": restaurants, "days": days}
     if reusable:
         users_default: int | None = None
         restaurants_default: int | None = None
@@ -164,21 +164,21 @@ def add_world_options(
         type=int_at_least(MIN_USERS),
         default=users_default,
         help=f"users of the synthetic world, at least {MIN_USERS} "
-        f"(default: {shown['users']})",
+        f"(default: {defaults_shown['users']})",
     )
     parser.add_argument(
         "--restaurants",
         type=int_at_least(MIN_RESTAURANTS),
         default=restaurants_default,
         help=f"restaurants of the synthetic world, at least {MIN_RESTAURANTS} "
-        f"(default: {shown['restaurants']})",
+        f"(default: {defaults_shown['restaurants']})",
     )
     parser.add_argument(
         "--days",
         type=int_at_least(min_days),
         default=days_default,
         help=f"days of orders in the synthetic world, at least {min_days} "
-        f"(default: {shown['days']})",
+        f"(default: {defaults_shown['days']})",
     )
 
 
@@ -203,13 +203,13 @@ def check_reused_world(store: Path, users: int | None, restaurants: int | None) 
         ).fetchone()
     finally:
         connection.close()
-    for option, given, table in (
+    for option, requested, table in (
         ("--users", users, "users"),
         ("--restaurants", restaurants, "restaurants"),
     ):
-        if given is not None and given != counts[table]:
+        if requested is not None and requested != counts[table]:
             msg = (
-                f"{option} {given} differs from the world in {store}, which has "
+                f"{option} {requested} differs from the world in {store}, which has "
                 f"{counts[table]:,} {table} and is reused; remove that store or "
                 "pass another --var-dir to generate a new world"
             )

@@ -84,12 +84,12 @@ def test_bad_option_one_line(
 def test_out_dir_file_rejected(
     script: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    taken = tmp_path / "taken"
-    taken.write_text("")
+    existing_file = tmp_path / "existing_file"
+    existing_file.write_text("")
     main = importlib.import_module(script).main
 
     with pytest.raises(SystemExit) as stopped:
-        main(["--out-dir", str(taken / "inside")])
+        main(["--out-dir", str(existing_file / "inside")])
 
     assert stopped.value.code == 2
     assert "argument --out-dir: cannot create folder" in capsys.readouterr().err

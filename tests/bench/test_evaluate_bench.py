@@ -104,11 +104,11 @@ def test_bad_option_named(
 def test_out_dir_file_rejected(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    taken = tmp_path / "taken"
-    taken.write_text("")
+    existing_file = tmp_path / "existing_file"
+    existing_file.write_text("")
 
     with pytest.raises(SystemExit) as stopped:
-        main(["--var-dir", str(tmp_path / "world"), "--out-dir", str(taken)])
+        main(["--var-dir", str(tmp_path / "world"), "--out-dir", str(existing_file)])
 
     assert stopped.value.code == 2
     assert "argument --out-dir: expected a folder" in capsys.readouterr().err
