@@ -38,6 +38,7 @@ def test_embedded_run_removes_scratch_folder(tmp_path: Path) -> None:
     assert not (tmp_path / "var").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.services
 def test_redis_failure_removes_project(services: None, tmp_path: Path) -> None:
     registry_url = os.environ.get(
