@@ -1,7 +1,8 @@
 """Benchmark: evaluate 100,000 users of a synthetic world.
 
 Generates a world and loads it into a DuckDB store (or reuses the store
-already in ``--var-dir``). The latest weekly window is the test window. The
+already in ``--var-dir`` with its own world, and stops when ``--users`` or
+``--restaurants`` differ from it). The latest weekly window is the test window. The
 current ranker, the previous one (``ranker_v1``) and the baselines are
 trained on the orders before it, untimed. ``--test-users`` users with an
 order in the window are drawn (seeded), and the benchmark times what
@@ -38,7 +39,14 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from machine_info import describe_machine
+from bench_arguments import (
+    add_world_options,
+    check_reused_world,
+    int_at_least,
+    nonempty_file,
+    output_folder,
+)
+from machine_info import describe_machine, format_machine
 
 from features.feast_store import apply_repository, open_store
 from features.paths import (
@@ -51,6 +59,7 @@ from features.paths import (
     default_var_dir,
 )
 from features.schema import USER_ID
+from features.store import fingerprint
 from features.synthetic import WorldConfig
 from models.analysis import analyse, segment_metrics
 from models.audits import load_audits
@@ -71,6 +80,9 @@ from models.splits import temporal_splits
 from service.pipeline import generate_synthetic, read_store, read_true_segments
 
 TARGET_SECONDS = 180.0
+DEFAULT_USERS = 210_000
+DEFAULT_RESTAURANTS = 2_000
+DEFAULT_DAYS = 120
 PREVIOUS = "ranker_v1"
 PACKAGES = ("lightgbm", "polars", "numpy", "sliceline", "matplotlib")
 
@@ -80,13 +92,19 @@ def main(argv: list[str] | None = None) -> int:
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     paths = VarPaths(args.var_dir)
     paths.root.mkdir(parents=True, exist_ok=True)
-    if not paths.store.exists():
-        print(f"generating a world of {args.users:,} users ...", flush=True)
+    if paths.store.exists():
+        check_reused_world(paths.store, args.users, args.restaurants)
+    else:
         world = WorldConfig(
-            users=args.users, restaurants=args.restaurants, days=args.days, seed=0
+            users=args.users or DEFAULT_USERS,
+            restaurants=args.restaurants or DEFAULT_RESTAURANTS,
+            days=args.days or DEFAULT_DAYS,
+            seed=0,
         )
+        print(f"generating a world of {world.users:,} users ...", flush=True)
         generate_synthetic(paths, world)
     frames = read_store(paths)
+    data_fingerprint = fingerprint(frames.orders)
     config = load_config(args.config)
     # The registry gives the feature lists of both services.
     apply_repository(FEATURE_REPO, paths.root, EMBEDDED)
@@ -100,14 +118,15 @@ def main(argv: list[str] | None = None) -> int:
     assert split.test_from is not None
     train_frames = replace(frames, orders=split.train)
     fitting = time.perf_counter()
-    scorers = _fitted_models(args, paths.root / "bench_models.pkl")
+    models_key = _models_key(args.config, data_fingerprint)
+    scorers = _fitted_models(args, paths.root / "bench_models.pkl", models_key)
     reused = scorers is not None
     if scorers is None:
         print("training the models (not timed) ...", flush=True)
         scorers = fit_scorers(
             train_frames, config, features, default_baselines(), previous
         )
-        _save_models(args, paths.root / "bench_models.pkl", scorers)
+        _save_models(paths.root / "bench_models.pkl", models_key, scorers)
     fit_seconds = round(time.perf_counter() - fitting, 1)
 
     window_users = split.test[USER_ID].unique().sort()
@@ -116,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     test = split.test.filter(pl.col(USER_ID).is_in(sample.implode()))
     segment_specs = load_segments(SEGMENTS_CONFIG)
-    audit_specs = load_audits(AUDITS_CONFIG, segment_specs)
+    audit_specs = load_audits(AUDITS_CONFIG, segment_specs, args.k)
     true_segments = read_true_segments(paths)
 
     print(f"evaluating {sample.len():,} users ...", flush=True)
@@ -220,29 +239,35 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if outcome["meets_target"] else 1
 
 
-def _models_key(args: argparse.Namespace) -> str:
-    """Return a hash of what the fitted models depend on besides the store: the
-    config file."""
-    return hashlib.sha256(args.config.read_bytes()).hexdigest()
+def _models_key(config: Path, data_fingerprint: str) -> str:
+    """Return a hash of what the fitted models depend on: the config file and
+    the orders of the store (:func:`features.store.fingerprint`)."""
+    digest = hashlib.sha256(config.read_bytes())
+    digest.update(data_fingerprint.encode())
+    return digest.hexdigest()
 
 
-def _fitted_models(args: argparse.Namespace, path: Path) -> list[Any] | None:
-    """Return the models fitted by an earlier run on this store, with
+def _fitted_models(args: argparse.Namespace, path: Path, key: str) -> list[Any] | None:
+    """Return the models fitted by an earlier run on the same orders, with
     ``--reuse-models`` and the same config file; None otherwise."""
     if not args.reuse_models or not path.exists():
         return None
     with path.open("rb") as handle:
-        key, scorers = pickle.load(handle)
-    if key != _models_key(args):
-        print("the ranker config changed since the models were saved", flush=True)
+        saved_key, scorers = pickle.load(handle)
+    if saved_key != key:
+        print(
+            f"not reusing the models saved in {path}: the ranker config or the "
+            "store's orders changed since they were fitted",
+            flush=True,
+        )
         return None
     print(f"reusing the models saved in {path}", flush=True)
     return list(scorers)
 
 
-def _save_models(args: argparse.Namespace, path: Path, scorers: list[Any]) -> None:
+def _save_models(path: Path, key: str, scorers: list[Any]) -> None:
     with path.open("wb") as handle:
-        pickle.dump((_models_key(args), scorers), handle)
+        pickle.dump((key, scorers), handle)
 
 
 def _markdown(result: dict[str, Any]) -> str:
@@ -277,7 +302,8 @@ def _markdown(result: dict[str, Any]) -> str:
             else f"Training the models beforehand took {result['fit_s']} s"
         )
         + " (not counted).",
-        f"Peak RSS {result['peak_rss_gb']} GB. Machine: {result['machine']}.",
+        f"Peak RSS {result['peak_rss_gb']} GB. Machine: "
+        f"{format_machine(result['machine'])}.",
         "",
     ]
     return "\n".join(lines)
@@ -285,29 +311,53 @@ def _markdown(result: dict[str, Any]) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=210_000)
-    parser.add_argument("--restaurants", type=int, default=2_000)
-    parser.add_argument("--days", type=int, default=120)
-    parser.add_argument("--test-users", type=int, default=100_000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--k", type=int, default=10)
+    add_world_options(
+        parser, DEFAULT_USERS, DEFAULT_RESTAURANTS, DEFAULT_DAYS, reusable=True
+    )
     parser.add_argument(
-        "--config", type=Path, default=RANKER_CONFIG, help="ranker config file"
+        "--test-users",
+        type=int_at_least(1),
+        default=100_000,
+        help="users with an order in the test window to evaluate, drawn with "
+        "--seed (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int_at_least(0),
+        default=0,
+        help="seed of the draw of test users (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--k",
+        type=int_at_least(1),
+        default=10,
+        help="list length of the metrics and of the @k audits (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--config",
+        type=nonempty_file,
+        default=RANKER_CONFIG,
+        help="ranker config file (default: %(default)s)",
     )
     parser.add_argument(
         "--var-dir",
         type=Path,
         default=default_var_dir() / "bench" / "evaluate_world",
-        help="folder of the store; an existing store is reused",
+        help="folder of the store; an existing store is reused with its own "
+        "world (default: bench/evaluate_world in the var folder)",
     )
     parser.add_argument(
         "--reuse-models",
         action="store_true",
-        help="load the models fitted by an earlier run on the same store and "
+        help="load the models fitted by an earlier run on the same orders and "
         "config instead of training them again",
     )
     parser.add_argument(
-        "--out-dir", type=Path, default=default_var_dir() / "bench" / "evaluate"
+        "--out-dir",
+        type=output_folder,
+        default=str(default_var_dir() / "bench" / "evaluate"),
+        help="folder for evaluate_bench.json, evaluate_bench.md and report/ "
+        "(default: bench/evaluate in the var folder)",
     )
     return parser
 

@@ -53,3 +53,17 @@ def _git_commit() -> str | None:
     if commit is None:
         return None
     return f"{commit[:7]} with uncommitted changes" if dirty else commit[:7]
+
+
+def format_machine(machine: dict[str, Any]) -> str:
+    """Format :func:`describe_machine`'s result as one sentence for Markdown."""
+    packages = ", ".join(
+        f"{name} {version}" for name, version in machine["packages"].items()
+    )
+    load = ", ".join(str(value) for value in machine["load_average"])
+    return (
+        f"{machine['cpu']}, {machine['logical_cores']} logical cores, "
+        f"{machine['memory_gb']} GB memory, {machine['os']}, Python "
+        f"{machine['python']}, {packages}; commit {machine['git_commit']}; "
+        f"load average {load} at the end"
+    )

@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench_arguments import int_at_least, output_folder
 from machine_info import describe_machine
 from peers import DEFAULT_SEED, LightFMPeer
 
@@ -157,8 +158,10 @@ def merge_reports(
             splits, so their rows are not comparable.
     """
     seeds = [split["seed"] for split in current["splits"]]
-    if [split["seed"] for split in previous["splits"]] != seeds or (
-        previous["data_fingerprint"] != current["data_fingerprint"]
+    if (
+        [split["seed"] for split in previous["splits"]] != seeds
+        or previous["data_fingerprint"] != current["data_fingerprint"]
+        or previous.get("split_kind") != current.get("split_kind")
     ):
         msg = "the two evaluations ran on different splits; rerun the benchmark"
         raise ValueError(msg)
@@ -177,6 +180,7 @@ def merge_reports(
         "settings": current["settings"],
         "relevance": current["relevance"],
         "data_fingerprint": current["data_fingerprint"],
+        "split_kind": current.get("split_kind", "random"),
         "split_seeds": seeds,
         "ranker": current["ranker"],
         "previous_ranker": previous["ranker"],
@@ -253,7 +257,6 @@ def format_summary(report: dict[str, Any]) -> str:
 
 def to_markdown(report: dict[str, Any]) -> str:
     """Render the report as Markdown: table, checks, splits, machine."""
-    settings = report["settings"]
     machine_info = report["machine"]
     packages = ", ".join(
         f"{name} {version}" for name, version in machine_info["packages"].items()
@@ -266,9 +269,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         "",
         format_summary(report),
         "",
-        f"Mean ± sample standard deviation over {settings['n_splits']} random "
-        f"{1 - settings['test_fraction']:.0%}/{settings['test_fraction']:.0%} "
-        f"splits of the orders, seeds {report['split_seeds']}. Relevant: "
+        f"{describe_splits(report)} Relevant: "
         f"{report['relevance']}. `{RANKER}` reads the "
         f"`{report['ranker']['feature_service']}` feature service and "
         f"`{PREVIOUS}` the `{report['previous_ranker']['feature_service']}` one. "
@@ -295,6 +296,25 @@ def to_markdown(report: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def describe_splits(report: dict[str, Any]) -> str:
+    """Describe the splits of the report in a sentence: weekly test windows
+    when the orders have times, else random splits of the orders."""
+    settings = report["settings"]
+    if report.get("split_kind") == "temporal":
+        windows = [split["test_from"][:10] for split in report["splits"]]
+        horizon = report["ranker"]["cutoffs"]["horizon_days"]
+        return (
+            f"Mean ± sample standard deviation over {len(windows)} test windows "
+            f"of {horizon} days starting {', '.join(windows)}, each model "
+            "trained on the orders before the window."
+        )
+    return (
+        f"Mean ± sample standard deviation over {settings['n_splits']} random "
+        f"{1 - settings['test_fraction']:.0%}/{settings['test_fraction']:.0%} "
+        f"splits of the orders, seeds {report['split_seeds']}."
+    )
 
 
 def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
@@ -353,17 +373,6 @@ def _number(value: float | None) -> str:
     return f"{value:.4f}"
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        msg = f"expected a positive integer, got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=(
@@ -397,20 +406,27 @@ def _parser() -> argparse.ArgumentParser:
         help=f"ranker settings (default: {RANKER_CONFIG})",
     )
     parser.add_argument(
-        "--splits", type=_positive_int, default=5, help="random splits (default: 5)"
+        "--splits",
+        type=int_at_least(1),
+        default=5,
+        help="splits: weekly test windows when the orders have times, else "
+        "random 80/20 splits (default: 5)",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the first split (default: 0)"
+        "--seed",
+        type=int_at_least(0),
+        default=0,
+        help="seed of the first random split (default: 0)",
     )
     parser.add_argument(
         "--k",
-        type=_positive_int,
+        type=int_at_least(1),
         default=10,
         help="list length of the metrics (default: 10)",
     )
     parser.add_argument(
         "--out-dir",
-        type=Path,
+        type=output_folder,
         default=None,
         help="folder for quality_bench.json and .md (default: <var-dir>/bench)",
     )

@@ -24,6 +24,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench_arguments import (
+    add_world_options,
+    float_at_least,
+    int_at_least,
+    memory_limit,
+    output_folder,
+)
 from machine_info import describe_machine
 
 from features.paths import default_var_dir
@@ -56,9 +63,6 @@ def main(argv: list[str] | None = None) -> int:
         orders_per_user=args.orders_per_user,
     )
     config.validate()
-    if args.repeat < 1:
-        msg = f"--repeat must be at least 1, got {args.repeat}"
-        raise SystemExit(msg)
     memory_limit = None if args.memory_limit.lower() == "none" else args.memory_limit
     if args.child_result is not None:
         result = run_once(config, args.out_dir / "store.duckdb", memory_limit)
@@ -67,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         args.child_result.write_text(json.dumps(result))
         return 0
 
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
     args.out_dir.mkdir(parents=True, exist_ok=True)
     runs = []
     for number in range(1, args.repeat + 1):
@@ -76,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
     report = {
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "started_at": started_at,
         "config": {
             "users": config.users,
             "restaurants": config.restaurants,
@@ -243,38 +248,22 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Generate a synthetic world and load it into DuckDB, timed.",
     )
-    parser.add_argument(
-        "--users",
-        type=int,
-        default=1_000_000,
-        help="number of users (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--restaurants",
-        type=int,
-        default=20_000,
-        help="number of restaurants (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--days",
-        type=int,
-        default=defaults.days,
-        help="length of the order window in days (default: %(default)s)",
-    )
+    add_world_options(parser, 1_000_000, 20_000, defaults.days)
     parser.add_argument(
         "--seed",
-        type=int,
+        type=int_at_least(0),
         default=defaults.seed,
         help="random seed of the world (default: %(default)s)",
     )
     parser.add_argument(
         "--orders-per-user",
-        type=float,
+        type=float_at_least(1),
         default=defaults.orders_per_user,
         help="mean orders per user, new users included (default: %(default)s)",
     )
     parser.add_argument(
         "--memory-limit",
+        type=memory_limit,
         default="none",
         help=(
             "DuckDB memory_limit for the load, such as 5GB, or 'none' for "
@@ -285,14 +274,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--repeat",
-        type=int,
+        type=int_at_least(1),
         default=1,
         help="number of runs, one after another (default: %(default)s)",
     )
     parser.add_argument(
         "--out-dir",
-        type=Path,
-        default=default_var_dir() / "bench",
+        type=output_folder,
+        default=str(default_var_dir() / "bench"),
         help="folder for the store file and the reports "
         "(default: bench/ in the var folder)",
     )

@@ -1,7 +1,8 @@
 """Benchmark: train the ranker on a synthetic world of a million users.
 
 Generates a world and loads it into a DuckDB store (or reuses the store
-already in ``--var-dir``), computes the feature tables at every training
+already in ``--var-dir`` with its own world, and stops when ``--users`` or
+``--restaurants`` differ from it), computes the feature tables at every training
 cutoff and at the serving cutoff, writes them as Parquet and applies the Feast
 repository. Then it times what `recommender train` does: the check that the
 feature tables come from the store as it is, the read of the store, training
@@ -30,7 +31,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from machine_info import describe_machine
+from bench_arguments import (
+    add_world_options,
+    check_reused_world,
+    int_at_least,
+    nonempty_file,
+    output_folder,
+)
+from machine_info import describe_machine, format_machine
 
 from features.feast_store import (
     apply_repository,
@@ -52,6 +60,9 @@ from models.training import train_current_model
 from service.pipeline import PROJECT_DIR, generate_synthetic, read_store
 
 TARGET_SECONDS = 600.0
+DEFAULT_USERS = 1_000_000
+DEFAULT_RESTAURANTS = 20_000
+DEFAULT_DAYS = 120
 PACKAGES = ("lightgbm", "feast", "polars", "duckdb", "pyarrow", "scipy")
 
 
@@ -62,11 +73,16 @@ def main(argv: list[str] | None = None) -> int:
     paths.root.mkdir(parents=True, exist_ok=True)
     phases: dict[str, float] = {}
 
-    if not paths.store.exists():
-        print(f"generating a world of {args.users:,} users ...", flush=True)
+    if paths.store.exists():
+        check_reused_world(paths.store, args.users, args.restaurants)
+    else:
         world_config = WorldConfig(
-            users=args.users, restaurants=args.restaurants, days=args.days, seed=0
+            users=args.users or DEFAULT_USERS,
+            restaurants=args.restaurants or DEFAULT_RESTAURANTS,
+            days=args.days or DEFAULT_DAYS,
+            seed=0,
         )
+        print(f"generating a world of {world_config.users:,} users ...", flush=True)
         phases["generate_and_load_s"] = _timed(
             lambda: generate_synthetic(paths, world_config)
         )
@@ -199,7 +215,8 @@ def _markdown(report: dict[str, Any]) -> str:
             for number, run in enumerate(report["runs"], start=1)
         ),
         "",
-        f"Peak RSS {report['peak_rss_gb']} GB. Machine: {report['machine']}.",
+        f"Peak RSS {report['peak_rss_gb']} GB. Machine: "
+        f"{format_machine(report['machine'])}.",
         "",
     ]
     return "\n".join(lines)
@@ -207,24 +224,35 @@ def _markdown(report: dict[str, Any]) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=1_000_000)
-    parser.add_argument("--restaurants", type=int, default=20_000)
-    parser.add_argument("--days", type=int, default=120)
+    add_world_options(
+        parser, DEFAULT_USERS, DEFAULT_RESTAURANTS, DEFAULT_DAYS, reusable=True
+    )
     parser.add_argument(
-        "--config", type=Path, default=RANKER_CONFIG, help="ranker config file"
+        "--config",
+        type=nonempty_file,
+        default=RANKER_CONFIG,
+        help="ranker config file (default: %(default)s)",
     )
     parser.add_argument(
         "--var-dir",
         type=Path,
         default=default_var_dir() / "bench" / "train_world",
-        help="folder of the store, features and models; an existing store is reused",
+        help="folder of the store, features and models; an existing store is "
+        "reused with its own world (default: bench/train_world in the var folder)",
     )
-    parser.add_argument("--out-dir", type=Path, default=default_var_dir() / "bench")
+    parser.add_argument(
+        "--out-dir",
+        type=output_folder,
+        default=str(default_var_dir() / "bench"),
+        help="folder for train_bench.json and train_bench.md "
+        "(default: bench/ in the var folder)",
+    )
     parser.add_argument(
         "--repeat",
-        type=int,
+        type=int_at_least(1),
         default=1,
-        help="train this many times on the same rows and report the median",
+        help="train this many times on the same rows and report the median "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--reuse-features",

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from bench_arguments import int_at_least, nonempty_file, output_folder
 from machine_info import describe_machine
 
 from features.paths import default_var_dir
@@ -51,12 +52,8 @@ PACKAGES = ("polars", "numpy")
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.items < 1 or args.repeat < 1:
-        msg = (
-            f"--items and --repeat must be at least 1, got {args.items}, {args.repeat}"
-        )
-        raise SystemExit(msg)
-    labels = read_dish_labels(args.labels)
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    labels = _read_labels(args.labels)
     predicted = classify_menu(labels.drop("is_vegetarian"))[PREDICTION_COLUMN]
     scored = labels.with_columns(predicted.alias(PREDICTION_COLUMN))
     halves = {
@@ -81,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
     report = {
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "started_at": started_at,
         "labels": _display_path(args.labels),
         "machine": describe_machine(PACKAGES),
         "scores": {name: _score_dict(score) for name, score in scores.items()},
@@ -95,6 +92,20 @@ def main(argv: list[str] | None = None) -> int:
     markdown_path.write_text(to_markdown(report))
     print(f"wrote {json_path} and {markdown_path}")
     return 0
+
+
+def _read_labels(path: Path) -> pl.DataFrame:
+    """Read the labelled dish list, or stop with one line naming the file."""
+    try:
+        labels = read_dish_labels(path)
+    except (ValueError, OSError, pl.exceptions.PolarsError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error) else ""
+        msg = f"--labels {path}: invalid dish label CSV: {first_line}"
+        raise SystemExit(msg) from None
+    if labels.height == 0:
+        msg = f"--labels {path}: expected at least one labelled dish, got none"
+        raise SystemExit(msg)
+    return labels
 
 
 def time_classification(
@@ -266,26 +277,32 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--labels",
-        type=Path,
+        type=nonempty_file,
         default=DEFAULT_LABELS,
         help="labelled dish list, CSV (default: %(default)s)",
     )
     parser.add_argument(
         "--items",
-        type=int,
+        type=int_at_least(1),
         default=400_000,
         help="menu items to classify in the timing runs (default: %(default)s)",
     )
     parser.add_argument(
-        "--repeat", type=int, default=3, help="timing runs (default: %(default)s)"
+        "--repeat",
+        type=int_at_least(1),
+        default=3,
+        help="timing runs (default: %(default)s)",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the item draw (default: 0)"
+        "--seed",
+        type=int_at_least(0),
+        default=0,
+        help="seed of the item draw (default: 0)",
     )
     parser.add_argument(
         "--out-dir",
-        type=Path,
-        default=default_var_dir() / "bench",
+        type=output_folder,
+        default=str(default_var_dir() / "bench"),
         help="folder for vegetarian_eval.json and .md "
         "(default: bench/ in the var folder)",
     )

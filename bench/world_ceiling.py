@@ -17,6 +17,7 @@ expectation, because it knows less.
 The script draws the world again from its config (the same seed gives the
 same world as ``recommender data --source synthetic``), and reports both
 bounds per window and per number of orders a user had before the window.
+A window without orders gets no value and is left out of the mean.
 Results go to ``world_ceiling.json`` and ``world_ceiling.md`` in
 ``--out-dir``.
 
@@ -27,16 +28,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shlex
 import statistics
 import sys
+import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
+from bench_arguments import add_world_options, int_at_least, output_folder
+from machine_info import describe_machine, format_machine
 from world_posterior import PosteriorSampler, nearer_of_two
 
 from features.paths import default_var_dir
@@ -67,6 +72,7 @@ HISTORY_BUCKETS = (0, 2, 5, 10, 20, 50)
 # Gibbs sweeps over a user's favourite places: discarded, then averaged.
 BURN_IN = 40
 SAMPLES = 200
+PACKAGES = ("numpy", "polars")
 
 
 @dataclass
@@ -88,6 +94,8 @@ class Chances:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    started = time.perf_counter()
     config = WorldConfig(
         users=args.users, restaurants=args.restaurants, days=args.days, seed=args.seed
     )
@@ -97,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = window_ceilings(frames["orders"], chances, sampler)
     result = {
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+        "started_at": started_at,
         "world": {
             "users": args.users,
             "restaurants": args.restaurants,
@@ -106,10 +115,13 @@ def main(argv: list[str] | None = None) -> int:
         "gibbs": {"burn_in": args.burn_in, "samples": args.samples},
         "windows": rows["windows"],
         "by_history": rows["by_history"],
-        "mean_ndcg": statistics.fmean(w["ndcg"] for w in rows["windows"]),
-        "mean_ndcg_from_orders": statistics.fmean(
-            w["ndcg_from_orders"] for w in rows["windows"]
+        "mean_ndcg": _mean(_measured(rows["windows"], "ndcg")),
+        "mean_ndcg_from_orders": _mean(_measured(rows["windows"], "ndcg_from_orders")),
+        "elapsed_s": round(time.perf_counter() - started, 1),
+        "peak_rss_gb": round(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 2
         ),
+        "machine": describe_machine(PACKAGES),
     }
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "world_ceiling.json").write_text(json.dumps(result, indent=2))
@@ -248,8 +260,8 @@ def window_ceilings(
             {
                 "test_from": start.date().isoformat(),
                 "users": len(known_values),
-                "ndcg": statistics.fmean(known_values),
-                "ndcg_from_orders": statistics.fmean(posterior_values),
+                "ndcg": _mean(known_values),
+                "ndcg_from_orders": _mean(posterior_values),
             }
         )
     by_history = []
@@ -283,6 +295,10 @@ def _ndcg(names: np.ndarray, chance: np.ndarray, relevant: set[str]) -> float:
     return ndcg_at_k(list(ranked), relevant, K)
 
 
+def _measured(rows: list[dict[str, Any]], key: str) -> list[float]:
+    return [row[key] for row in rows if row[key] is not None]
+
+
 def _mean(values: list[float]) -> float | None:
     return statistics.fmean(values) if values else None
 
@@ -306,12 +322,12 @@ def _markdown(result: dict[str, Any]) -> str:
         "| test window from | users | favourite places known | from the orders |",
         "| --- | ---: | ---: | ---: |",
         *(
-            f"| {w['test_from']} | {w['users']:,} | {w['ndcg']:.4f} | "
-            f"{w['ndcg_from_orders']:.4f} |"
+            f"| {w['test_from']} | {w['users']:,} | {_cell(w['ndcg'])} | "
+            f"{_cell(w['ndcg_from_orders'])} |"
             for w in result["windows"]
         ),
-        f"| mean | | {result['mean_ndcg']:.4f} | "
-        f"{result['mean_ndcg_from_orders']:.4f} |",
+        f"| mean | | {_cell(result['mean_ndcg'])} | "
+        f"{_cell(result['mean_ndcg_from_orders'])} |",
         "",
         "| orders before the window | user windows | favourite places known "
         "| from the orders |",
@@ -322,19 +338,42 @@ def _markdown(result: dict[str, Any]) -> str:
             for b in result["by_history"]
         ),
         "",
+        f"Started {result['started_at']}, {result['elapsed_s']} s, peak RSS "
+        f"{result['peak_rss_gb']} GB. Machine: "
+        f"{format_machine(result['machine'])}.",
+        "",
     ]
     return "\n".join(lines)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=5_000)
-    parser.add_argument("--restaurants", type=int, default=300)
-    parser.add_argument("--days", type=int, default=120)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--burn-in", type=int, default=BURN_IN)
-    parser.add_argument("--samples", type=int, default=SAMPLES)
-    parser.add_argument("--out-dir", type=Path, default=default_var_dir() / "bench")
+    add_world_options(parser, 5_000, 300, 120, min_days=WINDOWS * HORIZON_DAYS)
+    parser.add_argument(
+        "--seed",
+        type=int_at_least(0),
+        default=0,
+        help="seed of the world and of the Gibbs sampler (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--burn-in",
+        type=int_at_least(0),
+        default=BURN_IN,
+        help="Gibbs sweeps per user discarded before averaging (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--samples",
+        type=int_at_least(1),
+        default=SAMPLES,
+        help="Gibbs sweeps per user averaged (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--out-dir",
+        type=output_folder,
+        default=str(default_var_dir() / "bench"),
+        help="folder for world_ceiling.json and world_ceiling.md "
+        "(default: bench/ in the var folder)",
+    )
     return parser
 
 

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 
 import pytest
-from quality_bench import main, merge_reports, quality_checks
+from quality_bench import describe_splits, main, merge_reports, quality_checks
 
 from service.cli import main as recommender
 
@@ -155,6 +155,51 @@ def test_missing_store_exits_2(
     assert not (tmp_path / "bench").exists()
 
 
+def test_merge_rejects_other_split_kind() -> None:
+    current = {"splits": [{"seed": 0}], "data_fingerprint": "a", "split_kind": "random"}
+    previous = {
+        "splits": [{"seed": 0}],
+        "data_fingerprint": "a",
+        "split_kind": "temporal",
+    }
+
+    with pytest.raises(ValueError, match="different splits"):
+        merge_reports(current, previous, BASELINES)
+
+
+def test_splits_described_by_kind() -> None:
+    settings = {"n_splits": 2, "test_fraction": 0.2, "seed": 0}
+    temporal = {
+        "settings": settings,
+        "split_kind": "temporal",
+        "split_seeds": [0, 1],
+        "splits": [
+            {"test_from": "2024-04-22T00:00:00"},
+            {"test_from": "2024-04-15T00:00:00"},
+        ],
+        "ranker": {"cutoffs": {"horizon_days": 7}},
+    }
+    random = {**temporal, "split_kind": "random"}
+
+    windows = describe_splits(temporal)
+    shuffled = describe_splits(random)
+
+    assert "2 test windows of 7 days starting 2024-04-22, 2024-04-15" in windows
+    assert "random" not in windows
+    assert "2 random 80%/20% splits of the orders, seeds [0, 1]" in shuffled
+
+
+def test_negative_seed_named(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["--seed", "-1"])
+
+    assert stopped.value.code == 2
+    assert (
+        "argument --seed: expected an integer of at least 0, got -1"
+        in capsys.readouterr().err
+    )
+
+
 @pytest.fixture(scope="module")
 def synthetic_var_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A var folder with a small synthetic store and its Feast features."""
@@ -179,6 +224,10 @@ def test_bench_writes_both_files(synthetic_var_dir: Path) -> None:
     assert list(report["summary"])[:4] == models
     assert "popularity" in report["summary"]
     assert report["split_seeds"] == [0, 1]
+    # The synthetic orders have times, so the splits are weekly test windows.
+    assert report["split_kind"] == "temporal"
+    assert "test windows of 7 days" in markdown
+    assert "random" not in markdown
     assert [split["seed"] for split in report["splits"]] == [0, 1]
     assert report["ranker"]["feature_service"] == "ranker_v2"
     assert report["previous_ranker"]["feature_service"] == "ranker_v1"

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
+from world_ceiling import main
 from world_posterior import PosteriorSampler, nearer_of_two
 
 from features.synthetic.orders import REPEAT_SHARE, SLOT_SHARES
@@ -56,3 +59,40 @@ def test_posterior_matches_enumeration() -> None:
 
     assert sampled == pytest.approx(expected, abs=0.01)
     assert sampled.sum() == pytest.approx(1.0)
+
+
+def test_small_world_records_run(tmp_path: Path) -> None:
+    arguments = ["--users", "150", "--restaurants", "60", "--days", "35"]
+    arguments += ["--burn-in", "1", "--samples", "2", "--out-dir", str(tmp_path)]
+
+    assert main(arguments) == 0
+
+    result = json.loads((tmp_path / "world_ceiling.json").read_text())
+    assert result["machine"]["git_commit"]
+    assert result["machine"]["logical_cores"] >= 1
+    assert result["started_at"].startswith("20")
+    assert result["elapsed_s"] >= 0
+    assert result["peak_rss_gb"] > 0
+    assert len(result["windows"]) == 5
+    assert 0.0 < result["mean_ndcg"] <= 1.0
+    assert "Machine: " in (tmp_path / "world_ceiling.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("--samples", "0", "expected an integer of at least 1, got 0"),
+        ("--samples", "-3", "expected an integer of at least 1, got -3"),
+        ("--burn-in", "-1", "expected an integer of at least 0, got -1"),
+        ("--days", "14", "expected an integer of at least 35, got 14"),
+        ("--users", "0", "expected an integer of at least 100, got 0"),
+    ],
+)
+def test_bad_option_named(
+    option: str, value: str, expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main([option, value])
+
+    assert stopped.value.code == 2
+    assert f"argument {option}: {expected}" in capsys.readouterr().err
