@@ -52,7 +52,13 @@ EXIT_AUDITS = 4
 EXIT_INTERRUPTED = 130
 # The module that registers the feature tables, where new features are added.
 FEATURE_CODE_MODULE = "features.transforms"
-WORKER_START_SECONDS = 180
+# How long uvicorn's supervisor waits for a worker's reply to a health check.
+# uvicorn 0.55 keeps the worker's end of the check's pipe open in the parent,
+# so a worker that dies between check and reply costs the whole wait, during
+# which nothing replaces it and the parent does not stop on Ctrl-C. A thread
+# of the worker replies from its start, while the app still loads, so the wait
+# covers only a worker whose interpreter is blocked, not its loading time.
+WORKER_REPLY_SECONDS = 30
 
 
 class RejectedRowsError(Exception):
@@ -351,9 +357,9 @@ def _serve(args: argparse.Namespace, paths: VarPaths) -> None:
         http=HTTP_PROTOCOL,
         access_log=False,
         log_config=None,
-        # Each worker loads the model and the restaurant features before it
-        # reports ready, which takes longer than uvicorn's default 5 s.
-        timeout_worker_healthcheck=WORKER_START_SECONDS,
+        # Above uvicorn's default of 5 s, for a worker whose replies wait on
+        # the imports of its start on a busy machine.
+        timeout_worker_healthcheck=WORKER_REPLY_SECONDS,
     )
 
 

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 
 import httpx2
@@ -126,6 +126,25 @@ def worker_processes() -> Callable[[psutil.Process], list[psutil.Process]]:
     return _worker_processes
 
 
+def server_log(var_dir: Path, port: int) -> Path:
+    """Return the log file of the server that start_workers started on
+    ``var_dir`` and ``port``."""
+    return var_dir.parent / f"serve_{port}.log"
+
+
+def _log_tail(url: str, var_dir: Path, lines: int = 40) -> str:
+    """Return the last ``lines`` lines of the log of the server at ``url``."""
+    path = server_log(var_dir, int(url.rsplit(":", 1)[1]))
+    text = path.read_text(errors="replace") if path.is_file() else ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+@pytest.fixture
+def log_tail() -> Callable[[str, Path], str]:
+    """Return the function that reads the end of a started server's log."""
+    return _log_tail
+
+
 @pytest.fixture
 def start_workers() -> Iterator[Callable[..., tuple[str, subprocess.Popen[bytes]]]]:
     """Yield a function that starts a server with ``workers`` workers (two
@@ -151,12 +170,15 @@ def start_workers() -> Iterator[Callable[..., tuple[str, subprocess.Popen[bytes]
             for name, value in os.environ.items()
             if name not in PROMETHEUS_VARIABLES
         }
-        process = subprocess.Popen(
-            command,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={**inherited, "PYTHONUNBUFFERED": "1", **env},
-        )
+        # The server's log, beside the var folder, tells why a test of it
+        # failed (see server_log).
+        with server_log(var_dir, port).open("wb") as log:
+            process = subprocess.Popen(
+                command,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                env={**inherited, "PYTHONUNBUFFERED": "1", **env},
+            )
         started.append(process)
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + START_SECONDS
@@ -179,9 +201,16 @@ def start_workers() -> Iterator[Callable[..., tuple[str, subprocess.Popen[bytes]
     yield start
     for process in started:
         if process.poll() is None:
+            workers: list[psutil.Process] = []
+            with suppress(psutil.NoSuchProcess):
+                workers = _worker_processes(psutil.Process(process.pid))
             process.send_signal(signal.SIGINT)
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+            # A worker of a server that had to be killed would keep running.
+            for worker in workers:
+                with suppress(psutil.NoSuchProcess):
+                    worker.kill()

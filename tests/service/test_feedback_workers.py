@@ -111,6 +111,7 @@ def test_killed_worker_loses_no_event(
     var_dir: Path,
     server: tuple[str, subprocess.Popen[bytes]],
     worker_processes: Callable[[psutil.Process], list[psutil.Process]],
+    log_tail: Callable[[str, Path], str],
 ) -> None:
     url, process = server
     stop = threading.Event()
@@ -143,10 +144,14 @@ def test_killed_worker_loses_no_event(
     # the stop waits until both workers are up again.
     deadline = time.monotonic() + 90
     while len(worker_processes(psutil.Process(process.pid))) < 2:
-        assert time.monotonic() < deadline, "the killed worker was not replaced"
+        assert time.monotonic() < deadline, (
+            f"the killed worker was not replaced; server log:\n{log_tail(url, var_dir)}"
+        )
         time.sleep(0.2)
     while not _healthy(url):
-        assert time.monotonic() < deadline, "the new worker did not start"
+        assert time.monotonic() < deadline, (
+            f"the new worker did not start; server log:\n{log_tail(url, var_dir)}"
+        )
         time.sleep(0.2)
     process.send_signal(signal.SIGINT)
     process.wait(timeout=60)
