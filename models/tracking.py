@@ -52,7 +52,7 @@ HEADLINE_TAG = "headline_metric"
 AUDITS_TAG = "audits"
 FAILED_AUDITS_TAG = "failed_audits"
 AUDIT_STATUSES = ("failed", "not_measured", "passed")
-# The longest tag value MLflow 3.17 accepts (MAX_TAG_VAL_LENGTH).
+# The maximum length of a tag value in MLflow 3.17 (MAX_TAG_VAL_LENGTH).
 _MAX_TAG_LENGTH = 8000
 
 # The numbers of ModelMetadata.training logged as metrics, when present. Its

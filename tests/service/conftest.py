@@ -170,8 +170,8 @@ def start_workers() -> Iterator[Callable[..., tuple[str, subprocess.Popen[bytes]
             for name, value in os.environ.items()
             if name not in PROMETHEUS_VARIABLES
         }
-        # The server's log, beside the var folder, tells why a test of it
-        # failed (see server_log).
+        # The server's log, beside the var folder, shows why a test of the
+        # server failed (see server_log).
         with server_log(var_dir, port).open("wb") as log:
             process = subprocess.Popen(
                 command,
