@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from features.synthetic.config import MIN_DAYS, MIN_RESTAURANTS, MIN_USERS
+from service.cli import int_in_range
 
 __all__ = [
     "MIN_DAYS",
@@ -42,19 +43,6 @@ def int_at_least(minimum: int) -> Callable[[str], int]:
         value = _integer(text)
         if value < minimum:
             msg = f"expected an integer of at least {minimum}, got {value}"
-            raise argparse.ArgumentTypeError(msg)
-        return value
-
-    return parse
-
-
-def int_in_range(low: int, high: int) -> Callable[[str], int]:
-    """Return a type that accepts integers from ``low`` to ``high``."""
-
-    def parse(text: str) -> int:
-        value = _integer(text)
-        if not low <= value <= high:
-            msg = f"expected an integer from {low} to {high}, got {value}"
             raise argparse.ArgumentTypeError(msg)
         return value
 

@@ -636,7 +636,7 @@ def _add_runs_commands(commands: argparse._SubParsersAction) -> None:
     listing = actions.add_parser("list", help="the latest runs, most recent first")
     listing.add_argument(
         "--max-runs",
-        type=_bounded_int(1, 10_000),
+        type=int_in_range(1, 10_000),
         default=20,
         help="number of runs to list (default: 20)",
     )
@@ -669,25 +669,25 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     world = parser.add_argument_group("synthetic world (with --source synthetic)")
     world.add_argument(
         "--users",
-        type=_bounded_int(MIN_USERS, MAX_WORLD_USERS),
+        type=int_in_range(MIN_USERS, MAX_WORLD_USERS),
         default=5000,
         help="default: 5000",
     )
     world.add_argument(
         "--restaurants",
-        type=_bounded_int(MIN_RESTAURANTS, MAX_WORLD_RESTAURANTS),
+        type=int_in_range(MIN_RESTAURANTS, MAX_WORLD_RESTAURANTS),
         default=300,
         help="default: 300",
     )
     world.add_argument(
         "--days",
-        type=_bounded_int(MIN_DAYS, 3650),
+        type=int_in_range(MIN_DAYS, 3650),
         default=120,
         help="days of orders (default: 120)",
     )
     world.add_argument(
         "--world-seed",
-        type=_bounded_int(0, 2**32 - 1),
+        type=int_in_range(0, 2**32 - 1),
         default=0,
         help="seed of the generator (default: 0)",
     )
@@ -753,20 +753,20 @@ def _add_evaluation_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--splits",
-        type=_bounded_int(1, 100),
+        type=int_in_range(1, 100),
         default=5,
         help="number of random splits, or of weekly test windows for orders "
         "with times (default: 5)",
     )
     parser.add_argument(
         "--seed",
-        type=_bounded_int(0, 2**32 - 1),
+        type=int_in_range(0, 2**32 - 1),
         default=0,
         help="seed of the first random split (default: 0)",
     )
     parser.add_argument(
         "--k",
-        type=_bounded_int(1, 1000),
+        type=int_in_range(1, 1000),
         default=10,
         help="list length for the metrics (default: 10)",
     )
@@ -775,7 +775,7 @@ def _add_evaluation_options(parser: argparse.ArgumentParser) -> None:
 def _add_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers",
-        type=_bounded_int(1, 64),
+        type=int_in_range(1, 64),
         default=1,
         help="worker processes (default: 1)",
     )
@@ -784,13 +784,13 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--port",
-        type=_bounded_int(1, 65535),
+        type=int_in_range(1, 65535),
         default=8000,
         help="port to listen on (default: 8000)",
     )
 
 
-def _bounded_int(low: int, high: int) -> Callable[[str], int]:
+def int_in_range(low: int, high: int) -> Callable[[str], int]:
     """Return an argparse type that accepts integers from ``low`` to ``high``."""
 
     def parse(text: str) -> int:
