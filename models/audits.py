@@ -26,13 +26,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from models.segments import (
-    NAME_PATTERN,
-    SegmentSpec,
-    describe_error,
-    entry_location,
-    read_entries,
-)
+from models._declaration_files import describe_error, entry_location, read_entries
+from models.segments import NAME_PATTERN, SegmentSpec
 
 ALL_SEGMENTS = "all"
 EACH_SEGMENT = "each"

@@ -21,16 +21,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from scipy.stats import rankdata
 
-# Entries of one block of bootstrap draws. Each entry costs an int64 index and
-# the float64 value it selects, so a block takes 16 bytes x 4,000,000 = 64 MB.
-_BOOTSTRAP_BLOCK_ENTRIES = 4_000_000
+from models._metrics_bootstrap import _bootstrap_means as _bootstrap_means
+from models._metrics_bootstrap import bootstrap_interval as bootstrap_interval
+from models._metrics_classification import Confusion as Confusion
+from models._metrics_classification import confusion_at as confusion_at
 
 
 def dcg_at_k(ranked: Sequence[str], relevant: Collection[str], k: int) -> float:
@@ -326,137 +326,10 @@ def novelty(
     return total / count if count else math.nan
 
 
-@dataclass(frozen=True)
-class Confusion:
-    """Confusion matrix of a binary classification at one decision threshold.
-
-    Each rate is nan, not an error, when its denominator is 0, for example the
-    recall of a slice without a positive label.
-    """
-
-    tp: int
-    fp: int
-    fn: int
-    tn: int
-
-    def __post_init__(self) -> None:
-        for name in ("tp", "fp", "fn", "tn"):
-            value = getattr(self, name)
-            if value < 0:
-                msg = f"{name} must be a non-negative count, got {value}"
-                raise ValueError(msg)
-
-    @property
-    def precision(self) -> float:
-        """Share of the predicted positives that are positive: tp / (tp + fp)."""
-        return _ratio(self.tp, self.tp + self.fp)
-
-    @property
-    def recall(self) -> float:
-        """Share of the positives predicted positive: tp / (tp + fn)."""
-        return _ratio(self.tp, self.tp + self.fn)
-
-    @property
-    def f1(self) -> float:
-        """F1 score: 2 tp / (2 tp + fp + fn).
-
-        It equals the harmonic mean of precision and recall when both are
-        defined. It is 0.0, not nan, when nothing is predicted positive but some
-        label is positive, and nan only when tp + fp + fn = 0.
-        """
-        return _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn)
-
-    @property
-    def false_positive_rate(self) -> float:
-        """Share of the negatives predicted positive: fp / (fp + tn)."""
-        return _ratio(self.fp, self.fp + self.tn)
-
-    @property
-    def false_negative_rate(self) -> float:
-        """Share of the positives predicted negative: fn / (fn + tp)."""
-        return _ratio(self.fn, self.fn + self.tp)
-
-    @property
-    def accuracy(self) -> float:
-        """Share of correct predictions: (tp + tn) / (tp + fp + fn + tn)."""
-        return _ratio(self.tp + self.tn, self.tp + self.fp + self.fn + self.tn)
-
-
-def confusion_at(
-    scores: Sequence[float] | npt.NDArray[np.floating[Any]],
-    labels: Sequence[int] | npt.NDArray[np.integer[Any] | np.bool_],
-    threshold: float,
-) -> Confusion:
-    """Count the confusion matrix of predicting positive when score >= threshold.
-
-    A label is 1 or True for a relevant item and 0 or False otherwise.
-
-    Raises:
-        ValueError: scores and labels differ in length or are not
-            one-dimensional, a score or the threshold is nan, or a label is
-            neither 0 nor 1.
-    """
-    score_array = np.asarray(scores, dtype=float)
-    label_array = np.asarray(labels)
-    _check_classification_input(score_array, label_array, threshold)
-
-    predicted = score_array >= threshold
-    actual = label_array == 1
-    tp = int(np.count_nonzero(predicted & actual))
-    fp = int(np.count_nonzero(predicted & ~actual))
-    fn = int(np.count_nonzero(~predicted & actual))
-    return Confusion(tp=tp, fp=fp, fn=fn, tn=predicted.size - tp - fp - fn)
-
-
-def bootstrap_interval(
-    values: Sequence[float] | npt.NDArray[np.floating[Any]],
-    *,
-    level: float = 0.95,
-    resamples: int = 1000,
-    seed: int = 0,
-) -> tuple[float, float]:
-    """Compute a percentile bootstrap interval of the mean of the defined values.
-
-    The nan values are dropped first, as in :func:`mean_ignoring_nan`. Each of
-    the ``resamples`` resamples draws n of the n remaining values with
-    replacement from ``numpy.random.default_rng(seed)``. The interval runs from
-    the (1 - level) / 2 to the (1 + level) / 2 quantile of the resample means,
-    with numpy's default linear interpolation. Returns (nan, nan) when no value
-    is defined and (v, v) for a single value v.
-
-    Raises:
-        ValueError: level is not strictly between 0 and 1, or resamples is
-            below 1.
-    """
-    if not 0.0 < level < 1.0:
-        msg = f"level must be strictly between 0 and 1, got {level}"
-        raise ValueError(msg)
-    if resamples < 1:
-        msg = f"resamples must be a positive integer, got {resamples}"
-        raise ValueError(msg)
-
-    array = np.asarray(values, dtype=float)
-    defined = array[~np.isnan(array)]
-    if defined.size == 0:
-        return (math.nan, math.nan)
-    if defined.size == 1:
-        value = float(defined[0])
-        return (value, value)
-
-    rng = np.random.default_rng(seed)
-    means = _bootstrap_means(defined, resamples, rng, _BOOTSTRAP_BLOCK_ENTRIES)
-    low, high = np.quantile(means, [(1.0 - level) / 2, (1.0 + level) / 2])
-    return (float(low), float(high))
-
-
 def _check_k(k: int) -> None:
     if k < 1:
         msg = f"k must be a positive integer, got {k}"
         raise ValueError(msg)
-
-
-def _ratio(numerator: int, denominator: int) -> float:
-    return numerator / denominator if denominator else math.nan
 
 
 def _divide_where(
@@ -498,65 +371,3 @@ def _self_information(item: str, share: float, unseen_bits: float) -> float:
         msg = f"popularity_share of {item!r} must be in [0, 1], got {share}"
         raise ValueError(msg)
     return -math.log2(share) if share > 0.0 else unseen_bits
-
-
-def _check_classification_input(
-    scores: npt.NDArray[np.float64], labels: npt.NDArray[Any], threshold: float
-) -> None:
-    if scores.ndim != 1 or labels.ndim != 1:
-        msg = (
-            "scores and labels must be one-dimensional, got shapes "
-            f"{scores.shape} and {labels.shape}"
-        )
-        raise ValueError(msg)
-    if scores.size != labels.size:
-        msg = (
-            f"scores has {scores.size} values but labels has {labels.size}; "
-            "pass one label per score"
-        )
-        raise ValueError(msg)
-    if math.isnan(threshold):
-        msg = "threshold must be a number, got nan"
-        raise ValueError(msg)
-
-    nan_positions = np.flatnonzero(np.isnan(scores))
-    if nan_positions.size:
-        msg = f"scores[{nan_positions[0]}] is nan; every score must be a number"
-        raise ValueError(msg)
-    invalid_positions = np.flatnonzero(~np.isin(labels, (0, 1)))
-    if invalid_positions.size:
-        position = invalid_positions[0]
-        msg = f"labels[{position}] must be 0 or 1, got {labels[position].item()!r}"
-        raise ValueError(msg)
-
-
-def _bootstrap_means(
-    values: npt.NDArray[np.float64],
-    resamples: int,
-    rng: np.random.Generator,
-    max_entries: int,
-) -> npt.NDArray[np.float64]:
-    """Draw the resample means in blocks of at most ``max_entries`` index draws.
-
-    numpy's Generator produces the same index sequence whatever the block shape
-    (a test checks this), so the means depend on the seed but not on
-    ``max_entries``, up to rounding.
-    """
-    n = values.size
-    means = np.empty(resamples)
-    if n <= max_entries:
-        rows_per_block = max_entries // n
-        for start in range(0, resamples, rows_per_block):
-            stop = min(start + rows_per_block, resamples)
-            indices = rng.integers(0, n, size=(stop - start, n))
-            means[start:stop] = values[indices].mean(axis=1)
-        return means
-
-    # When one resample does not fit in a block, sum it in slices of max_entries.
-    for row in range(resamples):
-        total = 0.0
-        for start in range(0, n, max_entries):
-            size = min(max_entries, n - start)
-            total += float(values[rng.integers(0, n, size=size)].sum())
-        means[row] = total / n
-    return means

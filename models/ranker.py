@@ -6,21 +6,19 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import lightgbm as lgb
 import numpy as np
 import polars as pl
-import yaml
 
 from features.schema import RESTAURANT_ID, USER_ID
-from models.candidates import CandidateSettings
-from models.cutoffs import CutoffSettings
+from models._ranker_config import RankerConfig
+from models._ranker_config import load_config as load_config
 from models.dataset import LABEL, TrainingSet
-from models.guardrail import DietGuardrail, read_guardrail
-from models.yaml_files import load_unique
+from models.guardrail import DietGuardrail
 
 logger = logging.getLogger(__name__)
 
@@ -35,213 +33,6 @@ class Scorer(Protocol):
     name: str
 
     def score(self, rows: pl.DataFrame) -> np.ndarray: ...
-
-
-@dataclass(frozen=True)
-class RankerConfig:
-    """Training settings, read from ``configs/ranker.yaml``."""
-
-    params: dict[str, Any]
-    num_boost_round: int
-    seed: int
-    # The Feast feature service whose numeric features the model reads.
-    feature_service: str
-    cutoffs: CutoffSettings
-    # None keeps every negative candidate of a training group.
-    negatives_per_group: int | None = None
-    # Rounds without a better validation NDCG before boosting stops; None
-    # boosts num_boost_round rounds without a validation window.
-    early_stopping_rounds: int | None = None
-    # Candidate sources and their sizes; None makes every open restaurant a
-    # candidate.
-    candidates: CandidateSettings | None = None
-    # Labelled users kept per training cutoff, drawn at random; None keeps
-    # them all.
-    max_users_per_cutoff: int | None = None
-    # Demotes meat-only restaurants for vegetarian users after scoring, in
-    # models that read the diet features; None turns it off.
-    diet_guardrail: DietGuardrail | None = None
-
-
-_SETTINGS = {
-    "params",
-    "num_boost_round",
-    "seed",
-    "feature_service",
-    "cutoffs",
-    "negatives_per_group",
-    "early_stopping_rounds",
-    "relevance",
-    "candidates",
-    "max_users_per_cutoff",
-    "diet_guardrail",
-}
-# The keys of the ``cutoffs`` mapping and their smallest valid values.
-_CUTOFF_MINIMUMS = {"count": 1, "every_days": 1, "horizon_days": 1, "label_folds": 2}
-
-
-def _check_lightgbm_params(path: Path, params: dict[str, Any]) -> None:
-    """Raise ValueError for a parameter name LightGBM does not know.
-
-    LightGBM only warns about one, and the config's ``verbosity: -1`` hides
-    the warning, so a misspelled ``num_leavs`` would train with the default.
-    """
-    # LightGBM's own list of parameters and aliases, read through a private
-    # helper; without it (another LightGBM version) the check is skipped.
-    aliases = getattr(lgb.basic, "_ConfigAliases", None)
-    if aliases is None or not hasattr(aliases, "_get_all_param_aliases"):
-        return
-    known = {
-        name
-        for main, names in aliases._get_all_param_aliases().items()
-        for name in (main, *names)
-    }
-    unknown = sorted(str(name) for name in params if name not in known)
-    if unknown:
-        msg = (
-            f"{path}: params: unknown LightGBM parameters {unknown}; see "
-            "https://lightgbm.readthedocs.io/en/latest/Parameters.html"
-        )
-        raise ValueError(msg)
-
-
-def load_config(path: Path) -> RankerConfig:
-    """Read a ranker config file.
-
-    Raises:
-        ValueError: the file is not valid YAML, repeats a key, names an
-            unknown setting or lacks a required one; names the file.
-    """
-    try:
-        raw = load_unique(path.read_text())
-    except yaml.YAMLError as error:
-        msg = f"{path}: invalid YAML: {error}"
-        raise ValueError(msg) from error
-    if not isinstance(raw, dict):
-        msg = f"{path}: expected a mapping of settings, got {type(raw).__name__}"
-        raise ValueError(msg)
-    # Unknown keys first: a misspelled required key is named as such.
-    unknown_settings = set(raw) - _SETTINGS
-    if unknown_settings:
-        msg = (
-            f"{path}: unknown settings {sorted(unknown_settings)}; expected some of "
-            f"{sorted(_SETTINGS)}"
-        )
-        raise ValueError(msg)
-    for key in ("params", "num_boost_round", "seed", "feature_service"):
-        if key not in raw:
-            msg = f"{path}: missing required setting {key!r}"
-            raise ValueError(msg)
-
-    service = raw["feature_service"]
-    if not isinstance(service, str) or not service:
-        msg = (
-            f"{path}: feature_service must name a feature service of "
-            f"feature_repo/definitions.py, such as ranker_v2; got {service!r}"
-        )
-        raise ValueError(msg)
-    params = dict(raw["params"])
-    _check_lightgbm_params(path, params)
-    seed = int(raw["seed"])
-    params.setdefault("seed", seed)
-    windows = raw.get("cutoffs") or {}
-    if not isinstance(windows, dict):
-        msg = f"{path}: 'cutoffs' must be a mapping, got {type(windows).__name__}"
-        raise ValueError(msg)
-    unknown = set(windows) - set(_CUTOFF_MINIMUMS)
-    if unknown:
-        msg = f"{path}: unknown 'cutoffs' settings {sorted(unknown)}"
-        raise ValueError(msg)
-    for key, value in windows.items():
-        minimum = _CUTOFF_MINIMUMS[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            msg = (
-                f"{path}: cutoffs: {key} must be an integer of at least {minimum}, "
-                f"got {value!r}"
-            )
-            raise ValueError(msg)
-    min_rating = _min_rating(path, raw.get("relevance"))
-    defaults = CutoffSettings()
-    cutoffs = CutoffSettings(
-        label_folds=windows.get("label_folds", defaults.label_folds),
-        seed=seed,
-        cutoffs=windows.get("count", defaults.cutoffs),
-        cutoff_every_days=windows.get("every_days", defaults.cutoff_every_days),
-        horizon_days=windows.get("horizon_days", defaults.horizon_days),
-        min_rating=min_rating,
-    )
-    try:
-        negatives = _optional_int(raw.get("negatives_per_group"), "negatives_per_group")
-        stopping = _optional_int(
-            raw.get("early_stopping_rounds"), "early_stopping_rounds"
-        )
-        max_users = _optional_int(
-            raw.get("max_users_per_cutoff"), "max_users_per_cutoff"
-        )
-    except ValueError as error:
-        msg = f"{path}: {error}"
-        raise ValueError(msg) from error
-    candidates = _candidates(path, raw.get("candidates"))
-    return RankerConfig(
-        params=params,
-        num_boost_round=int(raw["num_boost_round"]),
-        seed=seed,
-        feature_service=service,
-        cutoffs=cutoffs,
-        negatives_per_group=negatives,
-        early_stopping_rounds=stopping,
-        candidates=candidates,
-        max_users_per_cutoff=max_users,
-        diet_guardrail=read_guardrail(raw.get("diet_guardrail"), str(path)),
-    )
-
-
-def _optional_int(value: object, name: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        msg = f"{name} must be a positive integer or null, got {value!r}"
-        raise ValueError(msg)
-    return value
-
-
-def _candidates(path: Path, raw: object) -> CandidateSettings | None:
-    """Read the ``candidates`` mapping; absent or null means every restaurant."""
-    if raw is None:
-        return None
-    known = {field.name for field in fields(CandidateSettings)}
-    if not isinstance(raw, dict) or set(raw) - known:
-        msg = (
-            f"{path}: 'candidates' must be a mapping with keys among {sorted(known)}, "
-            f"got {raw!r}"
-        )
-        raise ValueError(msg)
-    settings = CandidateSettings(**raw)
-    try:
-        settings.validate()
-    except ValueError as error:
-        msg = f"{path}: {error}"
-        raise ValueError(msg) from error
-    return settings
-
-
-def _min_rating(path: Path, relevance: object) -> float | None:
-    """Read ``relevance: {min_rating: ...}``; absent or null counts every order."""
-    if relevance is None:
-        return None
-    if not isinstance(relevance, dict) or set(relevance) - {"min_rating"}:
-        msg = (
-            f"{path}: 'relevance' must be a mapping with the one key 'min_rating', "
-            f"got {relevance!r}"
-        )
-        raise ValueError(msg)
-    value = relevance.get("min_rating")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        msg = f"{path}: relevance: min_rating must be a number or null, got {value!r}"
-        raise ValueError(msg)
-    return float(value)
 
 
 @dataclass(frozen=True)

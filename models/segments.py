@@ -59,10 +59,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import polars as pl
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -73,38 +72,18 @@ from pydantic import (
     field_validator,
 )
 
-from features.schema import RESTAURANT_ID, USER_ID
-from features.transforms import (
-    COFFEE_TEA_CUISINES,
-    ENTITY_KEYS,
-    PIZZA_CUISINES,
-    RESTAURANT,
-    USER,
-    Snapshot,
-    StoreFrames,
-    compute_tables,
-    join_entity_tables,
-    snapshot_at,
-)
-from models.yaml_files import load_unique
+from features.transforms import ENTITY_KEYS, RESTAURANT, USER, StoreFrames
+from models._declaration_files import describe_error, entry_location, read_entries
+from models._segments_attributes import attributes_at
+from models._segments_attributes import cuisine_shares as cuisine_shares
+from models._segments_attributes import restaurant_attributes as restaurant_attributes
+from models._segments_attributes import user_attributes as user_attributes
 
 logger = logging.getLogger(__name__)
 
 # Audit segment values with a special meaning (models/audits.py).
 RESERVED_NAMES = ("all", "each")
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
-
-USER_STORE_COLUMNS = (USER_ID, "city", "diet", "liked_cuisines", "budget", "age_band")
-RESTAURANT_STORE_COLUMNS = (
-    RESTAURANT_ID,
-    "name",
-    "city",
-    "cuisines",
-    "price_level",
-    "is_chain",
-    "opened_at",
-)
-SHARE_COLUMNS = ("user_coffee_tea_share", "user_pizza_share")
 
 _MEMBER = "_member"
 _SEGMENT_FIELDS = {
@@ -263,107 +242,6 @@ def check_segment_columns(
         _evaluate(spec, frames[spec.entity], where)
 
 
-def attributes_at(
-    source: StoreFrames | Snapshot,
-    cutoff: datetime | None = None,
-    tables: dict[str, pl.DataFrame] | None = None,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Build the user and the restaurant attribute frames as of ``cutoff``.
-
-    ``source`` is the store, read at ``cutoff``, or a snapshot, whose own
-    cutoff is used (``cutoff`` must then be None or the same). ``tables`` are
-    the feature tables at that cutoff, when they are already computed
-    (:attr:`models.analysis.RankedLists.tables`).
-    """
-    snapshot = _snapshot(source, cutoff)
-    if tables is None:
-        tables = compute_tables(snapshot)
-    users = _user_frame(snapshot, join_entity_tables(tables, USER))
-    restaurants = _restaurant_frame(snapshot, join_entity_tables(tables, RESTAURANT))
-    return users, restaurants
-
-
-def user_attributes(
-    source: StoreFrames | Snapshot, cutoff: datetime | None = None
-) -> pl.DataFrame:
-    """Build the user attribute frame as of ``cutoff`` (see :func:`attributes_at`)."""
-    return attributes_at(source, cutoff)[0]
-
-
-def restaurant_attributes(
-    source: StoreFrames | Snapshot, cutoff: datetime | None = None
-) -> pl.DataFrame:
-    """Build the restaurant attribute frame as of ``cutoff``
-    (see :func:`attributes_at`)."""
-    return attributes_at(source, cutoff)[1]
-
-
-def read_entries(path: Path, key: str) -> list[Any]:
-    """Read the list under ``key`` of a YAML mapping file.
-
-    Raises:
-        ValueError: the file is not valid YAML or has no such list.
-    """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as error:
-        msg = f"{path}: file not found; expected a YAML file with a list of {key}"
-        raise ValueError(msg) from error
-    except IsADirectoryError as error:
-        msg = f"{path}: is a folder; expected a YAML file with a list of {key}"
-        raise ValueError(msg) from error
-    except UnicodeDecodeError as error:
-        msg = f"{path}: not UTF-8 text ({error.reason} at byte offset {error.start})"
-        raise ValueError(msg) from error
-    try:
-        raw = load_unique(text)
-    except yaml.YAMLError as error:
-        msg = f"{path}: invalid YAML: {error}"
-        raise ValueError(msg) from error
-    if not isinstance(raw, dict) or not isinstance(raw.get(key), list):
-        msg = f"{path}: expected a mapping with a list under {key!r}, got {raw!r}"
-        raise ValueError(msg)
-    unknown = sorted(set(raw) - {key})
-    if unknown:
-        msg = f"{path}: unknown top-level keys {unknown}; expected only {key!r}"
-        raise ValueError(msg)
-    return list(raw[key])
-
-
-def entry_location(path: Path, key: str, index: int, raw: object) -> str:
-    """Return ``file: key[index] (name)`` for error messages."""
-    name = raw.get("name") if isinstance(raw, dict) else None
-    return f"{path}: {key}[{index}] ({name if name is not None else 'no name'})"
-
-
-def describe_error(
-    location: str, raw: object, error: ValidationError, expected: dict[str, str]
-) -> str:
-    """Turn the first pydantic error into ``location: field 'x': got ...,
-    expected ...``.
-
-    An unknown field is reported first, because a misspelt field name also
-    makes the field it was meant to be look missing.
-    """
-    errors = error.errors()
-    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-    if not isinstance(raw, dict) or not first["loc"]:
-        return f"{location}: expected a mapping of fields, got {raw!r}"
-    field = str(first["loc"][0])
-    if first["type"] == "extra_forbidden":
-        return (
-            f"{location}: field {field!r}: got {first['input']!r}, expected no such "
-            f"field; known fields: {', '.join(expected)}"
-        )
-    if first["type"] == "missing":
-        return f"{location}: field {field!r}: missing, expected {expected[field]}"
-    if first["type"] == "value_error":
-        wanted = str(first["ctx"]["error"])
-    else:
-        wanted = expected.get(field, first["msg"])
-    return f"{location}: field {field!r}: got {raw.get(field)!r}, expected {wanted}"
-
-
 def _expand(spec: SegmentSpec, frame: pl.DataFrame) -> list[Segment]:
     """Evaluate one declaration: one segment, or one per value of ``per``."""
     where = pl.sql_expr(spec.where) if spec.where is not None else pl.lit(True)
@@ -446,102 +324,3 @@ def _segment(
     key = ENTITY_KEYS[spec.entity]
     members = frame.get_column(key).filter(flags.fill_null(False))
     return Segment(name, spec.entity, spec.description, frozenset(members.to_list()))
-
-
-def _snapshot(source: StoreFrames | Snapshot, cutoff: datetime | None) -> Snapshot:
-    if isinstance(source, Snapshot):
-        if cutoff is not None and cutoff != source.cutoff:
-            msg = (
-                f"cutoff {cutoff.isoformat()} differs from the snapshot's cutoff "
-                f"{source.cutoff.isoformat()}; pass None to use the snapshot's"
-            )
-            raise ValueError(msg)
-        return source
-    if cutoff is None:
-        msg = "a cutoff is required to read the store; got None"
-        raise ValueError(msg)
-    return snapshot_at(source, cutoff)
-
-
-def _order_counts(snapshot: Snapshot, key: str) -> pl.DataFrame:
-    return snapshot.orders.group_by(key).agg(
-        pl.len().cast(pl.Int64).alias("orders_before")
-    )
-
-
-def _user_frame(snapshot: Snapshot, features: pl.DataFrame) -> pl.DataFrame:
-    """Join the store columns, the feature tables and the derived columns."""
-    top = (
-        snapshot.orders.group_by(USER_ID, RESTAURANT_ID)
-        .agg(pl.len().cast(pl.Int64).alias("_orders"))
-        .group_by(USER_ID)
-        .agg(pl.col("_orders").max().alias("top_restaurant_orders"))
-    )
-    if not set(SHARE_COLUMNS) <= set(features.columns):
-        features = features.drop(SHARE_COLUMNS, strict=False).join(
-            cuisine_shares(snapshot), on=USER_ID, how="left"
-        )
-    return (
-        snapshot.store.users.select(USER_STORE_COLUMNS)
-        .join(_order_counts(snapshot, USER_ID), on=USER_ID, how="left")
-        .join(top, on=USER_ID, how="left")
-        .with_columns(pl.col("orders_before", "top_restaurant_orders").fill_null(0))
-        .join(features, on=USER_ID, how="left")
-    )
-
-
-def cuisine_shares(snapshot: Snapshot) -> pl.DataFrame:
-    """Compute each ordering user's coffee or tea share and pizza share.
-
-    A share is the fraction of the user's visible orders placed at a restaurant
-    with at least one tag of the group. Orders at a restaurant missing from
-    the store do not count, as in the ``user_cuisine`` feature table.
-    """
-    tagged = snapshot.store.restaurants.select(
-        RESTAURANT_ID,
-        _has_tag(COFFEE_TEA_CUISINES).alias("user_coffee_tea_share"),
-        _has_tag(PIZZA_CUISINES).alias("user_pizza_share"),
-    )
-    return (
-        snapshot.orders.select(USER_ID, RESTAURANT_ID)
-        .join(tagged, on=RESTAURANT_ID, how="inner")
-        .group_by(USER_ID)
-        .agg(pl.col(SHARE_COLUMNS).cast(pl.Float64).mean())
-    )
-
-
-def _has_tag(tags: tuple[str, ...]) -> pl.Expr:
-    """Return whether a restaurant's cuisines contain one of ``tags`` (false
-    without cuisines)."""
-    cuisines = pl.col("cuisines").fill_null(pl.lit([], pl.List(pl.String)))
-    return cuisines.list.eval(pl.element().is_in(tags)).list.any()
-
-
-def _restaurant_frame(snapshot: Snapshot, features: pl.DataFrame) -> pl.DataFrame:
-    """Join the store columns, the feature tables and the derived columns."""
-    cutoff = pl.lit(snapshot.cutoff_naive, pl.Datetime("us"))
-    has_menu = pl.col("restaurant_menu_item_count") > 0
-    meat_only = pl.when(has_menu).then(pl.col("restaurant_vegetarian_item_share") == 0)
-    return (
-        snapshot.store.restaurants.select(RESTAURANT_STORE_COLUMNS)
-        .with_columns(
-            pl.col("price_level").cast(pl.Int64),
-            pl.when(pl.col("cuisines").is_not_null())
-            .then(_has_tag(COFFEE_TEA_CUISINES))
-            .alias("serves_coffee_or_tea"),
-            pl.when(pl.col("cuisines").is_not_null())
-            .then(_has_tag(PIZZA_CUISINES))
-            .alias("serves_pizza"),
-        )
-        .join(_order_counts(snapshot, RESTAURANT_ID), on=RESTAURANT_ID, how="left")
-        .with_columns(pl.col("orders_before").fill_null(0))
-        .join(features, on=RESTAURANT_ID, how="left")
-        .with_columns(
-            (pl.col("orders_before") == 0).alias("is_new"),
-            (pl.col("opened_at").is_null() | (pl.col("opened_at") < cutoff)).alias(
-                "is_open"
-            ),
-            meat_only.alias("is_meat_only"),
-            pl.col("is_chain").not_().alias("is_independent"),
-        )
-    )

@@ -1,0 +1,77 @@
+"""Reading of the YAML files that declare segments and audits, with error messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from models.yaml_files import load_unique
+
+
+def read_entries(path: Path, key: str) -> list[Any]:
+    """Read the list under ``key`` of a YAML mapping file.
+
+    Raises:
+        ValueError: the file is not valid YAML or has no such list.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as error:
+        msg = f"{path}: file not found; expected a YAML file with a list of {key}"
+        raise ValueError(msg) from error
+    except IsADirectoryError as error:
+        msg = f"{path}: is a folder; expected a YAML file with a list of {key}"
+        raise ValueError(msg) from error
+    except UnicodeDecodeError as error:
+        msg = f"{path}: not UTF-8 text ({error.reason} at byte offset {error.start})"
+        raise ValueError(msg) from error
+    try:
+        raw = load_unique(text)
+    except yaml.YAMLError as error:
+        msg = f"{path}: invalid YAML: {error}"
+        raise ValueError(msg) from error
+    if not isinstance(raw, dict) or not isinstance(raw.get(key), list):
+        msg = f"{path}: expected a mapping with a list under {key!r}, got {raw!r}"
+        raise ValueError(msg)
+    unknown = sorted(set(raw) - {key})
+    if unknown:
+        msg = f"{path}: unknown top-level keys {unknown}; expected only {key!r}"
+        raise ValueError(msg)
+    return list(raw[key])
+
+
+def entry_location(path: Path, key: str, index: int, raw: object) -> str:
+    """Return ``file: key[index] (name)`` for error messages."""
+    name = raw.get("name") if isinstance(raw, dict) else None
+    return f"{path}: {key}[{index}] ({name if name is not None else 'no name'})"
+
+
+def describe_error(
+    location: str, raw: object, error: ValidationError, expected: dict[str, str]
+) -> str:
+    """Turn the first pydantic error into ``location: field 'x': got ...,
+    expected ...``.
+
+    An unknown field is reported first, because a misspelt field name also
+    makes the field it was meant to be look missing.
+    """
+    errors = error.errors()
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    if not isinstance(raw, dict) or not first["loc"]:
+        return f"{location}: expected a mapping of fields, got {raw!r}"
+    field = str(first["loc"][0])
+    if first["type"] == "extra_forbidden":
+        return (
+            f"{location}: field {field!r}: got {first['input']!r}, expected no such "
+            f"field; known fields: {', '.join(expected)}"
+        )
+    if first["type"] == "missing":
+        return f"{location}: field {field!r}: missing, expected {expected[field]}"
+    if first["type"] == "value_error":
+        wanted = str(first["ctx"]["error"])
+    else:
+        wanted = expected.get(field, first["msg"])
+    return f"{location}: field {field!r}: got {raw.get(field)!r}, expected {wanted}"
