@@ -17,25 +17,21 @@ last 7 days, days since the last order) are null when orders have no times.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
-
 import polars as pl
 
-from features.schema import (
-    EVENT_TIMESTAMP,
-    MENU_ITEM_ID,
-    ORDER_ID,
-    RESTAURANT_ID,
-    USER_ID,
-)
+from features.schema import ORDER_ID, RESTAURANT_ID, USER_ID
+from features.snapshot import Snapshot
+from features.snapshot import StoreFrames as StoreFrames
+from features.snapshot import classified_menu as classified_menu
+from features.snapshot import snapshot_at as snapshot_at
+from features.table_registry import ENTITY_KEYS as ENTITY_KEYS
+from features.table_registry import FEATURE_TABLES as FEATURE_TABLES
+from features.table_registry import RESTAURANT, USER, feature_table
+from features.table_registry import TableSpec as TableSpec
+from features.table_registry import compute_tables as compute_tables
+from features.table_registry import join_entity_tables as join_entity_tables
 from features.taste import co_ordered, taste_factors
-from features.vegetarian import PREDICTION_COLUMN, classify_menu
-
-USER = "user"
-RESTAURANT = "restaurant"
-ENTITY_KEYS = {USER: USER_ID, RESTAURANT: RESTAURANT_ID}
+from features.vegetarian import PREDICTION_COLUMN
 
 BUDGET_LEVELS = {"low": 1, "medium": 2, "high": 3}
 VEGETARIAN_DIETS = ("vegetarian", "vegan")
@@ -53,222 +49,6 @@ EVIDENCE_CUISINE = "cuisine"
 EVIDENCE_NONE = "none"
 
 _DAY_US = 86_400 * 1_000_000
-
-
-@dataclass(frozen=True)
-class StoreFrames:
-    """The store tables the transforms read, with menu items classified.
-
-    ``orders`` carries, per order, the item counts that diet features need:
-    ``item_count`` and ``vegetarian_item_count`` (null for an order without
-    items, such as a UCI rating).
-    """
-
-    users: pl.DataFrame
-    restaurants: pl.DataFrame
-    menu_items: pl.DataFrame
-    orders: pl.DataFrame
-
-    @classmethod
-    def from_tables(cls, tables: Mapping[str, pl.DataFrame]) -> StoreFrames:
-        """Build from frames keyed by store table name, such as a generated
-        world's."""
-        return cls.from_store_tables(
-            users=tables["users"],
-            restaurants=tables["restaurants"],
-            menu_items=tables["menu_items"],
-            orders=tables["orders"],
-            order_items=tables["order_items"],
-        )
-
-    @classmethod
-    def from_store_tables(
-        cls,
-        users: pl.DataFrame,
-        restaurants: pl.DataFrame,
-        menu_items: pl.DataFrame,
-        orders: pl.DataFrame,
-        order_items: pl.DataFrame,
-    ) -> StoreFrames:
-        """Classify the menu items and count each order's vegetarian items."""
-        menu = classified_menu(menu_items)
-        items = order_items.with_columns(
-            pl.col(ORDER_ID, MENU_ITEM_ID).cast(pl.String),
-            pl.col("quantity").cast(pl.Int64),
-        ).join(
-            menu.select(MENU_ITEM_ID, PREDICTION_COLUMN), on=MENU_ITEM_ID, how="left"
-        )
-        per_order = items.group_by(ORDER_ID).agg(
-            pl.col("quantity").sum().cast(pl.Int64).alias("item_count"),
-            pl.col("quantity")
-            .filter(pl.col(PREDICTION_COLUMN))
-            .sum()
-            .cast(pl.Int64)
-            .alias("vegetarian_item_count"),
-        )
-        return cls(
-            users=users,
-            restaurants=restaurants,
-            menu_items=menu,
-            orders=orders.join(per_order, on=ORDER_ID, how="left"),
-        )
-
-
-def classified_menu(menu_items: pl.DataFrame) -> pl.DataFrame:
-    """Return the store's ``menu_items`` rows with ids as strings, prices as
-    floats and the vegetarian prediction of
-    :func:`features.vegetarian.classify_menu`, as the menu features read them."""
-    return classify_menu(
-        menu_items.with_columns(
-            pl.col(MENU_ITEM_ID, RESTAURANT_ID).cast(pl.String),
-            pl.col("price").cast(pl.Float64),
-        )
-    )
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """The data visible to the features at one point in time.
-
-    Attributes:
-        store: every store table.
-        orders: the visible orders, a subset of ``store.orders``.
-        cutoff: the ``event_timestamp`` of the rows, in UTC; day windows are
-            counted back from it.
-    """
-
-    store: StoreFrames
-    orders: pl.DataFrame
-    cutoff: datetime
-
-    @property
-    def cutoff_naive(self) -> datetime:
-        """The cutoff as a naive UTC time, comparable with store times."""
-        return self.cutoff.astimezone(UTC).replace(tzinfo=None)
-
-    @property
-    def timed(self) -> bool:
-        """Whether the store's orders have times (then a user without visible
-        orders has 0 orders in each window, not an unknown count)."""
-        orders = self.store.orders
-        return orders.height > 0 and orders["ordered_at"].null_count() == 0
-
-
-def snapshot_at(store: StoreFrames, cutoff: datetime) -> Snapshot:
-    """Return the snapshot of ``store`` at ``cutoff``: orders strictly before it.
-
-    Orders without a time are visible at every cutoff.
-    """
-    naive = cutoff.astimezone(UTC).replace(tzinfo=None)
-    visible = store.orders.filter(
-        pl.col("ordered_at").is_null() | (pl.col("ordered_at") < naive)
-    )
-    return Snapshot(store=store, orders=visible, cutoff=cutoff)
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    """A registered feature table: its name, entity and compute function."""
-
-    name: str
-    entity: str
-    compute: Callable[[Snapshot], pl.DataFrame]
-
-    @property
-    def key(self) -> str:
-        return ENTITY_KEYS[self.entity]
-
-
-FEATURE_TABLES: dict[str, TableSpec] = {}
-
-
-def feature_table(
-    name: str, entity: str
-) -> Callable[[Callable[[Snapshot], pl.DataFrame]], Callable[[Snapshot], pl.DataFrame]]:
-    """Register a function as the feature table ``name`` of ``entity``.
-
-    The function takes a :class:`Snapshot` and returns one row per user (or
-    restaurant) with the key column and the feature columns.
-    """
-    if entity not in ENTITY_KEYS:
-        msg = (
-            f"feature table {name!r}: entity must be one of "
-            f"{sorted(ENTITY_KEYS)}, got {entity!r}"
-        )
-        raise ValueError(msg)
-
-    def register(
-        compute: Callable[[Snapshot], pl.DataFrame],
-    ) -> Callable[[Snapshot], pl.DataFrame]:
-        if name in FEATURE_TABLES:
-            msg = f"feature table {name!r} is registered twice"
-            raise ValueError(msg)
-        FEATURE_TABLES[name] = TableSpec(name, entity, compute)
-        return compute
-
-    return register
-
-
-def compute_tables(snapshot: Snapshot) -> dict[str, pl.DataFrame]:
-    """Compute every registered table at ``snapshot``, stamped with its cutoff.
-
-    Raises:
-        ValueError: a table lacks its key column, repeats a key, or has a
-            column of the same name as another table's column.
-    """
-    stamp = pl.lit(snapshot.cutoff.astimezone(UTC), pl.Datetime("us", "UTC"))
-    stamp = stamp.alias(EVENT_TIMESTAMP)
-    tables = {}
-    # Training and evaluation join the tables of both entities into one frame,
-    # where a repeated column name would get a suffix, so every column other
-    # than the keys and the timestamp belongs to one table.
-    owner: dict[str, str] = {}
-    keys = set(ENTITY_KEYS.values())
-    for spec in FEATURE_TABLES.values():
-        frame = spec.compute(snapshot)
-        if not isinstance(frame, pl.DataFrame):
-            msg = (
-                f"feature table {spec.name} returned {type(frame).__name__}, "
-                "expected a polars DataFrame"
-            )
-            raise ValueError(msg)
-        if spec.key not in frame.columns:
-            msg = f"feature table {spec.name} has no {spec.key} column"
-            raise ValueError(msg)
-        if frame[spec.key].is_duplicated().any():
-            msg = f"feature table {spec.name} has more than one row per {spec.key}"
-            raise ValueError(msg)
-        for column in frame.columns:
-            if column in keys or column == EVENT_TIMESTAMP:
-                continue
-            if column in owner:
-                msg = (
-                    f"feature tables {owner[column]} and {spec.name} both have "
-                    f"a column {column}; rename one of them, because column "
-                    "names must be unique across the feature tables"
-                )
-                raise ValueError(msg)
-            owner[column] = spec.name
-        tables[spec.name] = frame.with_columns(stamp)
-    return tables
-
-
-def join_entity_tables(tables: dict[str, pl.DataFrame], entity: str) -> pl.DataFrame:
-    """Join every table of ``entity`` on its key, without timestamps."""
-    if entity not in ENTITY_KEYS:
-        msg = f"entity must be one of {sorted(ENTITY_KEYS)}, got {entity!r}"
-        raise ValueError(msg)
-    key = ENTITY_KEYS[entity]
-    joined: pl.DataFrame | None = None
-    for spec in FEATURE_TABLES.values():
-        if spec.entity != entity or spec.name not in tables:
-            continue
-        frame = tables[spec.name].drop(EVENT_TIMESTAMP, strict=False)
-        joined = frame if joined is None else joined.join(frame, on=key, how="left")
-    if joined is None:
-        msg = f"no feature table of entity {entity!r}"
-        raise ValueError(msg)
-    return joined
 
 
 def _days_since(column: str, snapshot: Snapshot) -> pl.Expr:

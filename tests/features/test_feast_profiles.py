@@ -218,7 +218,7 @@ def test_features_again_replaces_redis_values(
     points the module's project at a folder of its own."""
     paths = VarPaths(tmp_path / "var")
     generate_synthetic(paths, WorldConfig(users=300, restaurants=60, days=30))
-    with caplog.at_level(logging.WARNING, logger="features.feast_store"):
+    with caplog.at_level(logging.WARNING, logger="features.feast_folders"):
         build_features(paths, FEATURE_REPO, RANKER_CONFIG, PRODUCTION)
     # The module's folder still exists, and its users are pruned.
     taken_over = [
