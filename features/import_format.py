@@ -73,8 +73,8 @@ class Column:
     # The latest accepted time of a TIMESTAMP column.
     latest: datetime = LATEST_TIME
     # Whether a TEXT column keeps its tabs and line breaks. Single-line text
-    # (names, cities) and list values get a space in place of each run of
-    # whitespace that contains one.
+    # (names, cities) gets a space in place of each run of whitespace that
+    # contains one; list values get the cuisine spelling, with underscores.
     multiline: bool = False
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from features.cities import city_centres, nearest_city, normalize_city
+from features.cuisines import normalize_cuisine
 from features.rejects import RejectLog
 from features.schema import (
     MENU_ITEMS,
@@ -101,14 +102,6 @@ def load_uci(data_dir: Path) -> UciData:
         ORDER_ITEMS.name: _empty(ORDER_ITEMS),
     }
     return UciData(tables=tables, rejects=rejects)
-
-
-def normalize_cuisine(names: pl.Expr) -> pl.Expr:
-    """Lower-case cuisine names and join their words with underscores.
-
-    ``Cafe-Coffee_Shop`` becomes ``cafe_coffee_shop``.
-    """
-    return names.str.strip_chars().str.to_lowercase().str.replace_all(r"[\s-]+", "_")
 
 
 def _read(data_dir: Path, name: str) -> pl.DataFrame:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from features.cuisines import normalize_cuisine
 from features.import_format import (
     EARLIEST_TIME,
     FALSE_VALUES,
@@ -184,17 +185,18 @@ def clean_values(values: pl.Expr, column: Column) -> pl.Expr:
 
     In single-line text, each run of whitespace that contains a tab or a line
     break becomes one space, since a name or a city split over lines is one
-    line of text. List values are cleaned the same way and lower-cased, and a
-    value equal to an earlier one of its list is dropped, so that ``Pizza`` and
-    ``pizza`` are one cuisine within a list and across rows. Other columns
-    are returned unchanged.
+    line of text. List values are cuisine names, the only lists, and get the
+    store's cuisine spelling (``features.cuisines``). A value equal to an
+    earlier one of its list is then dropped, so that ``Fast Food`` and
+    ``fast_food`` are one cuisine within a list and across rows. Other
+    columns are returned unchanged.
     """
     if column.kind is Kind.TEXT and not column.multiline:
         return _single_line(values)
     if column.kind is Kind.TEXT_LIST:
-        return values.list.eval(
-            _single_line(pl.element()).str.to_lowercase()
-        ).list.unique(maintain_order=True)
+        return values.list.eval(normalize_cuisine(pl.element())).list.unique(
+            maintain_order=True
+        )
     return values
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from features.cuisines import cuisine_key
 from features.pair_arrays import RestaurantArrays
 from features.pairs import PAIR_FEATURES
 from features.schema import RESTAURANT_ID
@@ -76,11 +77,14 @@ class Catalogue:
             (restaurants["restaurant_has_vegetarian_options"] == 1).sum()
         )
         self.cuisine_spellings = _spellings(
-            cuisine
-            for cuisines in self.columns["restaurant_cuisines"]
-            for cuisine in cuisines or ()
+            (
+                cuisine
+                for cuisines in self.columns["restaurant_cuisines"]
+                for cuisine in cuisines or ()
+            ),
+            cuisine_key,
         )
-        self.city_spellings = _spellings(self.columns["restaurant_city"])
+        self.city_spellings = _spellings(self.columns["restaurant_city"], str.lower)
         self._filtered: Callable[[Filters], np.ndarray] = lru_cache(
             maxsize=FILTER_CACHE_SIZE
         )(self._apply)
@@ -106,8 +110,9 @@ class Catalogue:
 
     def spelled_as_stored(self, user: Mapping[str, Any]) -> dict[str, Any]:
         """Return ``user`` with its liked cuisines and its city spelled as the
-        restaurants spell them, matched ignoring case, as the filters and the
-        content reasons match them.
+        restaurants spell them, as the filters and the content reasons match
+        them. Cities match ignoring case, and cuisines by their stored spelling
+        (``features.cuisines.cuisine_key``).
 
         The pair features compare names exactly. A liked cuisine becomes every
         stored spelling of it. A name no restaurant has is kept as given.
@@ -117,7 +122,8 @@ class Catalogue:
         if liked:
             names: list[str] = []
             for cuisine in liked:
-                for name in self.cuisine_spellings.get(cuisine.lower(), (cuisine,)):
+                key = cuisine_key(cuisine)
+                for name in self.cuisine_spellings.get(key, (cuisine,)):
                     if name not in names:
                         names.append(name)
             spelled["user_liked_cuisines"] = names
@@ -288,12 +294,14 @@ class ModelInputs:
         ]
 
 
-def _spellings(names: Iterable[str | None]) -> dict[str, tuple[str, ...]]:
-    """Group distinct names by their lower-cased form, each group sorted."""
+def _spellings(
+    names: Iterable[str | None], key: Callable[[str], str]
+) -> dict[str, tuple[str, ...]]:
+    """Group distinct names by ``key``, each group sorted."""
     groups: dict[str, set[str]] = {}
     for name in names:
         if name is not None:
-            groups.setdefault(name.lower(), set()).add(name)
+            groups.setdefault(key(name), set()).add(name)
     return {key: tuple(sorted(group)) for key, group in groups.items()}
 
 

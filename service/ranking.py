@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from features.cuisines import cuisine_key
 from features.pair_arrays import pair_feature_arrays
 from models.dataset import with_pair_features
 from models.explain import cuisine_name, explain, explain_matrix
@@ -242,14 +243,14 @@ def _content_matches(
 ) -> list[list[str]]:
     """Per restaurant: a cuisine the user likes, and vegetarian dishes for a
     user who declared a vegetarian diet or orders almost only vegetarian."""
-    liked = {cuisine.lower() for cuisine in (user.get("user_liked_cuisines") or [])}
+    liked = {cuisine_key(c) for c in (user.get("user_liked_cuisines") or [])}
     vegetarian = is_vegetarian(user)
     cuisines = catalogue.columns["restaurant_cuisines"]
     has_options = catalogue.columns["restaurant_has_vegetarian_options"]
     matches = []
     for row in rows:
         found = []
-        matched = [c for c in (cuisines[row] or []) if c.lower() in liked]
+        matched = [c for c in (cuisines[row] or []) if cuisine_key(c) in liked]
         if matched:
             found.append(f"{cuisine_name(matched[0])}, a cuisine you like")
         if vegetarian and has_options[row] == 1:

@@ -78,13 +78,14 @@ class PreferencesRequest(BaseModel):
     liked_cuisines: list[str] = Field(
         default_factory=list,
         max_length=20,
-        description="Cuisines the caller likes, matched ignoring case.",
+        description="Cuisines the caller likes, matched ignoring case, spaces "
+        "and hyphens (`Fast Food` is `fast_food`).",
     )
     budget: Budget | None = Field(default=None, strict=False)
     exclude_cuisines: list[str] = Field(
         default_factory=list,
         max_length=20,
-        description="Cuisines to leave out, matched ignoring case.",
+        description="Cuisines to leave out, matched as `liked_cuisines`.",
     )
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 
 from features.cities import EARTH_RADIUS_KM
+from features.cuisines import cuisine_key, normalize_cuisine
 from features.pairs import PAIR_INPUTS
 from features.schema import RESTAURANT_ID, USER_ID
 from models.baselines import ContentBaseline, ContentWeights
@@ -56,9 +57,9 @@ class Filters:
         if self.diet == VEGETARIAN:
             kept = kept.filter(pl.col("restaurant_has_vegetarian_options") == 1)
         if self.exclude_cuisines:
-            excluded = [cuisine.lower() for cuisine in self.exclude_cuisines]
+            excluded = [cuisine_key(cuisine) for cuisine in self.exclude_cuisines]
             cuisines = pl.col("restaurant_cuisines").list.eval(
-                pl.element().str.to_lowercase()
+                normalize_cuisine(pl.element())
             )
             kept = kept.filter(
                 ~cuisines.list.eval(pl.element().is_in(excluded))

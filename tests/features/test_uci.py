@@ -20,7 +20,7 @@ from features.schema import (
     RESTAURANTS,
     USERS,
 )
-from features.uci import REQUIRED_FILES, UciData, load_uci, normalize_cuisine
+from features.uci import REQUIRED_FILES, UciData, load_uci
 
 # Every raw spelling of a known city in geoplaces2.csv, mapped by hand.
 CANONICAL_CITIES = {
@@ -369,20 +369,3 @@ def test_bad_latitude_kept_as_null(tmp_path: Path) -> None:
     # A user without a latitude cannot be placed in a city.
     assert users["city"].to_list() == [None]
     assert data.tables[USERS.name].height == 138
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        pytest.param("Cafe-Coffee_Shop", "cafe_coffee_shop", id="hyphen"),
-        pytest.param("Latin American", "latin_american", id="space"),
-        pytest.param("  Mexican ", "mexican", id="padded"),
-        pytest.param("Fast_Food", "fast_food", id="underscore"),
-    ],
-)
-def test_normalize_cuisine(raw: str, expected: str) -> None:
-    frame = pl.DataFrame({"cuisine": [raw]})
-
-    result = frame.select(normalize_cuisine(pl.col("cuisine")))
-
-    assert result["cuisine"].to_list() == [expected]

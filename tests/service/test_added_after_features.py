@@ -327,6 +327,8 @@ def _declared_list(client: TestClient, params: dict[str, object]) -> dict[str, A
 FILTER_CASES = [
     ({"exclude_cuisines": "bar"}, {NEW, BARE}, {MEAT_ONLY_BAR}),
     ({"exclude_cuisines": "BAR"}, {NEW, BARE}, {MEAT_ONLY_BAR}),
+    # RNEW's fast_food, spelled as a person types it.
+    ({"exclude_cuisines": "Fast Food"}, {MEAT_ONLY_BAR, BARE}, {NEW}),
     ({"city": "Cuernavaca"}, {NEW, MEAT_ONLY_BAR}, {BARE}),
     ({"diet": "vegetarian"}, {NEW}, {MEAT_ONLY_BAR, BARE}),
 ]
@@ -381,6 +383,16 @@ def test_vegetarian_ranker_demotes_added_meat_only(client: TestClient) -> None:
     # meat-only bar comes after every restaurant whose menu is not meat-only.
     assert MEAT_ONLY not in listed
     assert listed[-1] == MEAT_ONLY_BAR
+
+
+def test_declared_cuisine_with_space_matched(client: TestClient) -> None:
+    body = _declared_list(client, {"liked_cuisines": ["Fast Food"]})
+    reasons = {
+        item["restaurant_id"]: item["reasons"] for item in body["recommendations"]
+    }
+
+    assert body["strategy"] == "content"
+    assert "Fast food, a cuisine you like" in reasons[NEW]
 
 
 def test_added_restaurants_scored_as_after_features(
