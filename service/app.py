@@ -11,13 +11,9 @@ import asyncio
 import gc
 import hmac
 import inspect
-import json
 import logging
 import os
-import pathlib
-import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypeVar
 
@@ -25,11 +21,13 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Reques
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
-from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from features.schema import ID_PATTERN, MAX_ID_LENGTH
 from models.registry import ModelNotFoundError
+from service.app_errors import _http_error, _internal_error, _invalid_request
+from service.app_middleware import BodyLimitMiddleware, RequestContextMiddleware
+from service.app_reload import RELOAD_BUSY_RETRY_SECONDS, ReloadSignal, _follow_reloads
 from service.feedback import (
     MAX_APPEND_EVENTS,
     FeedbackEvent,
@@ -57,18 +55,12 @@ from service.settings import Settings
 from service.strategies import Filters, Preferences
 
 logger = logging.getLogger(__name__)
-request_log = logging.getLogger("service.requests")
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse} for status in (404, 413, 422)
 }
 JSON_BODY_ERRORS: dict[int | str, dict[str, Any]] = {415: {"model": ErrorResponse}}
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 EndpointType = TypeVar("EndpointType", bound=Callable[..., Any])
 
 
@@ -86,87 +78,6 @@ def _open_feedback_log(settings: Settings) -> FeedbackLog | None:
             error,
         )
         return None
-
-
-# Seconds a client is asked to wait (Retry-After) before it repeats a reload
-# that found the store locked. The reload itself waited
-# features.store.LOCK_WAIT_SECONDS for the lock.
-RELOAD_BUSY_RETRY_SECONDS = 10
-# How often each worker looks for a reload done by another worker, in seconds.
-RELOAD_POLL_SECONDS = 1.0
-# Maximum wait, in seconds, before a worker retries a reload that failed
-# after another worker's. The wait doubles from RELOAD_POLL_SECONDS up to it.
-RELOAD_RETRY_MAX_SECONDS = 60.0
-
-
-class ReloadSignal:
-    """A file under the models folder whose change signals every worker of
-    the service to reload, because POST /v1/admin/reload reaches one worker."""
-
-    def __init__(self, var_dir: pathlib.Path) -> None:
-        self.path = var_dir / "models" / ".reload"
-        self.seen = self._stamp()
-
-    def _stamp(self) -> int:
-        try:
-            return self.path.stat().st_mtime_ns
-        except OSError:
-            return 0
-
-    def send(self) -> None:
-        """Touch the file, and count the change as seen by this worker."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(f"{time.time_ns()}\n")
-        self.seen = self._stamp()
-
-    def received(self) -> bool:
-        """Return whether another worker sent the signal since the last call."""
-        stamp = self._stamp()
-        if stamp <= self.seen:
-            return False
-        self.seen = stamp
-        return True
-
-
-async def _follow_reloads(recommender: Recommender, signal: ReloadSignal) -> None:
-    """Reload whenever another worker has reloaded, until cancelled.
-
-    A reload that fails is retried, after a wait that doubles up to
-    RELOAD_RETRY_MAX_SECONDS, until one succeeds. The other worker returned
-    200 to the client, so a failure here, such as a store locked by a writer
-    for a moment, would otherwise leave this worker on the old model.
-    """
-    pending = False
-    failures = 0
-    retry_at = 0.0
-    while True:
-        await asyncio.sleep(RELOAD_POLL_SECONDS)
-        if signal.received():
-            pending = True
-            failures = 0
-            retry_at = 0.0
-        if not pending or time.monotonic() < retry_at:
-            continue
-        try:
-            version = await asyncio.to_thread(recommender.reload)
-        except Exception as error:
-            # Any error, from the model files or from the stores, must leave
-            # this loop running, or the worker would stop following reloads.
-            failures += 1
-            wait = min(RELOAD_POLL_SECONDS * 2**failures, RELOAD_RETRY_MAX_SECONDS)
-            retry_at = time.monotonic() + wait
-            logger.error(
-                "reload after another worker's failed (attempt %d), model %s "
-                "stays loaded, next attempt in %.0f s: %s: %s",
-                failures,
-                recommender.model_version,
-                wait,
-                type(error).__name__,
-                error,
-            )
-        else:
-            pending = False
-            logger.info("reloaded model %s after another worker did", version)
 
 
 def create_app(
@@ -518,156 +429,3 @@ def _events_body() -> Any:
 async def _recommender(request: Request) -> Recommender:
     recommender: Recommender = request.app.state.recommender
     return recommender
-
-
-class BodyLimitMiddleware:
-    """Respond 413 to a request whose body is larger than ``max_bytes``."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope.get("headers") or [])
-        length = headers.get(b"content-length")
-        if length is not None and (
-            not length.isdigit() or int(length) > self.max_bytes
-        ):
-            await _too_large(self.max_bytes, send)
-            return
-        received = 0
-
-        async def limited() -> Message:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                raise _BodyTooLargeError(self.max_bytes)
-            return message
-
-        try:
-            await self.app(scope, limited, send)
-        except _BodyTooLargeError:
-            await _too_large(self.max_bytes, send)
-
-
-class _BodyTooLargeError(StarletteHTTPException):
-    """A chunked body went past the size limit.
-
-    An HTTP exception, because FastAPI turns any other error raised while it
-    reads the body into a 400. The app's handler turns it into the same 413
-    JSON response as :func:`_too_large`.
-    """
-
-    def __init__(self, max_bytes: int) -> None:
-        super().__init__(status_code=413, detail=_too_large_detail(max_bytes))
-
-
-def _too_large_detail(max_bytes: int) -> str:
-    return f"request body larger than {max_bytes} bytes"
-
-
-async def _too_large(max_bytes: int, send: Send) -> None:
-    body = json.dumps({"detail": _too_large_detail(max_bytes)})
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/json")],
-        }
-    )
-    await send({"type": "http.response.body", "body": body.encode()})
-
-
-class RequestContextMiddleware:
-    """Give each request an id, return it in the ``X-Request-ID`` header, and
-    log one JSON line with the id, route, user, strategy, status and latency.
-
-    A plain ASGI middleware: Starlette's ``BaseHTTPMiddleware`` runs each
-    request in a task of its own, which cost about 0.3 ms of CPU per request
-    (one uvicorn worker on a 2-core machine).
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = uuid.uuid4().hex
-        # Request.state reads and writes this mapping.
-        state = scope.setdefault("state", {})
-        state.update(request_id=request_id, user_id=None, strategy=None)
-        started = time.perf_counter()
-        status: int | None = None
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                MutableHeaders(scope=message)["X-Request-ID"] = request_id
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            # An exception from the app still gets its log line, as a 500.
-            self._log(scope, state, request_id, status or 500, started)
-
-    @staticmethod
-    def _log(
-        scope: Scope,
-        state: dict[str, Any],
-        request_id: str,
-        status: int,
-        started: float,
-    ) -> None:
-        fields = {
-            "request_id": request_id,
-            "method": scope["method"],
-            "route": getattr(scope.get("route"), "path", None),
-            "user_id": state.get("user_id"),
-            "strategy": state.get("strategy"),
-            "status": status,
-            "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-        }
-        request_log.info("request", extra={"fields": fields})
-
-
-async def _invalid_request(request: Request, error: Exception) -> JSONResponse:
-    """Respond 422 with one entry per invalid field: where and why."""
-    assert isinstance(error, RequestValidationError)
-    detail = [
-        {
-            "loc": list(item.get("loc", ())),
-            "msg": item.get("msg", ""),
-            "type": item.get("type", ""),
-        }
-        for item in error.errors()
-    ]
-    return JSONResponse(status_code=422, content={"detail": detail})
-
-
-async def _http_error(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, StarletteHTTPException)
-    return JSONResponse(
-        status_code=error.status_code,
-        content={"detail": error.detail},
-        headers=getattr(error, "headers", None),
-    )
-
-
-async def _internal_error(request: Request, error: Exception) -> JSONResponse:
-    """Return a JSON 500 for an unexpected error and log its traceback."""
-    logger.error(
-        "unhandled error on %s %s, request %s",
-        request.method,
-        request.url.path,
-        getattr(request.state, "request_id", None),
-        exc_info=error,
-    )
-    return JSONResponse(status_code=500, content={"detail": "internal server error"})

@@ -28,7 +28,8 @@ from features.paths import (
 )
 from models.runs import list_runs
 from models.tracking import EVALUATE, log_evaluation, start_run, tracking_uri
-from service.cli import EXIT_AUDITS, _example_user, main
+from service.cli import EXIT_AUDITS, main
+from service.cli_serve import _example_user
 
 UNREACHABLE = "http://127.0.0.1:9"
 

@@ -28,11 +28,9 @@ from service.feedback import (
     FeedbackLog,
     FeedbackLogError,
     IngestResult,
-    _insert_into_store,
-    _last_seq,
-    _read_pending,
     ingest,
 )
+from service.feedback_ingest import _insert_into_store, _last_seq, _read_pending
 
 CLICK_ID = "0b6f4f6e-2c1d-4d8e-9a55-3e1f2b7c9d10"
 ORDER_ID = "7a1c3e5f-9b2d-4f6a-8c0e-1d3f5a7b9c2e"

@@ -1,0 +1,46 @@
+"""Exception handlers of the app, which respond with JSON error bodies."""
+
+import logging
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+# The app logs under one name, service.app, whichever module defines the code.
+logger = logging.getLogger("service.app")
+
+
+async def _invalid_request(request: Request, error: Exception) -> JSONResponse:
+    """Respond 422 with one entry per invalid field: where and why."""
+    assert isinstance(error, RequestValidationError)
+    detail = [
+        {
+            "loc": list(item.get("loc", ())),
+            "msg": item.get("msg", ""),
+            "type": item.get("type", ""),
+        }
+        for item in error.errors()
+    ]
+    return JSONResponse(status_code=422, content={"detail": detail})
+
+
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    return JSONResponse(
+        status_code=error.status_code,
+        content={"detail": error.detail},
+        headers=getattr(error, "headers", None),
+    )
+
+
+async def _internal_error(request: Request, error: Exception) -> JSONResponse:
+    """Return a JSON 500 for an unexpected error and log its traceback."""
+    logger.error(
+        "unhandled error on %s %s, request %s",
+        request.method,
+        request.url.path,
+        getattr(request.state, "request_id", None),
+        exc_info=error,
+    )
+    return JSONResponse(status_code=500, content={"detail": "internal server error"})

@@ -1,0 +1,91 @@
+"""Reloads across the workers of one service: the signal file and its follower."""
+
+import asyncio
+import logging
+import pathlib
+import time
+
+from service.recommender import Recommender
+
+# The app logs under one name, service.app, whichever module defines the code.
+logger = logging.getLogger("service.app")
+
+# Seconds a client is asked to wait (Retry-After) before it repeats a reload
+# that found the store locked. The reload itself waited
+# features.store.LOCK_WAIT_SECONDS for the lock.
+RELOAD_BUSY_RETRY_SECONDS = 10
+# How often each worker looks for a reload done by another worker, in seconds.
+RELOAD_POLL_SECONDS = 1.0
+# Maximum wait, in seconds, before a worker retries a reload that failed
+# after another worker's. The wait doubles from RELOAD_POLL_SECONDS up to it.
+RELOAD_RETRY_MAX_SECONDS = 60.0
+
+
+class ReloadSignal:
+    """A file under the models folder whose change signals every worker of
+    the service to reload, because POST /v1/admin/reload reaches one worker."""
+
+    def __init__(self, var_dir: pathlib.Path) -> None:
+        self.path = var_dir / "models" / ".reload"
+        self.seen = self._stamp()
+
+    def _stamp(self) -> int:
+        try:
+            return self.path.stat().st_mtime_ns
+        except OSError:
+            return 0
+
+    def send(self) -> None:
+        """Touch the file, and count the change as seen by this worker."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(f"{time.time_ns()}\n")
+        self.seen = self._stamp()
+
+    def received(self) -> bool:
+        """Return whether another worker sent the signal since the last call."""
+        stamp = self._stamp()
+        if stamp <= self.seen:
+            return False
+        self.seen = stamp
+        return True
+
+
+async def _follow_reloads(recommender: Recommender, signal: ReloadSignal) -> None:
+    """Reload whenever another worker has reloaded, until cancelled.
+
+    A reload that fails is retried, after a wait that doubles up to
+    RELOAD_RETRY_MAX_SECONDS, until one succeeds. The other worker returned
+    200 to the client, so a failure here, such as a store locked by a writer
+    for a moment, would otherwise leave this worker on the old model.
+    """
+    pending = False
+    failures = 0
+    retry_at = 0.0
+    while True:
+        await asyncio.sleep(RELOAD_POLL_SECONDS)
+        if signal.received():
+            pending = True
+            failures = 0
+            retry_at = 0.0
+        if not pending or time.monotonic() < retry_at:
+            continue
+        try:
+            version = await asyncio.to_thread(recommender.reload)
+        except Exception as error:
+            # Any error, from the model files or from the stores, must leave
+            # this loop running, or the worker would stop following reloads.
+            failures += 1
+            wait = min(RELOAD_POLL_SECONDS * 2**failures, RELOAD_RETRY_MAX_SECONDS)
+            retry_at = time.monotonic() + wait
+            logger.error(
+                "reload after another worker's failed (attempt %d), model %s "
+                "stays loaded, next attempt in %.0f s: %s: %s",
+                failures,
+                recommender.model_version,
+                wait,
+                type(error).__name__,
+                error,
+            )
+        else:
+            pending = False
+            logger.info("reloaded model %s after another worker did", version)
