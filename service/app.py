@@ -218,7 +218,11 @@ def create_app(
         ] = None,
         exclude_cuisines: Annotated[
             list[str] | None,
-            Query(max_length=20, description="Cuisines to leave out."),
+            Query(
+                max_length=20,
+                description="Cuisines to leave out, matched ignoring case, spaces "
+                "and hyphens (`Fast Food` is `fast_food`).",
+            ),
         ] = None,
         include_features: Annotated[
             bool, Query(description="Add each restaurant's model input values.")
