@@ -194,9 +194,11 @@ def load_frames(
             _stage(connection, table, frame, batch_rows)
             del frame
         _swap_staged(connection, rejects)
-    except Exception:
+    except BaseException:
         # A failed statement or commit leaves the transaction aborted or
         # already ended; either way the staged tables are dropped after it.
+        # Ctrl-C between two statements raises KeyboardInterrupt, which is
+        # not an Exception, and must drop them too.
         with suppress(duckdb.Error):
             connection.execute("ROLLBACK")
         try:
