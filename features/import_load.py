@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import duckdb
 import polars as pl
 
+from features.import_cities import spell_cities
 from features.import_format import TableFormat
 from features.import_results import ParsedFile, TableSummary
 from features.schema import IMPORT_REJECTS, ORDERS
@@ -24,9 +25,14 @@ def _load_table(
     table_format: TableFormat,
     parsed: ParsedFile,
     rejected_keys: dict[str, pl.Series],
+    city_spellings: pl.DataFrame,
 ) -> tuple[TableSummary, pl.DataFrame]:
     """Load the rows of one file and add the keys it rejected to
-    ``rejected_keys``, which the files loaded after it check against."""
+    ``rejected_keys``, which the files loaded after it check against.
+
+    The file's cities are already in their spellings from ``city_spellings``
+    (``features.import_cities``), and the stored rows are compared after the
+    same mapping."""
     source = parsed.source
     summary = TableSummary(source_file=source)
     rows = parsed.rows
@@ -41,7 +47,9 @@ def _load_table(
 
     rows, conflicts, repeats = _split_in_file_conflicts(rows, table_format)
     rows, missing = _check_references(connection, rows, table_format, rejected_keys)
-    rows, clashes, unchanged = _compare_with_store(connection, rows, table_format)
+    rows, clashes, unchanged = _compare_with_store(
+        connection, rows, table_format, city_spellings
+    )
     _insert(connection, table_format, rows)
 
     first_rejects = pl.concat([rejects, conflicts, missing, clashes])
@@ -254,6 +262,7 @@ def _compare_with_store(
     connection: duckdb.DuckDBPyConnection,
     rows: pl.DataFrame,
     table_format: TableFormat,
+    city_spellings: pl.DataFrame,
 ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     """Split rows into new ones, clashes with stored content, and repeats."""
     key = list(table_format.key)
@@ -266,12 +275,14 @@ def _compare_with_store(
     if stored.is_empty():
         return rows, _empty_reject_rows(), 0
 
-    # Stored values are cleaned as the file's values were, so that a row
-    # stored before a cleaning rule existed still equals the same file row.
+    # Stored values are cleaned and their cities spelled as the file's values
+    # were, so that a row stored before a cleaning rule existed still equals
+    # the same file row.
     stored = stored.select(
         clean_values(pl.col(c.name).cast(polars_type(c.kind)), c)
         for c in table_format.columns
     )
+    stored = spell_cities(stored, city_spellings)
     compared = rows.join(stored, on=key, how="inner", suffix="_stored")
     # The name of each column whose value differs from the stored one, else null.
     differing = [

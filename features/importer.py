@@ -16,6 +16,10 @@ the whole import is one transaction. A row is:
   rows accepted from this import. An exact repeat of a rejected row is
   rejected with it.
 
+Cities are matched ignoring case and stored in one spelling per city, the
+store's when it has one (``features.import_cities``). Stored rows keep their
+spelling.
+
 An order whose ``ordered_at`` does not match the data set's mode is
 rejected as well. When the store has orders, the data set is timed if every
 one of them has a time. An empty store takes the mode of the file, which is
@@ -29,11 +33,13 @@ from __future__ import annotations
 import difflib
 import logging
 from contextlib import suppress
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
+from features.import_cities import city_spellings, spell_cities
 from features.import_files import ImportFileError, find_table_file, read_table_file
 from features.import_format import FORMATS, TableFormat
 from features.import_load import ORDERED_AT, _load_table, _record_rejects
@@ -149,9 +155,11 @@ def load_import(
     rejected_keys: dict[str, pl.Series] = {}
     connection.execute("BEGIN TRANSACTION")
     try:
+        spellings = city_spellings(connection, files)
         for name, parsed in files.items():
+            spelled = replace(parsed, rows=spell_cities(parsed.rows, spellings))
             summary, table_rejects = _load_table(
-                connection, _format(name), parsed, rejected_keys
+                connection, _format(name), spelled, rejected_keys, spellings
             )
             result.tables[name] = summary
             result.rejects = pl.concat([result.rejects, table_rejects])

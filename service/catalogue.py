@@ -131,8 +131,10 @@ class Catalogue:
         if city is not None:
             # NOTE: restaurants whose city differs only in case from this
             # first spelling do not count as in the same city. The UCI loader
-            # stores one spelling per city (features.cities.normalize_city),
-            # but `recommender import` keeps the spellings of its files.
+            # (features.cities.normalize_city) and `recommender import`
+            # (features.import_cities) store one spelling per city, but a
+            # store filled by imports that kept the spellings of their files
+            # may have several.
             spelled["user_city"] = self.city_spellings.get(city.lower(), (city,))[0]
         return spelled
 

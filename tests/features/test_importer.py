@@ -1630,6 +1630,181 @@ def test_cuisine_case_counts_once_across_restaurants(
     assert pairs["cuisine_affinity"].to_list() == [1.0, 1.0, 0.0]
 
 
+def stored_cities(connection: duckdb.DuckDBPyConnection) -> dict[str, str | None]:
+    """The city of every user and restaurant, by id."""
+    rows = connection.sql(
+        "SELECT user_id, city FROM users "
+        "UNION ALL SELECT restaurant_id, city FROM restaurants"
+    ).fetchall()
+    return dict(rows)
+
+
+def test_city_case_stored_once(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # Restaurants name new cities before users, so u1's spelling loses.
+    files = {
+        "users.csv": "user_id,city\nu1,LYON\nu2,lyon\nu3,Paris\nu4,\n",
+        "restaurants.csv": (
+            "restaurant_id,name,city\n"
+            "r1,Pizza Nova,Lyon\n"
+            "r2,Da Marco,lyon\n"
+            "r3,Sushi Ya,LYON \n"
+            "r4,Le Bar,paris\n"
+        ),
+    }
+
+    result = import_directory(connection, write_files(tmp_path / "in", files))
+
+    assert result.rejects.is_empty()
+    assert stored_cities(connection) == {
+        "u1": "Lyon",
+        "u2": "Lyon",
+        "u3": "paris",
+        "u4": None,
+        "r1": "Lyon",
+        "r2": "Lyon",
+        "r3": "Lyon",
+        "r4": "paris",
+    }
+
+
+def test_city_rejected_row_names_no_spelling(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # r1 fails its latitude check, so the first spelling is r2's.
+    files = {
+        "restaurants.csv": (
+            "restaurant_id,name,city,latitude\n"
+            "r1,Pizza Nova,LYON,91\n"
+            "r2,Da Marco,Lyon,\n"
+        ),
+        "users.csv": "user_id,city\nu1,lyon\n",
+    }
+
+    result = import_directory(connection, write_files(tmp_path / "in", files))
+
+    assert result.rejects["line"].to_list() == [2]
+    assert stored_cities(connection) == {"u1": "Lyon", "r2": "Lyon"}
+
+
+def test_city_case_differing_repeat_loaded_once(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    files = {"users.csv": "user_id,city\nu1,Lyon\nu1,lyon\n"}
+
+    result = import_directory(connection, write_files(tmp_path / "in", files))
+
+    assert result.rejects.is_empty()
+    assert result.tables["users"].inserted == 1
+    assert result.tables["users"].unchanged == 1
+    assert stored_cities(connection) == {"u1": "Lyon"}
+
+
+def test_city_spelled_as_stored(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    first = {"restaurants.csv": "restaurant_id,name,city\nr1,Pizza Nova,Lyon\n"}
+    second = {
+        "users.csv": "user_id,city\nu1,lyon\n",
+        "restaurants.csv": "restaurant_id,name,city\nr2,Da Marco,LYON\n",
+    }
+    import_directory(connection, write_files(tmp_path / "first", first))
+
+    result = import_directory(connection, write_files(tmp_path / "second", second))
+
+    assert result.rejects.is_empty()
+    assert stored_cities(connection) == {"u1": "Lyon", "r1": "Lyon", "r2": "Lyon"}
+
+
+def test_same_city_across_case(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    files = {
+        "users.csv": "user_id,city,latitude,longitude\nu1,lyon,45.76,4.84\n",
+        "restaurants.csv": (
+            "restaurant_id,name,city,latitude,longitude\n"
+            "r1,Pizza Nova,Lyon,45.76,4.83\n"
+            "r2,Le Bar,Paris,48.86,2.34\n"
+        ),
+    }
+    import_directory(connection, write_files(tmp_path / "in", files))
+    tables = feature_tables(connection)
+    restaurants = join_entity_tables(tables, RESTAURANT).sort("restaurant_id")
+
+    pairs = pair_features(
+        join_entity_tables(tables, USER).join(restaurants, how="cross")
+    )
+
+    assert pairs["same_city"].to_list() == [1, 0]
+
+
+def test_city_reimport_unchanged(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    files = {
+        "users.csv": "user_id,city\nu1,LYON\nu2,lyon\n",
+        "restaurants.csv": "restaurant_id,name,city\nr1,Pizza Nova,Lyon\n",
+    }
+    folder = write_files(tmp_path / "in", files)
+    import_directory(connection, folder)
+    before = snapshot(connection)
+
+    again = import_directory(connection, folder)
+
+    assert again.rejects.is_empty()
+    assert again.tables["users"].unchanged == 2
+    assert again.tables["restaurants"].unchanged == 1
+    assert again.tables["users"].inserted == 0
+    assert snapshot(connection) == before
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [
+        # The spelling on the most rows wins, then the first by code point.
+        ({"r1": "Lyon", "r2": "lyon", "u1": "lyon"}, "lyon"),
+        ({"r1": "lyon", "u1": "Lyon"}, "Lyon"),
+        ({"r1": "lyon", "r2": "LYON"}, "LYON"),
+    ],
+)
+def test_old_store_city_spellings_kept(
+    connection: duckdb.DuckDBPyConnection,
+    tmp_path: Path,
+    stored: dict[str, str],
+    expected: str,
+) -> None:
+    # The rows are stored as imports stored them before cities were matched
+    # ignoring case, with several spellings of one city.
+    users = {key: city for key, city in stored.items() if key.startswith("u")}
+    restaurants = {key: city for key, city in stored.items() if key.startswith("r")}
+    for key, city in users.items():
+        connection.execute(
+            "INSERT INTO users (user_id, city, liked_cuisines) VALUES (?, ?, [])",
+            [key, city],
+        )
+    for key, city in restaurants.items():
+        connection.execute(
+            "INSERT INTO restaurants (restaurant_id, name, city, cuisines) "
+            "VALUES (?, ?, ?, [])",
+            [key, "Place", city],
+        )
+    user_lines = [f"{key},{city}\n" for key, city in users.items()]
+    restaurant_lines = [f"{key},Place,{city}\n" for key, city in restaurants.items()]
+    files = {
+        "users.csv": "user_id,city\n" + "".join(user_lines) + "u9,lYoN\n",
+        "restaurants.csv": "restaurant_id,name,city\n" + "".join(restaurant_lines),
+    }
+
+    result = import_directory(connection, write_files(tmp_path / "in", files))
+
+    assert result.rejects.is_empty()
+    assert result.tables["users"].inserted == 1
+    assert result.tables["users"].unchanged == len(users)
+    assert result.tables["restaurants"].unchanged == len(restaurants)
+    assert stored_cities(connection) == {**stored, "u9": expected}
+
+
 def test_text_line_breaks_become_spaces(
     connection: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
