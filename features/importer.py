@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import difflib
 import logging
-from contextlib import suppress
 from dataclasses import replace
 from pathlib import Path
 
@@ -45,7 +44,7 @@ from features.import_format import FORMATS, TableFormat
 from features.import_load import ORDERED_AT, _load_table, _record_rejects
 from features.import_results import ImportResult, ParsedFile, TableSummary
 from features.schema import ORDERS
-from features.store import connect, is_interrupt
+from features.store import connect, is_interrupt, roll_back
 from features.validation import LINE, parse_fields
 
 logger = logging.getLogger(__name__)
@@ -153,8 +152,9 @@ def load_import(
     """
     result = ImportResult()
     rejected_keys: dict[str, pl.Series] = {}
-    connection.execute("BEGIN TRANSACTION")
     try:
+        # Inside the try, so that an interrupted BEGIN is reported as one too.
+        connection.execute("BEGIN TRANSACTION")
         spellings = city_spellings(connection, files)
         for name, parsed in files.items():
             spelled = replace(parsed, rows=spell_cities(parsed.rows, spellings))
@@ -170,8 +170,7 @@ def load_import(
         # so there may be nothing to roll back. With DuckDB 2.0.1 an
         # interrupted COMMIT may have kept the whole import or none of it.
         # Importing the files again completes it either way.
-        with suppress(duckdb.Error):
-            connection.execute("ROLLBACK")
+        roll_back(connection)
         if is_interrupt(error):
             # The command line prints one line and exits with 130 for it.
             raise KeyboardInterrupt from error

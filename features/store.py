@@ -28,6 +28,8 @@ DATA_SET_TABLES = (*DOMAIN_TABLES, USER_SEGMENTS)
 LOAD_BATCH_ROWS = 2_000_000
 # Added to a table's name while load_frames builds its new contents.
 _STAGED_SUFFIX = "__staged"
+# A ROLLBACK takes microseconds, so a few tries outlast repeated interrupts.
+ROLLBACK_ATTEMPTS = 5
 # A DuckDB memory size: a number and a unit such as MB, GB or GiB.
 _MEMORY_SIZE = re.compile(r"\d+(\.\d+)?\s*[A-Za-z]+")
 
@@ -104,6 +106,27 @@ def is_interrupt(error: BaseException) -> bool:
     return type(error) is RuntimeError and str(error) == "Query interrupted"
 
 
+def roll_back(connection: duckdb.DuckDBPyConnection) -> None:
+    """Roll back the open transaction of ``connection``, if there is one.
+
+    A failed or interrupted statement leaves the transaction aborted, and a
+    failed COMMIT has ended it, so a ROLLBACK that fails is ignored. A
+    ROLLBACK stopped by a second interrupt is tried again, since the caller
+    may keep using the connection, and an aborted transaction would fail
+    each of its later statements.
+    """
+    for _ in range(ROLLBACK_ATTEMPTS):
+        try:
+            connection.execute("ROLLBACK")
+        except Exception as error:
+            if is_interrupt(error):
+                continue
+            if isinstance(error, duckdb.Error):
+                return
+            raise
+        return
+
+
 def replace_all(
     connection: duckdb.DuckDBPyConnection,
     frames: Mapping[str, pl.DataFrame],
@@ -133,8 +156,7 @@ def replace_all(
         connection.execute("COMMIT")
     except BaseException:
         # A failed or interrupted COMMIT has ended the transaction already.
-        with suppress(duckdb.Error):
-            connection.execute("ROLLBACK")
+        roll_back(connection)
         raise
 
 
@@ -199,8 +221,7 @@ def load_frames(
         # already ended; either way the staged tables are dropped after it.
         # Ctrl-C between two statements raises KeyboardInterrupt, which is
         # not an Exception, and must drop them too.
-        with suppress(duckdb.Error):
-            connection.execute("ROLLBACK")
+        roll_back(connection)
         try:
             _drop_staged(connection)
         except duckdb.Error:

@@ -194,9 +194,10 @@ def clean_values(values: pl.Expr, column: Column) -> pl.Expr:
     if column.kind is Kind.TEXT and not column.multiline:
         return _single_line(values)
     if column.kind is Kind.TEXT_LIST:
-        return values.list.eval(normalize_cuisine(pl.element())).list.unique(
-            maintain_order=True
-        )
+        # A null list is an empty one, as in the files, so that a stored null
+        # equals an empty field.
+        spelled = values.list.eval(normalize_cuisine(pl.element()))
+        return spelled.list.unique(maintain_order=True).fill_null([])
     return values
 
 

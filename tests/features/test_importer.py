@@ -1873,3 +1873,16 @@ def test_control_characters_rejected(
     assert describe_reject(result.rejects.row(0, named=True)) == (
         "restaurants.csv line 2, column name, value 'Nul\\x00Bar': " + TEXT_REASON
     )
+
+
+def test_stored_null_list_equals_empty_field(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # Rows written by other means than the import may hold a null list.
+    connection.execute("INSERT INTO users (user_id, city) VALUES ('u1', 'Lyon')")
+    files = {"users.csv": "user_id,city,liked_cuisines\nu1,Lyon,\n"}
+
+    result = import_directory(connection, write_files(tmp_path / "in", files))
+
+    assert result.rejects.is_empty()
+    assert result.tables["users"].unchanged == 1
