@@ -7,6 +7,11 @@ a bad ``Content-Length`` before the request reaches the app, with a plain-text
 status with a JSON ``detail``, like every other error of the API. uvicorn still
 logs its warning for each such request. They use httptools
 when it is installed and h11 otherwise, the choice of uvicorn's "auto".
+
+With httptools, a request target (path and query) longer than 65,535 bytes
+gets ``414 URI Too Long`` with its length in the ``detail``, because httptools
+0.9 cannot parse a longer URL. h11 rejects a request line over its 16 KiB
+buffer (h11 0.16's default, which uvicorn keeps) with the 400 above.
 """
 
 from __future__ import annotations
@@ -20,19 +25,18 @@ INVALID_HTTP_DETAIL = (
     "invalid HTTP request: the request line, a header or the body framing "
     "could not be parsed as HTTP/1.1"
 )
-_BODY = json.dumps({"detail": INVALID_HTTP_DETAIL}).encode("ascii")
-_HEADERS = [
-    (b"content-type", b"application/json"),
-    (b"content-length", str(len(_BODY)).encode("ascii")),
-    (b"connection", b"close"),
-]
+# Maximum length in bytes of a request target that httptools 0.9 parses,
+# because its URL offsets are 16-bit.
+MAX_URL_BYTES = 65_535
 
 
 class JsonErrorH11Protocol(H11Protocol):
     """uvicorn's h11 protocol with a JSON body on its 400."""
 
     def send_400_response(self, msg: str) -> None:
-        self.transport.write(_response_bytes(self.server_state.default_headers))
+        self.transport.write(
+            _response_bytes(self.server_state.default_headers, INVALID_HTTP_DETAIL)
+        )
         self.transport.close()
 
 
@@ -44,19 +48,40 @@ except ImportError:  # httptools is an optional dependency of uvicorn
 else:
 
     class JsonErrorHttpToolsProtocol(HttpToolsProtocol):
-        """uvicorn's httptools protocol with a JSON body on its 400."""
+        """uvicorn's httptools protocol with a JSON body on its 400, and a 414
+        for a request target that httptools cannot parse for its length."""
 
         def send_400_response(self, msg: str) -> None:
-            self.transport.write(_response_bytes(self.server_state.default_headers))
+            # on_message_begin resets url, so it is this request's target.
+            length = len(getattr(self, "url", b""))
+            if length > MAX_URL_BYTES:
+                detail = (
+                    f"request target too long: {length} bytes, at most "
+                    f"{MAX_URL_BYTES}. Send fewer or shorter query parameters."
+                )
+                status = b"414 URI Too Long"
+            else:
+                detail, status = INVALID_HTTP_DETAIL, b"400 Bad Request"
+            headers = self.server_state.default_headers
+            self.transport.write(_response_bytes(headers, detail, status))
             self.transport.close()
 
     HTTP_PROTOCOL = JsonErrorHttpToolsProtocol
 
 
-def _response_bytes(default_headers: list[tuple[bytes, bytes]]) -> bytes:
-    """Return a whole 400 response with uvicorn's default headers (server,
-    date) and the JSON body."""
-    lines = [b"HTTP/1.1 400 Bad Request"]
+def _response_bytes(
+    default_headers: list[tuple[bytes, bytes]],
+    detail: str,
+    status: bytes = b"400 Bad Request",
+) -> bytes:
+    """Return a whole error response with uvicorn's default headers (server,
+    date) and ``detail`` in a JSON body."""
+    body = json.dumps({"detail": detail}).encode("ascii")
+    lines = [b"HTTP/1.1 " + status]
     lines += [name + b": " + value for name, value in default_headers]
-    lines += [name + b": " + value for name, value in _HEADERS]
-    return b"\r\n".join(lines) + b"\r\n\r\n" + _BODY
+    lines += [
+        b"content-type: application/json",
+        b"content-length: " + str(len(body)).encode("ascii"),
+        b"connection: close",
+    ]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body

@@ -13,7 +13,11 @@ from urllib.parse import urlsplit
 import httpx2
 import pytest
 
-from service.http_protocol import INVALID_HTTP_DETAIL, JsonErrorH11Protocol
+from service.http_protocol import (
+    INVALID_HTTP_DETAIL,
+    MAX_URL_BYTES,
+    JsonErrorH11Protocol,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -88,3 +92,27 @@ def test_h11_protocol_json_400(
                 _assert_json_400(port, request)
             except AssertionError as error:
                 raise AssertionError(f"{name}: {error}") from error
+
+
+def test_long_request_target_json_414(
+    pipeline_var_dir: Path,
+    serve_in_thread: Callable[..., AbstractContextManager[int]],
+) -> None:
+    query = "k=10&" + "&".join(["exclude_cuisines=" + "a" * 100] * 700)
+    target = f"/v1/users/U1077/recommendations?{query}".encode("ascii")
+    request = b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    assert len(target) > MAX_URL_BYTES
+
+    with serve_in_thread(pipeline_var_dir) as port:
+        status, headers, body = _exchange(port, request)
+        short_status, _, _ = _exchange(port, request.replace(b"a" * 100, b"a"))
+
+    assert status == 414
+    assert headers["content-type"] == "application/json"
+    assert json.loads(body) == {
+        "detail": f"request target too long: {len(target)} bytes, at most "
+        "65535. Send fewer or shorter query parameters."
+    }
+    # The same parameters, short enough to parse, reach the app and its
+    # limit of 20 excluded cuisines.
+    assert short_status == 422
