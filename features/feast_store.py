@@ -41,7 +41,11 @@ from features.feast_profiles import hide_url_password as hide_url_password
 from features.feast_profiles import open_store, prepare_profile
 from features.feast_reader import FeaturesNotReadyError as FeaturesNotReadyError
 from features.feast_reader import OnlineReader as OnlineReader
-from features.feast_view_checks import check_service_names, check_view_list
+from features.feast_view_checks import (
+    check_service_names,
+    check_view_list,
+    warn_of_null_features,
+)
 from features.feast_view_checks import check_views as check_views
 from features.paths import EMBEDDED
 from features.tracebacks import line_in_folder
@@ -136,7 +140,9 @@ def check_repository(
 ) -> None:
     """Check the repository's definitions against ``tables`` as
     :func:`apply_repository` does, without writing anything; a view may read
-    a file of ``tables`` that is not written yet.
+    a file of ``tables`` that is not written yet. Then log a warning for each
+    declared feature that is null on every row, as
+    :func:`warn_of_null_features` does.
 
     Raises:
         ValueError: as :func:`check_view_list`, or the definitions do not load.
@@ -155,6 +161,7 @@ def check_repository(
             features_dir=var_dir / "features",
         )
         check_service_names(contents.feature_services)
+    warn_of_null_features(contents.feature_views, tables)
 
 
 @contextlib.contextmanager

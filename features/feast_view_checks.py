@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,8 @@ from features.transforms import FEATURE_TABLES
 
 if TYPE_CHECKING:
     from feast import FeatureStore
+
+logger = logging.getLogger(__name__)
 
 
 def check_views(store: FeatureStore, tables: dict[str, pl.DataFrame]) -> None:
@@ -115,6 +118,46 @@ def check_view_list(
         raise ValueError(msg)
 
 
+def warn_of_null_features(
+    views: Sequence[Any], tables: dict[str, pl.DataFrame]
+) -> dict[str, list[str]]:
+    """Log a warning for each table with declared features that are null on
+    every row, and return those features by table.
+
+    Such a feature carries nothing for the ranker, and usually comes from a
+    bug in the transform. The bundled UCI data has no order times, menus,
+    diets or opening dates, so the features built from them are null there.
+    Empty tables and features missing from their table are skipped.
+    """
+    found: dict[str, list[str]] = {}
+    for view in sorted(views, key=lambda v: v.name):
+        table_name = _table_read_by(view)
+        table = None if table_name is None else tables.get(table_name)
+        if table_name is None or table is None or table.is_empty():
+            continue
+        names = [
+            field.name
+            for field in view.features
+            if field.name in table.columns
+            and table[field.name].null_count() == table.height
+        ]
+        if not names:
+            continue
+        found[table_name] = names
+        logger.warning(
+            "feature table %s: %s %s null on all %d rows, so the ranker learns "
+            "nothing from %s; check the transform, unless the data lacks its "
+            "inputs (the bundled UCI data has no order times, menus, diets or "
+            "opening dates)",
+            table_name,
+            ", ".join(names),
+            "is" if len(names) == 1 else "are",
+            table.height,
+            "it" if len(names) == 1 else "them",
+        )
+    return found
+
+
 def _check_view_source(
     view: Any,
     tables: dict[str, pl.DataFrame],
@@ -205,14 +248,37 @@ def _check_field(view: Any, field: Any, table: pl.DataFrame) -> None:
         )
         raise ValueError(msg) from None
     actual = table.schema[field.name]
-    if actual != declared and not (actual == pl.Null or actual == pl.List(pl.Null)):
-        msg = (
-            f"feature view {view.name} declares {field.name} as "
-            f"{field.dtype}, so its table column must be {declared}, but it is "
-            f"{actual}; "
-            "change the Field's dtype or cast the column in the transform"
+    if actual == declared or _accepts_untyped(actual, declared, table):
+        return
+    msg = (
+        f"feature view {view.name} declares {field.name} as "
+        f"{field.dtype}, so its table column must be {declared}, but it is "
+        f"{actual}; "
+        "change the Field's dtype or cast the column in the transform"
+    )
+    if actual == pl.Null:
+        msg += (
+            " (a column of only None has the type Null, so give the None a "
+            "type, as pl.lit(None, pl.Float64) does)"
         )
-        raise ValueError(msg)
+    raise ValueError(msg)
+
+
+def _accepts_untyped(
+    actual: pl.DataType, declared: pl.DataType, table: pl.DataFrame
+) -> bool:
+    """Return whether a column of polars type Null or List(Null) passes
+    the type check of a feature declared as ``declared``.
+
+    Polars gives the type Null to a column built from no values, so it passes
+    in an empty table, which has no value to mistype. In a table with rows,
+    Null means the transform wrote None without a type, so the Parquet file
+    records no type for the feature. List(Null) passes for a declared list,
+    because polars gives it to a column whose lists are all empty.
+    """
+    if actual == pl.Null:
+        return table.is_empty()
+    return actual == pl.List(pl.Null) and isinstance(declared, pl.List)
 
 
 def _check_source_file(view: Any) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import math
 import shutil
 import sqlite3
@@ -27,14 +28,22 @@ from feast.types import Float64, Int64
 import models.dataset as dataset_module
 from features.feast_store import (
     apply_repository,
+    check_repository,
     check_service_names,
     check_view_list,
     check_views,
     open_store,
     write_feature_tables,
 )
+from features.feast_view_checks import warn_of_null_features
 from features.pairs import PAIR_FEATURES
-from features.paths import FEATURE_REPO, PROJECT_DIR, RANKER_CONFIG, VarPaths
+from features.paths import (
+    EMBEDDED,
+    FEATURE_REPO,
+    PROJECT_DIR,
+    RANKER_CONFIG,
+    VarPaths,
+)
 from features.schema import EVENT_TIMESTAMP, RESTAURANT_ID, USER_ID
 from features.store import fingerprint
 from features.transforms import (
@@ -312,6 +321,82 @@ def test_check_views_rejects_missing_column(
         ValueError, match="user_cuisine declares user_pizza_share, but its table"
     ):
         check_views(store, tables)
+
+
+def test_check_views_rejects_null_type(
+    store: FeatureStore, serving_tables: dict[str, pl.DataFrame]
+) -> None:
+    # pl.lit(None) without a type gives the column the polars type Null.
+    tables = dict(serving_tables)
+    tables["user_diet"] = tables["user_diet"].with_columns(
+        pl.lit(None).alias("user_vegetarian_order_ratio")
+    )
+
+    with pytest.raises(ValueError) as raised:
+        check_views(store, tables)
+
+    message = str(raised.value)
+    assert message.startswith(
+        "feature view user_diet declares user_vegetarian_order_ratio as "
+        "Float64, so its table column must be Float64, but it is Null;"
+    )
+    assert "pl.lit(None, pl.Float64)" in message
+
+
+def test_check_views_accepts_null_type_in_empty_table(
+    store: FeatureStore, serving_tables: dict[str, pl.DataFrame]
+) -> None:
+    tables = dict(serving_tables)
+    tables["user_diet"] = (
+        tables["user_diet"]
+        .clear()
+        .with_columns(pl.lit(None).alias("user_vegetarian_order_ratio"))
+    )
+    assert tables["user_diet"].schema["user_vegetarian_order_ratio"] == pl.Null
+
+    check_views(store, tables)
+
+
+def test_null_features_warned_by_table(
+    var_dir: Path,
+    serving_tables: dict[str, pl.DataFrame],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tables = dict(serving_tables)
+    tables["user_diet"] = tables["user_diet"].with_columns(
+        pl.lit(None, pl.Float64).alias("user_vegetarian_order_ratio"),
+        pl.lit(None, pl.Float64).alias("user_vegetarian_item_ratio"),
+    )
+    rows = tables["user_diet"].height
+
+    with caplog.at_level(logging.WARNING, logger="features.feast_view_checks"):
+        check_repository(FEATURE_REPO, var_dir, EMBEDDED, tables)
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "feature table user_diet: user_vegetarian_order_ratio, "
+        f"user_vegetarian_item_ratio are null on all {rows} rows, so the ranker "
+        "learns nothing from them; check the transform, unless the data lacks "
+        "its inputs (the bundled UCI data has no order times, menus, diets or "
+        "opening dates)"
+    ]
+
+
+def test_null_features_none_in_timed_world(
+    store: FeatureStore, serving_tables: dict[str, pl.DataFrame]
+) -> None:
+    # The synthetic world has order times and menus, so every feature has a
+    # value somewhere.
+    assert warn_of_null_features(store.list_feature_views(), serving_tables) == {}
+
+
+def test_null_features_skip_empty_table(
+    store: FeatureStore, serving_tables: dict[str, pl.DataFrame]
+) -> None:
+    tables = dict(serving_tables)
+    tables["user_diet"] = tables["user_diet"].clear()
+
+    assert warn_of_null_features(store.list_feature_views(), tables) == {}
 
 
 def test_check_views_lists_every_mistake(

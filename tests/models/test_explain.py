@@ -370,9 +370,10 @@ def test_popularity_list_reasons() -> None:
     ]
 
 
-def ranker_v2_features() -> tuple[list[str], list[str]]:
-    """The numeric features of the ranker_v2 feature service (the model's
-    inputs) and all of its feature names, read from the Feast definitions."""
+def service_features() -> dict[str, tuple[list[str], list[str]]]:
+    """Return, for every feature service of the Feast definitions, its numeric
+    features (a model's inputs) and all of its feature names."""
+    from feast import FeatureService
     from feast.types import Bool, Float32, Float64, Int32, Int64
 
     spec = importlib.util.spec_from_file_location(
@@ -382,27 +383,41 @@ def ranker_v2_features() -> tuple[list[str], list[str]]:
     definitions = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(definitions)
     numeric = {Bool, Float32, Float64, Int32, Int64}
-    fields = [
-        field
-        for projection in definitions.ranker_v2.feature_view_projections
-        for field in projection.features
-    ]
-    return [f.name for f in fields if f.dtype in numeric], [f.name for f in fields]
+    services = [v for v in vars(definitions).values() if isinstance(v, FeatureService)]
+    features = {}
+    for service in services:
+        fields = [
+            field
+            for projection in service.feature_view_projections
+            for field in projection.features
+        ]
+        features[service.name] = (
+            [f.name for f in fields if f.dtype in numeric],
+            [f.name for f in fields],
+        )
+    return features
 
 
 def test_every_model_feature_classified() -> None:
-    model_inputs, all_features = ranker_v2_features()
+    services = service_features()
     classified = TEMPLATED_FEATURES | GENERIC_FEATURES | USER_CONTEXT_FEATURES
 
-    assert len(model_inputs) > 40
-    assert [f for f in model_inputs if f not in classified] == []
+    assert {"ranker_v1", "ranker_v2"} <= set(services)
+    assert len(services["ranker_v2"][0]) > 40
+    unclassified = {
+        name: [f for f in model_inputs if f not in classified]
+        for name, (model_inputs, _) in services.items()
+    }
+    assert unclassified == {name: [] for name in services}
     assert sorted(TEMPLATED_FEATURES & GENERIC_FEATURES) == []
     assert sorted(TEMPLATED_FEATURES & USER_CONTEXT_FEATURES) == []
     assert sorted(GENERIC_FEATURES & USER_CONTEXT_FEATURES) == []
     # No feature is in two families.
     assert sum(len(f.features) for f in FAMILIES) == len(TEMPLATED_FEATURES)
-    # Every column a template reads is a ranker_v2 feature, so a renamed
+    # Every column a template reads is a feature of some service, so a renamed
     # feature cannot leave a template reading nothing.
+    model_inputs = {f for inputs, _ in services.values() for f in inputs}
+    all_features = {f for _, names in services.values() for f in names}
     reads = {column for family in FAMILIES for column in family.reads}
-    assert sorted(reads - set(all_features)) == []
-    assert sorted(TEMPLATED_FEATURES - set(model_inputs)) == []
+    assert sorted(reads - all_features) == []
+    assert sorted(TEMPLATED_FEATURES - model_inputs) == []
