@@ -146,7 +146,7 @@ def warn_of_null_features(
         found[table_name] = names
         logger.warning(
             "feature table %s: %s %s null on all %d rows, so the ranker learns "
-            "nothing from %s; check the transform, unless the data lacks its "
+            "nothing from %s. Check the transform unless the data lacks its "
             "inputs (the bundled UCI data has no order times, menus, diets or "
             "opening dates)",
             table_name,

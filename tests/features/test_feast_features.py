@@ -376,7 +376,7 @@ def test_null_features_warned_by_table(
     assert warnings == [
         "feature table user_diet: user_vegetarian_order_ratio, "
         f"user_vegetarian_item_ratio are null on all {rows} rows, so the ranker "
-        "learns nothing from them; check the transform, unless the data lacks "
+        "learns nothing from them. Check the transform unless the data lacks "
         "its inputs (the bundled UCI data has no order times, menus, diets or "
         "opening dates)"
     ]
