@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from features.feast_profiles import hide_url_password
 from features.feast_view_checks import _polars_type
 
 if TYPE_CHECKING:
@@ -17,6 +18,28 @@ logger = logging.getLogger(__name__)
 
 class FeaturesNotReadyError(FileNotFoundError):
     """The Feast registry lacks a feature view the caller needs."""
+
+
+def _missing_view_message(store: FeatureStore, view_name: str) -> str:
+    """Return why the registry lacks ``view_name`` and what to run.
+
+    A registry without any feature view of the project was never filled by
+    `recommender features`, or was recreated empty since. The hint about
+    the feature code fits only a registry with other views of the project.
+    """
+    if not store.list_all_feature_views():
+        registry = hide_url_password(str(store.config.registry.path))
+        return (
+            f"the Feast registry {registry} has no feature views for project "
+            f"{store.project}, so feature view {view_name} is not found; run "
+            "`recommender features` first, with this profile"
+        )
+    return (
+        f"feature view {view_name} not found in the Feast registry; "
+        "run `recommender features` first. If it has run since, "
+        f"features/transforms.py computes a table {view_name} that "
+        "no feature view declares: declare one or remove the transform"
+    )
 
 
 class OnlineReader:
@@ -44,12 +67,7 @@ class OnlineReader:
             try:
                 view = store.get_feature_view(view_name)
             except FeatureViewNotFoundException as error:
-                msg = (
-                    f"feature view {view_name} not found in the Feast registry; "
-                    "run `recommender features` first. If it has run since, "
-                    f"features/transforms.py computes a table {view_name} that "
-                    "no feature view declares: declare one or remove the transform"
-                )
+                msg = _missing_view_message(store, view_name)
                 raise FeaturesNotReadyError(msg) from error
             feature_views.append(view)
             for field in view.features:

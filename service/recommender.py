@@ -47,6 +47,7 @@ from features.paths import VarPaths
 from features.store import StoreLockedError
 from models.registry import ModelNotFoundError
 from service import metrics
+from service.log_limits import WarningLimiter
 from service.recommender_lists import UnknownRestaurantError
 from service.recommender_state import (
     ModelLoadError,
@@ -89,6 +90,7 @@ class Recommender(_UserListsMixin, _StateLoadingMixin):
         )
         self._online_file = _online_file_id(self.store)
         self._reload_lock = threading.Lock()
+        self.degraded_warnings = WarningLimiter()
         self._install(self._load_state(self.store))
 
     @property

@@ -14,6 +14,7 @@ from features.schema import ORDERS, RESTAURANT_ID, USER_ID, USERS
 from features.store import connect
 from features.transforms import VEGETARIAN_DIETS
 from service import metrics
+from service.log_limits import WarningLimiter
 from service.ranking import (
     Ranked,
     is_vegetarian,
@@ -39,6 +40,9 @@ class _UserListsMixin(_ListsMixin):
     """Methods of Recommender that rank for a user id, with their fallbacks."""
 
     paths: VarPaths
+    # Limits the warnings of the fallbacks, which every request logs while
+    # the online store or the model is unavailable.
+    degraded_warnings: WarningLimiter
 
     def recommend(
         self,
@@ -76,7 +80,8 @@ class _UserListsMixin(_ListsMixin):
             # Feast and the Redis client raise plain exceptions, for example
             # while a view is being materialized. A list by popularity in the
             # area is still useful.
-            logger.warning(
+            self.degraded_warnings.warning(
+                logger,
                 "online read failed for user %s, request %s: %s",
                 user_id,
                 request_id,
@@ -129,7 +134,9 @@ class _UserListsMixin(_ListsMixin):
         )
         if has_orders and state.ranker is None:
             metrics.count_fallback(MODEL_UNAVAILABLE)
-            logger.warning("no model loaded for request %s", request_id)
+            self.degraded_warnings.warning(
+                logger, "no model loaded for request %s", request_id
+            )
             visited = user["user_visited_restaurant_ids"]
             if not state.repeat_orders and visited is not None:
                 rows = state.catalogue.without(rows, visited)
@@ -238,7 +245,8 @@ class _UserListsMixin(_ListsMixin):
             finally:
                 connection.close()
         except (OSError, ValueError, duckdb.Error) as error:
-            logger.warning(
+            self.degraded_warnings.warning(
+                logger,
                 "could not read the past orders of user %s from the store, "
                 "request %s: %s. The degraded list may contain restaurants they "
                 "ordered from",

@@ -919,6 +919,67 @@ def test_online_store_emptied_while_serving(
     assert not rated & listed
 
 
+def _fallbacks_counted(test_client: TestClient) -> float:
+    """Return the fallbacks that /metrics counts for an unavailable online
+    store."""
+    text = test_client.get("/metrics").text
+    found = re.search(
+        r'^recommender_fallbacks_total\{reason="online_store_unavailable"\} (\S+)$',
+        text,
+        re.MULTILINE,
+    )
+    return float(found.group(1)) if found else 0.0
+
+
+def test_emptied_store_warnings_rate_limited(
+    pipeline_var_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    var_dir = _var_copy(pipeline_var_dir, tmp_path)
+    app = create_app(Settings(var_dir=var_dir))
+    now = [0.0]
+    requests = 40
+
+    with TestClient(app) as test_client:
+        limiter = app.state.recommender.degraded_warnings
+        limiter.clock = lambda: now[0]
+        counted_before = _fallbacks_counted(test_client)
+        _empty_online_store(var_dir)
+        with caplog.at_level("WARNING", logger="service.recommender"):
+            burst = [
+                test_client.get("/v1/users/U1077/recommendations").json()
+                for _ in range(requests)
+            ]
+            now[0] += limiter.interval
+            after = test_client.get("/v1/users/U1077/recommendations").json()
+        counted_after = _fallbacks_counted(test_client)
+    records = [
+        r
+        for r in caplog.records
+        if r.name == "service.recommender" and r.levelname == "WARNING"
+    ]
+    warned = [r.getMessage() for r in records]
+
+    assert all(body["degraded"] is True for body in [*burst, after])
+    assert len(warned) == 2
+    # The first warning is logged in full. The next one, after the interval,
+    # ends with the number suppressed in between.
+    assert re.fullmatch(
+        f"online read failed for user U1077, request {burst[0]['request_id']}: "
+        r"the online store no longer has the features of user U\d+, which it "
+        r"had when the service loaded them\..*",
+        warned[0],
+    )
+    assert warned[1].startswith(
+        f"online read failed for user U1077, request {after['request_id']}: "
+    )
+    assert warned[1].endswith(
+        f" ({requests - 1} more like it suppressed since the last one logged)"
+    )
+    assert getattr(records[1], "fields", None) == {"suppressed": requests - 1}
+    # The metric counts every fallback, logged or not.
+    assert counted_after - counted_before == requests + 1
+
+
 @pytest.mark.parametrize("damage", ["not-a-database", "folder-is-a-file"])
 def test_damaged_feedback_log_keeps_lists(
     pipeline_var_dir: Path,

@@ -18,6 +18,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
+from features.feast_store import open_store
 from features.manifest import check_features_current
 from features.paths import (
     AUDITS_CONFIG,
@@ -73,6 +74,54 @@ def test_serve_without_features_fails(
     # without the feature views it has nothing to serve.
     assert main(["--var-dir", str(tmp_path), "serve", "--port", "8799"]) == 1
     assert "run `recommender features` first" in caplog.text
+
+
+def test_serve_empty_registry_names_it(
+    pipeline_var_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    var_dir = tmp_path / "var"
+    shutil.copytree(pipeline_var_dir, var_dir)
+    # The registry keeps its file, entities and project, and loses every
+    # feature view, as a registry database recreated empty.
+    feast_store = open_store(FEATURE_REPO, var_dir)
+    views = feast_store.list_all_feature_views()
+    for view in views:
+        feast_store.registry.delete_feature_view(view.name, feast_store.project)
+    registry = feast_store.config.registry.path
+
+    serve = ["serve", "--port", str(_free_port())]
+    assert main(["--var-dir", str(var_dir), *serve]) == 1
+
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert views
+    assert open_store(FEATURE_REPO, var_dir).list_all_feature_views() == []
+    assert len(errors) == 1
+    assert errors[0] == (
+        f"the Feast registry {registry} has no feature views for project "
+        f"{feast_store.project}, so feature view user_profile is not found; run "
+        "`recommender features` first, with this profile"
+    )
+
+
+def test_serve_missing_view_blames_code(
+    pipeline_var_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    var_dir = tmp_path / "var"
+    shutil.copytree(pipeline_var_dir, var_dir)
+    feast_store = open_store(FEATURE_REPO, var_dir)
+    feast_store.registry.delete_feature_view("user_profile", feast_store.project)
+
+    serve = ["serve", "--port", str(_free_port())]
+    assert main(["--var-dir", str(var_dir), *serve]) == 1
+
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1
+    assert errors[0] == (
+        "feature view user_profile not found in the Feast registry; run "
+        "`recommender features` first. If it has run since, "
+        "features/transforms.py computes a table user_profile that no feature "
+        "view declares: declare one or remove the transform"
+    )
 
 
 def _free_port() -> int:
