@@ -15,6 +15,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request
@@ -237,7 +238,8 @@ def create_app(
         location = (
             None if latitude is None or longitude is None else (latitude, longitude)
         )
-        answer = recommender.recommend(
+        recommend = partial(
+            recommender.recommend,
             user_id,
             k,
             Filters(
@@ -249,6 +251,12 @@ def create_app(
             include_features=include_features,
             request_id=request.state.request_id,
         )
+        # The fallback for a failing online store reads the DuckDB store, too
+        # slow for the event loop, so it runs in a thread while reads fail.
+        if recommender.online_failing:
+            answer = await asyncio.to_thread(recommend)
+        else:
+            answer = recommend()
         request.state.strategy = answer.strategy.value
         return answer
 

@@ -91,6 +91,7 @@ class Recommender(_UserListsMixin, _StateLoadingMixin):
         self._online_file = _online_file_id(self.store)
         self._reload_lock = threading.Lock()
         self.degraded_warnings = WarningLimiter()
+        self.online_failing = False
         self._install(self._load_state(self.store))
 
     @property

@@ -43,6 +43,11 @@ class _UserListsMixin(_ListsMixin):
     # Limits the warnings of the fallbacks, which every request logs while
     # the online store or the model is unavailable.
     degraded_warnings: WarningLimiter
+    # Whether the last read of a user's online features failed. While it
+    # does, the API calls recommend in a thread, because the fallback opens
+    # the DuckDB store (16 to 20 ms) and a hung Redis holds each read until
+    # its timeout.
+    online_failing: bool
 
     def recommend(
         self,
@@ -76,7 +81,9 @@ class _UserListsMixin(_ListsMixin):
                 lost = _lost_features(state)
             if lost is not None:
                 raise LookupError(lost)
+            self.online_failing = False
         except Exception as error:
+            self.online_failing = True
             # Feast and the Redis client raise plain exceptions, for example
             # while a view is being materialized. A list by popularity in the
             # area is still useful.
@@ -229,8 +236,9 @@ class _UserListsMixin(_ListsMixin):
         ordered from and whether they declared a vegetarian diet, read from
         the store, or None when the store cannot be read."""
         try:
-            # Requests run on the event loop, so they do not wait for a
-            # store that another process has locked.
+            # The first request after the online store fails runs on the
+            # event loop (the API moves later ones to a thread), so no request
+            # waits for a store that another process has locked.
             connection = connect(self.paths.store, read_only=True, lock_wait=0)
             try:
                 cities = connection.execute(

@@ -1092,3 +1092,40 @@ def test_liked_cuisine_capitalised(client: TestClient) -> None:
 def test_default_k_above_max_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="must not exceed max_k"):
         Settings(var_dir=tmp_path, default_k=500, max_k=100)
+
+
+def test_failing_online_reads_leave_event_loop(
+    pipeline_var_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    var_dir = _var_copy(pipeline_var_dir, tmp_path)
+    app = create_app(Settings(var_dir=var_dir))
+    now = [0.0]
+
+    with TestClient(app) as test_client:
+        recommender = app.state.recommender
+        limiter = recommender.degraded_warnings
+        limiter.clock = lambda: now[0]
+        healthy = test_client.get("/v1/users/U1077/recommendations").json()
+        failing_before = recommender.online_failing
+        _empty_online_store(var_dir)
+        with caplog.at_level("WARNING", logger="service.recommender"):
+            for _ in range(3):
+                # Each warning is logged, so that each request's thread shows.
+                now[0] += limiter.interval
+                body = test_client.get("/v1/users/U1077/recommendations").json()
+                assert body["degraded"] is True
+        failing_after = recommender.online_failing
+    threads = [
+        r.threadName
+        for r in caplog.records
+        if r.getMessage().startswith("online read failed for user U1077")
+    ]
+
+    assert healthy["degraded"] is False
+    assert failing_before is False
+    assert failing_after is True
+    assert len(threads) == 3
+    # The first failure is found on the event loop, and the next requests run in
+    # the loop's thread pool.
+    assert threads[1] != threads[0]
+    assert threads[2] != threads[0]
