@@ -233,4 +233,32 @@ def feature_history(
     for snapshot in snapshots:
         for name, frame in compute_tables(snapshot).items():
             stacked.setdefault(name, []).append(frame)
-    return {name: pl.concat(frames) for name, frames in stacked.items()}
+    return {name: stack_cutoffs(name, frames) for name, frames in stacked.items()}
+
+
+def stack_cutoffs(table_name: str, frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """Stack the rows of one feature table computed at several cutoffs.
+
+    A column that is all null at one cutoff may have polars type ``Null``
+    there, as ``pl.lit(None)`` gives, and takes the type it has at the
+    other cutoffs. A column typed ``Null`` at every cutoff stays so, and the
+    check of the feature views rejects it.
+
+    Raises:
+        ValueError: a column has two types that no common type covers;
+            names the table, the column and the types.
+    """
+    try:
+        return pl.concat(frames, how="vertical_relaxed")
+    except (pl.exceptions.SchemaError, pl.exceptions.ComputeError) as error:
+        for column in frames[0].columns:
+            types = sorted({str(f.schema.get(column)) for f in frames})
+            if len(types) > 1:
+                msg = (
+                    f"feature table {table_name}: column {column} has the types "
+                    f"{', '.join(types)} at different cutoffs. Its transform "
+                    "must return one type at every cutoff, for example with "
+                    "pl.lit(None, pl.Float64) in place of pl.lit(None)"
+                )
+                raise ValueError(msg) from error
+        raise

@@ -34,6 +34,7 @@ from models.cutoffs import (
     has_order_times,
     relevant_orders,
     serving_cutoff,
+    stack_cutoffs,
     training_snapshots,
 )
 from models.ranker import load_config
@@ -811,3 +812,36 @@ def test_config_bad_candidates(
 
     with pytest.raises(ValueError, match=re.escape(message)):
         load_config(path)
+
+
+def test_stack_cutoffs_types_untyped_nulls() -> None:
+    # pl.lit(None) gives a column of type Null at a cutoff without values.
+    untyped = pl.DataFrame({"user_id": ["u1"], "share": [None]})
+    typed = pl.DataFrame({"user_id": ["u2"], "share": [0.5]})
+
+    stacked = stack_cutoffs("user_weekend", [untyped, typed])
+
+    assert untyped.schema["share"] == pl.Null
+    assert stacked.schema["share"] == pl.Float64
+    assert stacked["share"].to_list() == [None, 0.5]
+
+
+def test_stack_cutoffs_all_untyped_stays_null() -> None:
+    untyped = pl.DataFrame({"user_id": ["u1"], "share": [None]})
+
+    stacked = stack_cutoffs("user_weekend", [untyped, untyped])
+
+    assert stacked.schema["share"] == pl.Null
+
+
+def test_stack_cutoffs_clashing_types_named() -> None:
+    number = pl.DataFrame({"user_id": ["u1"], "share": [0.5]})
+    listed = pl.DataFrame({"user_id": ["u2"], "share": [[0.5]]})
+
+    with pytest.raises(ValueError, match="one type at every cutoff") as raised:
+        stack_cutoffs("user_weekend", [number, listed])
+
+    assert str(raised.value).startswith(
+        "feature table user_weekend: column share has the types Float64, "
+        "List(Float64) at different cutoffs."
+    )
