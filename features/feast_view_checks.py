@@ -125,7 +125,7 @@ def warn_of_null_features(
     every row, and return those features by table.
 
     Such a feature carries nothing for the ranker, and usually comes from a
-    bug in the transform. The bundled UCI data has no order times, menus,
+    bug in the transform. The bundled UCI data has no order times or totals, menus,
     diets or opening dates, so the features built from them are null there.
     Empty tables and features missing from their table are skipped.
     """
@@ -147,8 +147,8 @@ def warn_of_null_features(
         logger.warning(
             "feature table %s: %s %s null on all %d rows, so the ranker learns "
             "nothing from %s. Check the transform unless the data lacks its "
-            "inputs (the bundled UCI data has no order times, menus, diets or "
-            "opening dates)",
+            "inputs (the bundled UCI data has no order times or totals, menus, "
+            "diets or opening dates)",
             table_name,
             ", ".join(names),
             "is" if len(names) == 1 else "are",

@@ -197,7 +197,9 @@ def clean_values(values: pl.Expr, column: Column) -> pl.Expr:
         # A null list is an empty one, as in the files, so that a stored null
         # equals an empty field.
         spelled = values.list.eval(normalize_cuisine(pl.element()))
-        return spelled.list.unique(maintain_order=True).fill_null([])
+        # A value of only hyphens or underscores has no cuisine name.
+        named = spelled.list.eval(pl.element().filter(pl.element() != ""))
+        return named.list.unique(maintain_order=True).fill_null([])
     return values
 
 

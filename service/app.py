@@ -221,8 +221,8 @@ def create_app(
             list[str] | None,
             Query(
                 max_length=20,
-                description="Cuisines to leave out, matched ignoring case, spaces "
-                "and hyphens (`Fast Food` is `fast_food`).",
+                description="Cuisines to leave out, matched ignoring case, with "
+                "spaces, hyphens and underscores alike (`Fast Food` is `fast_food`).",
             ),
         ] = None,
         include_features: Annotated[

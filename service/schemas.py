@@ -78,8 +78,8 @@ class PreferencesRequest(BaseModel):
     liked_cuisines: list[str] = Field(
         default_factory=list,
         max_length=20,
-        description="Cuisines the caller likes, matched ignoring case, spaces "
-        "and hyphens (`Fast Food` is `fast_food`).",
+        description="Cuisines the caller likes, matched ignoring case, with "
+        "spaces, hyphens and underscores alike (`Fast Food` is `fast_food`).",
     )
     budget: Budget | None = Field(default=None, strict=False)
     exclude_cuisines: list[str] = Field(

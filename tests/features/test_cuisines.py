@@ -14,6 +14,9 @@ SPELLINGS = [
     pytest.param("Fast_Food", "fast_food", id="underscore"),
     pytest.param("fast \t- food", "fast_food", id="mixed-separators"),
     pytest.param("Crêperie", "crêperie", id="accent"),
+    pytest.param("Fast _ Food", "fast_food", id="underscore-between-spaces"),
+    pytest.param(" - pizza - ", "pizza", id="hyphens-at-ends"),
+    pytest.param("  -  ", "", id="only-separators"),
 ]
 
 

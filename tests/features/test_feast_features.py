@@ -377,8 +377,8 @@ def test_null_features_warned_by_table(
         "feature table user_diet: user_vegetarian_order_ratio, "
         f"user_vegetarian_item_ratio are null on all {rows} rows, so the ranker "
         "learns nothing from them. Check the transform unless the data lacks "
-        "its inputs (the bundled UCI data has no order times, menus, diets or "
-        "opening dates)"
+        "its inputs (the bundled UCI data has no order times or totals, menus, "
+        "diets or opening dates)"
     ]
 
 

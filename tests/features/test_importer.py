@@ -1575,7 +1575,7 @@ def test_list_values_spelled_once(
             "restaurant_id,name,cuisines\n"
             "r0,Old Place,Pizza|pizza\n"
             "r1,Pizza Nova,Pizza|pizza| PIZZA |Italian\n"
-            "r2,Taqueria,Mexican|mexican|Fast Food|fast-food| fast_food\n"
+            "r2,Taqueria,Mexican|mexican|Fast Food|fast-food| fast_food|-|Fast _ Food\n"
         ),
         "users.csv": "user_id,liked_cuisines\nu1,Thai|THAI|thai food|Thai  Food\n",
     }
