@@ -124,6 +124,7 @@ def create_app(
                 follower.cancel()
             if app.state.feedback is not None:
                 app.state.feedback.close()
+            app.state.recommender.degraded_warnings.flush()
 
     app = FastAPIOffline(
         title="Restaurant recommender",

@@ -38,6 +38,9 @@ class WarningLimiter:
         self._lock = threading.Lock()
         self._last_logged: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
+        # The logger and arguments of the last suppressed warning of each
+        # message, for flush.
+        self._latest: dict[str, tuple[logging.Logger, tuple[object, ...]]] = {}
 
     def admit(self, message: str) -> int | None:
         """Return None when a warning of ``message`` falls within the
@@ -62,16 +65,40 @@ class WarningLimiter:
         """
         suppressed = self.admit(message)
         if suppressed is None:
+            with self._lock:
+                self._latest[message] = (logger, args)
             return
-        if suppressed == 0:
-            logger.warning(message, *args)
-            return
-        # NOTE: the count of a burst is logged with the next warning of its
-        # message, so a burst that ends within the interval is never counted
-        # in the log. The Prometheus fallback counter counts it.
-        logger.warning(
-            message + " (%d more like it suppressed since the last one logged)",
-            *args,
-            suppressed,
-            extra={"fields": {"suppressed": suppressed}},
-        )
+        with self._lock:
+            self._latest.pop(message, None)
+        _log(logger, message, args, suppressed)
+
+    def flush(self) -> None:
+        """Log the last suppressed warning of each message with the number
+        suppressed before it, so that the end of a burst reaches the log.
+
+        The app calls it at shutdown. A burst that ends while the service
+        runs is counted in the log with the next warning of its message.
+        """
+        with self._lock:
+            pending = [
+                (message, logger, args, self._suppressed.pop(message, 1))
+                for message, (logger, args) in self._latest.items()
+            ]
+            self._latest.clear()
+        for message, logger, args, suppressed in pending:
+            # The warning logged here is the last of those suppressed.
+            _log(logger, message, args, suppressed - 1)
+
+
+def _log(
+    logger: logging.Logger, message: str, args: tuple[object, ...], suppressed: int
+) -> None:
+    if suppressed == 0:
+        logger.warning(message, *args)
+        return
+    logger.warning(
+        message + " (%d more like it suppressed since the last one logged)",
+        *args,
+        suppressed,
+        extra={"fields": {"suppressed": suppressed}},
+    )

@@ -1129,3 +1129,36 @@ def test_failing_online_reads_leave_event_loop(
     # the loop's thread pool.
     assert threads[1] != threads[0]
     assert threads[2] != threads[0]
+
+
+def test_shutdown_logs_suppressed_warnings(
+    pipeline_var_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    var_dir = _var_copy(pipeline_var_dir, tmp_path)
+    app = create_app(Settings(var_dir=var_dir))
+
+    with (
+        caplog.at_level("WARNING", logger="service.recommender"),
+        TestClient(app) as test_client,
+    ):
+        app.state.recommender.degraded_warnings.clock = lambda: 0.0
+        _empty_online_store(var_dir)
+        bodies = [
+            test_client.get("/v1/users/U1077/recommendations").json() for _ in range(5)
+        ]
+        during = len(caplog.records)
+    warned = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "service.recommender" and r.levelname == "WARNING"
+    ]
+
+    assert all(body["degraded"] is True for body in bodies)
+    assert during == 1
+    assert len(warned) == 2
+    # At shutdown, the last suppressed warning is logged with the number
+    # suppressed before it.
+    assert warned[1].startswith(
+        f"online read failed for user U1077, request {bodies[-1]['request_id']}: "
+    )
+    assert warned[1].endswith(" (3 more like it suppressed since the last one logged)")

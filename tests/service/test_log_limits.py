@@ -116,3 +116,38 @@ def test_threads_count_every_warning() -> None:
 def test_default_interval_ten_seconds() -> None:
     assert WARNING_INTERVAL_SECONDS == 10.0
     assert WarningLimiter().interval == WARNING_INTERVAL_SECONDS
+
+
+def test_flush_logs_end_of_burst(caplog: pytest.LogCaptureFixture) -> None:
+    limiter = WarningLimiter(interval=10.0, clock=Clock())
+    logger = logging.getLogger("test.limits")
+
+    with caplog.at_level("WARNING", logger="test.limits"):
+        for user in range(5):
+            limiter.warning(logger, ONLINE, f"u{user}", "lost")
+        limiter.warning(logger, ORDERS, "u0")
+        limiter.warning(logger, ORDERS, "u1")
+        limiter.flush()
+        limiter.flush()
+
+    assert sorted(_messages(caplog)) == [
+        "could not read the past orders of user u0",
+        "could not read the past orders of user u1",
+        "online read failed for user u0: lost",
+        # u4 is the last of the four suppressed after u0.
+        "online read failed for user u4: lost "
+        "(3 more like it suppressed since the last one logged)",
+    ]
+
+
+def test_flush_without_suppressed_logs_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    limiter = WarningLimiter(interval=10.0, clock=Clock())
+    logger = logging.getLogger("test.limits")
+
+    with caplog.at_level("WARNING", logger="test.limits"):
+        limiter.warning(logger, ONLINE, "u0", "lost")
+        limiter.flush()
+
+    assert _messages(caplog) == ["online read failed for user u0: lost"]
