@@ -45,7 +45,7 @@ class _UserListsMixin(_ListsMixin):
     degraded_warnings: WarningLimiter
     # Whether the last read of a user's online features failed. While it
     # does, the API calls recommend in a thread, because the fallback opens
-    # the DuckDB store (16 to 20 ms) and a hung Redis holds each read until
+    # the DuckDB store (16 to 20 ms) and a hung Redis blocks each read until
     # its timeout.
     online_failing: bool
 
