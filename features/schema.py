@@ -18,10 +18,15 @@ EVENT_TIMESTAMP = "event_timestamp"
 # The API accepts an id in a path only with at most MAX_ID_LENGTH characters
 # and without control characters, because a tab or a line break in an id is
 # a client bug. It also rejects '/', since no route takes one in a path
-# segment. Imports apply the same rule, so that every stored id can be
-# requested.
+# segment, and whitespace at either end, since imports strip it from every
+# field and so never store such an id. Imports apply the same rule, so that
+# every stored id can be requested.
 MAX_ID_LENGTH = 128
-ID_PATTERN = r"^[^\x00-\x1f\x7f/]+$"
+ID_PATTERN = r"^[^\x00-\x1f\x7f/\s](?:[^\x00-\x1f\x7f/]*[^\x00-\x1f\x7f/\s])?$"
+ID_RULE = (
+    "expected an id without '/', control characters such as tab or newline, "
+    "or whitespace at either end"
+)
 
 
 @dataclass(frozen=True)

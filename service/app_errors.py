@@ -1,11 +1,14 @@
 """Exception handlers of the app, which respond with JSON error bodies."""
 
 import logging
+from typing import Any
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from features.schema import ID_PATTERN, ID_RULE
 
 # The app logs under one name, service.app, whichever module defines the code.
 logger = logging.getLogger("service.app")
@@ -17,12 +20,23 @@ async def _invalid_request(request: Request, error: Exception) -> JSONResponse:
     detail = [
         {
             "loc": list(item.get("loc", ())),
-            "msg": item.get("msg", ""),
+            "msg": _readable_message(item),
             "type": item.get("type", ""),
         }
         for item in error.errors()
     ]
     return JSONResponse(status_code=422, content={"detail": detail})
+
+
+def _readable_message(item: dict[str, Any]) -> str:
+    """Return pydantic's message, or the id rule in words for an invalid id."""
+    context = item.get("ctx") or {}
+    if (
+        item.get("type") == "string_pattern_mismatch"
+        and context.get("pattern") == ID_PATTERN
+    ):
+        return f"{ID_RULE}, got {item.get('input')!r}"
+    return str(item.get("msg", ""))
 
 
 async def _http_error(request: Request, error: Exception) -> JSONResponse:

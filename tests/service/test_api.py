@@ -242,6 +242,36 @@ def test_control_characters_rejected(client: TestClient, user_id: str) -> None:
     assert response.json()["detail"][0]["loc"] == ["path", "user_id"]
 
 
+@pytest.mark.parametrize("user_id", ["%20", "%20U1077", "U1077%20", "U1077%C2%A0"])
+def test_id_with_outer_whitespace_rejected(client: TestClient, user_id: str) -> None:
+    response = client.get(f"/v1/users/{user_id}/recommendations")
+
+    assert response.status_code == 422
+    error = response.json()["detail"][0]
+    assert error["loc"] == ["path", "user_id"]
+    assert error["msg"].startswith("expected an id without '/', control characters")
+    assert "whitespace at either end" in error["msg"]
+
+
+def test_feedback_id_rule_in_words(client: TestClient) -> None:
+    event = {"request_id": "req-1", "restaurant_id": "135052 ", "kind": "click"}
+
+    response = client.post("/v1/feedback", json=[event])
+
+    assert response.status_code == 422
+    error = response.json()["detail"][0]
+    assert error["loc"] == ["body", 0, "restaurant_id"]
+    assert "whitespace at either end" in error["msg"]
+    assert error["msg"].endswith("got '135052 '")
+
+
+def test_id_with_inner_space_accepted(client: TestClient) -> None:
+    response = client.get("/v1/users/U%201077/recommendations")
+
+    assert response.status_code == 200
+    assert response.json()["user_id"] == "U 1077"
+
+
 @pytest.mark.parametrize(
     ("url", "where"),
     [

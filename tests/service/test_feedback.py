@@ -413,6 +413,8 @@ def test_event_defaults() -> None:
         ("request_id", "", "at least 1 character"),
         ("request_id", "r" * 65, "at most 64 characters"),
         ("request_id", "req\n1", "should match pattern"),
+        ("user_id", " U1077", "should match pattern"),
+        ("restaurant_id", "135052 ", "should match pattern"),
         ("user_id", "", "at least 1 character"),
         ("user_id", 1077, "valid string"),
         ("restaurant_id", "r" * 129, "at most 128 characters"),
