@@ -8,16 +8,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from models.tracking import (
-    AUDITS_TAG,
     HEADLINE_TAG,
     KIND_TAG,
-    SEGMENT_PREFIX,
-    SPLIT_PREFIX,
     experiment_name,
     open_client,
     store_missing,
     tracking_errors,
 )
+from models.tracking_metrics import AUDITS_TAG, SEGMENT_PREFIX, SPLIT_PREFIX
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient

@@ -17,9 +17,7 @@ and the ``recommender`` command imports this module for every subcommand.
 from __future__ import annotations
 
 import logging
-import math
 import os
-import re
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -27,6 +25,15 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from models.tracking_metrics import (
+    audit_tags,
+    evaluation_metrics,
+    flatten_metrics,
+    flatten_params,
+    metric_name,
+    split_metrics,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -47,13 +54,6 @@ TRAIN = "train"
 EVALUATE = "evaluate"
 KIND_TAG = "kind"
 HEADLINE_TAG = "headline_metric"
-# The outcome of an evaluation's release audits, such as "2 failed, 5 passed",
-# and the failed audits by name and segment.
-AUDITS_TAG = "audits"
-FAILED_AUDITS_TAG = "failed_audits"
-AUDIT_STATUSES = ("failed", "not_measured", "passed")
-# The maximum length of a tag value in MLflow 3.17 (MAX_TAG_VAL_LENGTH).
-_MAX_TAG_LENGTH = 8000
 
 # The numbers of ModelMetadata.training logged as metrics, when present. Its
 # seed and min_rating are settings, logged as params from the config.
@@ -67,18 +67,10 @@ TRAINING_METRICS = (
     "validation_groups",
     "sanity_ndcg",
 )
-# Report keys whose nested metrics are logged, and the prefix of their names.
-# The summary is model -> metric -> mean and std.
-# NOTE: no report has segment metrics yet. "segments" with segment -> model ->
-# metric -> mean and std is the expected layout, but any nesting is logged.
-REPORT_METRICS = {"summary": "", "segments": "segment"}
-SPLIT_PREFIX = "split"
-SEGMENT_PREFIX = "segment"
 
 # MLflow accepts at most 100 params or tags and 1000 metrics per log_batch.
 _MAX_PARAMS_PER_BATCH = 100
 _MAX_METRICS_PER_BATCH = 1000
-_INVALID_NAME_CHARACTERS = re.compile(r"[^\w\-]")
 
 
 class TrackingError(Exception):
@@ -97,107 +89,6 @@ def tracking_uri(var_dir: Path) -> str:
 def experiment_name() -> str:
     """Return ``$MLFLOW_EXPERIMENT_NAME``, else ``restaurant-recommender``."""
     return os.environ.get(EXPERIMENT_NAME_ENV) or DEFAULT_EXPERIMENT
-
-
-def metric_name(*parts: str) -> str:
-    """Join report keys into an MLflow metric or parameter name."""
-    cleaned = [
-        _INVALID_NAME_CHARACTERS.sub("_", str(part).replace("@", "_at_")) or "_"
-        for part in parts
-        if part != ""
-    ]
-    return ".".join(cleaned)
-
-
-def flatten_metrics(tree: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
-    """Flatten nested metric mappings into ``{"a.b.c": value}``.
-
-    ``prefix`` is a metric name already, and the keys are cleaned with
-    :func:`metric_name`. Leaves that are not finite numbers (None for the
-    deviation of a single split, nan for a segment without users, strings,
-    booleans) are left out, so a comparison shows n/a for them.
-    """
-    flat: dict[str, float] = {}
-    for key, value in tree.items():
-        name = _join(prefix, key)
-        if isinstance(value, Mapping):
-            flat.update(flatten_metrics(value, name))
-        elif (
-            isinstance(value, int | float)
-            and not isinstance(value, bool)
-            and math.isfinite(value)
-        ):
-            flat[name] = float(value)
-    return flat
-
-
-def flatten_params(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    """Flatten nested settings into ``{"a.b": "value"}`` as MLflow params."""
-    flat: dict[str, str] = {}
-    for key, value in tree.items():
-        name = _join(prefix, key)
-        if isinstance(value, Mapping):
-            flat.update(flatten_params(value, name))
-        else:
-            flat[name] = str(value)
-    return flat
-
-
-def evaluation_metrics(report: Mapping[str, Any]) -> dict[str, float]:
-    """Return the report's metrics by MLflow name: per model, per segment, and
-    the numbers at the report's top level (such as ``candidate_recall``)."""
-    metrics: dict[str, float] = {}
-    for key, prefix in REPORT_METRICS.items():
-        if isinstance(report.get(key), Mapping):
-            metrics.update(flatten_metrics(report[key], prefix))
-    metrics.update(flatten_metrics(_numbers(report)))
-    audits = _audits(report)
-    if audits is not None:
-        for status in AUDIT_STATUSES:
-            count = sum(audit.get("status") == status for audit in audits)
-            metrics[f"audits.{status}"] = float(count)
-    return metrics
-
-
-def audit_tags(report: Mapping[str, Any]) -> dict[str, str]:
-    """Return the tags that record an evaluation's release audits: the count
-    of each outcome, and the failed audits as ``name (segment)``, or no tags
-    when the report has no audit results."""
-    audits = _audits(report)
-    if audits is None:
-        return {}
-    counts = [
-        f"{sum(audit.get('status') == status for audit in audits)} "
-        f"{status.replace('_', ' ')}"
-        for status in AUDIT_STATUSES
-    ]
-    failed = ", ".join(
-        f"{audit.get('name')} ({audit.get('segment')})"
-        for audit in audits
-        if audit.get("status") == "failed"
-    )
-    if len(failed) > _MAX_TAG_LENGTH:
-        failed = failed[: _MAX_TAG_LENGTH - 3] + "..."
-    return {AUDITS_TAG: ", ".join(counts), FAILED_AUDITS_TAG: failed or "none"}
-
-
-def _audits(report: Mapping[str, Any]) -> list[Mapping[str, Any]] | None:
-    analysis = report.get("analysis")
-    if not isinstance(analysis, Mapping) or not isinstance(
-        analysis.get("audits"), list
-    ):
-        return None
-    return list(analysis["audits"])
-
-
-def split_metrics(split: Mapping[str, Any]) -> dict[str, float]:
-    """Return one split's metrics by MLflow name, ``split.<model>.<metric>``
-    and ``split.<name>`` for the split's other numbers except its seed."""
-    others = {key: value for key, value in _numbers(split).items() if key != "seed"}
-    return {
-        **flatten_metrics(split["models"], SPLIT_PREFIX),
-        **flatten_metrics(others, SPLIT_PREFIX),
-    }
 
 
 def start_run(
@@ -425,19 +316,6 @@ def _log_batches(
         )
     for start in range(0, len(tag_list), _MAX_PARAMS_PER_BATCH):
         client.log_batch(run_id, tags=tag_list[start : start + _MAX_PARAMS_PER_BATCH])
-
-
-def _numbers(mapping: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        key: value
-        for key, value in mapping.items()
-        if isinstance(value, int | float) and not isinstance(value, bool)
-    }
-
-
-def _join(prefix: str, key: object) -> str:
-    name = metric_name(str(key))
-    return f"{prefix}.{name}" if prefix else name
 
 
 def _tracking_exceptions() -> tuple[type[Exception], ...]:
