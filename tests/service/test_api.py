@@ -9,12 +9,14 @@ import shutil
 import socket
 import sqlite3
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx2
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from features import store
@@ -209,6 +211,19 @@ def _recommendation_posts(exposition: str) -> dict[str, float]:
 def test_healthz_answers_head(client: TestClient) -> None:
     assert client.head("/healthz").status_code == 200
     assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_openapi_schema_without_warnings(client: TestClient) -> None:
+    app = client.app
+    assert isinstance(app, FastAPI)
+    # FastAPI caches the schema, and an earlier test may have built it.
+    app.openapi_schema = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        schema = app.openapi()
+
+    assert list(schema["paths"]["/healthz"]) == ["get"]
+    assert "/v1/users/{user_id}/recommendations" in schema["paths"]
 
 
 @pytest.mark.parametrize(
