@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from features.paths import FEATURE_REPO, default_var_dir
@@ -42,6 +42,18 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=65_536, ge=1024, description="Largest request body accepted."
     )
+
+    @field_validator("admin_token")
+    @classmethod
+    def _token_not_blank(cls, token: SecretStr | None) -> SecretStr | None:
+        # A blank token would let in "Authorization: Bearer" with no token.
+        if token is not None and not token.get_secret_value().strip():
+            msg = (
+                "RECOMMENDER_ADMIN_TOKEN is set but blank; set a token, or unset "
+                "the variable to serve without POST /v1/admin/reload"
+            )
+            raise ValueError(msg)
+        return token
 
     @model_validator(mode="after")
     def _default_within_max(self) -> Self:
