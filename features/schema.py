@@ -16,13 +16,16 @@ ORDER_ID = "order_id"
 EVENT_TIMESTAMP = "event_timestamp"
 
 # The API accepts an id in a path only with at most MAX_ID_LENGTH characters
-# and without control characters, because a tab or a line break in an id is
-# a client bug. It also rejects '/', since no route takes one in a path
-# segment, and whitespace at either end, since imports strip it from every
-# field and so never store such an id. Imports apply the same rule, so that
-# every stored id can be requested.
+# and without control characters (Unicode category Cc: U+0000 to U+001F, DEL
+# and U+0080 to U+009F), because a tab or a line break such as NEL (U+0085) in
+# an id is a client bug. It also rejects '/', since no route takes one in a
+# path segment, and whitespace at either end, since imports strip it from
+# every field and so never store such an id. Imports apply the same rule, so
+# that every stored id can be requested.
 MAX_ID_LENGTH = 128
-ID_PATTERN = r"^[^\x00-\x1f\x7f/\s](?:[^\x00-\x1f\x7f/]*[^\x00-\x1f\x7f/\s])?$"
+_ID_CHARACTER = r"[^\x00-\x1f\x7f-\x9f/]"
+_ID_END_CHARACTER = r"[^\x00-\x1f\x7f-\x9f/\s]"
+ID_PATTERN = rf"^{_ID_END_CHARACTER}(?:{_ID_CHARACTER}*{_ID_END_CHARACTER})?$"
 ID_RULE = (
     "expected an id without '/', control characters such as tab or newline, "
     "or whitespace at either end"

@@ -1060,6 +1060,14 @@ ID_CASES = {
         "del\x7fid",
         "expected an id without '/' or control characters such as tab or newline",
     ),
+    "C1 control": (
+        "csi\x9bid",
+        "expected an id without '/' or control characters such as tab or newline",
+    ),
+    "next line": (
+        "next\x85line",
+        "expected an id without '/' or control characters such as tab or newline",
+    ),
 }
 
 

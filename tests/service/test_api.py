@@ -249,7 +249,9 @@ def test_missing_docs_file_is_json_404(client: TestClient) -> None:
     assert response.headers["content-type"] == "application/json"
 
 
-@pytest.mark.parametrize("user_id", ["U10%0077", "U%01", "a%7Fb"], ids=str)
+@pytest.mark.parametrize(
+    "user_id", ["U10%0077", "U%01", "a%7Fb", "a%C2%85b", "a%C2%9Bb"], ids=str
+)
 def test_control_characters_rejected(client: TestClient, user_id: str) -> None:
     response = client.get(f"/v1/users/{user_id}/recommendations")
 
