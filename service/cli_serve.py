@@ -34,10 +34,10 @@ def _serve(args: argparse.Namespace, paths: VarPaths) -> None:
     from service.app import create_app
     from service.http_protocol import HTTP_PROTOCOL
     from service.logs import JSON_LOGS_ENV, use_json_logs
-    from service.settings import Settings
+    from service.settings import load_settings
 
     _check_port_free(args.host, args.port)
-    settings = Settings(
+    settings = load_settings(
         var_dir=paths.root,
         feature_repo=args.feature_repo,
         feast_profile=args.feast_profile,

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from features.paths import FEATURE_REPO, default_var_dir
+
+ENV_PREFIX = "RECOMMENDER_"
+# Settings whose value an error message leaves out.
+SECRET_SETTINGS = ("admin_token",)
 
 
 class Settings(BaseSettings):
     """Service settings: locations of the model and features, request limits."""
 
-    model_config = SettingsConfigDict(env_prefix="RECOMMENDER_")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX)
 
     var_dir: Path = Field(
         default_factory=default_var_dir,
@@ -49,8 +53,8 @@ class Settings(BaseSettings):
         # A blank token would let in "Authorization: Bearer" with no token.
         if token is not None and not token.get_secret_value().strip():
             msg = (
-                "RECOMMENDER_ADMIN_TOKEN is set but blank; set a token, or unset "
-                "the variable to serve without POST /v1/admin/reload"
+                "set but blank; set a token, or unset the variable to serve "
+                "without POST /v1/admin/reload"
             )
             raise ValueError(msg)
         return token
@@ -58,6 +62,39 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _default_within_max(self) -> Self:
         if self.default_k > self.max_k:
-            msg = f"default_k ({self.default_k}) must not exceed max_k ({self.max_k})"
+            msg = (
+                f"{ENV_PREFIX}DEFAULT_K ({self.default_k}) must not exceed "
+                f"{ENV_PREFIX}MAX_K ({self.max_k})"
+            )
             raise ValueError(msg)
         return self
+
+
+def load_settings(**values: Any) -> Settings:
+    """Read the settings from the environment, ``values`` taking precedence.
+
+    Raises:
+        ValueError: one line naming each invalid variable, its value (unless
+            it is secret) and what was expected, in place of pydantic's
+            multi-line report.
+    """
+    try:
+        return Settings(**values)
+    except ValidationError as error:
+        raise ValueError(describe_settings_error(error)) from None
+
+
+def describe_settings_error(error: ValidationError) -> str:
+    """Return one line with each invalid setting as its environment variable."""
+    parts = []
+    for item in error.errors():
+        message = item["msg"].removeprefix("Value error, ")
+        if not item["loc"]:
+            # A check across settings, such as default_k against max_k.
+            parts.append(message)
+            continue
+        field = str(item["loc"][0])
+        name = ENV_PREFIX + field.upper()
+        value = "" if field in SECRET_SETTINGS else f"={item['input']!r}"
+        parts.append(f"{name}{value}: {message}")
+    return "invalid service settings: " + "; ".join(parts)

@@ -1137,7 +1137,7 @@ def test_liked_cuisine_capitalised(client: TestClient) -> None:
 
 
 def test_default_k_above_max_rejected(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="must not exceed max_k"):
+    with pytest.raises(ValueError, match="must not exceed RECOMMENDER_MAX_K"):
         Settings(var_dir=tmp_path, default_k=500, max_k=100)
 
 

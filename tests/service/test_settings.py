@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from service.settings import Settings
+from service.settings import Settings, load_settings
 
 
 @pytest.mark.parametrize("token", ["", " ", "\t"], ids=["empty", "space", "tab"])
@@ -19,9 +19,14 @@ def test_blank_admin_token_rejected(
 
     with pytest.raises(ValidationError) as caught:
         Settings(var_dir=tmp_path)
+    with pytest.raises(ValueError, match="blank") as described:
+        load_settings(var_dir=tmp_path)
 
     assert caught.value.errors()[0]["loc"] == ("admin_token",)
-    assert "RECOMMENDER_ADMIN_TOKEN" in str(caught.value)
+    assert str(described.value) == (
+        "invalid service settings: RECOMMENDER_ADMIN_TOKEN: set but blank; set a "
+        "token, or unset the variable to serve without POST /v1/admin/reload"
+    )
 
 
 def test_admin_token_kept(tmp_path: Path) -> None:
@@ -37,3 +42,44 @@ def test_unset_admin_token_is_none(
     monkeypatch.delenv("RECOMMENDER_ADMIN_TOKEN", raising=False)
 
     assert Settings(var_dir=tmp_path).admin_token is None
+
+
+def test_invalid_settings_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("RECOMMENDER_MAX_K", "abc")
+    monkeypatch.setenv("RECOMMENDER_DEFAULT_K", "0")
+
+    with pytest.raises(ValueError) as caught:
+        load_settings(var_dir=tmp_path)
+
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("invalid service settings: ")
+    assert "RECOMMENDER_DEFAULT_K='0': Input should be greater than" in message
+    assert "RECOMMENDER_MAX_K='abc': Input should be a valid integer" in message
+    assert "errors.pydantic.dev" not in message
+
+
+def test_default_k_above_max_k_named(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("RECOMMENDER_DEFAULT_K", "200")
+    monkeypatch.delenv("RECOMMENDER_MAX_K", raising=False)
+
+    with pytest.raises(ValueError) as caught:
+        load_settings(var_dir=tmp_path)
+
+    assert str(caught.value) == (
+        "invalid service settings: RECOMMENDER_DEFAULT_K (200) must not exceed "
+        "RECOMMENDER_MAX_K (100)"
+    )
+
+
+def test_secret_value_left_out(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("RECOMMENDER_ADMIN_TOKEN", "   ")
+
+    with pytest.raises(ValueError) as caught:
+        load_settings(var_dir=tmp_path)
+
+    assert "'   '" not in str(caught.value)
