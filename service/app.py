@@ -13,7 +13,6 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -38,14 +37,9 @@ from service.logs import JSON_LOGS_ENV, use_json_logs
 from service.metrics import MetricsMiddleware
 from service.recommender import Recommender
 from service.request_checks import CheckedRoute
-from service.schemas import ErrorResponse
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorResponse} for status in (404, 413, 422)
-}
 
 
 def _open_feedback_log(settings: Settings) -> FeedbackLog | None:
@@ -118,7 +112,6 @@ def create_app(
             "each list; feedback events; health and metrics."
         ),
         lifespan=lifespan,
-        responses=ERRORS,
         # Starlette's redirect to the path with or without a trailing slash
         # builds its Location from the Host header; a 404 names no host.
         redirect_slashes=False,

@@ -9,9 +9,8 @@ from pydantic import SecretStr
 
 from models.registry import ModelNotFoundError
 from service.app_reload import RELOAD_BUSY_RETRY_SECONDS
-from service.app_routes import _recommender
+from service.app_routes import _recommender, error_responses
 from service.recommender import ModelLoadError, Recommender, StoreBusyError
-from service.schemas import ErrorResponse
 
 logger = logging.getLogger("service.app")
 
@@ -36,7 +35,7 @@ def add_admin_routes(app: FastAPI, admin_token: SecretStr) -> None:
         "/v1/admin/reload",
         summary="Load the current model and restaurant features again",
         dependencies=[Depends(check_token)],
-        responses={status: {"model": ErrorResponse} for status in (401, 409, 503)},
+        responses=error_responses(401, 409, 422, 503),
     )
     def reload(
         request: Request,

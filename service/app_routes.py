@@ -27,6 +27,7 @@ from service.request_checks import DECIMAL_NUMBER, WHOLE_NUMBER
 from service.schemas import (
     Diet,
     ErrorResponse,
+    FeedbackAccepted,
     PreferencesRequest,
     RecommendationList,
     preferences_request,
@@ -36,9 +37,17 @@ from service.strategies import Filters, Preferences
 
 logger = logging.getLogger("service.app")
 
-JSON_BODY_ERRORS: dict[int | str, dict[str, Any]] = {415: {"model": ErrorResponse}}
 
 EndpointType = TypeVar("EndpointType", bound=Callable[..., Any])
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Return the OpenAPI responses of ``statuses``, each an ErrorResponse body.
+
+    A request for an unknown path gets 404 and any body over the size limit
+    413, on every route, so only routes that take a body list 413.
+    """
+    return {status: {"model": ErrorResponse} for status in statuses}
 
 
 def add_probe_routes(app: FastAPI) -> None:
@@ -54,7 +63,7 @@ def add_probe_routes(app: FastAPI) -> None:
     @app.get(
         "/readyz",
         summary="Model and features are loaded",
-        responses={503: {"model": ErrorResponse}},
+        responses=error_responses(503),
     )
     def readyz(request: Request) -> JSONResponse:
         current: Recommender | None = getattr(request.app.state, "recommender", None)
@@ -92,6 +101,7 @@ def add_recommendation_routes(app: FastAPI, settings: Settings) -> None:
         "/v1/users/{user_id}/recommendations",
         response_model=RecommendationList,
         summary="Top-k restaurants for a user",
+        responses=error_responses(422),
     )
     async def user_recommendations(
         request: Request,
@@ -191,7 +201,7 @@ def add_recommendation_routes(app: FastAPI, settings: Settings) -> None:
         "/v1/recommendations",
         response_model=RecommendationList,
         summary="Top-k restaurants for declared preferences (new or anonymous)",
-        responses=JSON_BODY_ERRORS,
+        responses=error_responses(413, 415, 422),
     )(
         _with_annotation(
             preference_recommendations,
@@ -204,6 +214,7 @@ def add_recommendation_routes(app: FastAPI, settings: Settings) -> None:
         "/v1/restaurants/{restaurant_id}/similar",
         response_model=RecommendationList,
         summary="Restaurants most alike to one, by content",
+        responses=error_responses(404, 422),
     )
     async def similar_restaurants(
         request: Request,
@@ -231,13 +242,14 @@ def add_feedback_route(app: FastAPI) -> None:
     @app.post(
         "/v1/feedback",
         status_code=202,
+        response_model=FeedbackAccepted,
         summary="Record impressions, clicks and orders of served lists",
-        responses={503: {"model": ErrorResponse}, **JSON_BODY_ERRORS},
+        responses=error_responses(413, 415, 422, 503),
     )
     def feedback(
         request: Request,
         events: Annotated[list[FeedbackEvent], _events_body()],
-    ) -> dict[str, Any]:
+    ) -> FeedbackAccepted:
         log: FeedbackLog | None = request.app.state.feedback
         if log is None:
             raise HTTPException(
@@ -254,11 +266,11 @@ def add_feedback_route(app: FastAPI) -> None:
             raise HTTPException(
                 status_code=503, detail="feedback store unavailable; retry"
             ) from error
-        return {
-            "accepted": len(result.event_ids),
-            "event_ids": result.event_ids,
-            "duplicates": result.duplicate_ids,
-        }
+        return FeedbackAccepted(
+            accepted=len(result.event_ids),
+            event_ids=result.event_ids,
+            duplicates=result.duplicate_ids,
+        )
 
 
 def _with_annotation(

@@ -60,7 +60,8 @@ ON CONFLICT (event_id) DO NOTHING
 @dataclass(frozen=True)
 class AppendResult:
     """Outcome of one append: every event id in request order, and which of them
-    were already stored by an earlier request and so were not stored again."""
+    were stored already, by an earlier request or earlier in the same list, and
+    so were not stored again."""
 
     event_ids: list[str]
     duplicate_ids: list[str]

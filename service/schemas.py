@@ -146,6 +146,19 @@ class ErrorResponse(BaseModel):
     )
 
 
+class FeedbackAccepted(BaseModel):
+    """Body of the 202 response to a feedback request."""
+
+    accepted: int = Field(description="Events in the request, all of them kept.")
+    event_ids: list[str] = Field(
+        description="The event ids in request order, generated ones included."
+    )
+    duplicates: list[str] = Field(
+        description="Event ids stored already, by an earlier request or earlier "
+        "in this list, and so not stored again."
+    )
+
+
 class RecommendedRestaurant(BaseModel):
     restaurant_id: str
     name: str
