@@ -202,10 +202,26 @@ async def check_json_body(request: Request) -> None:
             "a number has more digits than the parser's limit", None
         ) from None
     # json.loads keeps the last value of a repeated key, so {"k": 3, "k": 50}
-    # would silently ask for 50. The body parsed above, so only a repeated
-    # key can fail here.
+    # would silently ask for 50. It also reads NaN and Infinity, which JSON
+    # (RFC 8259) does not have, and decodes UTF-16 and UTF-32 bytes, where
+    # RFC 8259 requires UTF-8. The body parsed above, so only these can fail.
     try:
-        json.loads(body, object_pairs_hook=_unique_keys)
+        json.loads(
+            body.decode("utf-8-sig"),
+            object_pairs_hook=_unique_keys,
+            parse_constant=_reject_constant,
+        )
+    except UnicodeDecodeError as error:
+        raise _invalid_json(
+            f"invalid utf-8 at byte {error.start} ({error.reason}); JSON is "
+            "sent as UTF-8",
+            error.start,
+        ) from None
+    except _NonJsonConstantError as error:
+        raise _invalid_json(
+            f"{error.constant} is not a JSON value; send a number or null",
+            None,
+        ) from None
     except _RepeatedKeyError as error:
         raise RequestValidationError(
             [
@@ -224,6 +240,17 @@ class _RepeatedKeyError(ValueError):
     def __init__(self, key: str) -> None:
         super().__init__(key)
         self.key = key
+
+
+class _NonJsonConstantError(ValueError):
+    def __init__(self, constant: str) -> None:
+        super().__init__(constant)
+        self.constant = constant
+
+
+def _reject_constant(constant: str) -> Any:
+    """Raise _NonJsonConstantError for NaN, Infinity or -Infinity."""
+    raise _NonJsonConstantError(constant)
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -1074,8 +1074,33 @@ def test_preferences_accept_integer_coordinates(client: TestClient) -> None:
             "body is not valid JSON: a number has more digits than the parser's limit",
             ["body"],
         ),
+        (
+            '{"k": 2}'.encode("utf-16"),
+            "body is not valid JSON: invalid utf-8 at byte 0 (invalid start "
+            "byte); JSON is sent as UTF-8",
+            ["body", 0],
+        ),
+        (
+            b'{"k": 2, "latitude": NaN, "longitude": 0}',
+            "body is not valid JSON: NaN is not a JSON value; send a number or null",
+            ["body"],
+        ),
+        (
+            b'[{"position": -Infinity}]',
+            "body is not valid JSON: -Infinity is not a JSON value; send a number "
+            "or null",
+            ["body"],
+        ),
     ],
-    ids=["truncated", "invalid-utf8", "deep-nesting", "long-integer"],
+    ids=[
+        "truncated",
+        "invalid-utf8",
+        "deep-nesting",
+        "long-integer",
+        "utf-16",
+        "nan",
+        "infinity",
+    ],
 )
 @pytest.mark.parametrize("route", ["/v1/recommendations", "/v1/feedback"])
 def test_invalid_json_names_problem(
@@ -1148,6 +1173,17 @@ def test_non_json_body_rejected(
     assert response.json() == {
         "detail": f"request body must be sent as application/json, got {given}"
     }
+
+
+def test_json_with_byte_order_mark_accepted(client: TestClient) -> None:
+    response = client.post(
+        "/v1/recommendations",
+        content=b'\xef\xbb\xbf{"k": 2}',
+        headers={"content-type": "application/json"},
+    )
+
+    assert response.status_code == 200, response.json()
+    assert len(response.json()["recommendations"]) == 2
 
 
 def test_json_content_type_parameters_accepted(client: TestClient) -> None:
