@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from features.schema import ID_PATTERN, ID_RULE
+from service.schemas import CITY_PATTERN, CITY_RULE
 
 # The app logs under one name, service.app, whichever module defines the code.
 logger = logging.getLogger("service.app")
@@ -28,14 +29,17 @@ async def _invalid_request(request: Request, error: Exception) -> JSONResponse:
     return JSONResponse(status_code=422, content={"detail": detail})
 
 
+# The rules of the API's patterns in words, in place of the regular expression
+# in pydantic's message.
+_PATTERN_RULES = {ID_PATTERN: ID_RULE, CITY_PATTERN: CITY_RULE}
+
+
 def _readable_message(item: dict[str, Any]) -> str:
-    """Return pydantic's message, or the id rule in words for an invalid id."""
+    """Return pydantic's message, or the rule in words for a pattern mismatch."""
     context = item.get("ctx") or {}
-    if (
-        item.get("type") == "string_pattern_mismatch"
-        and context.get("pattern") == ID_PATTERN
-    ):
-        return f"{ID_RULE}, got {item.get('input')!r}"
+    rule = _PATTERN_RULES.get(context.get("pattern", ""))
+    if item.get("type") == "string_pattern_mismatch" and rule is not None:
+        return f"{rule}, got {item.get('input')!r}"
     return str(item.get("msg", ""))
 
 

@@ -25,6 +25,9 @@ from service.metrics import render_metrics
 from service.recommender import Recommender, UnknownRestaurantError
 from service.request_checks import DECIMAL_NUMBER, WHOLE_NUMBER
 from service.schemas import (
+    CITY_PATTERN,
+    MAX_CITY_LENGTH,
+    STRIP_WHITESPACE,
     Diet,
     ErrorResponse,
     FeedbackAccepted,
@@ -116,7 +119,14 @@ def add_recommendation_routes(app: FastAPI, settings: Settings) -> None:
         ] = settings.default_k,
         city: Annotated[
             str | None,
-            Query(min_length=1, max_length=128, description="Only this city."),
+            Query(
+                min_length=1,
+                max_length=MAX_CITY_LENGTH,
+                pattern=CITY_PATTERN,
+                description="Only this city, matched ignoring case and "
+                "surrounding whitespace.",
+            ),
+            STRIP_WHITESPACE,
         ] = None,
         latitude: Annotated[float | None, Query(ge=-90, le=90), DECIMAL_NUMBER] = None,
         longitude: Annotated[

@@ -3,8 +3,25 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
+
+# A city in a request loses its surrounding whitespace, as an imported one
+# does, and may not contain control characters, whose presence is a client bug.
+MAX_CITY_LENGTH = 128
+CITY_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"
+CITY_RULE = "expected a city without control characters such as tab or newline"
+STRIP_WHITESPACE = StringConstraints(strip_whitespace=True)
+City = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        min_length=1,
+        max_length=MAX_CITY_LENGTH,
+        pattern=CITY_PATTERN,
+    ),
+]
 
 K_DESCRIPTION = (
     "Number of restaurants: a JSON integer from 1 to the service's "
@@ -65,12 +82,10 @@ class PreferencesRequest(BaseModel):
     k: int = Field(default=10, ge=1, description=K_DESCRIPTION)
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
-    city: str | None = Field(
+    city: City | None = Field(
         default=None,
-        min_length=1,
-        max_length=128,
-        description="The caller's city, matched ignoring case. It raises the "
-        "score of restaurants there and does not filter.",
+        description="The caller's city, matched ignoring case and surrounding "
+        "whitespace. It raises the score of restaurants there and does not filter.",
     )
     # FastAPI validates a parsed JSON body in Python mode, where a strict enum
     # accepts only enum members, so the enums take their string values.

@@ -517,6 +517,36 @@ def test_preferences_cuisines_ignore_case(client: TestClient, world: World) -> N
             assert item["score"] == unliked_scores[restaurant_id], item
 
 
+def test_city_filter_ignores_surrounding_spaces(
+    client: TestClient, world: World
+) -> None:
+    user_id = _with_orders(world, "regular")[0]
+
+    _, plain = _get_list(client, user_id, k=100, city="London")
+    response, padded = _get_list(client, user_id, k=100, city="  London ")
+
+    assert response.status_code == 200, padded
+    assert _ids(padded) == _ids(plain)
+    assert 0 < len(_ids(plain)) <= len(_in_city(world, "London"))
+
+
+@pytest.mark.parametrize("city", ["Lon\tdon", "Lon\x85don", " "])
+def test_city_filter_rejects_control_characters(
+    client: TestClient, world: World, city: str
+) -> None:
+    user_id = _with_orders(world, "regular")[0]
+
+    response, body = _get_list(client, user_id, k=5, city=city)
+
+    assert response.status_code == 422
+    assert body["detail"][0]["loc"] == ["query", "city"]
+    if city.strip():
+        assert body["detail"][0]["msg"] == (
+            "expected a city without control characters such as tab or newline, "
+            f"got {city!r}"
+        )
+
+
 def test_preferences_city_ignores_case(client: TestClient, world: World) -> None:
     everyone = world.restaurants.height
     in_london = _in_city(world, "London")
@@ -527,9 +557,13 @@ def test_preferences_city_ignores_case(client: TestClient, world: World) -> None
     upper = client.post(
         "/v1/recommendations", json={"k": everyone, "city": "LONDON"}
     ).json()
+    padded = client.post(
+        "/v1/recommendations", json={"k": everyone, "city": " london\t"}
+    ).json()
 
     assert 0 < len(in_london) < everyone
     assert upper["recommendations"] == title["recommendations"]
+    assert padded["recommendations"] == title["recommendations"]
     unplaced_scores = _scores(plain)
     for restaurant_id, score in _scores(upper).items():
         # The declared city raises its restaurants and no other.
@@ -996,6 +1030,8 @@ def test_invalid_query_names_field(
         ({"latitude": "22.1", "longitude": -100}, ["body", "latitude"], "float_type"),
         ({"latitude": False, "longitude": -100}, ["body", "latitude"], "float_type"),
         ({"city": 5}, ["body", "city"], "string_type"),
+        ({"city": "Lon\ndon"}, ["body", "city"], "string_pattern_mismatch"),
+        ({"city": "  "}, ["body", "city"], "string_too_short"),
         ({"liked_cuisines": [1]}, ["body", "liked_cuisines", 0], "string_type"),
     ],
     ids=[
@@ -1009,6 +1045,8 @@ def test_invalid_query_names_field(
         "latitude-string",
         "latitude-bool",
         "city-number",
+        "city-newline",
+        "city-blank",
         "cuisine-number",
     ],
 )
