@@ -72,8 +72,20 @@ logger = logging.getLogger(__name__)
 
 
 class StoreBusyError(RuntimeError):
-    """A reload found the store locked by another process, such as an import,
-    after waiting for it; retrying later can succeed."""
+    """A reload failed for a passing reason, so retrying later can succeed: the
+    store was locked by another process, such as an import, after the wait, or
+    the online store or the registry was locked, timed out or refused the
+    connection."""
+
+
+# Parts of the messages of failures that pass: SQLite's lock errors, and
+# PostgreSQL's (psycopg 3) refused or timed-out connections.
+_PASSING_MESSAGES = (
+    "database is locked",
+    "database is busy",
+    "connection refused",
+    "timeout expired",
+)
 
 
 # The mixins define the methods of user lists (service.recommender_users), of
@@ -136,8 +148,9 @@ class Recommender(_UserListsMixin, _StateLoadingMixin):
                 message is one line, and the error it replaces is its cause.
                 The old state stays.
             StoreBusyError: another process still held the store's lock
-                after the wait of :func:`features.store.connect`. The old
-                state stays.
+                after the wait of :func:`features.store.connect`, or the
+                online store or the registry failed for a passing reason
+                (see :func:`_passing_failure`). The old state stays.
         """
         with self._reload_lock:
             try:
@@ -166,7 +179,14 @@ class Recommender(_UserListsMixin, _StateLoadingMixin):
                 # The store, the online store and the registry raise their own
                 # types (DuckDB, SQLite, Redis, SQLAlchemy...); the old state
                 # stays either way.
-                raise ModelLoadError(_read_failure(self.store, error)) from error
+                failure = _read_failure(self.store, error)
+                if _passing_failure(error):
+                    msg = (
+                        f"{failure}; the loaded model and features stay, so "
+                        "retry the reload later"
+                    )
+                    raise StoreBusyError(msg) from error
+                raise ModelLoadError(failure) from error
             self.store, self._online_file = store, online_file
             self._install(state)
         return None if state.metadata is None else state.metadata.version
@@ -237,6 +257,30 @@ def _online_file_id(store: FeatureStore) -> tuple[int, int] | None:
     except OSError:
         return None
     return status.st_dev, status.st_ino
+
+
+def _passing_failure(error: BaseException) -> bool:
+    """Return whether ``error``, or an error that caused it, is one that passes:
+    a timeout, a refused or lost connection, or a locked SQLite database."""
+    import redis.exceptions
+
+    passing_types = (
+        TimeoutError,
+        ConnectionError,
+        redis.exceptions.ConnectionError,
+        redis.exceptions.TimeoutError,
+    )
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, passing_types):
+            return True
+        text = str(current).lower()
+        if any(message in text for message in _PASSING_MESSAGES):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _read_failure(store: FeatureStore, error: Exception) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx2
 import pytest
+import redis.exceptions
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -25,6 +26,7 @@ from features.paths import FEATURE_REPO
 from service.app import create_app
 from service.cli import main
 from service.feedback import feedback_folder
+from service.recommender import _passing_failure
 from service.schemas import PreferencesRequest
 from service.settings import Settings
 
@@ -533,6 +535,71 @@ def test_reload_locked_store_is_503(
         "its lock; the loaded model and features stay, so retry the reload later"
     }
     assert reloaded.status_code == 200
+
+
+def test_reload_locked_online_store_is_503(
+    pipeline_var_dir: Path, tmp_path: Path
+) -> None:
+    var_dir = _var_copy(pipeline_var_dir, tmp_path)
+    settings = Settings(var_dir=var_dir, admin_token="reload-token")
+    auth = {"Authorization": "Bearer reload-token"}
+
+    with TestClient(create_app(settings)) as test_client:
+        before = test_client.get("/readyz").json()["model_version"]
+        # An exclusive transaction keeps readers out, as a long write of
+        # another process would.
+        online = sqlite3.connect(
+            var_dir / "feast" / "online_store.db", isolation_level=None
+        )
+        online.execute("BEGIN EXCLUSIVE")
+        try:
+            busy = test_client.post("/v1/admin/reload", headers=auth)
+        finally:
+            online.execute("ROLLBACK")
+            online.close()
+        reloaded = test_client.post("/v1/admin/reload", headers=auth)
+
+    detail = busy.json()["detail"]
+    assert busy.status_code == 503
+    assert busy.headers["Retry-After"] == "10"
+    assert detail.startswith("cannot read the store or the online store: ")
+    assert "database is locked" in detail
+    assert detail.endswith(
+        "the loaded model and features stay, so retry the reload later"
+    )
+    assert reloaded.status_code == 200
+    assert reloaded.json()["model_version"] == before
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        redis.exceptions.TimeoutError("Timeout reading from socket"),
+        redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6379."),
+        TimeoutError("timed out"),
+        sqlite3.OperationalError("database is locked"),
+    ],
+    ids=type,
+)
+def test_passing_failures_recognised(error: Exception) -> None:
+    wrapped = RuntimeError("reading the online store failed")
+    wrapped.__cause__ = error
+
+    assert _passing_failure(error)
+    assert _passing_failure(wrapped)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        sqlite3.OperationalError("no such table: restaurant_profile"),
+        redis.exceptions.ResponseError("WRONGTYPE Operation against a key"),
+        ValueError("invalid model file"),
+    ],
+    ids=str,
+)
+def test_lasting_failures_not_passing(error: Exception) -> None:
+    assert not _passing_failure(error)
 
 
 def test_reload_after_view_removed_is_409(
