@@ -1,5 +1,6 @@
-"""ASGI middleware of the app: the body size limit, request ids and log lines."""
+"""ASGI middleware of the app: the body limits, request ids and log lines."""
 
+import asyncio
 import json
 import logging
 import time
@@ -20,11 +21,20 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class BodyLimitMiddleware:
-    """Respond 413 to a request whose body is larger than ``max_bytes``."""
+    """Respond 413 to a request whose body is larger than ``max_bytes``, and
+    408 to one whose body has not all arrived ``timeout_seconds`` after the
+    app started to read it.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    uvicorn has no timeout for reading a body, so a client that sends less
+    than its Content-Length would hold the connection until it closes it.
+    """
+
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, timeout_seconds: float = 30.0
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_seconds = timeout_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -38,13 +48,27 @@ class BodyLimitMiddleware:
             await _too_large(self.max_bytes, send)
             return
         received = 0
+        deadline: float | None = None
+        complete = False
 
         async def limited() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, deadline, complete
+            if complete:
+                # Later calls wait for the client to disconnect, with no limit.
+                return await receive()
+            loop = asyncio.get_running_loop()
+            if deadline is None:
+                deadline = loop.time() + self.timeout_seconds
+            try:
+                message = await asyncio.wait_for(
+                    receive(), max(deadline - loop.time(), 0.0)
+                )
+            except TimeoutError:
+                raise _BodyTimeoutError(self.timeout_seconds, received) from None
             received += len(message.get("body", b""))
             if received > self.max_bytes:
                 raise _BodyTooLargeError(self.max_bytes)
+            complete = not message.get("more_body", False)
             return message
 
         try:
@@ -63,6 +87,20 @@ class _BodyTooLargeError(StarletteHTTPException):
 
     def __init__(self, max_bytes: int) -> None:
         super().__init__(status_code=413, detail=_too_large_detail(max_bytes))
+
+
+class _BodyTimeoutError(StarletteHTTPException):
+    """The body did not arrive in time; an HTTP exception for the reason given
+    for _BodyTooLargeError. Its response closes the connection, whose unread
+    body bytes would otherwise be read as the next request."""
+
+    def __init__(self, timeout_seconds: float, received: int) -> None:
+        super().__init__(
+            status_code=408,
+            detail=f"request body not received in {timeout_seconds:g} s: got "
+            f"{received} bytes before the time ran out",
+            headers={"Connection": "close"},
+        )
 
 
 def _too_large_detail(max_bytes: int) -> str:

@@ -48,7 +48,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """Return the OpenAPI responses of ``statuses``, each an ErrorResponse body.
 
     A request for an unknown path gets 404 and any body over the size limit
-    413, on every route, so only routes that take a body list 413.
+    413, on every route, so only routes that take a body list 408 and 413.
     """
     return {status: {"model": ErrorResponse} for status in statuses}
 
@@ -211,7 +211,7 @@ def add_recommendation_routes(app: FastAPI, settings: Settings) -> None:
         "/v1/recommendations",
         response_model=RecommendationList,
         summary="Top-k restaurants for declared preferences (new or anonymous)",
-        responses=error_responses(413, 415, 422),
+        responses=error_responses(408, 413, 415, 422),
     )(
         _with_annotation(
             preference_recommendations,
@@ -254,7 +254,7 @@ def add_feedback_route(app: FastAPI) -> None:
         status_code=202,
         response_model=FeedbackAccepted,
         summary="Record impressions, clicks and orders of served lists",
-        responses=error_responses(413, 415, 422, 503),
+        responses=error_responses(408, 413, 415, 422, 503),
     )
     def feedback(
         request: Request,

@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=65_536, ge=1024, description="Largest request body accepted."
     )
+    body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Seconds a request body may take to arrive, from the first "
+        "read; a slower body gets 408.",
+    )
 
     @field_validator("admin_token")
     @classmethod

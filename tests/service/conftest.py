@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import psutil
@@ -54,12 +55,13 @@ def _worker_processes(server: psutil.Process) -> list[psutil.Process]:
 
 @contextmanager
 def _served(
-    var_dir: Path, http: type[asyncio.Protocol] = HTTP_PROTOCOL
+    var_dir: Path, http: type[asyncio.Protocol] = HTTP_PROTOCOL, **settings: Any
 ) -> Iterator[int]:
     """Serve the app on ``var_dir`` with uvicorn in a thread, with the HTTP
-    protocol ``recommender serve`` uses unless given; yield its port."""
+    protocol ``recommender serve`` uses unless given, and ``settings`` over
+    the defaults; yield its port."""
     config = uvicorn.Config(
-        create_app(Settings(var_dir=var_dir)),
+        create_app(Settings(var_dir=var_dir, **settings)),
         host="127.0.0.1",
         port=_free_port(),
         http=http,

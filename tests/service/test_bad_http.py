@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -116,3 +117,34 @@ def test_long_request_target_json_414(
     # The same parameters, short enough to parse, reach the app and its
     # limit of 20 excluded cuisines.
     assert short_status == 422
+
+
+def test_short_body_times_out_408(
+    pipeline_var_dir: Path,
+    serve_in_thread: Callable[..., AbstractContextManager[int]],
+) -> None:
+    # The body declares 40 bytes and sends 8, then waits.
+    request = (
+        b"POST /v1/recommendations HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 40\r\n\r\n"
+        b'{"k": 3,'
+    )
+
+    with serve_in_thread(pipeline_var_dir, body_timeout_seconds=1.0) as port:
+        started = time.monotonic()
+        status, headers, body = _exchange(port, request)
+        waited = time.monotonic() - started
+        after = httpx2.post(
+            f"http://127.0.0.1:{port}/v1/recommendations", json={"k": 3}, timeout=10
+        )
+
+    assert status == 408
+    assert headers["content-type"] == "application/json"
+    assert headers["connection"] == "close"
+    assert json.loads(body) == {
+        "detail": "request body not received in 1 s: got 8 bytes before the "
+        "time ran out"
+    }
+    # _exchange reads until the server closes, within its 10 s timeout.
+    assert 1.0 <= waited < 10
+    assert after.status_code == 200

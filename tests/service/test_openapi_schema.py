@@ -23,9 +23,9 @@ EXPECTED_STATUSES = {
     ("get", "/healthz"): ["200"],
     ("get", "/readyz"): ["200", "503"],
     ("get", "/v1/users/{user_id}/recommendations"): ["200", "422"],
-    ("post", "/v1/recommendations"): ["200", "413", "415", "422"],
+    ("post", "/v1/recommendations"): ["200", "408", "413", "415", "422"],
     ("get", "/v1/restaurants/{restaurant_id}/similar"): ["200", "404", "422"],
-    ("post", "/v1/feedback"): ["202", "413", "415", "422", "503"],
+    ("post", "/v1/feedback"): ["202", "408", "413", "415", "422", "503"],
     ("post", "/v1/admin/reload"): ["200", "401", "409", "422", "503"],
 }
 
