@@ -47,8 +47,8 @@ EndpointType = TypeVar("EndpointType", bound=Callable[..., Any])
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """Return the OpenAPI responses of ``statuses``, each an ErrorResponse body.
 
-    A request for an unknown path gets 404 and any body over the size limit
-    413, on every route, so only routes that take a body list 408 and 413.
+    Each route lists only what it returns: the routes that read a body list
+    408 and 413, and the 404 of an unknown path belongs to no route.
     """
     return {status: {"model": ErrorResponse} for status in statuses}
 
