@@ -88,7 +88,8 @@ def load_config(path: Path) -> RankerConfig:
 
     Raises:
         ValueError: the file is not valid YAML, repeats a key, names an
-            unknown setting or lacks a required one; names the file.
+            unknown setting, lacks a required one or gives one of the wrong
+            type or range; names the file.
     """
     try:
         raw = load_unique(path.read_text())
@@ -118,9 +119,16 @@ def load_config(path: Path) -> RankerConfig:
             f"feature_repo/definitions.py, such as ranker_v2; got {service!r}"
         )
         raise ValueError(msg)
+    if not isinstance(raw["params"], dict):
+        msg = (
+            f"{path}: params must be a mapping of LightGBM parameters, got "
+            f"{raw['params']!r}"
+        )
+        raise ValueError(msg)
     params = dict(raw["params"])
     _check_lightgbm_params(path, params)
-    seed = int(raw["seed"])
+    seed = _whole_number(path, raw["seed"], "seed", minimum=0)
+    rounds = _whole_number(path, raw["num_boost_round"], "num_boost_round", minimum=1)
     params.setdefault("seed", seed)
     windows = raw.get("cutoffs") or {}
     if not isinstance(windows, dict):
@@ -162,7 +170,7 @@ def load_config(path: Path) -> RankerConfig:
     candidates = _candidates(path, raw.get("candidates"))
     return RankerConfig(
         params=params,
-        num_boost_round=int(raw["num_boost_round"]),
+        num_boost_round=rounds,
         seed=seed,
         feature_service=service,
         cutoffs=cutoffs,
@@ -172,6 +180,18 @@ def load_config(path: Path) -> RankerConfig:
         max_users_per_cutoff=max_users,
         diet_guardrail=read_guardrail(raw.get("diet_guardrail"), str(path)),
     )
+
+
+def _whole_number(path: Path, value: object, name: str, minimum: int) -> int:
+    """Return ``value`` when it is an integer of at least ``minimum``.
+
+    Raises:
+        ValueError: a string, float, boolean or smaller integer; names ``path``.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        msg = f"{path}: {name} must be an integer of at least {minimum}, got {value!r}"
+        raise ValueError(msg)
+    return value
 
 
 def _optional_int(value: object, name: str) -> int | None:

@@ -628,6 +628,56 @@ def test_config_misspelled_lightgbm_param(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("seed", "seven", "seed must be an integer of at least 0, got 'seven'"),
+        ("seed", -1, "seed must be an integer of at least 0, got -1"),
+        ("seed", 7.5, "seed must be an integer of at least 0, got 7.5"),
+        ("seed", True, "seed must be an integer of at least 0, got True"),
+        (
+            "num_boost_round",
+            0,
+            "num_boost_round must be an integer of at least 1, got 0",
+        ),
+        (
+            "num_boost_round",
+            "300",
+            "num_boost_round must be an integer of at least 1, got '300'",
+        ),
+        (
+            "params",
+            [1, 2],
+            "params must be a mapping of LightGBM parameters, got [1, 2]",
+        ),
+        (
+            "params",
+            "lambdarank",
+            "params must be a mapping of LightGBM parameters, got 'lambdarank'",
+        ),
+    ],
+    ids=[
+        "seed-text",
+        "seed-negative",
+        "seed-float",
+        "seed-boolean",
+        "rounds-zero",
+        "rounds-text",
+        "params-list",
+        "params-text",
+    ],
+)
+def test_config_setting_wrong_type(
+    tmp_path: Path, key: str, value: object, message: str
+) -> None:
+    path = write_config(tmp_path, **{key: value})
+
+    with pytest.raises(ValueError) as raised:
+        load_config(path)
+
+    assert str(raised.value) == f"{path}: {message}"
+
+
 def test_config_repeated_key_rejected(tmp_path: Path) -> None:
     path = write_config(tmp_path)
     path.write_text(path.read_text() + "seed: 12\n")
