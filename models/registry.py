@@ -100,9 +100,17 @@ def set_current(models_dir: Path, version: str) -> None:
 
     Raises:
         ModelNotFoundError: the version is not in ``models_dir``.
-        ValueError: its files are damaged or its metadata is invalid; the
-            alias is left as it was.
+        ValueError: ``version`` is not the name of a folder, such as a path
+            or a name with a trailing ``/``, or its files are damaged or its
+            metadata is invalid; the alias is left as it was.
     """
+    if not version or version in (".", "..") or Path(version).name != version:
+        msg = (
+            f"invalid model version {version!r}: expected the name of a folder "
+            f"in {models_dir}, such as {new_version()}; `ls {models_dir}` "
+            "lists them"
+        )
+        raise ValueError(msg)
     load_version(models_dir, version)
     _point_current(models_dir, version)
 

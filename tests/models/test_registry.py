@@ -191,6 +191,26 @@ def test_set_current_missing_version(tmp_path: Path, ranker: LightGBMRanker) -> 
     assert (tmp_path / CURRENT_ALIAS).read_text().strip() == "v1"
 
 
+@pytest.mark.parametrize(
+    "version", ["", ".", "..", "v1/", "../models/v1", "/tmp"], ids=repr
+)
+def test_set_current_rejects_path(
+    tmp_path: Path, ranker: LightGBMRanker, version: str
+) -> None:
+    models_dir = tmp_path / "models"
+    save_model(models_dir, ranker, make_metadata("v1"))
+    save_model(models_dir, ranker, make_metadata("v2"))
+
+    with pytest.raises(ValueError) as raised:
+        set_current(models_dir, version)
+
+    assert str(raised.value).startswith(
+        f"invalid model version {version!r}: expected the name of a folder in "
+        f"{models_dir}, such as "
+    )
+    assert (models_dir / CURRENT_ALIAS).read_text().strip() == "v2"
+
+
 def _damage_metadata(folder: Path, **changes: object) -> None:
     metadata = json.loads((folder / METADATA_FILE).read_text())
     metadata.update(changes)
