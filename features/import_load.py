@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -45,7 +46,9 @@ def _load_table(
     summary.read = rows.height + unparsed["line"].n_unique()
     rows = rows.filter(~pl.col(LINE).is_in(rejects["line"].implode()))
 
-    rows, conflicts, repeats = _split_in_file_conflicts(rows, table_format)
+    # Rejects name a Parquet row by its row number, as describe_reject does.
+    place = "row" if Path(source).suffix == ".parquet" else "line"
+    rows, conflicts, repeats = _split_in_file_conflicts(rows, table_format, place)
     rows, missing = _check_references(connection, rows, table_format, rejected_keys)
     rows, clashes, unchanged = _compare_with_store(
         connection, rows, table_format, city_spellings
@@ -53,7 +56,7 @@ def _load_table(
     _insert(connection, table_format, rows)
 
     first_rejects = pl.concat([rejects, conflicts, missing, clashes])
-    repeat_rejects, loaded_repeats = _repeat_outcomes(repeats, first_rejects)
+    repeat_rejects, loaded_repeats = _repeat_outcomes(repeats, first_rejects, place)
     all_rejects = pl.concat([first_rejects, repeat_rejects]).sort("line")
     if len(table_format.key) == 1:
         # Rows that reference one of these keys are rejected too, even when
@@ -122,7 +125,7 @@ def _check_time_mode(
 
 
 def _split_in_file_conflicts(
-    rows: pl.DataFrame, table_format: TableFormat
+    rows: pl.DataFrame, table_format: TableFormat, place: str
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Reject every row of a key whose rows differ, and set exact repeats aside.
 
@@ -140,7 +143,7 @@ def _split_in_file_conflicts(
         pl.lit(", ".join(key)).alias("column_name"),
         pl.concat_str([pl.col(k) for k in key], separator=", ").alias("value"),
         pl.format(
-            "duplicate key with different content on lines {}",
+            f"duplicate key with different content on {place}s {{}}",
             pl.col("lines").cast(pl.List(pl.String)).list.join(", "),
         ).alias("reason"),
     )
@@ -156,7 +159,7 @@ def _split_in_file_conflicts(
 
 
 def _repeat_outcomes(
-    repeats: pl.DataFrame, rejects: pl.DataFrame
+    repeats: pl.DataFrame, rejects: pl.DataFrame, place: str
 ) -> tuple[pl.DataFrame, int]:
     """Rejects for repeats of a rejected row, and the count of the others."""
     rejected_lines = rejects["line"].unique().implode()
@@ -165,7 +168,9 @@ def _repeat_outcomes(
         pl.col(LINE).alias("line"),
         pl.lit(None, pl.String).alias("column_name"),
         pl.lit(None, pl.String).alias("value"),
-        pl.format("same as line {}, which was rejected", "first_line").alias("reason"),
+        pl.format(f"same as {place} {{}}, which was rejected", "first_line").alias(
+            "reason"
+        ),
     )
     return repeat_rejects, repeats.height - of_rejected.height
 

@@ -964,6 +964,36 @@ def test_conflict_with_repeat_all_rejected(
     assert result.tables["users"].unchanged == 0
 
 
+def test_parquet_repeats_named_by_row(
+    connection: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    pl.DataFrame({"user_id": ["p1", "p1"], "city": ["Lyon", "Paris"]}).write_parquet(
+        folder / "users.parquet"
+    )
+    pl.DataFrame(
+        {
+            "order_id": ["o1", "o1"],
+            "user_id": ["u404", "u404"],
+            "restaurant_id": ["r1", "r1"],
+        }
+    ).write_parquet(folder / "orders.parquet")
+
+    result = import_directory(connection, folder)
+    reasons = {
+        (Path(source).name, line): reason
+        for source, line, reason in result.rejects.select(
+            "source_file", "line", "reason"
+        ).iter_rows()
+    }
+
+    conflict = "duplicate key with different content on rows 1, 2"
+    assert reasons[("users.parquet", 1)] == conflict
+    assert reasons[("users.parquet", 2)] == conflict
+    assert reasons[("orders.parquet", 2)] == "same as row 1, which was rejected"
+
+
 def test_items_of_rejected_order_rejected(
     connection: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
