@@ -76,8 +76,9 @@ def _import(args: argparse.Namespace, paths: VarPaths) -> None:
         print(line)
     rejected = sum(summary.rejected for summary in result.tables.values())
     if rejected and not args.accept_rejects:
+        rows = "row" if rejected == 1 else "rows"
         msg = (
-            f"{rejected} rows rejected; the other rows were loaded. See "
+            f"{rejected} {rows} rejected; the other rows were loaded. See "
             f"{location}, or pass --accept-rejects to exit with 0"
         )
         raise RejectedRowsError(msg)

@@ -746,6 +746,18 @@ def test_cli_exit_code_on_rejects(tmp_path: Path) -> None:
     assert main(["--var-dir", var_dir, "import", str(folder), "--accept-rejects"]) == 0
 
 
+def test_cli_one_reject_singular(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    files = with_line(BASE_FILES, "order_items.csv", "o1,m2,-1")
+    folder = write_files(tmp_path / "in", files)
+
+    code = main(["--var-dir", str(tmp_path / "var"), "import", str(folder)])
+
+    assert code == EXIT_REJECTS
+    assert "1 row rejected; the other rows were loaded." in caplog.text
+
+
 def test_cli_rejects_file_unwritable_warns(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
