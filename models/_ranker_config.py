@@ -58,6 +58,17 @@ _SETTINGS = {
 _CUTOFF_MINIMUMS = {"count": 1, "every_days": 1, "horizon_days": 1, "label_folds": 2}
 
 
+# LightGBM's ranking objectives and their aliases (LightGBM 4.x Parameters).
+RANKING_OBJECTIVES = (
+    "lambdarank",
+    "rank_xendcg",
+    "xendcg",
+    "xe_ndcg",
+    "xe_ndcg_mart",
+    "xendcg_mart",
+)
+
+
 def _check_lightgbm_params(path: Path, params: dict[str, Any]) -> None:
     """Raise ValueError for a parameter name LightGBM does not know.
 
@@ -81,6 +92,16 @@ def _check_lightgbm_params(path: Path, params: dict[str, Any]) -> None:
             "https://lightgbm.readthedocs.io/en/latest/Parameters.html"
         )
         raise ValueError(msg)
+    objective_names = aliases._get_all_param_aliases().get("objective", ())
+    for name in ("objective", *objective_names):
+        objective = params.get(name)
+        if objective is not None and objective not in RANKING_OBJECTIVES:
+            msg = (
+                f"{path}: params: {name} must be a ranking objective, "
+                f"lambdarank or rank_xendcg, got {objective!r}; training "
+                "groups the rows by user and cutoff and measures NDCG"
+            )
+            raise ValueError(msg)
 
 
 def load_config(path: Path) -> RankerConfig:

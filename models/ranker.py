@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -208,6 +209,9 @@ def train_ranker(
     return LightGBMRanker(booster, tuple(features), report, guardrail)
 
 
+_SOURCE_LOCATION = re.compile(r"\s+at \S+\.(?:cpp|hpp|h), line \d+\s*\.?")
+
+
 def _dataset(training: TrainingSet, features: list[str]) -> lgb.Dataset:
     return lgb.Dataset(
         training.rows.select(features).cast(pl.Float64).to_numpy(),
@@ -254,7 +258,9 @@ def _boost(
             callbacks=callbacks,
         )
     except lgb.basic.LightGBMError as error:
-        msg = f"LightGBM rejected the ranker config's params: {error}"
+        # LightGBM ends a failed check with its C++ source file and line.
+        reason = _SOURCE_LOCATION.sub("", str(error)).strip()
+        msg = f"LightGBM rejected the ranker config's params: {reason}"
         raise ValueError(msg) from error
 
 

@@ -19,7 +19,7 @@ from models.dataset import (
     split_validation,
     training_set,
 )
-from models.ranker import RankerConfig, train_ranker
+from models.ranker import LightGBMRanker, RankerConfig, train_ranker
 from models.registry import ModelMetadata, git_state, new_version, save_model
 from models.sanity import check_trainable
 
@@ -62,6 +62,7 @@ def train_current_model(
     clock.lap("sanity_check")
     fit_part, validation = split_validation(training)
     ranker = train_ranker(fit_part, config, features, validation)
+    _check_splits(ranker, training.rows.height)
     clock.lap("boosting")
     fit = ranker.fit
     assert fit is not None
@@ -122,3 +123,19 @@ class _PhaseClock:
         now = time.perf_counter()
         self.seconds[phase] = round(now - self._last, 2)
         self._last = now
+
+
+def _check_splits(ranker: LightGBMRanker, rows: int) -> None:
+    """Raise ValueError for a model without a single split, which scores every
+    candidate the same and so cannot rank, before it is registered."""
+    booster = ranker.booster
+    if booster.feature_importance("split").sum() > 0:
+        return
+    msg = (
+        "the trained model has no split in any of its trees, so it scores "
+        "every restaurant the same and was not registered: no split "
+        f"on the {rows} training rows meets the ranker config's params; check "
+        "min_data_in_leaf, min_sum_hessian_in_leaf, min_gain_to_split and "
+        "max_depth"
+    )
+    raise ValueError(msg)

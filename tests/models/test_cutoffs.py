@@ -678,6 +678,36 @@ def test_config_setting_wrong_type(
     assert str(raised.value) == f"{path}: {message}"
 
 
+@pytest.mark.parametrize(
+    ("params", "name", "value"),
+    [
+        ({"objective": "regression"}, "objective", "regression"),
+        ({"objective": "binary"}, "objective", "binary"),
+        ({"loss": "regression_l1"}, "loss", "regression_l1"),
+    ],
+    ids=["regression", "binary", "alias"],
+)
+def test_config_non_ranking_objective_rejected(
+    tmp_path: Path, params: dict[str, str], name: str, value: str
+) -> None:
+    path = write_config(tmp_path, params=params)
+
+    with pytest.raises(ValueError) as raised:
+        load_config(path)
+
+    assert str(raised.value) == (
+        f"{path}: params: {name} must be a ranking objective, lambdarank or "
+        f"rank_xendcg, got {value!r}; training groups the rows by user and "
+        "cutoff and measures NDCG"
+    )
+
+
+def test_config_rank_xendcg_accepted(tmp_path: Path) -> None:
+    path = write_config(tmp_path, params={"objective": "rank_xendcg"})
+
+    assert load_config(path).params["objective"] == "rank_xendcg"
+
+
 def test_config_repeated_key_rejected(tmp_path: Path) -> None:
     path = write_config(tmp_path)
     path.write_text(path.read_text() + "seed: 12\n")

@@ -19,6 +19,7 @@ from models.ranker import (
     train_ranker,
 )
 from models.sanity import UntrainableSetError, check_trainable
+from models.training import _check_splits
 
 # Two groups of three candidates; the relevant one has the largest x.
 ROWS = pl.DataFrame(
@@ -64,6 +65,38 @@ def test_ranker_learns_tiny_set() -> None:
 def test_invalid_param_named() -> None:
     with pytest.raises(ValueError, match="LightGBM rejected the ranker config"):
         train_ranker(TRAINING, config(num_leaves="abc"), ["x"])
+
+
+def test_failed_check_without_source_location() -> None:
+    with pytest.raises(ValueError) as raised:
+        train_ranker(TRAINING, config(bagging_fraction=2.0), ["x"])
+
+    assert str(raised.value) == (
+        "LightGBM rejected the ranker config's params: Check failed: "
+        "(bagging_fraction) <= (1.0)"
+    )
+
+
+def test_model_without_split_rejected() -> None:
+    ranker = train_ranker(TRAINING, config(min_data_in_leaf=100), ["x"])
+
+    with pytest.raises(ValueError) as raised:
+        _check_splits(ranker, ROWS.height)
+
+    assert str(raised.value) == (
+        "the trained model has no split in any of its trees, so it scores every "
+        "restaurant the same and was not registered: no split on the 6 training "
+        "rows meets the ranker config's params; check min_data_in_leaf, "
+        "min_sum_hessian_in_leaf, min_gain_to_split and max_depth"
+    )
+
+
+def test_model_with_splits_accepted() -> None:
+    ranker = train_ranker(TRAINING, config(), ["x"])
+
+    _check_splits(ranker, ROWS.height)
+
+    assert ranker.booster.feature_importance("split").sum() > 0
 
 
 def test_no_positive_labels_rejected() -> None:
