@@ -6,8 +6,10 @@ import importlib
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 from features.paths import VarPaths
 from features.tracebacks import line_in_folder
@@ -42,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # which happens later, and logs the creation of its database at INFO.
     if not args.verbose:
         os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+        _hide_library_warnings()
 
     if str(args.var_dir) in ("", ".") or (
         args.var_dir.exists() and not args.var_dir.is_dir()
@@ -75,6 +78,41 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         return _interrupted(args.command)
     return 0
+
+
+# Warnings that libraries raise about their own code on every run, which a
+# user of the command cannot act on: MLflow 3.17's SQL store uses the
+# SQLAlchemy loader strategy `noload`, and Feast 0.67 warns at each use of an
+# on-demand feature view. --verbose shows them.
+LIBRARY_WARNINGS = (
+    "The ``noload`` loader strategy is deprecated",
+    "On demand feature view is an experimental feature",
+)
+
+
+def _hide_library_warnings() -> None:
+    """Drop LIBRARY_WARNINGS where warnings are shown.
+
+    A filter would not do: importing these libraries puts "once" filters for
+    DeprecationWarning and RuntimeWarning before any filter set earlier.
+    """
+    show = warnings.showwarning
+    if getattr(show, "hides_library_warnings", False):
+        return
+
+    def show_others(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        if not any(text in str(message) for text in LIBRARY_WARNINGS):
+            show(message, category, filename, lineno, file, line)
+
+    show_others.hides_library_warnings = True  # type: ignore[attr-defined]
+    warnings.showwarning = show_others
 
 
 def _interrupted(command: str) -> int:

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from features.paths import (
 )
 from models.runs import list_runs
 from models.tracking import EVALUATE, log_evaluation, start_run, tracking_uri
-from service.cli import EXIT_AUDITS, main
+from service.cli import EXIT_AUDITS, _hide_library_warnings, main
 from service.cli_serve import _example_user
 
 UNREACHABLE = "http://127.0.0.1:9"
@@ -926,3 +927,23 @@ def test_interrupted_features_one_line(pipeline_var_dir: Path, tmp_path: Path) -
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr
     assert stderr.strip().endswith("interrupted; run `recommender features` again")
+
+
+def test_library_warnings_hidden() -> None:
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        _hide_library_warnings()
+        _hide_library_warnings()
+        warnings.warn(
+            "The ``noload`` loader strategy is deprecated and will be removed",
+            DeprecationWarning,
+            stacklevel=1,
+        )
+        warnings.warn(
+            "On demand feature view is an experimental feature.",
+            RuntimeWarning,
+            stacklevel=1,
+        )
+        warnings.warn("a warning of our own", UserWarning, stacklevel=1)
+
+    assert [str(warning.message) for warning in shown] == ["a warning of our own"]
