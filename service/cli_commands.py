@@ -141,11 +141,16 @@ def _compare(args: argparse.Namespace, paths: VarPaths) -> None:
 
 def _runs_list(args: argparse.Namespace, paths: VarPaths) -> None:
     from models.runs import format_runs, list_runs
+    from models.tracking import EXPERIMENT_NAME_ENV, experiment_name
 
     uri = tracking_uri(paths.root)
     runs = list_runs(uri, args.max_runs)
     if not runs:
-        print(f"no runs in {uri}; `recommender train` and `evaluate` record them")
+        print(
+            f"no runs in the experiment {experiment_name()!r} of {uri} (set "
+            f"{EXPERIMENT_NAME_ENV} to read another); `recommender train` and "
+            "`evaluate` record them"
+        )
         return
     print(format_runs(runs))
 

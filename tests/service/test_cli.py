@@ -843,7 +843,11 @@ def test_runs_list_empty_var_dir(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["--var-dir", str(tmp_path), "runs", "list"]) == 0
-    assert "no runs in sqlite:///" in capsys.readouterr().out
+    output = capsys.readouterr().out
+    assert "no runs in the experiment 'restaurant-recommender' of sqlite:///" in (
+        output
+    )
+    assert "set MLFLOW_EXPERIMENT_NAME to read another" in output
     assert not (tmp_path / "mlruns").exists()
 
 
