@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from models.yaml_files import load_unique
+from models.yaml_files import describe_yaml_error, load_unique
 
 
 def read_entries(path: Path, key: str) -> list[Any]:
@@ -31,7 +31,7 @@ def read_entries(path: Path, key: str) -> list[Any]:
     try:
         raw = load_unique(text)
     except yaml.YAMLError as error:
-        msg = f"{path}: invalid YAML: {error}"
+        msg = f"{path}: invalid YAML: {describe_yaml_error(error)}"
         raise ValueError(msg) from error
     if not isinstance(raw, dict) or not isinstance(raw.get(key), list):
         msg = f"{path}: expected a mapping with a list under {key!r}, got {raw!r}"

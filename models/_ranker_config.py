@@ -12,7 +12,7 @@ import yaml
 from models.candidates import CandidateSettings
 from models.cutoffs import CutoffSettings
 from models.guardrail import DietGuardrail, read_guardrail
-from models.yaml_files import load_unique
+from models.yaml_files import describe_yaml_error, load_unique
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ def load_config(path: Path) -> RankerConfig:
     try:
         raw = load_unique(path.read_text())
     except yaml.YAMLError as error:
-        msg = f"{path}: invalid YAML: {error}"
+        msg = f"{path}: invalid YAML: {describe_yaml_error(error)}"
         raise ValueError(msg) from error
     if not isinstance(raw, dict):
         msg = f"{path}: expected a mapping of settings, got {type(raw).__name__}"

@@ -41,3 +41,16 @@ def load_unique(text: str) -> Any:
     """
     # _UniqueKeyLoader is a SafeLoader: it builds plain Python values only.
     return yaml.load(text, Loader=_UniqueKeyLoader)
+
+
+def describe_yaml_error(error: yaml.YAMLError) -> str:
+    """Return ``error`` on one line: where the problem is, what it is and, when
+    PyYAML gives it, what it was reading."""
+    if not isinstance(error, yaml.MarkedYAMLError) or error.problem is None:
+        return " ".join(str(error).split())
+    where = ""
+    if error.problem_mark is not None:
+        mark = error.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: "
+    reading = f", {error.context}" if error.context else ""
+    return f"{where}{error.problem}{reading}"

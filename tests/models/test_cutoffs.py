@@ -702,6 +702,33 @@ def test_config_non_ranking_objective_rejected(
     )
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "seed: [1, 2\nparams: {}\n",
+            "line 2, column 7: expected ',' or ']', but got ':', while parsing "
+            "a flow sequence",
+        ),
+        ("seed: 7: 8\n", "line 1, column 8: mapping values are not allowed here"),
+        (
+            'feature_service: "ranker_v2\n',
+            "line 2, column 1: found unexpected end of stream, while scanning a "
+            "quoted scalar",
+        ),
+    ],
+    ids=["flow-sequence", "mapping-value", "open-quote"],
+)
+def test_config_yaml_error_one_line(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "ranker.yaml"
+    path.write_text(text)
+
+    with pytest.raises(ValueError) as raised:
+        load_config(path)
+
+    assert str(raised.value) == f"{path}: invalid YAML: {message}"
+
+
 def test_config_rank_xendcg_accepted(tmp_path: Path) -> None:
     path = write_config(tmp_path, params={"objective": "rank_xendcg"})
 
@@ -715,8 +742,9 @@ def test_config_repeated_key_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError) as raised:
         load_config(path)
 
-    assert str(raised.value).startswith(f"{path}: invalid YAML: ")
+    assert str(raised.value).startswith(f"{path}: invalid YAML: line ")
     assert "found the key 'seed' twice" in str(raised.value)
+    assert "\n" not in str(raised.value)
 
 
 def test_config_one_label_fold(tmp_path: Path) -> None:
