@@ -93,10 +93,29 @@ def read_table_file(
         raise ImportFileError(msg) from error
 
 
+# Byte order marks of the encodings that are not UTF-8, the longer UTF-32 marks
+# first, since UTF-32LE's starts with UTF-16LE's.
+UNICODE_BYTE_ORDER_MARKS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+
+
 def _read_csv(
     path: Path, table_format: TableFormat
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     csv.field_size_limit(MAX_FIELD_BYTES)
+    with path.open("rb") as raw:
+        start = raw.read(4)
+    for mark, encoding in UNICODE_BYTE_ORDER_MARKS:
+        if start.startswith(mark):
+            msg = (
+                f"{path}: the file is {encoding} text (it starts with its byte "
+                "order mark); save it as UTF-8"
+            )
+            raise ImportFileError(msg)
     rejects: list[dict[str, object]] = []
     unusable_keys: list[dict[str, object]] = []
     # surrogateescape keeps undecodable bytes as lone surrogates, so a record

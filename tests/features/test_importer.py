@@ -314,6 +314,33 @@ def test_utf16_without_bom_named(tmp_path: Path) -> None:
         import_into_store(tmp_path / "var" / "store.duckdb", folder)
 
 
+@pytest.mark.parametrize(
+    ("encoding", "name"),
+    [("utf-16", "UTF-16"), ("utf-16-be", "UTF-16"), ("utf-32", "UTF-32")],
+)
+def test_byte_order_mark_encoding_named(
+    tmp_path: Path, encoding: str, name: str
+) -> None:
+    text = BASE_FILES["users.csv"]
+    # Python's utf-16-be writes no mark, so it is added.
+    data = (
+        ("\ufeff" + text).encode(encoding)
+        if encoding == "utf-16-be"
+        else (text.encode(encoding))
+    )
+    folder = write_files(tmp_path / "in", {"users.csv": data})
+    store_path = tmp_path / "var" / "store.duckdb"
+
+    with pytest.raises(ImportFileError) as raised:
+        import_into_store(store_path, folder)
+
+    assert str(raised.value) == (
+        f"{folder / 'users.csv'}: the file is {name} text (it starts with its "
+        "byte order mark); save it as UTF-8"
+    )
+    assert not store_path.exists()
+
+
 def test_conflicting_duplicates_both_rejected(
     connection: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
