@@ -167,6 +167,27 @@ def load_current(models_dir: Path) -> tuple[LightGBMRanker, ModelMetadata]:
     return load_version(models_dir, version)
 
 
+# LightGBM writes its parameters last, so a file cut short lacks this line.
+# LightGBM 4 aborts the process on some truncated files instead of raising.
+_MODEL_FILE_END = b"\nend of parameters\n"
+# Bytes read from the end of a model file: the parameters take about 5 KB.
+_MODEL_TAIL_BYTES = 1 << 16
+
+
+def _check_complete(path: Path) -> None:
+    """Raise ValueError for a model file without LightGBM's closing section."""
+    with path.open("rb") as handle:
+        handle.seek(max(path.stat().st_size - _MODEL_TAIL_BYTES, 0))
+        tail = handle.read()
+    if _MODEL_FILE_END not in tail:
+        msg = (
+            f"{path}: incomplete LightGBM model file: it lacks the closing "
+            "'end of parameters' section, so it was cut short; retrain with "
+            "`recommender train`"
+        )
+        raise ValueError(msg)
+
+
 def load_version(
     models_dir: Path, version: str
 ) -> tuple[LightGBMRanker, ModelMetadata]:
@@ -200,6 +221,7 @@ def load_version(
             "the file is damaged, retrain with `recommender train`"
         )
         raise ValueError(msg)
+    _check_complete(folder / MODEL_FILE)
     try:
         booster = lgb.Booster(model_file=str(folder / MODEL_FILE))
     except lgb.basic.LightGBMError as error:

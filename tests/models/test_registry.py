@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Callable
@@ -373,6 +374,26 @@ def test_damaged_model_file_rejected(tmp_path: Path, ranker: LightGBMRanker) -> 
 
     with pytest.raises(ValueError, match="does not match the checksum"):
         load_current(tmp_path)
+
+
+def test_cut_model_file_rejected_before_loading(
+    tmp_path: Path, ranker: LightGBMRanker
+) -> None:
+    # The checksum is updated too, as a hand-edited metadata file would be.
+    folder = save_model(tmp_path, ranker, make_metadata("20260101T000000000000Z"))
+    model_file = folder / "model.txt"
+    cut = model_file.read_bytes()[:3000]
+    model_file.write_bytes(cut)
+    _damage_metadata(folder, model_sha256=hashlib.sha256(cut).hexdigest())
+
+    with pytest.raises(ValueError) as raised:
+        load_current(tmp_path)
+
+    assert str(raised.value) == (
+        f"{model_file}: incomplete LightGBM model file: it lacks the closing "
+        "'end of parameters' section, so it was cut short; retrain with "
+        "`recommender train`"
+    )
 
 
 def test_invalid_metadata_rejected(tmp_path: Path, ranker: LightGBMRanker) -> None:
