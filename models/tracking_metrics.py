@@ -6,8 +6,10 @@ other character outside letters, digits, ``_`` and ``-`` as ``_``.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,9 +23,8 @@ _MAX_TAG_LENGTH = 8000
 
 
 # Report keys whose nested metrics are logged, and the prefix of their names.
-# The summary is model -> metric -> mean and std.
-# NOTE: no report has segment metrics yet. "segments" with segment -> model ->
-# metric -> mean and std is the expected layout, but any nesting is logged.
+# The summary is model -> metric -> mean and std, and the segments are
+# segment -> metric -> value.
 REPORT_METRICS = {"summary": "", "segments": "segment"}
 SPLIT_PREFIX = "split"
 SEGMENT_PREFIX = "segment"
@@ -51,8 +52,9 @@ def flatten_metrics(tree: Mapping[str, Any], prefix: str = "") -> dict[str, floa
     booleans) are left out, so a comparison shows n/a for them.
     """
     flat: dict[str, float] = {}
+    names = _unique_names(prefix, tree)
     for key, value in tree.items():
-        name = _join(prefix, key)
+        name = names[key]
         if isinstance(value, Mapping):
             flat.update(flatten_metrics(value, name))
         elif (
@@ -67,8 +69,9 @@ def flatten_metrics(tree: Mapping[str, Any], prefix: str = "") -> dict[str, floa
 def flatten_params(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     """Flatten nested settings into ``{"a.b": "value"}`` as MLflow params."""
     flat: dict[str, str] = {}
+    names = _unique_names(prefix, tree)
     for key, value in tree.items():
-        name = _join(prefix, key)
+        name = names[key]
         if isinstance(value, Mapping):
             flat.update(flatten_params(value, name))
         else:
@@ -139,6 +142,23 @@ def _numbers(mapping: Mapping[str, Any]) -> dict[str, Any]:
         for key, value in mapping.items()
         if isinstance(value, int | float) and not isinstance(value, bool)
     }
+
+
+def _unique_names(prefix: str, tree: Mapping[str, Any]) -> dict[Any, str]:
+    """Return the MLflow name of each key of ``tree``.
+
+    Keys that clean to one name, such as the segments ``city=Mexico City`` and
+    ``city=Mexico_City``, each get the first 8 hex digits of the SHA-256 of the
+    key appended, so no metric overwrites another. Keys that clean to a name of
+    their own keep it.
+    """
+    names = {key: _join(prefix, key) for key in tree}
+    counts = Counter(names.values())
+    for key, name in names.items():
+        if counts[name] > 1:
+            digest = hashlib.sha256(str(key).encode()).hexdigest()[:8]
+            names[key] = f"{name}_{digest}"
+    return names
 
 
 def _join(prefix: str, key: object) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import replace
@@ -29,6 +30,7 @@ from models.tracking import (
     start_run,
     tracking_uri,
 )
+from models.tracking_metrics import flatten_metrics, flatten_params
 from service.pipeline import record_training
 
 FEATURES = ("signal", "noise")
@@ -216,6 +218,27 @@ def test_tracking_uri_from_environment(
 )
 def test_metric_name_mapping(parts: tuple[str, ...], expected: str) -> None:
     assert metric_name(*parts) == expected
+
+
+def test_colliding_segment_names_kept_apart() -> None:
+    segments = {
+        "city=Mexico City": {"ndcg@10": 0.25},
+        "city=Mexico_City": {"ndcg@10": 0.5},
+        "city=Lyon": {"ndcg@10": 0.75},
+    }
+    spaced = hashlib.sha256(b"city=Mexico City").hexdigest()[:8]
+    underscored = hashlib.sha256(b"city=Mexico_City").hexdigest()[:8]
+
+    flat = flatten_metrics(segments, "segment")
+    params = flatten_params({"a b": 1, "a_b": 2, "c": 3})
+
+    assert flat == {
+        f"segment.city_Mexico_City_{spaced}.ndcg_at_10": 0.25,
+        f"segment.city_Mexico_City_{underscored}.ndcg_at_10": 0.5,
+        "segment.city_Lyon.ndcg_at_10": 0.75,
+    }
+    assert sorted(params.values()) == ["1", "2", "3"]
+    assert params["c"] == "3"
 
 
 def test_training_run_params(uri: str, tmp_path: Path, ranker: LightGBMRanker) -> None:
