@@ -26,11 +26,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from models._audit_segments import (
+    ALL_SEGMENTS,
+    EACH_SEGMENT,
+    _check_entity,
+    _check_exclude,
+    _check_segment,
+)
 from models._declaration_files import describe_error, entry_location, read_entries
 from models.segments import NAME_PATTERN, SegmentSpec
 
-ALL_SEGMENTS = "all"
-EACH_SEGMENT = "each"
 AuditStatus = Literal["passed", "failed", "not_measured"]
 PASSED: AuditStatus = "passed"
 FAILED: AuditStatus = "failed"
@@ -276,93 +281,6 @@ def audit_exit_code(
     return int(any(result.status in failing for result in results))
 
 
-# Metrics read on restaurant segments, and metrics read on all users only;
-# every other metric is read on user segments.
-RESTAURANT_METRICS = ("exposure_ratio",)
-ALL_USERS_METRICS = ("false_negative_rate", "false_positive_rate")
-
-
-def _check_entity(
-    location: str, spec: AuditSpec, segments: Sequence[SegmentSpec]
-) -> None:
-    """Raise ValueError for a metric that is never measured on the audit's
-    segment: a restaurant metric on users, or the reverse."""
-    base = spec.metric.partition("@")[0]
-    if base in ALL_USERS_METRICS:
-        if spec.segment != ALL_SEGMENTS:
-            msg = (
-                f"{location}: field 'segment': got {spec.segment!r}, expected "
-                f"{ALL_SEGMENTS!r}, since {base} is measured on all users only"
-            )
-            raise ValueError(msg)
-        return
-    if spec.segment == EACH_SEGMENT:
-        return
-    entity_of = {segment.name: segment.entity for segment in segments}
-    name = spec.segment.partition("=")[0]
-    expected = "restaurant" if base in RESTAURANT_METRICS else "user"
-    entity = "user" if spec.segment == ALL_SEGMENTS else entity_of.get(name, expected)
-    if entity != expected:
-        msg = (
-            f"{location}: field 'segment': got {spec.segment!r}, a {entity} "
-            f"segment, expected a {expected} segment, since {base} is measured on "
-            f"{expected}s"
-        )
-        raise ValueError(msg)
-
-
-def _check_exclude(
-    location: str, spec: AuditSpec, segments: Sequence[SegmentSpec]
-) -> None:
-    """Raise ValueError for an excluded name that is not a segment the
-    audit's metric is measured on: a declared name, or name=value of one
-    declared with ``per``."""
-    base = spec.metric.partition("@")[0]
-    entity = "restaurant" if base in RESTAURANT_METRICS else "user"
-    names = {segment.name for segment in segments if segment.entity == entity}
-    per_names = {
-        segment.name
-        for segment in segments
-        if segment.entity == entity and segment.per is not None
-    }
-    for name in spec.exclude or ():
-        prefix, equals, _ = name.partition("=")
-        if name in names or (equals and prefix in per_names):
-            continue
-        msg = (
-            f"{location}: field 'exclude': got {name!r}, expected a {entity} "
-            f"segment, since {base} is measured on {entity}s: one of "
-            f"{', '.join(sorted(names))}, or name=value of one declared with "
-            f"per ({', '.join(sorted(per_names)) or 'none'})"
-        )
-        raise ValueError(msg)
-
-
-def _check_segment(
-    location: str, segment: str, segments: Sequence[SegmentSpec]
-) -> None:
-    names = {spec.name for spec in segments}
-    per_names = {spec.name for spec in segments if spec.per is not None}
-    prefix, equals, _ = segment.partition("=")
-    if segment in (ALL_SEGMENTS, EACH_SEGMENT) or segment in names:
-        return
-    if equals and prefix in per_names:
-        return
-    if not names:
-        msg = (
-            f"{location}: field 'segment': got {segment!r}, expected "
-            f"{ALL_SEGMENTS!r} or {EACH_SEGMENT!r}, since the segments file "
-            "declares no segment"
-        )
-        raise ValueError(msg)
-    msg = (
-        f"{location}: field 'segment': got {segment!r}, expected {ALL_SEGMENTS!r}, "
-        f"{EACH_SEGMENT!r}, one of {', '.join(sorted(names))}, or name=value of "
-        f"one declared with per ({', '.join(sorted(per_names)) or 'none'})"
-    )
-    raise ValueError(msg)
-
-
 def _too_small(
     spec: AuditSpec, segment: str, segment_sizes: Mapping[str, int] | None
 ) -> bool:
@@ -386,7 +304,9 @@ def _check(
         )
         return _result(spec, segment, None, NOT_MEASURED, reason)
     if (spec.metric, segment) not in measured:
-        reason = f"{spec.metric} on {segment} has no value"
+        reason = _unknown_value_segment(segment, measured) or (
+            f"{spec.metric} on {segment} has no value"
+        )
         return _result(spec, segment, None, NOT_MEASURED, reason)
     value = float(measured[(spec.metric, segment)])
     if math.isnan(value):
@@ -398,6 +318,26 @@ def _check(
     else:
         passed = value >= spec.threshold
     return _result(spec, segment, value, PASSED if passed else FAILED, None)
+
+
+def _unknown_value_segment(
+    segment: str, measured: Mapping[tuple[str, str], float]
+) -> str | None:
+    """Return why a ``per`` segment such as ``city=Atlantis`` has no value when
+    no segment of that name was measured but others of its column were, with
+    up to 10 of their names; else None."""
+    column, equals, _ = segment.partition("=")
+    names = {name for _, name in measured}
+    if not equals or segment in names:
+        return None
+    known = sorted(name for name in names if name.partition("=")[0] == column)
+    if not known:
+        return None
+    listed = ", ".join(known[:10]) + (" and more" if len(known) > 10 else "")
+    return (
+        f"no {column} segment is named {segment}; the measured ones are "
+        f"{listed} (names match exactly, case included)"
+    )
 
 
 def _result(

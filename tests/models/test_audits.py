@@ -116,6 +116,36 @@ def test_value_close_to_threshold_shown_in_full() -> None:
     assert "on vegetarians is 0.02004, threshold <= 0.02" in result.message
 
 
+def test_unknown_city_segment_lists_known_ones() -> None:
+    spec = MEAT_ONLY.model_copy(update={"metric": "ndcg@10", "segment": "city=madrid"})
+    measured = {
+        ("ndcg@10", "city=Madrid"): 0.5,
+        ("ndcg@10", "city=Lyon"): 0.4,
+        ("ndcg@10", "vegetarians"): 0.3,
+    }
+
+    [result] = run_audits([spec], measured)
+
+    assert result.status == NOT_MEASURED
+    assert result.reason == (
+        "no city segment is named city=madrid; the measured ones are city=Lyon, "
+        "city=Madrid (names match exactly, case included)"
+    )
+
+
+def test_unknown_segment_list_capped() -> None:
+    spec = MEAT_ONLY.model_copy(update={"metric": "ndcg@10", "segment": "city=X"})
+    measured = {("ndcg@10", f"city=C{number:02d}"): 0.5 for number in range(12)}
+
+    [result] = run_audits([spec], measured)
+
+    assert result.reason is not None
+    assert result.reason.endswith(
+        "city=C08, city=C09 and more (names match exactly, case included)"
+    )
+    assert "city=C10" not in result.reason
+
+
 def test_missing_value_not_measured() -> None:
     [result] = run_audits([MEAT_ONLY], {("ndcg@10", "vegetarians"): 0.5})
 
