@@ -233,7 +233,10 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
         "--days",
         type=int_in_range(MIN_DAYS, 3650),
         default=120,
-        help="days of orders (default: 120)",
+        help=(
+            "days of orders (default: 120); `features` with the shipped ranker "
+            "config needs at least 28, for its four weekly training cutoffs"
+        ),
     )
     world.add_argument(
         "--world-seed",
