@@ -204,7 +204,8 @@ async def check_json_body(request: Request) -> None:
     # json.loads keeps the last value of a repeated key, so {"k": 3, "k": 50}
     # would silently ask for 50. It also reads NaN and Infinity, which JSON
     # (RFC 8259) does not have, and decodes UTF-16 and UTF-32 bytes, where
-    # RFC 8259 requires UTF-8. The body parsed above, so only these can fail.
+    # RFC 8259 requires UTF-8. The body parsed above, so only these checks
+    # fail here, or a body in UTF-16 or UTF-32 without a byte order mark.
     try:
         json.loads(
             body.decode("utf-8-sig"),
@@ -216,6 +217,14 @@ async def check_json_body(request: Request) -> None:
             f"invalid utf-8 at byte {error.start} ({error.reason}); JSON is "
             "sent as UTF-8",
             error.start,
+        ) from None
+    except json.JSONDecodeError:
+        # Starlette's parse decoded UTF-16 or UTF-32 without a byte order
+        # mark, which json.detect_encoding finds by its NUL bytes. Decoded as
+        # UTF-8, the same bytes contain NUL characters, which JSON rejects.
+        raise _invalid_json(
+            f"the body appears to be {json.detect_encoding(body)}; send JSON as UTF-8",
+            None,
         ) from None
     except _NonJsonConstantError as error:
         raise _invalid_json(
