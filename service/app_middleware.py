@@ -86,7 +86,11 @@ class _BodyTooLargeError(StarletteHTTPException):
     """
 
     def __init__(self, max_bytes: int) -> None:
-        super().__init__(status_code=413, detail=_too_large_detail(max_bytes))
+        super().__init__(
+            status_code=413,
+            detail=_too_large_detail(max_bytes),
+            headers={"Connection": "close"},
+        )
 
 
 class _BodyTimeoutError(StarletteHTTPException):
@@ -108,15 +112,22 @@ def _too_large_detail(max_bytes: int) -> str:
 
 
 async def _too_large(max_bytes: int, send: Send) -> None:
-    body = json.dumps({"detail": _too_large_detail(max_bytes)})
+    """Send the 413 response and close the connection. Kept open, the
+    connection would go on reading the unread body, whose declared or chunked
+    length has no limit, only to discard it."""
+    body = json.dumps({"detail": _too_large_detail(max_bytes)}).encode()
     await send(
         {
             "type": "http.response.start",
             "status": 413,
-            "headers": [(b"content-type", b"application/json")],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
         }
     )
-    await send({"type": "http.response.body", "body": body.encode()})
+    await send({"type": "http.response.body", "body": body})
 
 
 class RequestContextMiddleware:
