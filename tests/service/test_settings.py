@@ -29,6 +29,25 @@ def test_blank_admin_token_rejected(
     )
 
 
+@pytest.mark.parametrize(
+    "token", ["token\n", " token", "token\t"], ids=["newline", "space", "tab"]
+)
+def test_admin_token_padding_rejected(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, token: str
+) -> None:
+    # Servers strip a header value, so this token could never authenticate.
+    monkeypatch.setenv("RECOMMENDER_ADMIN_TOKEN", token)
+
+    with pytest.raises(ValueError, match="whitespace") as described:
+        load_settings(var_dir=tmp_path)
+
+    assert str(described.value) == (
+        "invalid service settings: RECOMMENDER_ADMIN_TOKEN: has whitespace at "
+        "either end, which no Authorization header can carry; remove it, for "
+        "example the final newline of a file"
+    )
+
+
 def test_admin_token_kept(tmp_path: Path) -> None:
     settings = Settings(var_dir=tmp_path, admin_token="a token")
 
