@@ -67,6 +67,10 @@ class AppendResult:
     duplicate_ids: list[str]
 
 
+# A device and inode that no file has, for a log whose connection is closed.
+_NO_FILE = (-1, -1)
+
+
 class FeedbackLogError(RuntimeError):
     """Failure of the SQLite feedback log to open, store, read or mark events."""
 
@@ -175,6 +179,10 @@ class FeedbackLog:
             self.path,
         )
         self._connection.close()
+        # No file has this id, so until an open succeeds, each append tries
+        # again instead of using the closed connection. That matters when the
+        # original file comes back, as after its folder was moved away and back.
+        self._file_id = _NO_FILE
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:

@@ -387,6 +387,26 @@ def test_append_after_log_replaced(log_folder: Path, store_path: Path) -> None:
     assert stored_ids(store_path) == [ORDER_ID]
 
 
+def test_append_after_failed_reopen(log_folder: Path, store_path: Path) -> None:
+    with FeedbackLog(log_folder) as log:
+        log.append([make_event()])
+        # An operator moves the folder away and back. While it is away, a
+        # folder in place of the database file makes the reopen fail.
+        moved = log_folder.with_name("feedback-away")
+        log_folder.rename(moved)
+        (log_folder / LOG_FILE_NAME).mkdir(parents=True)
+        with pytest.raises(FeedbackLogError, match="unable to open"):
+            log.append([make_event(event_id=ORDER_ID, request_id="req-2")])
+        shutil.rmtree(log_folder)
+        moved.rename(log_folder)
+        result = log.append([make_event(event_id=ORDER_ID, request_id="req-2")])
+
+    ingest(log_folder, store_path)
+
+    assert result == AppendResult(event_ids=[ORDER_ID], duplicate_ids=[])
+    assert sorted(stored_ids(store_path)) == sorted([CLICK_ID, ORDER_ID])
+
+
 def test_event_defaults() -> None:
     before = datetime.now(UTC)
     first = FeedbackEvent(request_id="req-1", restaurant_id="135052", kind="click")
