@@ -40,7 +40,8 @@ def _readable_message(item: dict[str, Any]) -> str:
     rule = _PATTERN_RULES.get(context.get("pattern", ""))
     if item.get("type") == "string_pattern_mismatch" and rule is not None:
         return f"{rule}, got {item.get('input')!r}"
-    return str(item.get("msg", ""))
+    # Pydantic starts the message of a ValueError raised by a validator so.
+    return str(item.get("msg", "")).removeprefix("Value error, ")
 
 
 async def _http_error(request: Request, error: Exception) -> JSONResponse:

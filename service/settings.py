@@ -50,6 +50,7 @@ class Settings(BaseSettings):
         default=30.0,
         gt=0,
         le=3600,
+        allow_inf_nan=False,
         description="Seconds a request body may take to arrive, from the first "
         "read; a slower body gets 408.",
     )

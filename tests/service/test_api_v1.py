@@ -1017,6 +1017,15 @@ def test_invalid_query_names_field(
     assert [item["loc"] for item in response.json()["detail"]] == [location]
 
 
+def test_query_number_message_without_prefix(client: TestClient) -> None:
+    response = client.get(USER_ROUTE, params={"k": "3.0"})
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["msg"] == (
+        "expected a whole number such as 10, got '3.0'"
+    )
+
+
 @pytest.mark.parametrize(
     ("body", "location", "error_type"),
     [

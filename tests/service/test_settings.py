@@ -102,3 +102,18 @@ def test_secret_value_left_out(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
         load_settings(var_dir=tmp_path)
 
     assert "'   '" not in str(caught.value)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_body_timeout_must_be_finite(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, value: str
+) -> None:
+    monkeypatch.setenv("RECOMMENDER_BODY_TIMEOUT_SECONDS", value)
+
+    with pytest.raises(ValueError) as caught:
+        load_settings(var_dir=tmp_path)
+
+    assert str(caught.value) == (
+        f"invalid service settings: RECOMMENDER_BODY_TIMEOUT_SECONDS={value!r}: "
+        "Input should be a finite number"
+    )
