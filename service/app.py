@@ -138,5 +138,5 @@ def create_app(
     add_recommendation_routes(app, settings)
     add_feedback_route(app)
     if settings.admin_token is not None:
-        add_admin_routes(app, settings.admin_token)
+        add_admin_routes(app, settings.admin_token, settings.reload_timeout_seconds)
     return app

@@ -1,23 +1,28 @@
 """The admin route of the app, added only when an admin token is set."""
 
+import asyncio
 import hmac
 import logging
+from functools import partial
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from pydantic import SecretStr
 
 from models.registry import ModelNotFoundError
-from service.app_reload import RELOAD_BUSY_RETRY_SECONDS
+from service.app_reload import RELOAD_BUSY_RETRY_SECONDS, ReloadSignal
 from service.app_routes import _recommender, error_responses
 from service.recommender import ModelLoadError, Recommender, StoreBusyError
 
 logger = logging.getLogger("service.app")
 
 
-def add_admin_routes(app: FastAPI, admin_token: SecretStr) -> None:
+def add_admin_routes(
+    app: FastAPI, admin_token: SecretStr, timeout_seconds: float
+) -> None:
     """Add POST /v1/admin/reload, which requires ``admin_token`` as a bearer
-    token."""
+    token and answers 503 when the reload has not finished in
+    ``timeout_seconds``."""
     token = admin_token.get_secret_value().encode()
 
     def check_token(
@@ -37,12 +42,33 @@ def add_admin_routes(app: FastAPI, admin_token: SecretStr) -> None:
         dependencies=[Depends(check_token)],
         responses=error_responses(401, 409, 422, 503),
     )
-    def reload(
+    async def reload(
         request: Request,
         recommender: Annotated[Recommender, Depends(_recommender)],
     ) -> dict[str, str | None]:
+        # A thread cannot be stopped, so a reload that outlives the timeout
+        # goes on, still holding the reload lock, and its outcome is logged.
+        running = asyncio.ensure_future(asyncio.to_thread(recommender.reload))
         try:
-            version = recommender.reload()
+            version = await asyncio.wait_for(asyncio.shield(running), timeout_seconds)
+        except TimeoutError:
+            running.add_done_callback(
+                partial(_log_late_reload, request.app.state.reload_signal)
+            )
+            logger.warning(
+                "reload still running after %g s, model %s stays loaded until it "
+                "finishes",
+                timeout_seconds,
+                recommender.model_version,
+            )
+            raise HTTPException(
+                status_code=503,
+                detail=f"the reload did not finish in {timeout_seconds:g} s, "
+                "as the store, the online store or the Feast registry is slow "
+                "or not replying; it goes on, and the loaded model and features "
+                "stay until it finishes, so retry the reload later",
+                headers={"Retry-After": str(RELOAD_BUSY_RETRY_SECONDS)},
+            ) from None
         except StoreBusyError as error:
             # A lock held by an import or a `features` run ends, so the
             # client may retry, unlike the lasting problems below.
@@ -70,3 +96,14 @@ def add_admin_routes(app: FastAPI, admin_token: SecretStr) -> None:
         # The other workers of `serve --workers N` follow the signal.
         request.app.state.reload_signal.send()
         return {"model_version": version}
+
+
+def _log_late_reload(signal: ReloadSignal, running: asyncio.Future[str | None]) -> None:
+    """Log the outcome of a reload that outlived its request; on success,
+    signal the other workers as the request would have."""
+    error = running.exception()
+    if error is not None:
+        logger.error("reload that timed out failed: %s", error)
+        return
+    signal.send()
+    logger.info("reload that timed out finished: model %s", running.result())

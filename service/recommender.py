@@ -147,48 +147,63 @@ class Recommender(_UserListsMixin, _StateLoadingMixin):
                 online store or the Feast registry cannot be read. The
                 message is one line, and the error it replaces is its cause.
                 The old state stays.
-            StoreBusyError: another process still held the store's lock
-                after the wait of :func:`features.store.connect`, or the
-                online store or the registry failed for a passing reason
-                (see :func:`_passing_failure`). The old state stays.
+            StoreBusyError: another reload of this process is running,
+                another process still held the store's lock after the wait
+                of :func:`features.store.connect`, or the online store or
+                the registry failed for a passing reason (see
+                :func:`_passing_failure`). The old state stays.
         """
-        with self._reload_lock:
-            try:
-                store, online_file = self._reopened_store()
-                self._check_views(store)
-                state = self._load_state(store, require_model=True)
-                if state.restaurants_online == 0 and len(state.catalogue) > 0:
-                    msg = (
-                        "the online store has features for none of the "
-                        f"{len(state.catalogue)} restaurants of the store; run "
-                        "`recommender features` with this profile or check the "
-                        "online store's address, then reload"
-                    )
-                    raise ModelLoadError(msg)
-            except (ModelNotFoundError, ModelLoadError):
-                raise
-            except StoreLockedError as error:
+        # A reload that waited for another would queue behind one stuck on
+        # a registry that stopped replying, holding a thread each.
+        if not self._reload_lock.acquire(blocking=False):
+            msg = (
+                "another reload is still running; the loaded model and "
+                "features stay, so retry the reload later"
+            )
+            raise StoreBusyError(msg)
+        try:
+            return self._reload_locked()
+        finally:
+            self._reload_lock.release()
+
+    def _reload_locked(self) -> str | None:
+        """Reload as :meth:`reload` does, with the reload lock held."""
+        try:
+            store, online_file = self._reopened_store()
+            self._check_views(store)
+            state = self._load_state(store, require_model=True)
+            if state.restaurants_online == 0 and len(state.catalogue) > 0:
                 msg = (
-                    f"the store {self.paths.store} is busy: another process, "
-                    "such as `recommender import` or `recommender features`, "
-                    "holds its lock; the loaded model and features stay, so "
+                    "the online store has features for none of the "
+                    f"{len(state.catalogue)} restaurants of the store; run "
+                    "`recommender features` with this profile or check the "
+                    "online store's address, then reload"
+                )
+                raise ModelLoadError(msg)
+        except (ModelNotFoundError, ModelLoadError):
+            raise
+        except StoreLockedError as error:
+            msg = (
+                f"the store {self.paths.store} is busy: another process, "
+                "such as `recommender import` or `recommender features`, "
+                "holds its lock; the loaded model and features stay, so "
+                "retry the reload later"
+            )
+            raise StoreBusyError(msg) from error
+        except Exception as error:
+            # The store, the online store and the registry raise their own
+            # types (DuckDB, SQLite, Redis, SQLAlchemy...); the old state
+            # stays either way.
+            failure = _read_failure(self.store, error)
+            if _passing_failure(error):
+                msg = (
+                    f"{failure}; the loaded model and features stay, so "
                     "retry the reload later"
                 )
                 raise StoreBusyError(msg) from error
-            except Exception as error:
-                # The store, the online store and the registry raise their own
-                # types (DuckDB, SQLite, Redis, SQLAlchemy...); the old state
-                # stays either way.
-                failure = _read_failure(self.store, error)
-                if _passing_failure(error):
-                    msg = (
-                        f"{failure}; the loaded model and features stay, so "
-                        "retry the reload later"
-                    )
-                    raise StoreBusyError(msg) from error
-                raise ModelLoadError(failure) from error
-            self.store, self._online_file = store, online_file
-            self._install(state)
+            raise ModelLoadError(failure) from error
+        self.store, self._online_file = store, online_file
+        self._install(state)
         return None if state.metadata is None else state.metadata.version
 
     def _reopened_store(self) -> tuple[FeatureStore, tuple[int, int] | None]:

@@ -46,6 +46,14 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=65_536, ge=1024, description="Largest request body accepted."
     )
+    reload_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="Seconds POST /v1/admin/reload waits for the reload before "
+        "it answers 503; the reload goes on.",
+    )
     body_timeout_seconds: float = Field(
         default=30.0,
         gt=0,

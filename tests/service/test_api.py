@@ -571,6 +571,50 @@ def test_reload_locked_online_store_is_503(
     assert reloaded.json()["model_version"] == before
 
 
+def test_slow_reload_answers_503_and_goes_on(
+    pipeline_var_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    var_dir = _var_copy(pipeline_var_dir, tmp_path)
+    settings = Settings(
+        var_dir=var_dir, admin_token="reload-token", reload_timeout_seconds=1
+    )
+    auth = {"Authorization": "Bearer reload-token"}
+
+    with (
+        caplog.at_level("INFO", logger="service.app"),
+        TestClient(create_app(settings)) as test_client,
+    ):
+        online = sqlite3.connect(
+            var_dir / "feast" / "online_store.db", isolation_level=None
+        )
+        online.execute("BEGIN EXCLUSIVE")
+        try:
+            # SQLite waits 5 s for the lock, longer than the 1 s allowed.
+            slow = test_client.post("/v1/admin/reload", headers=auth)
+            queued = test_client.post("/v1/admin/reload", headers=auth)
+        finally:
+            online.execute("ROLLBACK")
+            online.close()
+        deadline = time.monotonic() + 30
+        reloaded = test_client.post("/v1/admin/reload", headers=auth)
+        while reloaded.status_code == 503 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            reloaded = test_client.post("/v1/admin/reload", headers=auth)
+
+    assert slow.status_code == 503
+    assert slow.headers["Retry-After"] == "10"
+    assert slow.json()["detail"].startswith("the reload did not finish in 1 s")
+    assert queued.status_code == 503
+    assert queued.json()["detail"] == (
+        "another reload is still running; the loaded model and features stay, "
+        "so retry the reload later"
+    )
+    assert reloaded.status_code == 200
+    # The lock is released within SQLite's 5 s wait, so the slow reload ends
+    # well.
+    assert "reload that timed out finished: model " in caplog.text
+
+
 @pytest.mark.parametrize(
     "error",
     [
