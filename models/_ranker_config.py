@@ -93,15 +93,26 @@ def _check_lightgbm_params(path: Path, params: dict[str, Any]) -> None:
         )
         raise ValueError(msg)
     objective_names = aliases._get_all_param_aliases().get("objective", ())
+    objectives = 0
     for name in ("objective", *objective_names):
         objective = params.get(name)
-        if objective is not None and objective not in RANKING_OBJECTIVES:
+        if objective is None:
+            continue
+        objectives += 1
+        if objective not in RANKING_OBJECTIVES:
             msg = (
                 f"{path}: params: {name} must be a ranking objective, "
                 f"lambdarank or rank_xendcg, got {objective!r}; training "
                 "groups the rows by user and cutoff and measures NDCG"
             )
             raise ValueError(msg)
+    # Without an objective, LightGBM trains a regression on the labels.
+    if objectives == 0:
+        msg = (
+            f"{path}: params: objective is missing or null; set it to lambdarank "
+            "or rank_xendcg, because LightGBM's default, regression, does not rank"
+        )
+        raise ValueError(msg)
 
 
 def load_config(path: Path) -> RankerConfig:

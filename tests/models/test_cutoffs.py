@@ -953,3 +953,23 @@ def test_stack_cutoffs_clashing_types_named() -> None:
         "feature table user_weekend: column share has the types Float64, "
         "List(Float64) at different cutoffs."
     )
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"metric": "ndcg"}, {"objective": None}],
+    ids=["missing", "null"],
+)
+def test_config_without_objective_rejected(
+    tmp_path: Path, params: dict[str, object]
+) -> None:
+    path = write_config(tmp_path, params=params)
+
+    with pytest.raises(ValueError) as raised:
+        load_config(path)
+
+    assert str(raised.value) == (
+        f"{path}: params: objective is missing or null; set it to lambdarank or "
+        "rank_xendcg, because LightGBM's default, regression, does not rank"
+    )
+
