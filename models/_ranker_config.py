@@ -119,12 +119,23 @@ def load_config(path: Path) -> RankerConfig:
     """Read a ranker config file.
 
     Raises:
-        ValueError: the file is not valid YAML, repeats a key, names an
-            unknown setting, lacks a required one or gives one of the wrong
-            type or range; names the file.
+        ValueError: the file is missing, a folder, not UTF-8 or not valid
+            YAML, repeats a key, names an unknown setting, lacks a required
+            one or gives one of the wrong type or range; names the file.
     """
     try:
-        raw = load_unique(path.read_text())
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as error:
+        msg = f"{path}: file not found; expected a YAML file of ranker settings"
+        raise ValueError(msg) from error
+    except IsADirectoryError as error:
+        msg = f"{path}: is a folder; expected a YAML file of ranker settings"
+        raise ValueError(msg) from error
+    except UnicodeDecodeError as error:
+        msg = f"{path}: not UTF-8 text ({error.reason} at byte offset {error.start})"
+        raise ValueError(msg) from error
+    try:
+        raw = load_unique(text)
     except yaml.YAMLError as error:
         msg = f"{path}: invalid YAML: {describe_yaml_error(error)}"
         raise ValueError(msg) from error

@@ -973,3 +973,18 @@ def test_config_without_objective_rejected(
         "rank_xendcg, because LightGBM's default, regression, does not rank"
     )
 
+
+def test_config_file_not_read_named(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.yaml"
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(b"seed: 7\xff\n")
+
+    cases = {
+        missing: f"{missing}: file not found; expected a YAML file of ranker settings",
+        tmp_path: f"{tmp_path}: is a folder; expected a YAML file of ranker settings",
+        latin: f"{latin}: not UTF-8 text (invalid start byte at byte offset 7)",
+    }
+    for path, message in cases.items():
+        with pytest.raises(ValueError) as raised:
+            load_config(path)
+        assert str(raised.value) == message
