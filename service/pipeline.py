@@ -228,10 +228,18 @@ def evaluate(
     ``report["analysis"]["audits"]``; :func:`failed_audits` lists the failures.
 
     Raises:
-        ValueError: the segments or audits file is invalid (checked before
-            any model is trained).
+        ValueError: the segments or audits file is invalid, or the reports
+            folder is a file (checked before any model is trained).
     """
     started_at = time.time()
+    # The reports are written last, so a file in their place would otherwise
+    # stop the command after every model was trained.
+    if paths.reports.exists() and not paths.reports.is_dir():
+        msg = (
+            f"{paths.reports}: is a file, so the reports cannot be written there; "
+            "move or delete it"
+        )
+        raise ValueError(msg)
     segment_specs = load_segments(segments_path)
     audit_specs = load_audits(audits_path, segment_specs, settings.k)
     if feast_profile == PRODUCTION:

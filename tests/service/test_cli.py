@@ -422,6 +422,24 @@ def test_evaluate_checks_windows_first(
     assert "or lower --splits" in caplog.text
 
 
+def test_evaluate_reports_file_rejected_first(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    var_dir = tmp_path / "var"
+    var_dir.mkdir()
+    reports = var_dir / "reports"
+    reports.write_text("not a folder\n")
+
+    # No store either, so the check runs before anything else.
+    code = main(["--var-dir", str(var_dir), "evaluate", "--splits", "1"])
+
+    assert code == 1
+    assert (
+        f"{reports}: is a file, so the reports cannot be written there; move or "
+        "delete it"
+    ) in caplog.text
+
+
 @pytest.mark.parametrize(
     ("where", "error"),
     [
