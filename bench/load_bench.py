@@ -280,7 +280,8 @@ def _markdown(result: dict[str, Any]) -> str:
     lines = [
         "# Load benchmark",
         "",
-        f"Command: `{result['command']}`. {result['workers']} workers, "
+        f"Command: `{result['command']}`. {result['workers']} "
+        f"{'worker' if result['workers'] == 1 else 'workers'}, "
         f"{result['restaurants']} candidates per request, {result['rate']} "
         f"requests per second for {result['seconds']} s, k = 10.",
         "",

@@ -89,6 +89,14 @@ def _check_segment(
     names = {spec.name for spec in segments}
     per_names = {spec.name for spec in segments if spec.per is not None}
     prefix, equals, _ = segment.partition("=")
+    if segment in per_names:
+        # A per segment is measured for each value of its column, never whole.
+        msg = (
+            f"{location}: field 'segment': got {segment!r}, which is declared "
+            f"with per and measured for each value only; expected "
+            f"{segment}=VALUE for one value, or {EACH_SEGMENT!r}"
+        )
+        raise ValueError(msg)
     if segment in (ALL_SEGMENTS, EACH_SEGMENT) or segment in names:
         return
     if equals and prefix in per_names:

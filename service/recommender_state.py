@@ -196,8 +196,8 @@ class _StateLoadingMixin:
                 restaurants.height,
             )
         logger.info(
-            "loaded model %s and %d restaurants, %d with online features",
-            None if metadata is None else metadata.version,
+            "loaded %s and %d restaurants, %d with online features",
+            "no model" if metadata is None else f"model {metadata.version}",
             restaurants.height,
             online,
         )

@@ -746,6 +746,19 @@ def test_exclude_restaurant_segment_from_user_metric(tmp_path: Path) -> None:
         load_audits(path, segments)
 
 
+def test_whole_per_segment_rejected(tmp_path: Path) -> None:
+    segments = load_segments(CONFIGS / "segments.yaml")
+    path = write(tmp_path, "audits:\n" + entry(segment="city"))
+
+    with pytest.raises(ValueError) as raised:
+        load_audits(path, segments)
+
+    assert str(raised.value).endswith(
+        "field 'segment': got 'city', which is declared with per and measured "
+        "for each value only; expected city=VALUE for one value, or 'each'"
+    )
+
+
 def test_exclude_one_value_of_per_segment(tmp_path: Path) -> None:
     segments = load_segments(CONFIGS / "segments.yaml")
     path = write(
