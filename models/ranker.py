@@ -188,7 +188,7 @@ def train_ranker(
         report = FitReport(
             rounds=best,
             validation_groups=len(validation.group_sizes),
-            validation_ndcg=float(next(iter(scores.values()))) if scores else None,
+            validation_ndcg=_first_ndcg(scores),
             stopped_early=best < rounds,
         )
         training = _concat(training, validation)
@@ -207,6 +207,15 @@ def train_ranker(
     if guardrail is not None and not DietGuardrail.applies_to(features):
         guardrail = None
     return LightGBMRanker(booster, tuple(features), report, guardrail)
+
+
+def _first_ndcg(scores: dict[str, float]) -> float | None:
+    """Return the first NDCG among LightGBM's validation scores, such as
+    ``ndcg@10``, or None when the config's ``metric`` measures no NDCG."""
+    for name, value in scores.items():
+        if name.startswith("ndcg@"):
+            return float(value)
+    return None
 
 
 _SOURCE_LOCATION = re.compile(r"\s+at \S+\.(?:cpp|hpp|h), line \d+\s*\.?")

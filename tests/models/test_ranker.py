@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from dataclasses import replace
 
 import numpy as np
 import polars as pl
@@ -16,6 +17,7 @@ from models.ranker import (
     FitReport,
     LightGBMRanker,
     RankerConfig,
+    _first_ndcg,
     train_ranker,
 )
 from models.sanity import UntrainableSetError, check_trainable
@@ -162,6 +164,26 @@ def test_early_stopping_refits_on_best_rounds() -> None:
     assert fit.validation_ndcg > 0.85
     # The refitted model has exactly the best number of rounds.
     assert ranker.booster.current_iteration() == fit.rounds
+
+
+def test_first_ndcg_read_by_name() -> None:
+    scores = {"auc": 0.93, "ndcg@3": 0.81, "ndcg@10": 0.84}
+
+    assert _first_ndcg(scores) == 0.81
+    assert _first_ndcg({"auc": 0.93}) is None
+
+
+def test_validation_without_ndcg_not_reported() -> None:
+    training = ranking_set(40, snapshot=0, seed=1)
+    validation = ranking_set(20, snapshot=1, seed=2)
+    settings = stopping_config(5)
+    settings = replace(settings, params={**settings.params, "metric": "auc"})
+
+    ranker = train_ranker(training, settings, ["x", "y"], validation)
+
+    assert ranker.fit is not None
+    assert ranker.fit.validation_groups == 20
+    assert ranker.fit.validation_ndcg is None
 
 
 def test_without_validation_boosts_all_rounds() -> None:
