@@ -46,7 +46,7 @@ from models.dataset import (
 )
 from models.metrics import mean_ignoring_nan, per_user_metrics
 from models.progress import progress
-from models.ranker import RankerConfig, Scorer, train_ranker
+from models.ranker import LightGBMRanker, RankerConfig, Scorer, train_ranker
 from models.sanity import check_trainable
 from models.splits import Split, random_splits, temporal_splits
 
@@ -271,16 +271,32 @@ def fit_scorers(
     training = training_set(rows_in_memory(rows, tables))
     check_trainable(training, features, seed=config.seed)
     fit_part, validation = split_validation(training)
-    scorers: list[Scorer] = [train_ranker(fit_part, config, features, validation)]
+    current = train_ranker(fit_part, config, features, validation)
+    _warn_without_splits(current.name, current)
+    scorers: list[Scorer] = [current]
     if previous is not None:
         name, previous_features = previous
         ranker = train_ranker(fit_part, config, previous_features, validation)
+        _warn_without_splits(name, ranker)
         scorers.append(NamedScorer(name, ranker))
     for factory in baselines:
         baseline = factory()
         baseline.fit(train_frames)
         scorers.append(baseline)
     return scorers
+
+
+def _warn_without_splits(name: str, ranker: LightGBMRanker) -> None:
+    """Log a warning for a ranker without a split, whose figures are those of
+    an unranked list; `recommender train` refuses to register one."""
+    if not ranker.has_splits():
+        logger.warning(
+            "%s has no split in any of its trees, so it scores every restaurant "
+            "the same and its figures are those of an unranked list; check "
+            "min_data_in_leaf, min_sum_hessian_in_leaf, min_gain_to_split and "
+            "max_depth in the ranker config's params",
+            name,
+        )
 
 
 def _list_metrics(

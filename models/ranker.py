@@ -67,6 +67,11 @@ class LightGBMRanker:
         self.guardrail = guardrail
         self._compiled: CompiledTrees | None = None
 
+    def has_splits(self) -> bool:
+        """Return whether a tree splits on a feature; without a split, the
+        model scores every candidate the same and cannot rank."""
+        return bool(self.booster.feature_importance("split").sum() > 0)
+
     def __getstate__(self) -> dict[str, Any]:
         # The compiled trees are machine code in this process; a copy compiles
         # its own when it needs them.

@@ -128,8 +128,7 @@ class _PhaseClock:
 def _check_splits(ranker: LightGBMRanker, rows: int) -> None:
     """Raise ValueError for a model without a single split, which scores every
     candidate the same and so cannot rank, before it is registered."""
-    booster = ranker.booster
-    if booster.feature_importance("split").sum() > 0:
+    if ranker.has_splits():
         return
     msg = (
         "the trained model has no split in any of its trees, so it scores "

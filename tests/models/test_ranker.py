@@ -12,6 +12,7 @@ import pytest
 import models.ranker as ranker_module
 from models.cutoffs import CutoffSettings
 from models.dataset import GROUP, LABEL, TrainingSet, split_validation, training_set
+from models.evaluate import _warn_without_splits
 from models.ranker import (
     CompiledTrees,
     FitReport,
@@ -98,7 +99,22 @@ def test_model_with_splits_accepted() -> None:
 
     _check_splits(ranker, ROWS.height)
 
+    assert ranker.has_splits()
     assert ranker.booster.feature_importance("split").sum() > 0
+
+
+def test_evaluation_warns_without_splits(caplog: pytest.LogCaptureFixture) -> None:
+    flat = train_ranker(TRAINING, config(min_data_in_leaf=100), ["x"])
+    learned = train_ranker(TRAINING, config(), ["x"])
+
+    with caplog.at_level("WARNING", logger="models.evaluate"):
+        _warn_without_splits("ranker_v1", flat)
+        _warn_without_splits("lightgbm_ranker", learned)
+
+    assert not flat.has_splits()
+    assert [record.getMessage()[:60] for record in caplog.records] == [
+        "ranker_v1 has no split in any of its trees, so it scores eve"
+    ]
 
 
 def test_no_positive_labels_rejected() -> None:
