@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
-from models.yaml_files import describe_yaml_error, load_unique
+from models.yaml_files import read_yaml_file
 
 
 def read_entries(path: Path, key: str) -> list[Any]:
@@ -17,22 +16,7 @@ def read_entries(path: Path, key: str) -> list[Any]:
     Raises:
         ValueError: the file is not valid YAML or has no such list.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as error:
-        msg = f"{path}: file not found; expected a YAML file with a list of {key}"
-        raise ValueError(msg) from error
-    except IsADirectoryError as error:
-        msg = f"{path}: is a folder; expected a YAML file with a list of {key}"
-        raise ValueError(msg) from error
-    except UnicodeDecodeError as error:
-        msg = f"{path}: not UTF-8 text ({error.reason} at byte offset {error.start})"
-        raise ValueError(msg) from error
-    try:
-        raw = load_unique(text)
-    except yaml.YAMLError as error:
-        msg = f"{path}: invalid YAML: {describe_yaml_error(error)}"
-        raise ValueError(msg) from error
+    raw = read_yaml_file(path, f"with a list of {key}")
     if not isinstance(raw, dict) or not isinstance(raw.get(key), list):
         msg = f"{path}: expected a mapping with a list under {key!r}, got {raw!r}"
         raise ValueError(msg)

@@ -7,12 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
-import yaml
 
 from models.candidates import CandidateSettings
 from models.cutoffs import CutoffSettings
 from models.guardrail import DietGuardrail, read_guardrail
-from models.yaml_files import describe_yaml_error, load_unique
+from models.yaml_files import read_yaml_file
 
 
 @dataclass(frozen=True)
@@ -123,22 +122,7 @@ def load_config(path: Path) -> RankerConfig:
             YAML, repeats a key, names an unknown setting, lacks a required
             one or gives one of the wrong type or range; names the file.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as error:
-        msg = f"{path}: file not found; expected a YAML file of ranker settings"
-        raise ValueError(msg) from error
-    except IsADirectoryError as error:
-        msg = f"{path}: is a folder; expected a YAML file of ranker settings"
-        raise ValueError(msg) from error
-    except UnicodeDecodeError as error:
-        msg = f"{path}: not UTF-8 text ({error.reason} at byte offset {error.start})"
-        raise ValueError(msg) from error
-    try:
-        raw = load_unique(text)
-    except yaml.YAMLError as error:
-        msg = f"{path}: invalid YAML: {describe_yaml_error(error)}"
-        raise ValueError(msg) from error
+    raw = read_yaml_file(path, "of ranker settings")
     if not isinstance(raw, dict):
         msg = f"{path}: expected a mapping of settings, got {type(raw).__name__}"
         raise ValueError(msg)

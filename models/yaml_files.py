@@ -7,6 +7,7 @@ would lose one of them.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -54,3 +55,31 @@ def describe_yaml_error(error: yaml.YAMLError) -> str:
         where = f"line {mark.line + 1}, column {mark.column + 1}: "
     reading = f", {error.context}" if error.context else ""
     return f"{where}{error.problem}{reading}"
+
+
+def read_yaml_file(path: Path, contents: str) -> Any:
+    """Read and parse the YAML file at ``path``, as :func:`load_unique` does.
+
+    ``contents`` completes "expected a YAML file ..." in the messages, such as
+    "of ranker settings".
+
+    Raises:
+        ValueError: the file is missing, a folder, not UTF-8 or not valid
+            YAML, or repeats a key; the message names the file.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as error:
+        msg = f"{path}: file not found; expected a YAML file {contents}"
+        raise ValueError(msg) from error
+    except IsADirectoryError as error:
+        msg = f"{path}: is a folder; expected a YAML file {contents}"
+        raise ValueError(msg) from error
+    except UnicodeDecodeError as error:
+        msg = f"{path}: not UTF-8 text ({error.reason} at byte offset {error.start})"
+        raise ValueError(msg) from error
+    try:
+        return load_unique(text)
+    except yaml.YAMLError as error:
+        msg = f"{path}: invalid YAML: {describe_yaml_error(error)}"
+        raise ValueError(msg) from error
