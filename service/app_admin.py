@@ -21,7 +21,7 @@ def add_admin_routes(
     app: FastAPI, admin_token: SecretStr, timeout_seconds: float
 ) -> None:
     """Add POST /v1/admin/reload, which requires ``admin_token`` as a bearer
-    token and answers 503 when the reload has not finished in
+    token and returns 503 when the reload has not finished in
     ``timeout_seconds``."""
     token = admin_token.get_secret_value().encode()
 
@@ -99,8 +99,8 @@ def add_admin_routes(
 
 
 def _log_late_reload(signal: ReloadSignal, running: asyncio.Future[str | None]) -> None:
-    """Log the outcome of a reload that outlived its request; on success,
-    signal the other workers as the request would have."""
+    """Log the outcome of a reload that outlived its request. On success,
+    signal the other workers, as the request would have."""
     error = running.exception()
     if error is not None:
         logger.error("reload that timed out failed: %s", error)

@@ -72,10 +72,12 @@ logger = logging.getLogger(__name__)
 
 
 class StoreBusyError(RuntimeError):
-    """A reload failed for a passing reason, so retrying later can succeed: the
-    store was locked by another process, such as an import, after the wait, or
-    the online store or the registry was locked, timed out or refused the
-    connection."""
+    """A reload failed for a passing reason, so retrying later can succeed.
+
+    Another reload was running, another process such as an import still held
+    the store's lock after the wait, or the online store or the registry was
+    locked, timed out or refused the connection.
+    """
 
 
 # Parts of the messages of failures that pass: SQLite's lock errors, and
