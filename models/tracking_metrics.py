@@ -24,7 +24,7 @@ _MAX_TAG_LENGTH = 8000
 
 # Report keys whose nested metrics are logged, and the prefix of their names.
 # The summary is model -> metric -> mean and std, and the segments are
-# segment -> metric -> value.
+# segment -> model -> metric -> value.
 REPORT_METRICS = {"summary": "", "segments": "segment"}
 SPLIT_PREFIX = "split"
 SEGMENT_PREFIX = "segment"
