@@ -285,6 +285,17 @@ def _finishing_run(uri: str, run_id: str) -> Iterator[MlflowClient]:
         client.set_terminated(run_id, status="FINISHED")
 
 
+def mark_run_failed(uri: str, run_id: str) -> None:
+    """Mark a started run FAILED, as when the files it would log could not be
+    written. A store that fails this too is logged at debug level only, since
+    the caller is already handling an error."""
+    try:
+        with tracking_errors(uri, f"mark run {run_id} failed"):
+            _mark_failed(open_client(uri), run_id)
+    except TrackingError as error:
+        logger.debug("%s", error)
+
+
 def _mark_failed(client: MlflowClient, run_id: str) -> None:
     try:
         client.set_terminated(run_id, status="FAILED")

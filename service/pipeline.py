@@ -71,6 +71,7 @@ from models.tracking import (
     TrackingError,
     log_evaluation,
     log_training_run,
+    mark_run_failed,
     start_run,
     tracking_uri,
 )
@@ -275,8 +276,14 @@ def evaluate(
     uri = tracking_uri(paths.root)
     run_id = _start_evaluation_run(uri, config.feature_service, started_at)
     report[REPORT_RUN_ID] = run_id
-    json_path, markdown_path = write_report(report, paths.reports)
-    html_path = write_html(report, paths.reports)
+    try:
+        json_path, markdown_path = write_report(report, paths.reports)
+        html_path = write_html(report, paths.reports)
+    except BaseException:
+        # Left RUNNING, the run would head `runs list` with no metrics.
+        if run_id is not None:
+            mark_run_failed(uri, run_id)
+        raise
     if run_id is not None:
         try:
             log_evaluation(uri, run_id, report, [json_path, markdown_path, html_path])

@@ -440,6 +440,28 @@ def test_evaluate_reports_file_rejected_first(
     ) in caplog.text
 
 
+@pytest.mark.usefixtures("local_tracking")
+def test_evaluation_run_failed_when_report_unwritable(
+    pipeline_var_dir: Path, tmp_path: Path
+) -> None:
+    var_dir = tmp_path / "var"
+    shutil.copytree(pipeline_var_dir, var_dir)
+    # A folder where report.json goes makes writing the report fail after
+    # the run has started.
+    (var_dir / "reports" / "report.json").unlink()
+    (var_dir / "reports" / "report.json").mkdir()
+    client = MlflowClient(tracking_uri(var_dir))
+    before = {run.info.run_id for run in client.search_runs(["0", "1"])}
+
+    with pytest.raises(IsADirectoryError):
+        main(["--var-dir", str(var_dir), "evaluate", "--splits", "1"])
+
+    runs = [
+        run for run in client.search_runs(["0", "1"]) if run.info.run_id not in before
+    ]
+    assert [run.info.status for run in runs] == ["FAILED"]
+
+
 @pytest.mark.parametrize(
     ("where", "error"),
     [
