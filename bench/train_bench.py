@@ -55,7 +55,7 @@ from features.paths import (
 )
 from features.synthetic import WorldConfig
 from models.cutoffs import feature_history
-from models.ranker import load_config
+from models.ranker import RankerConfig, load_config
 from models.training import train_current_model
 from service.pipeline import PROJECT_DIR, generate_synthetic, read_store
 
@@ -70,12 +70,18 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     paths = VarPaths(args.var_dir)
+    # The config is checked before a world of minutes is generated.
+    try:
+        config = load_config(args.config)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
     paths.root.mkdir(parents=True, exist_ok=True)
     phases: dict[str, float] = {}
 
     if paths.store.exists():
         check_reused_world(paths.store, args.users, args.restaurants)
     else:
+        _check_days(args.days or DEFAULT_DAYS, config, args.config)
         world_config = WorldConfig(
             users=args.users or DEFAULT_USERS,
             restaurants=args.restaurants or DEFAULT_RESTAURANTS,
@@ -86,7 +92,6 @@ def main(argv: list[str] | None = None) -> int:
         phases["generate_and_load_s"] = _timed(
             lambda: generate_synthetic(paths, world_config)
         )
-    config = load_config(args.config)
 
     if args.reuse_features and any(paths.features.glob("*.parquet")):
         print(f"reusing the feature tables in {paths.features}", flush=True)
@@ -167,6 +172,19 @@ def main(argv: list[str] | None = None) -> int:
     (args.out_dir / "train_bench.md").write_text(_markdown(report))
     print(_markdown(report))
     return 0 if report["meets_target"] else 1
+
+
+def _check_days(days: int, config: RankerConfig, path: Path) -> None:
+    """Stop when a world of ``days`` is too short for the training cutoffs of
+    ``config``, which `features` would find only after the world is made."""
+    cutoffs = config.cutoffs
+    needed = (cutoffs.cutoffs - 1) * cutoffs.cutoff_every_days + cutoffs.horizon_days
+    if days < needed:
+        msg = (
+            f"--days {days} is too few for the training cutoffs of {path}: they "
+            f"need at least {needed} days of orders; pass --days {needed} or more"
+        )
+        raise SystemExit(msg)
 
 
 def _timed(step: Any) -> float:

@@ -139,6 +139,46 @@ def test_header_only_labels_rejected(tmp_path: Path) -> None:
     )
 
 
+def test_train_days_checked_before_world(tmp_path: Path) -> None:
+    var_dir = tmp_path / "world"
+    out_dir = tmp_path / "out"
+    main = importlib.import_module("train_bench").main
+    config = Path(__file__).parents[2] / "configs" / "ranker.yaml"
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--var-dir", str(var_dir), "--out-dir", str(out_dir), "--days", "27"])
+
+    assert stopped.value.code == (
+        f"--days 27 is too few for the training cutoffs of {config}: they need "
+        "at least 28 days of orders; pass --days 28 or more"
+    )
+    assert not (var_dir / "store.duckdb").exists()
+
+
+def test_train_config_checked_before_world(tmp_path: Path) -> None:
+    var_dir = tmp_path / "world"
+    config = tmp_path / "ranker.yaml"
+    config.write_text("seed: [1, 2\n")
+    out_dir = tmp_path / "out"
+    config_path = str(config)
+    main = importlib.import_module("train_bench").main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(
+            [
+                "--var-dir",
+                str(var_dir),
+                "--out-dir",
+                str(out_dir),
+                "--config",
+                config_path,
+            ]
+        )
+
+    assert str(stopped.value.code).startswith(f"{config}: invalid YAML: line 2")
+    assert not var_dir.exists()
+
+
 @pytest.mark.parametrize(
     "script", ["evaluate_bench", "store_bench", "train_bench", "world_ceiling"]
 )
