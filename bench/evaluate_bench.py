@@ -77,6 +77,7 @@ from models.ranker import load_config
 from models.report_render import write_html
 from models.segments import assign_segments, attributes_at, load_segments
 from models.splits import temporal_splits
+from service.cli import hide_library_warnings
 from service.pipeline import generate_synthetic, read_store, read_true_segments
 
 TARGET_SECONDS = 180.0
@@ -89,6 +90,7 @@ PACKAGES = ("lightgbm", "polars", "numpy", "sliceline", "matplotlib")
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    hide_library_warnings()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     paths = VarPaths(args.var_dir)
     paths.root.mkdir(parents=True, exist_ok=True)

@@ -80,6 +80,7 @@ from features.transforms import (
     snapshot_at,
 )
 from models.cutoffs import serving_cutoff
+from service.cli import hide_library_warnings
 
 TARGET_SECONDS = 60.0
 PACKAGES = ("feast", "polars", "duckdb", "pyarrow", "redis", "hiredis")
@@ -92,6 +93,7 @@ PRUNED_EVERY = 100
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    hide_library_warnings()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     writer = args.writer or (BULK if args.profile == PRODUCTION else FEAST)
     if writer == BULK and args.profile != PRODUCTION:

@@ -50,6 +50,7 @@ from features.paths import (
 from models.baselines import BaselineFactory, default_baselines
 from models.evaluate import EvaluationSettings, evaluate_splits, without_nan
 from models.ranker import LightGBMRanker, load_config
+from service.cli import hide_library_warnings
 from service.pipeline import read_store
 
 SCRIPT = "bench/quality_bench.py"
@@ -89,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, write its files and return the exit code."""
     arguments = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(arguments)
+    hide_library_warnings()
     args.var_dir = args.var_dir.resolve()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -57,6 +57,7 @@ from features.synthetic import WorldConfig
 from models.cutoffs import feature_history
 from models.ranker import RankerConfig, load_config
 from models.training import train_current_model
+from service.cli import hide_library_warnings
 from service.pipeline import PROJECT_DIR, generate_synthetic, read_store
 
 TARGET_SECONDS = 600.0
@@ -68,6 +69,7 @@ PACKAGES = ("lightgbm", "feast", "polars", "duckdb", "pyarrow", "scipy")
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    hide_library_warnings()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     paths = VarPaths(args.var_dir)
     # The config is checked before a world of minutes is generated.

@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # which happens later, and logs the creation of its database at INFO.
     if not args.verbose:
         os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-        _hide_library_warnings()
+        hide_library_warnings()
 
     if str(args.var_dir) in ("", ".") or (
         args.var_dir.exists() and not args.var_dir.is_dir()
@@ -90,7 +90,7 @@ LIBRARY_WARNINGS = (
 )
 
 
-def _hide_library_warnings() -> None:
+def hide_library_warnings() -> None:
     """Drop LIBRARY_WARNINGS where warnings are shown.
 
     A filter would not do: importing these libraries puts "once" filters for

@@ -30,7 +30,7 @@ from features.paths import (
 )
 from models.runs import list_runs
 from models.tracking import EVALUATE, log_evaluation, start_run, tracking_uri
-from service.cli import EXIT_AUDITS, _hide_library_warnings, main
+from service.cli import EXIT_AUDITS, hide_library_warnings, main
 from service.cli_serve import _example_user
 
 UNREACHABLE = "http://127.0.0.1:9"
@@ -976,8 +976,8 @@ def test_interrupted_features_one_line(pipeline_var_dir: Path, tmp_path: Path) -
 def test_library_warnings_hidden() -> None:
     with warnings.catch_warnings(record=True) as shown:
         warnings.simplefilter("always")
-        _hide_library_warnings()
-        _hide_library_warnings()
+        hide_library_warnings()
+        hide_library_warnings()
         warnings.warn(
             "The ``noload`` loader strategy is deprecated and will be removed",
             DeprecationWarning,
