@@ -43,7 +43,8 @@ RETRY_AFTER_SECONDS = 5.0
 
 
 class OnlineStoreUnavailableError(ConnectionError):
-    """A read skipped because Redis failed to connect or reply shortly before."""
+    """A read skipped because the online store failed shortly before: Redis
+    to connect or reply, or another store to answer a read through Feast."""
 
 
 def direct_read_unsupported_reason(

@@ -22,11 +22,12 @@ from fastapi.testclient import TestClient
 
 from features import store
 from features.feast_store import open_store
+from features.online_read import OnlineStoreUnavailableError
 from features.paths import FEATURE_REPO
 from service.app import create_app
 from service.cli import main
 from service.feedback import feedback_folder
-from service.recommender import _passing_failure
+from service.recommender import Recommender, _passing_failure
 from service.schemas import PreferencesRequest
 from service.settings import Settings
 
@@ -613,6 +614,32 @@ def test_slow_reload_answers_503_and_goes_on(
     # The lock is released within SQLite's 5 s wait, so the slow reload ends
     # well.
     assert "reload that timed out finished: model " in caplog.text
+
+
+def test_locked_online_store_skipped_after_failure(
+    pipeline_var_dir: Path, tmp_path: Path
+) -> None:
+    var_dir = _var_copy(pipeline_var_dir, tmp_path)
+    reader = Recommender(Settings(var_dir=var_dir)).user_reader
+    online = sqlite3.connect(
+        var_dir / "feast" / "online_store.db", isolation_level=None
+    )
+    online.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+            reader.read_row("U1077")
+        # Within the retry window, the next read does not wait for the lock.
+        with pytest.raises(OnlineStoreUnavailableError) as skipped:
+            reader.read_row("U1077")
+    finally:
+        online.execute("ROLLBACK")
+        online.close()
+    reader.retry_after = 0.0
+    row = reader.read_row("U1077")
+
+    assert "(OperationalError: database is locked)" in str(skipped.value)
+    assert row["user_id"] == "U1077"
+    assert row["user_order_count"] is not None
 
 
 @pytest.mark.parametrize(
