@@ -32,6 +32,7 @@ from service.schemas import (
     ErrorResponse,
     FeedbackAccepted,
     PreferencesRequest,
+    Readiness,
     RecommendationList,
     preferences_request,
 )
@@ -66,6 +67,7 @@ def add_probe_routes(app: FastAPI) -> None:
     @app.get(
         "/readyz",
         summary="Model and features are loaded",
+        response_model=Readiness,
         responses=error_responses(503),
     )
     def readyz(request: Request) -> JSONResponse:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 
@@ -158,6 +158,16 @@ class ErrorResponse(BaseModel):
     detail: str | list[dict[str, object]] = Field(
         description="What was wrong: a sentence, or one entry per invalid field "
         "with its location (`loc`) and the reason (`msg`)."
+    )
+
+
+class Readiness(BaseModel):
+    """Body of the 200 response of /readyz."""
+
+    status: Literal["ready"]
+    model_version: str | None = Field(
+        description="Version of the loaded model, or null when lists are not "
+        "ranked by a model."
     )
 
 

@@ -80,6 +80,16 @@ def test_feedback_response_fields(schema: dict[str, Any]) -> None:
     assert sorted(fields["required"]) == ["accepted", "duplicates", "event_ids"]
 
 
+def test_readiness_response_fields(schema: dict[str, Any]) -> None:
+    ready = _operations(schema)[("get", "/readyz")]["responses"]["200"]
+    fields = schema["components"]["schemas"]["Readiness"]
+
+    assert ready["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Readiness"
+    }
+    assert sorted(fields["properties"]) == ["model_version", "status"]
+
+
 def test_event_id_is_uuid(schema: dict[str, Any]) -> None:
     event = schema["components"]["schemas"]["FeedbackEvent"]
 
