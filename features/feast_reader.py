@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -63,6 +62,7 @@ class OnlineReader:
 
         from features.online_read import (
             RETRY_AFTER_SECONDS,
+            ReadFailures,
             RedisRowReader,
             direct_read_unsupported_reason,
         )
@@ -79,10 +79,8 @@ class OnlineReader:
                 self.references.append(f"{view_name}:{field.name}")
                 self.schema[field.name] = _polars_type(field.dtype)
         reason = direct_read_unsupported_reason(store, feature_views, join_key)
-        # When a read through Feast last failed (time.monotonic()), and how.
         self.retry_after = RETRY_AFTER_SECONDS
-        self._failed_at: float | None = None
-        self._failure = ""
+        self._failures = ReadFailures("the online store")
         self.direct: RedisRowReader | None = None
         if reason is None:
             self.direct = RedisRowReader(store, feature_views, join_key)
@@ -110,24 +108,13 @@ class OnlineReader:
         # As for Redis, reads skip a store that failed in the last
         # retry_after seconds, so a locked SQLite file, which Feast waits 5 s
         # for, delays one request rather than each.
-        failed_at = self._failed_at
-        if failed_at is not None:
-            waited = time.monotonic() - failed_at
-            if waited < self.retry_after:
-                from features.online_read import OnlineStoreUnavailableError
-
-                msg = (
-                    f"the online store failed {waited:.1f} s ago ({self._failure}); "
-                    f"reads try it again {self.retry_after:g} s after that failure"
-                )
-                raise OnlineStoreUnavailableError(msg)
+        self._failures.raise_if_recent(self.retry_after)
         try:
             response = self.store.get_online_features(
                 features=self.references, entity_rows=[{self.join_key: key}]
             ).to_dict()
         except Exception as error:
-            self._failure = f"{type(error).__name__}: {error}"
-            self._failed_at = time.monotonic()
+            self._failures.record(error)
             raise
-        self._failed_at = None
+        self._failures.clear()
         return {name: values[0] for name, values in response.items()}

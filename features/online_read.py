@@ -43,8 +43,42 @@ RETRY_AFTER_SECONDS = 5.0
 
 
 class OnlineStoreUnavailableError(ConnectionError):
-    """A read skipped because the online store failed shortly before: Redis
-    to connect or reply, or another store to answer a read through Feast."""
+    """A read skipped because the online store failed shortly before. Redis
+    failed to connect or reply, or another store failed a read through Feast."""
+
+
+class ReadFailures:
+    """The last failed read of one online store, so that reads skip the store
+    for a while instead of each waiting for its timeout."""
+
+    def __init__(self, store_name: str) -> None:
+        self.store_name = store_name
+        # When the last failure happened (time.monotonic()) and what it was.
+        self.failed_at: float | None = None
+        self.failure = ""
+
+    def raise_if_recent(self, retry_after: float) -> None:
+        """Raise OnlineStoreUnavailableError within ``retry_after`` seconds of
+        the last failure."""
+        failed_at = self.failed_at
+        if failed_at is None:
+            return
+        waited = time.monotonic() - failed_at
+        if waited < retry_after:
+            msg = (
+                f"{self.store_name} failed {waited:.1f} s ago ({self.failure}); "
+                f"reads try it again {retry_after:g} s after that failure"
+            )
+            raise OnlineStoreUnavailableError(msg)
+
+    def record(self, error: Exception) -> None:
+        """Remember ``error`` as the last failure, from now."""
+        self.failure = f"{type(error).__name__}: {error}"
+        self.failed_at = time.monotonic()
+
+    def clear(self) -> None:
+        """Forget the last failure after a read succeeded."""
+        self.failed_at = None
 
 
 def direct_read_unsupported_reason(
@@ -129,9 +163,7 @@ class RedisRowReader:
 
         self.retry_after = RETRY_AFTER_SECONDS
         self._unreachable = (redis.ConnectionError, redis.TimeoutError)
-        # When the last failure happened (time.monotonic()) and what it was.
-        self._failed_at: float | None = None
-        self._failure = ""
+        self._failures = ReadFailures("Redis")
 
     def read(self, key: str) -> dict[str, Any]:
         """Return ``{join_key: key, feature: value, ...}``; a feature the store
@@ -142,15 +174,7 @@ class RedisRowReader:
                 or reply. Reads in the next ``retry_after`` seconds then raise
                 OnlineStoreUnavailableError at once.
         """
-        failed_at = self._failed_at
-        if failed_at is not None:
-            waited = time.monotonic() - failed_at
-            if waited < self.retry_after:
-                msg = (
-                    f"Redis failed {waited:.1f} s ago ({self._failure}); reads "
-                    f"try it again {self.retry_after:g} s after that failure"
-                )
-                raise OnlineStoreUnavailableError(msg)
+        self._failures.raise_if_recent(self.retry_after)
         entity = EntityKey(
             join_keys=[self.join_key], entity_values=[Value(string_val=key)]
         )
@@ -160,10 +184,9 @@ class RedisRowReader:
         try:
             response = self.client.hmget(key_bytes, self.fields)
         except self._unreachable as error:
-            self._failure = f"{type(error).__name__}: {error}"
-            self._failed_at = time.monotonic()
+            self._failures.record(error)
             raise
-        self._failed_at = None
+        self._failures.clear()
         replies = cast(list[bytes | None], response)
         row: dict[str, Any] = {self.join_key: key}
         for name, value_type, reply in zip(
