@@ -118,9 +118,10 @@ def load_config(path: Path) -> RankerConfig:
     """Read a ranker config file.
 
     Raises:
-        ValueError: the file is missing, a folder, not UTF-8 or not valid
-            YAML, repeats a key, names an unknown setting, lacks a required
-            one or gives one of the wrong type or range; names the file.
+        ValueError: the file cannot be read as YAML (missing, a folder, not
+            UTF-8, invalid or with a repeated key), or a setting is unknown,
+            missing, or of the wrong type or range. The message names the
+            file.
     """
     raw = read_yaml_file(path, "of ranker settings")
     if not isinstance(raw, dict):

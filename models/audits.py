@@ -323,9 +323,9 @@ def _check(
 def _unknown_value_segment(
     segment: str, measured: Mapping[tuple[str, str], float]
 ) -> str | None:
-    """Return why a ``per`` segment such as ``city=Atlantis`` has no value when
-    no segment of that name was measured but others of its column were, with
-    up to 10 of their names; else None."""
+    """Return why a ``per`` segment such as ``city=Atlantis`` has no value, or
+    None. The reason applies when no segment of that name was measured but
+    others of its column were, and it lists up to 10 of their names."""
     column, equals, _ = segment.partition("=")
     names = {name for _, name in measured}
     if not equals or segment in names:

@@ -80,10 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-# Warnings that libraries raise about their own code on every run, which a
-# user of the command cannot act on: MLflow 3.17's SQL store uses the
-# SQLAlchemy loader strategy `noload`, and Feast 0.67 warns at each use of an
-# on-demand feature view. --verbose shows them.
+# Warnings that libraries raise about their own code on every run. A user of
+# the command cannot act on them. MLflow 3.17's SQL store uses the SQLAlchemy
+# loader strategy `noload`, and Feast 0.67 warns at each use of an on-demand
+# feature view. --verbose shows them.
 LIBRARY_WARNINGS = (
     "The ``noload`` loader strategy is deprecated",
     "On demand feature view is an experimental feature",

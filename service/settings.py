@@ -66,8 +66,11 @@ class Settings(BaseSettings):
     @field_validator("admin_token")
     @classmethod
     def _check_token(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is None:
+            return None
+        value = token.get_secret_value()
         # A blank token would let in "Authorization: Bearer" with no token.
-        if token is not None and not token.get_secret_value().strip():
+        if not value.strip():
             msg = (
                 "set but blank; set a token, or unset the variable to serve "
                 "without POST /v1/admin/reload"
@@ -76,9 +79,7 @@ class Settings(BaseSettings):
         # HTTP servers strip the whitespace around a header value, so no
         # Authorization header could carry such a token, as from a secret file
         # that ends with a newline.
-        if token is not None and token.get_secret_value() != (
-            token.get_secret_value().strip()
-        ):
+        if value != value.strip():
             msg = (
                 "has whitespace at either end, which no Authorization header "
                 "can carry; remove it, for example the final newline of a file"
