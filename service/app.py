@@ -21,7 +21,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.app_admin import add_admin_routes
 from service.app_errors import _http_error, _internal_error, _invalid_request
-from service.app_middleware import BodyLimitMiddleware, RequestContextMiddleware
+from service.app_middleware import (
+    BodyLimitMiddleware,
+    HeadAsGetMiddleware,
+    RequestContextMiddleware,
+)
 from service.app_reload import ReloadSignal, _follow_reloads
 from service.app_routes import (
     add_feedback_route,
@@ -122,6 +126,7 @@ def create_app(
     app.add_exception_handler(Exception, _internal_error)
     # The middleware added last runs first. The metrics wrap the body limits,
     # so they count a 413 sent before the request reaches the app.
+    app.add_middleware(HeadAsGetMiddleware, routes=app.router.routes)
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,

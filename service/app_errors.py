@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from features.schema import ID_PATTERN, ID_RULE
-from service.schemas import CITY_PATTERN, CITY_RULE
+from service.schemas import TEXT_PATTERN, TEXT_RULE
 
 # The app logs under one name, service.app, whichever module defines the code.
 logger = logging.getLogger("service.app")
@@ -31,7 +31,7 @@ async def _invalid_request(request: Request, error: Exception) -> JSONResponse:
 
 # The rules of the API's patterns in words, in place of the regular expression
 # in pydantic's message.
-_PATTERN_RULES = {ID_PATTERN: ID_RULE, CITY_PATTERN: CITY_RULE}
+_PATTERN_RULES = {ID_PATTERN: ID_RULE, TEXT_PATTERN: TEXT_RULE}
 
 
 def _readable_message(item: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
 
 request_log = logging.getLogger("service.requests")
 
@@ -18,6 +19,54 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class HeadAsGetMiddleware:
+    """Respond to HEAD on a GET route with the GET response's status and
+    headers, Content-Length included, and no body (RFC 9110, section 9.3.2).
+
+    Starlette adds HEAD to each GET route, but FastAPI does not, so a HEAD
+    probe of /readyz got 405. A path with a HEAD route of its own, or
+    without a GET route, is passed on unchanged.
+    """
+
+    def __init__(self, app: ASGIApp, routes: list[BaseRoute]) -> None:
+        self.app = app
+        # The app's own list, so that routes added later are matched too.
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "HEAD"
+            or not self._has_get_route(scope)
+        ):
+            await self.app(scope, receive, send)
+            return
+
+        async def without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        # A copy, because uvicorn reads the method from its own scope: with
+        # HEAD there, it expects no body, and with GET it would expect one.
+        as_get = {**scope, "method": "GET"}
+        try:
+            await self.app(as_get, receive, without_body)
+        finally:
+            # The request log and the metrics read the matched route from here.
+            if "route" in as_get:
+                scope["route"] = as_get["route"]
+
+    def _has_get_route(self, scope: Scope) -> bool:
+        as_get = {**scope, "method": "GET"}
+        for route in self.routes:
+            if route.matches(scope)[0] is Match.FULL:
+                return False
+            if route.matches(as_get)[0] is Match.FULL:
+                return True
+        return False
 
 
 class BodyLimitMiddleware:

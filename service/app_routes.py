@@ -25,9 +25,10 @@ from service.metrics import render_metrics
 from service.recommender import Recommender, UnknownRestaurantError
 from service.request_checks import DECIMAL_NUMBER, WHOLE_NUMBER
 from service.schemas import (
-    CITY_PATTERN,
     MAX_CITY_LENGTH,
     STRIP_WHITESPACE,
+    TEXT_PATTERN,
+    Cuisine,
     Diet,
     ErrorResponse,
     FeedbackAccepted,
@@ -57,9 +58,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 def add_probe_routes(app: FastAPI) -> None:
     """Add the liveness, readiness and metrics routes."""
 
-    # HEAD gets its own route, left out of the schema, because one route for
-    # both methods gives them one operation id, which FastAPI warns about.
-    @app.head("/healthz", include_in_schema=False)
+    # HEAD on this and every GET route is answered by HeadAsGetMiddleware.
     @app.get("/healthz", summary="Process is alive")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -124,7 +123,7 @@ def add_recommendation_routes(app: FastAPI, settings: Settings) -> None:
             Query(
                 min_length=1,
                 max_length=MAX_CITY_LENGTH,
-                pattern=CITY_PATTERN,
+                pattern=TEXT_PATTERN,
                 description="Only this city, matched ignoring case and "
                 "surrounding whitespace.",
             ),
@@ -139,7 +138,7 @@ def add_recommendation_routes(app: FastAPI, settings: Settings) -> None:
             Query(description="`vegetarian`: only restaurants with vegetarian dishes."),
         ] = None,
         exclude_cuisines: Annotated[
-            list[str] | None,
+            list[Cuisine] | None,
             Query(
                 max_length=20,
                 description="Cuisines to leave out, matched ignoring case, with "
