@@ -7,11 +7,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 
-# A city in a request loses its surrounding whitespace, as an imported one
-# does, and may not contain control characters, whose presence is a client bug.
+# A city or cuisine in a request loses its surrounding whitespace, as an
+# imported one does, and may not contain control characters, whose presence is
+# a client bug.
 MAX_CITY_LENGTH = 128
-CITY_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"
-CITY_RULE = "expected a city without control characters such as tab or newline"
+MAX_CUISINE_LENGTH = 128
+TEXT_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"
+TEXT_RULE = "expected text without control characters such as tab or newline"
 STRIP_WHITESPACE = StringConstraints(strip_whitespace=True)
 City = Annotated[
     str,
@@ -19,7 +21,16 @@ City = Annotated[
         strip_whitespace=True,
         min_length=1,
         max_length=MAX_CITY_LENGTH,
-        pattern=CITY_PATTERN,
+        pattern=TEXT_PATTERN,
+    ),
+]
+Cuisine = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        min_length=1,
+        max_length=MAX_CUISINE_LENGTH,
+        pattern=TEXT_PATTERN,
     ),
 ]
 
@@ -90,14 +101,14 @@ class PreferencesRequest(BaseModel):
     # FastAPI validates a parsed JSON body in Python mode, where a strict enum
     # accepts only enum members, so the enums take their string values.
     diet: Diet | None = Field(default=None, strict=False)
-    liked_cuisines: list[str] = Field(
+    liked_cuisines: list[Cuisine] = Field(
         default_factory=list,
         max_length=20,
         description="Cuisines the caller likes, matched ignoring case, with "
         "spaces, hyphens and underscores alike (`Fast Food` is `fast_food`).",
     )
     budget: Budget | None = Field(default=None, strict=False)
-    exclude_cuisines: list[str] = Field(
+    exclude_cuisines: list[Cuisine] = Field(
         default_factory=list,
         max_length=20,
         description="Cuisines to leave out, matched as `liked_cuisines`.",

@@ -542,9 +542,53 @@ def test_city_filter_rejects_control_characters(
     assert body["detail"][0]["loc"] == ["query", "city"]
     if city.strip():
         assert body["detail"][0]["msg"] == (
-            "expected a city without control characters such as tab or newline, "
+            "expected text without control characters such as tab or newline, "
             f"got {city!r}"
         )
+
+
+@pytest.mark.parametrize("field", ["liked_cuisines", "exclude_cuisines"])
+@pytest.mark.parametrize("cuisine", ["Ital\tian", "Ital\x85ian", " "])
+def test_preferences_cuisine_rejects_control_characters(
+    client: TestClient, field: str, cuisine: str
+) -> None:
+    body_sent = {"k": 5, field: ["mexican", cuisine]}
+
+    response = client.post("/v1/recommendations", json=body_sent)
+
+    assert response.status_code == 422
+    error = response.json()["detail"][0]
+    assert error["loc"] == ["body", field, 1]
+    if cuisine.strip():
+        assert error["msg"] == (
+            "expected text without control characters such as tab or newline, "
+            f"got {cuisine!r}"
+        )
+
+
+def test_excluded_cuisine_in_query_rejects_control_characters(
+    client: TestClient, world: World
+) -> None:
+    user_id = _with_orders(world, "regular")[0]
+    url = f"/v1/users/{user_id}/recommendations"
+
+    response = client.get(url, params={"exclude_cuisines": ["bbq", "pi\tzza"]})
+
+    assert response.status_code == 422
+    error = response.json()["detail"][0]
+    assert error["loc"] == ["query", "exclude_cuisines", 1]
+    assert error["msg"].startswith("expected text without control characters")
+
+
+def test_preferences_cuisine_ignores_surrounding_spaces(client: TestClient) -> None:
+    plain = {"k": 10, "liked_cuisines": ["italian"], "exclude_cuisines": ["bbq"]}
+    padded = {"k": 10, "liked_cuisines": [" italian "], "exclude_cuisines": ["bbq "]}
+
+    first = client.post("/v1/recommendations", json=plain)
+    second = client.post("/v1/recommendations", json=padded)
+
+    assert second.status_code == 200, second.json()
+    assert second.json()["recommendations"] == first.json()["recommendations"]
 
 
 def test_preferences_city_ignores_case(client: TestClient, world: World) -> None:
