@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from features.paths import FEATURE_REPO, default_var_dir
@@ -34,8 +40,9 @@ class Settings(BaseSettings):
             "under var_dir) or production (Redis and a PostgreSQL registry)."
         ),
     )
-    default_k: int = Field(default=10, ge=1, description="List length when k is unset.")
+    # max_k comes first, since the check of default_k reads it.
     max_k: int = Field(default=100, ge=1, description="Largest k a request may ask.")
+    default_k: int = Field(default=10, ge=1, description="List length when k is unset.")
     admin_token: SecretStr | None = Field(
         default=None,
         description=(
@@ -87,15 +94,16 @@ class Settings(BaseSettings):
             raise ValueError(msg)
         return token
 
-    @model_validator(mode="after")
-    def _default_within_max(self) -> Self:
-        if self.default_k > self.max_k:
-            msg = (
-                f"{ENV_PREFIX}DEFAULT_K ({self.default_k}) must not exceed "
-                f"{ENV_PREFIX}MAX_K ({self.max_k})"
-            )
+    @field_validator("default_k")
+    @classmethod
+    def _default_within_max(cls, default_k: int, info: ValidationInfo) -> int:
+        # A field check, not a model one, so that it is reported along with
+        # the other invalid settings; max_k is missing when it is invalid.
+        max_k = info.data.get("max_k")
+        if max_k is not None and default_k > max_k:
+            msg = f"must not exceed {ENV_PREFIX}MAX_K ({max_k})"
             raise ValueError(msg)
-        return self
+        return default_k
 
 
 def load_settings(**values: Any) -> Settings:
@@ -118,7 +126,6 @@ def describe_settings_error(error: ValidationError) -> str:
     for item in error.errors():
         message = item["msg"].removeprefix("Value error, ")
         if not item["loc"]:
-            # A check across settings, such as default_k against max_k.
             parts.append(message)
             continue
         field = str(item["loc"][0])

@@ -90,9 +90,26 @@ def test_default_k_above_max_k_named(
         load_settings(var_dir=tmp_path)
 
     assert str(caught.value) == (
-        "invalid service settings: RECOMMENDER_DEFAULT_K (200) must not exceed "
+        "invalid service settings: RECOMMENDER_DEFAULT_K='200': must not exceed "
         "RECOMMENDER_MAX_K (100)"
     )
+
+
+def test_default_k_above_max_k_named_with_other_errors(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("RECOMMENDER_MAX_K", "5")
+    monkeypatch.setenv("RECOMMENDER_DEFAULT_K", "20")
+    monkeypatch.setenv("RECOMMENDER_BODY_TIMEOUT_SECONDS", "0")
+
+    with pytest.raises(ValueError) as caught:
+        load_settings(var_dir=tmp_path)
+
+    message = str(caught.value)
+    assert (
+        "RECOMMENDER_DEFAULT_K='20': must not exceed RECOMMENDER_MAX_K (5)" in message
+    )
+    assert "RECOMMENDER_BODY_TIMEOUT_SECONDS='0': Input should be greater" in message
 
 
 def test_secret_value_left_out(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
