@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,7 @@ def _check_lightgbm_params(path: Path, params: dict[str, Any]) -> None:
             "https://lightgbm.readthedocs.io/en/latest/Parameters.html"
         )
         raise ValueError(msg)
+    _check_numeric_params(path, params, aliases._get_all_param_aliases())
     objective_names = aliases._get_all_param_aliases().get("objective", ())
     objectives = 0
     for name in ("objective", *objective_names):
@@ -112,6 +114,60 @@ def _check_lightgbm_params(path: Path, params: dict[str, Any]) -> None:
             "or rank_xendcg, because LightGBM's default, regression, does not rank"
         )
         raise ValueError(msg)
+
+
+# The numeric LightGBM parameters a ranker config is likely to set, with their
+# type. LightGBM reports a string in their place as "Unknown token fast in data
+# file", which names neither the parameter nor the config.
+_NUMERIC_PARAMS: dict[str, type] = {
+    "learning_rate": float,
+    "num_leaves": int,
+    "max_depth": int,
+    "min_data_in_leaf": int,
+    "min_sum_hessian_in_leaf": float,
+    "bagging_fraction": float,
+    "bagging_freq": int,
+    "feature_fraction": float,
+    "feature_fraction_bynode": float,
+    "lambda_l1": float,
+    "lambda_l2": float,
+    "min_gain_to_split": float,
+    "max_delta_step": float,
+    "max_bin": int,
+    "num_iterations": int,
+    "early_stopping_round": int,
+    "lambdarank_truncation_level": int,
+    "num_threads": int,
+    "verbosity": int,
+    "seed": int,
+    "bagging_seed": int,
+    "feature_fraction_seed": int,
+}
+
+
+def _check_numeric_params(
+    path: Path, params: dict[str, Any], aliases: dict[str, Any]
+) -> None:
+    """Raise ValueError for a numeric LightGBM parameter set to something else,
+    under its own name or an alias."""
+    for main, kind in _NUMERIC_PARAMS.items():
+        for name in (main, *aliases.get(main, ())):
+            value = params.get(name)
+            if value is None:
+                continue
+            if kind is int:
+                valid = isinstance(value, int) and not isinstance(value, bool)
+                expected = "a whole number"
+            else:
+                valid = (
+                    isinstance(value, int | float)
+                    and not isinstance(value, bool)
+                    and math.isfinite(value)
+                )
+                expected = "a finite number"
+            if not valid:
+                msg = f"{path}: params: {name} must be {expected}, got {value!r}"
+                raise ValueError(msg)
 
 
 def load_config(path: Path) -> RankerConfig:

@@ -703,6 +703,37 @@ def test_config_non_ranking_objective_rejected(
 
 
 @pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("learning_rate", "fast", "a finite number"),
+        ("eta", True, "a finite number"),
+        ("lambda_l2", float("nan"), "a finite number"),
+        ("num_leaves", 15.5, "a whole number"),
+        ("min_child_samples", "20", "a whole number"),
+    ],
+    ids=["string", "alias-bool", "nan", "float-for-int", "alias-string"],
+)
+def test_config_numeric_param_wrong_type(
+    tmp_path: Path, name: str, value: object, expected: str
+) -> None:
+    path = write_config(tmp_path, params={"objective": "lambdarank", name: value})
+
+    with pytest.raises(ValueError) as raised:
+        load_config(path)
+
+    assert str(raised.value) == (
+        f"{path}: params: {name} must be {expected}, got {value!r}"
+    )
+
+
+def test_config_numeric_params_accepted(tmp_path: Path) -> None:
+    params = {"objective": "lambdarank", "learning_rate": 1, "num_leaves": 7}
+    path = write_config(tmp_path, params=params)
+
+    assert load_config(path).params["learning_rate"] == 1
+
+
+@pytest.mark.parametrize(
     ("text", "message"),
     [
         (
