@@ -29,7 +29,6 @@ import argparse
 import contextlib
 import io
 import json
-import math
 import os
 import resource
 import shlex
@@ -48,6 +47,7 @@ import redis
 from bench_arguments import MIN_USERS, int_at_least, output_folder
 from feast import FeatureStore
 from machine_info import describe_machine
+from materialize_checks import SAMPLE_USERS, check_pruned, check_sample
 from sqlalchemy.exc import SQLAlchemyError
 
 from features.feast_store import (
@@ -86,7 +86,6 @@ TARGET_SECONDS = 60.0
 PACKAGES = ("feast", "polars", "duckdb", "pyarrow", "redis", "hiredis")
 BULK = "bulk"
 FEAST = "feast"
-SAMPLE_USERS = 200
 # One user in this many is left out of the tables that the pruning reads.
 PRUNED_EVERY = 100
 
@@ -128,10 +127,10 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
         # The pruned users have no online rows, so the sample leaves them out.
-        mismatches = _check_sample(
+        mismatches = check_sample(
             var_dir, args.profile, users.filter(~pl.col(USER_ID).is_in(pruned))
         )
-        mismatches += _check_pruned(var_dir, args.profile, pruned)
+        mismatches += check_pruned(var_dir, args.profile, pruned)
     finally:
         if args.profile == PRODUCTION:
             _remove_bench_project(var_dir)
@@ -272,27 +271,6 @@ def _time_prune(store: FeatureStore, kept_users: pl.DataFrame) -> dict[str, Any]
     }
 
 
-def _check_pruned(var_dir: Path, profile: str, pruned: list[str]) -> list[str]:
-    """Return a line per pruned user in a sample that still has a feature."""
-    store = open_store(FEATURE_REPO, var_dir, profile)
-    sample = pruned[:: max(1, len(pruned) // SAMPLE_USERS)][:SAMPLE_USERS]
-    references = [
-        f"{view}:{field.name}"
-        for view in USER_VIEWS
-        for field in store.get_feature_view(view).features
-    ]
-    online = store.get_online_features(
-        features=references, entity_rows=[{USER_ID: key} for key in sample]
-    ).to_dict()
-    return [
-        f"{key} {name}: pruned, online {values[index]!r}"
-        for name, values in online.items()
-        if name != USER_ID
-        for index, key in enumerate(sample)
-        if values[index] is not None
-    ]
-
-
 def _redis_cpu_seconds() -> float:
     """CPU seconds the Redis server has used, from INFO cpu."""
     address = RedisAddress.parse(os.environ[REDIS_ENV])
@@ -302,49 +280,6 @@ def _redis_cpu_seconds() -> float:
     finally:
         client.close()
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
-
-
-def _check_sample(var_dir: Path, profile: str, users: pl.DataFrame) -> list[str]:
-    """Compare the online values of a sample of users with the tables."""
-    store = open_store(FEATURE_REPO, var_dir, profile)
-    sample = users.sort(USER_ID).gather_every(max(1, users.height // SAMPLE_USERS))
-    sample = sample.head(SAMPLE_USERS)
-    names = [c for c in sample.columns if c != USER_ID]
-    references = [
-        f"{view}:{name}"
-        for view in USER_VIEWS
-        for name in store.get_feature_view(view).features
-        for name in [name.name]
-    ]
-    online = store.get_online_features(
-        features=references,
-        entity_rows=[{USER_ID: key} for key in sample[USER_ID]],
-    ).to_dict()
-    mismatches = []
-    for index, row in enumerate(sample.iter_rows(named=True)):
-        for name in names:
-            if not _same(row[name], online[name][index]):
-                mismatches.append(
-                    f"{row[USER_ID]} {name}: table {row[name]!r}, "
-                    f"online {online[name][index]!r}"
-                )
-    return mismatches
-
-
-def _same(expected: Any, actual: Any) -> bool:
-    if isinstance(expected, float) and math.isnan(expected):
-        expected = None
-    if isinstance(actual, float) and math.isnan(actual):
-        actual = None
-    if expected is None or actual is None:
-        return expected is None and actual is None
-    if isinstance(expected, list):
-        return len(expected) == len(actual) and all(
-            _same(e, a) for e, a in zip(expected, actual, strict=True)
-        )
-    if isinstance(expected, float):
-        return math.isclose(expected, float(actual), rel_tol=1e-9, abs_tol=1e-12)
-    return bool(expected == actual)
 
 
 def _summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:

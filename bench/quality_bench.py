@@ -23,7 +23,6 @@ Results go to ``quality_bench.json`` and ``quality_bench.md`` in
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import shlex
@@ -37,6 +36,13 @@ from typing import Any
 from bench_arguments import int_at_least, output_folder
 from machine_info import describe_machine
 from peers import DEFAULT_SEED, LightFMPeer
+from quality_report import (
+    PREVIOUS,
+    RANKER,
+    format_number,
+    format_summary,
+    write_report,
+)
 
 from features.feast_store import open_store
 from features.paths import (
@@ -48,14 +54,12 @@ from features.paths import (
     default_var_dir,
 )
 from models.baselines import BaselineFactory, default_baselines
-from models.evaluate import EvaluationSettings, evaluate_splits, without_nan
-from models.ranker import LightGBMRanker, load_config
+from models.evaluate import EvaluationSettings, evaluate_splits
+from models.ranker import load_config
 from service.cli import hide_library_warnings
 from service.pipeline import read_store
 
 SCRIPT = "bench/quality_bench.py"
-RANKER = LightGBMRanker.name
-PREVIOUS = "ranker_v1"
 POPULARITY = "popularity"
 LIGHTFM_COMPONENTS = 16
 LIGHTFM_EPOCHS = 30
@@ -243,99 +247,13 @@ def quality_checks(
     return checks
 
 
-def format_summary(report: dict[str, Any]) -> str:
-    """Format the summary as a Markdown table, mean ± sd per model and metric."""
-    summary = report["summary"]
-    metrics = list(next(iter(summary.values())))
-    lines = [
-        "| model | " + " | ".join(metrics) + " |",
-        "| --- | " + " | ".join("---:" for _ in metrics) + " |",
-    ]
-    for name, values in summary.items():
-        cells = [_mean_and_spread(values[metric]) for metric in metrics]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def to_markdown(report: dict[str, Any]) -> str:
-    """Render the report as Markdown: table, checks, splits, machine."""
-    machine_info = report["machine"]
-    packages = ", ".join(
-        f"{name} {version}" for name, version in machine_info["packages"].items()
-    )
-    lines = [
-        "# Quality benchmark",
-        "",
-        f"Command: `{report['command']}`, started {report['started_at']}, "
-        f"{report['elapsed_s']} s.",
-        "",
-        format_summary(report),
-        "",
-        f"{describe_splits(report)} Relevant: "
-        f"{report['relevance']}. `{RANKER}` reads the "
-        f"`{report['ranker']['feature_service']}` feature service and "
-        f"`{PREVIOUS}` the `{report['previous_ranker']['feature_service']}` one. "
-        f"LightFM: {LIGHTFM_LOSS} loss, {LIGHTFM_COMPONENTS} components, "
-        f"{LIGHTFM_EPOCHS} epochs, one thread, seed {DEFAULT_SEED}.",
-        "",
-        "## Checks",
-        "",
-        "| check | against | ranker | bound | result |",
-        "| --- | --- | ---: | ---: | --- |",
-    ]
-    for check in report["checks"]:
-        lines.append(
-            f"| {check['name']} | {check['reference'] or 'n/a'} "
-            f"| {_number(check['ranker'])} | {_number(check['bound'])} "
-            f"| {'pass' if check['passed'] else 'FAIL'} |"
-        )
-    lines += [
-        "",
-        f"Machine: {machine_info['cpu']}, {machine_info['logical_cores']} logical "
-        f"cores, {machine_info['memory_gb']} GB, {machine_info['os']}, Python "
-        f"{machine_info['python']}, {packages}; commit "
-        f"{machine_info['git_commit']}.",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def describe_splits(report: dict[str, Any]) -> str:
-    """Describe the splits of the report in a sentence: weekly test windows
-    when the orders have times, else random splits of the orders."""
-    settings = report["settings"]
-    if report.get("split_kind") == "temporal":
-        windows = [split["test_from"][:10] for split in report["splits"]]
-        horizon = report["ranker"]["cutoffs"]["horizon_days"]
-        return (
-            f"Mean ± sample standard deviation over {len(windows)} test windows "
-            f"of {horizon} days starting {', '.join(windows)}, each model "
-            "trained on the orders before the window."
-        )
-    return (
-        f"Mean ± sample standard deviation over {settings['n_splits']} random "
-        f"{1 - settings['test_fraction']:.0%}/{settings['test_fraction']:.0%} "
-        f"splits of the orders, seeds {report['split_seeds']}."
-    )
-
-
-def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
-    """Write ``quality_bench.json`` and ``quality_bench.md``; return their paths."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    json_path = out_dir / "quality_bench.json"
-    markdown_path = out_dir / "quality_bench.md"
-    json_path.write_text(json.dumps(without_nan(report), indent=2) + "\n")
-    markdown_path.write_text(to_markdown(report))
-    return json_path, markdown_path
-
-
 def _print_results(report: dict[str, Any], checks: list[Check]) -> None:
     print(format_summary(report))
     print()
     for check in checks:
         print(
             f"{'pass' if check.passed else 'FAIL'}: {check.name} "
-            f"({_number(check.ranker)} against {_number(check.bound)} "
+            f"({format_number(check.ranker)} against {format_number(check.bound)} "
             f"from {check.reference or 'no model'})"
         )
 
@@ -360,19 +278,6 @@ def _best(means: dict[str, float], names: list[str]) -> str | None:
     of them has a mean."""
     known = [name for name in names if name in means]
     return max(known, key=lambda name: means[name]) if known else None
-
-
-def _mean_and_spread(value: dict[str, float | None]) -> str:
-    mean, spread = value["mean"], value["std"]
-    if spread is None:
-        return _number(mean)
-    return f"{_number(mean)} ± {_number(spread)}"
-
-
-def _number(value: float | None) -> str:
-    if value is None or math.isnan(value):
-        return "n/a"
-    return f"{value:.4f}"
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -8,7 +8,8 @@ import math
 from pathlib import Path
 
 import pytest
-from quality_bench import describe_splits, main, merge_reports, quality_checks
+from quality_bench import main, merge_reports, quality_checks
+from quality_report import describe_splits
 
 from service.cli import main as recommender
 
