@@ -65,11 +65,12 @@ def check_view_list(
             ``tables``, or a file that is missing or elsewhere. Or it is
             named other than its table, or keyed on another entity. Or it
             declares a feature its table lacks, or has with another type, or
-            of a type the tables do not support. Also raised when two views,
-            or a view and an on-demand view, declare one feature name, or a
-            table has no view. The message names the view, and the file,
-            table or feature. Every mistake found is listed, one per line
-            after a count, when there are several.
+            of a type the tables do not support. Also raised when two views
+            share a name, when two views, or a view and an on-demand view,
+            declare one feature name, or when a table has no view. The
+            message names the view, and the file, table or feature. Every
+            mistake found is listed, one per line after a count, when there
+            are several.
     """
     problems: list[str] = []
     owners: dict[str, str] = {}
@@ -77,10 +78,18 @@ def check_view_list(
         for field in view.features:
             owners[field.name] = f"{view.name} (on demand)"
     read_tables = set()
+    view_names: set[str] = set()
     for view in sorted(views, key=lambda v: v.name):
         # A view of a table counts as its reader even when misnamed, so that
         # one mistake is not reported twice.
         read_tables.add(_table_read_by(view))
+        if view.name in view_names:
+            problems.append(
+                f"two feature views are named {view.name}; rename one, because "
+                "Feast keeps one view per name"
+            )
+            continue
+        view_names.add(view.name)
         try:
             table = _check_view_source(view, tables, written, features_dir)
         except ValueError as error:

@@ -520,6 +520,26 @@ def test_check_views_rejects_field_repeated_in_view(
     )
 
 
+def test_check_views_rejects_repeated_view_name(
+    store: FeatureStore, serving_tables: dict[str, pl.DataFrame]
+) -> None:
+    path = Path(store.get_feature_view("restaurant_popularity").batch_source.path)
+    field = Field(name="restaurant_order_share", dtype=Float64)
+    second = _file_view("restaurant_popularity", path, "restaurant", field)
+
+    with pytest.raises(ValueError) as raised:
+        check_view_list(
+            [*store.list_feature_views(), second],
+            serving_tables,
+            store.list_on_demand_feature_views(),
+        )
+
+    assert str(raised.value) == (
+        "two feature views are named restaurant_popularity; rename one, "
+        "because Feast keeps one view per name"
+    )
+
+
 def test_check_views_rejects_unsupported_type(
     store: FeatureStore, serving_tables: dict[str, pl.DataFrame]
 ) -> None:
