@@ -3,18 +3,30 @@
 PyYAML keeps the last value of a repeated key without a word, so a settings
 file with two ``audits:`` lists, or an audit with two ``owner:`` fields,
 would lose one of them.
+
+PyYAML follows YAML 1.1, where a float needs a dot and a signed exponent,
+so it reads ``1e-3`` and ``1.0e300`` as text. The loader here reads them as
+floats, as YAML 1.2 does.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+# Exponent notation that YAML 1.1 leaves as text: no dot, or an unsigned
+# exponent. Underscores between digits are allowed, as in YAML 1.1 numbers.
+_EXPONENT_FLOAT = re.compile(
+    r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$"
+)
+
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, with an error for a repeated mapping key."""
+    """PyYAML's safe loader, with an error for a repeated mapping key and
+    exponent notation read as YAML 1.2 reads it."""
 
     def construct_mapping(self, node: yaml.Node, deep: bool = False) -> Any:
         if isinstance(node, yaml.MappingNode):
@@ -33,8 +45,14 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)  # type: ignore[arg-type]
 
 
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+.0123456789")
+)
+
+
 def load_unique(text: str) -> Any:
-    """Parse YAML ``text`` as ``yaml.safe_load`` does.
+    """Parse YAML ``text`` as ``yaml.safe_load`` does, but with exponent floats
+    such as ``1e-3`` read as floats.
 
     Raises:
         yaml.YAMLError: the text is not valid YAML, or a mapping repeats a
