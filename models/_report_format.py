@@ -47,6 +47,11 @@ def _number(value: object) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
+        magnitude = abs(value)
+        # Four decimals would print hundreds of digits for a huge threshold,
+        # and 0.0000 for a small value that is not 0.
+        if magnitude >= 1e6 or 0 < magnitude < 0.00005:
+            return f"{value:.4g}"
         return f"{value:.4f}"
     return str(value)
 

@@ -490,6 +490,19 @@ def test_audit_rows_show_direction(page: str) -> None:
     assert rows[3][4:6] == ["—", ">= 0.0000"]
 
 
+def test_audit_numbers_far_from_one_readable() -> None:
+    report = copy.deepcopy(REPORT)
+    audit = report["analysis"]["audits"][0]
+    audit["threshold"] = 1e300
+    audit["value"] = 0.00003
+
+    markdown = analysis_markdown(report)
+    page = analysis_html(report)
+
+    for rows in (_markdown_table(markdown, "Audits"), _html_table(page, "Audits")):
+        assert rows[1][4:6] == ["3e-05", "<= 1e+300"]
+
+
 def test_summary_names_failed_audits(markdown: str, page: str) -> None:
     summary = "2 of 4 audits failed: favourite_kept, small_independents_exposure."
     assert re.findall(r"\d+ of \d+ audits failed[^\n<]*", page) == [summary]
