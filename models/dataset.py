@@ -332,10 +332,12 @@ def numeric_features(store: FeatureStore, feature_service: str) -> list[str]:
     try:
         service = store.get_feature_service(feature_service)
     except FeatureServiceNotFoundException as error:
+        known = sorted(service.name for service in store.list_feature_services())
         msg = (
-            f"feature service {feature_service} not found in the Feast registry; "
-            "run `recommender features` first, or check the service name "
-            "(feature_service in the ranker config, or --feature-service)"
+            f"feature service {feature_service!r} not found in the Feast registry, "
+            f"which has {', '.join(known) or 'no feature service'}; check "
+            "feature_service in the ranker config or --feature-service, or run "
+            "`recommender features` if the service was declared since its last run"
         )
         raise FeaturesNotReadyError(msg) from error
     names = []

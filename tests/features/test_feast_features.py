@@ -27,6 +27,7 @@ from feast.types import Float64, Int64
 
 import models.dataset as dataset_module
 from features.feast_store import (
+    FeaturesNotReadyError,
     apply_repository,
     check_repository,
     check_service_names,
@@ -537,6 +538,18 @@ def test_check_views_rejects_repeated_view_name(
     assert str(raised.value) == (
         "two feature views are named restaurant_popularity; rename one, "
         "because Feast keeps one view per name"
+    )
+
+
+def test_unknown_service_names_known_ones(store: FeatureStore) -> None:
+    with pytest.raises(FeaturesNotReadyError) as raised:
+        numeric_features(store, "ranker_v9")
+
+    assert str(raised.value) == (
+        "feature service 'ranker_v9' not found in the Feast registry, which has "
+        "ranker_v1, ranker_v2; check feature_service in the ranker config or "
+        "--feature-service, or run `recommender features` if the service was "
+        "declared since its last run"
     )
 
 
