@@ -167,6 +167,35 @@ def warn_of_null_features(
     return found
 
 
+def warn_of_views_without_service(
+    views: Sequence[Any], services: Sequence[Any]
+) -> list[str]:
+    """Log a warning naming the feature views that no feature service lists,
+    and return their names, sorted.
+
+    Such a view is applied and materialized, but no model reads it, which
+    usually means the view was added to the repository and not to a service.
+    """
+    listed = {
+        projection.name
+        for service in services
+        for projection in service.feature_view_projections
+    }
+    unread = sorted(view.name for view in views if view.name not in listed)
+    if unread:
+        singular = len(unread) == 1
+        logger.warning(
+            "feature %s %s %s in no feature service, so no model reads %s; add "
+            "%s to a FeatureService in feature_repo/definitions.py",
+            "view" if singular else "views",
+            ", ".join(unread),
+            "is" if singular else "are",
+            "it" if singular else "them",
+            "it" if singular else "them",
+        )
+    return unread
+
+
 def _check_view_source(
     view: Any,
     tables: dict[str, pl.DataFrame],

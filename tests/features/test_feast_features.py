@@ -36,7 +36,10 @@ from features.feast_store import (
     open_store,
     write_feature_tables,
 )
-from features.feast_view_checks import warn_of_null_features
+from features.feast_view_checks import (
+    warn_of_null_features,
+    warn_of_views_without_service,
+)
 from features.pairs import PAIR_FEATURES
 from features.paths import (
     EMBEDDED,
@@ -381,6 +384,35 @@ def test_null_features_warned_by_table(
         "its inputs (the bundled UCI data has no order times or totals, menus, "
         "diets or opening dates)"
     ]
+
+
+def test_views_without_service_warned(
+    store: FeatureStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    services = [store.get_feature_service("ranker_v1")]
+
+    with caplog.at_level(logging.WARNING, logger="features.feast_view_checks"):
+        unread = warn_of_views_without_service(store.list_feature_views(), services)
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert unread == ["restaurant_menu", "user_diet"]
+    assert warnings == [
+        "feature views restaurant_menu, user_diet are in no feature service, so "
+        "no model reads them; add them to a FeatureService in "
+        "feature_repo/definitions.py"
+    ]
+
+
+def test_every_view_in_a_service(
+    store: FeatureStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    services = store.list_feature_services()
+
+    with caplog.at_level(logging.WARNING, logger="features.feast_view_checks"):
+        unread = warn_of_views_without_service(store.list_feature_views(), services)
+
+    assert unread == []
+    assert not caplog.records
 
 
 def test_null_features_none_in_timed_world(
