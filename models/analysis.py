@@ -204,7 +204,7 @@ def console_summary(report: Mapping[str, Any], rows: int = 8) -> str:
     lines = [
         f"Where to work: segments by potential gain in NDCG@{k} "
         f"({section['test_users']:,} test users)",
-        f"{'segment':<28} {'users':>7} {'errors':>7} {current:>16} "
+        f"{'segment':<28} {'users':>7} {'share of errors':>15} {current:>16} "
         f"{'reference':>22} {'gain':>7}",
     ]
     for row in section["segments"][:rows]:
@@ -212,7 +212,7 @@ def console_summary(report: Mapping[str, Any], rows: int = 8) -> str:
         reference = row["reference"]
         name = row["name"] + (" *" if row["small"] else "")
         lines.append(
-            f"{name:<28} {row['users']:>7,} {_percent(row['share_of_errors']):>7} "
+            f"{name:<28} {row['users']:>7,} {_percent(row['share_of_errors']):>15} "
             f"{_number(value):>16} "
             f"{reference['name'][:15] + ' ' + _number(reference['value']):>22} "
             f"{_number(row['potential_gain']):>7}"

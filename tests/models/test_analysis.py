@@ -318,6 +318,13 @@ def test_segment_metrics_and_console_summary(result) -> None:
     assert "audit vegetarian_meat_only failed" in text
 
 
+def test_console_summary_names_share_of_errors(result) -> None:
+    header = console_summary({"analysis": result.section}).splitlines()[1]
+
+    # The column is the segment's share of all errors, not its error rate.
+    assert "share of errors" in header
+
+
 def _window() -> tuple[
     StoreFrames, pl.DataFrame, dict[datetime, dict[str, pl.DataFrame]]
 ]:
