@@ -20,6 +20,10 @@ PORT ?= 8000
 # The number of splits of `make evaluate` and `make run`. Empty keeps the
 # command's default.
 SPLITS ?=
+# The segment and audit files of `make evaluate`. Empty keeps the command's
+# defaults, configs/segments.yaml and configs/audits.yaml.
+SEGMENTS ?=
+AUDITS ?=
 
 ifneq ($(words $(VENV)),1)
 $(error VENV must be a path without spaces, since make cannot name a target with spaces; got "$(VENV)")
@@ -32,11 +36,13 @@ quote = '$(subst ','\'',$(1))'
 
 BIN := $(VENV)/bin
 RECOMMENDER := $(call quote,$(BIN)/recommender)
-# WORLD_OPTIONS and SPLITS_OPTION are appended to a command without a space,
-# so that they add nothing when they do not apply.
+# WORLD_OPTIONS, SPLITS_OPTION and EVALUATE_FILES are appended to a command
+# without a space, so that they add nothing when they do not apply.
 WORLD_OPTIONS := $(if $(filter synthetic,$(strip $(SOURCE))), --users $(USERS) \
 	--restaurants $(RESTAURANTS) --days $(DAYS) --world-seed $(SEED))
 SPLITS_OPTION := $(if $(strip $(SPLITS)), --splits $(call quote,$(strip $(SPLITS))))
+EVALUATE_FILES := $(if $(strip $(SEGMENTS)), --segments $(call quote,$(strip \
+	$(SEGMENTS))))$(if $(strip $(AUDITS)), --audits $(call quote,$(strip $(AUDITS))))
 # The absolute var folder. make's abspath splits a path with spaces into
 # words, so rather than reject such a path, the Makefile joins it as text:
 # VAR_DIR when it starts with /, else the folder make runs in, a slash and
@@ -75,7 +81,7 @@ train: setup ## Train the LightGBM ranker and make it the current model
 	$(RECOMMENDER) train
 
 evaluate: setup ## Models on SPLITS splits (default 5), segment analysis, audits (Error 4 if one fails); writes reports/ in VAR_DIR
-	$(RECOMMENDER) evaluate$(SPLITS_OPTION)
+	$(RECOMMENDER) evaluate$(SPLITS_OPTION)$(EVALUATE_FILES)
 
 serve: setup ## Serve the API on HOST:PORT (default 127.0.0.1:8000)
 	$(RECOMMENDER) serve --host $(HOST) --port $(PORT)

@@ -29,6 +29,8 @@ MAKE_ENVIRONMENT = (
     "RECOMMENDER_VAR_DIR",
     "DIR",
     "SPLITS",
+    "SEGMENTS",
+    "AUDITS",
     "VENV",
     "SOURCE",
     "HOST",
@@ -363,6 +365,26 @@ def test_splits_passed_to_command(
         arguments.append(f"SPLITS={splits}")
 
     result = run_make(PROJECT_DIR, *arguments)
+
+    assert result.returncode == 0
+    assert result.stdout == f"'{VENV}/bin/recommender' {expected}\n"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (["SEGMENTS=my segments.yaml"], "evaluate --segments 'my segments.yaml'"),
+        (["AUDITS=a.yaml"], "evaluate --audits 'a.yaml'"),
+        (
+            ["SPLITS=1", "SEGMENTS=s.yaml", "AUDITS=a.yaml"],
+            "evaluate --splits '1' --segments 's.yaml' --audits 'a.yaml'",
+        ),
+        (["SEGMENTS=", "AUDITS= "], "evaluate"),
+    ],
+    ids=["segments", "audits", "both", "empty"],
+)
+def test_evaluate_files_passed_to_command(arguments: list[str], expected: str) -> None:
+    result = run_make(PROJECT_DIR, "-n", "evaluate", *arguments)
 
     assert result.returncode == 0
     assert result.stdout == f"'{VENV}/bin/recommender' {expected}\n"
