@@ -44,6 +44,7 @@ from features.feast_reader import OnlineReader as OnlineReader
 from features.feast_view_checks import (
     check_service_names,
     check_view_list,
+    warn_of_constant_features,
     warn_of_null_features,
     warn_of_views_without_service,
 )
@@ -143,8 +144,9 @@ def check_repository(
     :func:`apply_repository` does, without writing anything; a view may read
     a file of ``tables`` that is not written yet. Then log a warning for each
     declared feature that is null on every row, as
-    :func:`warn_of_null_features` does, and one naming the views that no
-    feature service lists.
+    :func:`warn_of_null_features` does, for each numeric feature with one
+    value on every row, and one naming the views that no feature service
+    lists.
 
     Raises:
         ValueError: as :func:`check_view_list`, or the definitions do not load.
@@ -164,6 +166,7 @@ def check_repository(
         )
         check_service_names(contents.feature_services)
     warn_of_null_features(contents.feature_views, tables)
+    warn_of_constant_features(contents.feature_views, tables)
     warn_of_views_without_service(contents.feature_views, contents.feature_services)
 
 

@@ -167,6 +167,44 @@ def warn_of_null_features(
     return found
 
 
+def warn_of_constant_features(
+    views: Sequence[Any], tables: dict[str, pl.DataFrame]
+) -> dict[str, list[str]]:
+    """Log a warning for each table with declared numeric features that take
+    one value on every row, none null, and return those features by table.
+
+    Like a feature null on every row, such a feature carries nothing for the
+    ranker. Tables of fewer than two rows are skipped.
+    """
+    found: dict[str, list[str]] = {}
+    for view in sorted(views, key=lambda v: v.name):
+        table_name = _table_read_by(view)
+        table = None if table_name is None else tables.get(table_name)
+        if table_name is None or table is None or table.height < 2:
+            continue
+        values = {
+            field.name: table[field.name][0]
+            for field in view.features
+            if field.name in table.columns
+            and table.schema[field.name].is_numeric()
+            and table[field.name].null_count() == 0
+            and table[field.name].n_unique() == 1
+        }
+        if not values:
+            continue
+        found[table_name] = list(values)
+        singular = len(values) == 1
+        logger.warning(
+            "feature table %s: %s on all %d rows, so the ranker learns nothing "
+            "from %s. Check the transform unless the data lacks its inputs",
+            table_name,
+            ", ".join(f"{name} is {value}" for name, value in values.items()),
+            table.height,
+            "it" if singular else "them",
+        )
+    return found
+
+
 def warn_of_views_without_service(
     views: Sequence[Any], services: Sequence[Any]
 ) -> list[str]:

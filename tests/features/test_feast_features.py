@@ -37,6 +37,7 @@ from features.feast_store import (
     write_feature_tables,
 )
 from features.feast_view_checks import (
+    warn_of_constant_features,
     warn_of_null_features,
     warn_of_views_without_service,
 )
@@ -384,6 +385,35 @@ def test_null_features_warned_by_table(
         "its inputs (the bundled UCI data has no order times or totals, menus, "
         "diets or opening dates)"
     ]
+
+
+def test_constant_features_warned_by_table(
+    store: FeatureStore,
+    serving_tables: dict[str, pl.DataFrame],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tables = dict(serving_tables)
+    tables["user_diet"] = tables["user_diet"].with_columns(
+        pl.lit(3, pl.Int64).alias("user_diet_order_count")
+    )
+    rows = tables["user_diet"].height
+
+    with caplog.at_level(logging.WARNING, logger="features.feast_view_checks"):
+        found = warn_of_constant_features(store.list_feature_views(), tables)
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert found == {"user_diet": ["user_diet_order_count"]}
+    assert warnings == [
+        "feature table user_diet: user_diet_order_count is 3 on all "
+        f"{rows} rows, so the ranker learns nothing from it. Check the "
+        "transform unless the data lacks its inputs"
+    ]
+
+
+def test_constant_features_none_in_timed_world(
+    store: FeatureStore, serving_tables: dict[str, pl.DataFrame]
+) -> None:
+    assert warn_of_constant_features(store.list_feature_views(), serving_tables) == {}
 
 
 def test_views_without_service_warned(
