@@ -58,4 +58,16 @@ def describe_error(
         wanted = str(first["ctx"]["error"])
     else:
         wanted = expected.get(field, first["msg"])
-    return f"{location}: field {field!r}: got {raw.get(field)!r}, expected {wanted}"
+    value = raw.get(field)
+    message = f"{location}: field {field!r}: got {value!r}, expected {wanted}"
+    if first["type"] == "string_type" and value is not None:
+        # YAML reads TRUE, 2024 or 0.5 as a bool or a number, not as text.
+        message += (
+            f" (YAML read the value as {_article(type(value).__name__)}; put it "
+            "in quotes to keep it as text)"
+        )
+    return message
+
+
+def _article(noun: str) -> str:
+    return f"an {noun}" if noun[0] in "aeiou" else f"a {noun}"

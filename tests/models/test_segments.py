@@ -523,6 +523,37 @@ def test_invalid_segment_message(tmp_path: Path, entry: str, expected: str) -> N
     assert str(raised.value) == f"{path}: {expected}"
 
 
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        pytest.param(
+            "    where: TRUE\n",
+            "field 'where': got True, expected a SQL boolean expression over the "
+            "entity's attribute columns (YAML read the value as a bool; put it "
+            "in quotes to keep it as text)",
+            id="bool",
+        ),
+        pytest.param(
+            "    where: orders_before > 0\n    per: 2024\n",
+            "field 'per': got 2024, expected the name of an attribute column "
+            "(YAML read the value as an int; put it in quotes to keep it as text)",
+            id="int",
+        ),
+    ],
+)
+def test_yaml_value_not_text_message(tmp_path: Path, entry: str, expected: str) -> None:
+    path = write(
+        tmp_path,
+        "segments:\n  - name: everyone\n    entity: user\n"
+        "    description: Every user.\n" + entry,
+    )
+
+    with pytest.raises(ValueError) as raised:
+        load_segments(path)
+
+    assert str(raised.value) == f"{path}: segments[0] (everyone): {expected}"
+
+
 def test_unparsable_where_message(tmp_path: Path) -> None:
     path = write(
         tmp_path,
