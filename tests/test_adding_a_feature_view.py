@@ -116,7 +116,8 @@ def test_value_check_prints_new_feature(project: Path, var_dir: Path) -> None:
         r"```sh\n\.venv/bin/python -c '(.*?)'\n```", GUIDE.read_text(), re.DOTALL
     )
 
-    # The snippet reads the var folder of the working directory.
+    # Without RECOMMENDER_VAR_DIR, the snippet reads var/ of the working
+    # directory.
     completed = _python(project, "-c", script)
 
     assert var_dir == project / "var"
