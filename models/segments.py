@@ -83,6 +83,9 @@ logger = logging.getLogger(__name__)
 
 # Audit segment values with a special meaning (models/audits.py).
 RESERVED_NAMES = ("all", "each")
+# A ``per`` column with more values than this gets a warning: each value is a
+# segment, with its own rows in every report, and most are too small to read.
+MANY_PER_VALUES = 50
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 
 _MEMBER = "_member"
@@ -269,6 +272,16 @@ def _expand(spec: SegmentSpec, frame: pl.DataFrame) -> list[Segment]:
         )
         return []
     values = column.drop_nulls().unique().sort().to_list()
+    if len(values) > MANY_PER_VALUES:
+        logger.warning(
+            "segments %s=...: column %s has %d values, so the reports list %d "
+            "segments of this declaration; per reads best on a column of few "
+            "values, such as a band or a city",
+            spec.name,
+            spec.per,
+            len(values),
+            len(values),
+        )
     return [
         _segment(spec, f"{spec.name}={value}", frame, flags & (column == value))
         for value in values

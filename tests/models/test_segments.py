@@ -43,6 +43,7 @@ from features.transforms import (
     join_entity_tables,
     snapshot_at,
 )
+from models import segments as segments_module
 from models.segments import (
     Segment,
     SegmentSpec,
@@ -364,6 +365,29 @@ def test_all_null_per_column_skipped(
 
     assert not [name for name in segments if name.startswith("age_band")]
     assert "segments age_band=... skipped: column age_band is null" in caplog.text
+
+
+def test_per_column_of_many_values_warned(
+    frames: tuple[pl.DataFrame, pl.DataFrame],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(segments_module, "MANY_PER_VALUES", 3)
+    path = write(
+        tmp_path,
+        "segments:\n"
+        "  - name: latitude\n"
+        "    entity: user\n"
+        "    description: Users per home latitude.\n"
+        "    per: user_latitude\n",
+    )
+
+    with caplog.at_level(logging.WARNING, logger="models.segments"):
+        segments = assign_segments(load_segments(path), *frames)
+
+    assert len(segments) == 4
+    assert "column user_latitude has 4 values" in caplog.text
 
 
 def test_all_null_where_skipped(
