@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -22,6 +23,10 @@ if TYPE_CHECKING:
     from mlflow.entities import Run
 
 logger = logging.getLogger(__name__)
+
+# MLflow run ids are 32 hex digits. A shorter run of hex digits is taken as
+# the start of one, as git takes a short commit hash.
+_RUN_ID_PREFIX = re.compile(r"[0-9a-f]{1,31}")
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,9 @@ def format_runs(runs: list[RunSummary]) -> str:
 def compare_runs(uri: str, run_a: str, run_b: str) -> str:
     """Compare the latest metrics of two runs in Markdown tables.
 
+    Each run is named by its id, or by the start of its id that no other run
+    of the experiment shares.
+
     The first table has every metric that is not per split or per segment. A
     second table, one row per segment and metric, follows when either run has
     segment metrics. The parameters whose values differ are listed last.
@@ -111,7 +119,7 @@ def _get_run(client: MlflowClient, uri: str, run_id: str) -> Run:
     from mlflow.exceptions import MlflowException
 
     try:
-        return client.get_run(run_id)
+        return client.get_run(_expand_run_id(client, uri, run_id))
     except MlflowException as error:
         if error.error_code not in (
             "RESOURCE_DOES_NOT_EXIST",
@@ -123,6 +131,42 @@ def _get_run(client: MlflowClient, uri: str, run_id: str) -> Run:
             "the recent runs"
         )
         raise ValueError(msg) from error
+
+
+def _expand_run_id(client: MlflowClient, uri: str, run_id: str) -> str:
+    """Return the one run id of the experiment that starts with ``run_id``, or
+    ``run_id`` itself when it is not a short hex prefix or starts none.
+
+    Raises:
+        ValueError: two or more runs start with ``run_id``.
+    """
+    if _RUN_ID_PREFIX.fullmatch(run_id) is None:
+        return run_id
+    experiment = client.get_experiment_by_name(experiment_name())
+    if experiment is None:
+        return run_id
+
+    matches: list[str] = []
+    token = None
+    while True:
+        page = client.search_runs(
+            [experiment.experiment_id], max_results=1000, page_token=token
+        )
+        matches += [
+            run.info.run_id for run in page if run.info.run_id.startswith(run_id)
+        ]
+        token = page.token
+        if not token:
+            break
+
+    if len(matches) > 1:
+        first_matches = ", ".join(sorted(matches)[:5])
+        msg = (
+            f"run id {run_id!r} starts {len(matches)} runs in {uri} ({first_matches}); "
+            "give more of the id"
+        )
+        raise ValueError(msg)
+    return matches[0] if matches else run_id
 
 
 def _summarize(run: Run) -> RunSummary:

@@ -195,8 +195,11 @@ def _add_runs_commands(commands: argparse._SubParsersAction) -> None:
     compare = actions.add_parser(
         "compare", help="compare the metrics and params of two runs"
     )
-    compare.add_argument("run_a", help="MLflow run id of the first run")
-    compare.add_argument("run_b", help="MLflow run id of the second run")
+    compare.add_argument(
+        "run_a",
+        help="MLflow run id of the first run, or its start if no other run shares it",
+    )
+    compare.add_argument("run_b", help="MLflow run id of the second run, likewise")
     compare.set_defaults(handler=_runs_compare)
 
 

@@ -587,6 +587,32 @@ def test_compare_unknown_run(uri: str, tmp_path: Path, ranker: LightGBMRanker) -
         compare_runs(uri, known, "0123abcd")
 
 
+def test_compare_by_id_prefix(uri: str, tmp_path: Path, ranker: LightGBMRanker) -> None:
+    first = train_run(uri, tmp_path, ranker, make_metadata("v1", 80, 0.5))
+    second = train_run(uri, tmp_path, ranker, make_metadata("v2", 100, 0.5))
+
+    table = compare_runs(uri, first[:8], second[:8]).splitlines()
+
+    assert table == compare_runs(uri, first, second).splitlines()
+
+
+def test_compare_ambiguous_id_prefix(
+    uri: str, tmp_path: Path, ranker: LightGBMRanker
+) -> None:
+    # Of 17 ids, two start with the same one of the 16 hex digits.
+    runs = [
+        train_run(uri, tmp_path, ranker, make_metadata(f"v{n}", 80, 0.5))
+        for n in range(17)
+    ]
+    firsts = [run[0] for run in runs]
+    shared = next(digit for digit in firsts if firsts.count(digit) > 1)
+
+    with pytest.raises(ValueError, match="give more of the id") as raised:
+        compare_runs(uri, shared, runs[0])
+
+    assert f"run id {shared!r} starts {firsts.count(shared)} runs" in str(raised.value)
+
+
 def test_compare_warns_other_data(
     uri: str, tmp_path: Path, ranker: LightGBMRanker, caplog: pytest.LogCaptureFixture
 ) -> None:
