@@ -20,10 +20,11 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.app_admin import add_admin_routes
-from service.app_errors import _http_error, _internal_error, _invalid_request
+from service.app_errors import _http_error, _invalid_request
 from service.app_middleware import (
     BodyLimitMiddleware,
     HeadAsGetMiddleware,
+    InternalErrorMiddleware,
     RequestContextMiddleware,
 )
 from service.app_reload import ReloadSignal, _follow_reloads
@@ -123,9 +124,9 @@ def create_app(
     app.state.settings = settings
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _internal_error)
     # The middleware added last runs first. The metrics wrap the body limits,
     # so they count a 413 sent before the request reaches the app.
+    app.add_middleware(InternalErrorMiddleware)
     app.add_middleware(HeadAsGetMiddleware, routes=app.router.routes)
     app.add_middleware(
         BodyLimitMiddleware,

@@ -1,6 +1,5 @@
 """Exception handlers of the app, which respond with JSON error bodies."""
 
-import logging
 from typing import Any
 
 from fastapi import Request
@@ -10,9 +9,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from features.schema import ID_PATTERN, ID_RULE
 from service.schemas import TEXT_PATTERN, TEXT_RULE
-
-# The app logs under one name, service.app, whichever module defines the code.
-logger = logging.getLogger("service.app")
 
 
 async def _invalid_request(request: Request, error: Exception) -> JSONResponse:
@@ -51,15 +47,3 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
         content={"detail": error.detail},
         headers=getattr(error, "headers", None),
     )
-
-
-async def _internal_error(request: Request, error: Exception) -> JSONResponse:
-    """Return a JSON 500 for an unexpected error and log its traceback."""
-    logger.error(
-        "unhandled error on %s %s, request %s",
-        request.method,
-        request.url.path,
-        getattr(request.state, "request_id", None),
-        exc_info=error,
-    )
-    return JSONResponse(status_code=500, content={"detail": "internal server error"})

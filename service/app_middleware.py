@@ -10,15 +10,66 @@ from typing import Any
 
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Match
 
 request_log = logging.getLogger("service.requests")
+# The app logs its errors under one name, whichever module has the code.
+error_log = logging.getLogger("service.app")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class InternalErrorMiddleware:
+    """Respond with a JSON 500 to an error that the app does not handle, and
+    log its traceback once, with the request id.
+
+    Starlette's handler of such errors raises them again after responding, so
+    uvicorn logged each traceback a second time. Its response also bypassed
+    :class:`RequestContextMiddleware`, so a 500 had no ``X-Request-ID``.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception:
+            request_id = scope.get("state", {}).get("request_id")
+            if started:
+                # A response already under way cannot become a 500. The error
+                # goes on to the server, which logs it and closes the connection.
+                error_log.error(
+                    "response to request %s cut short by an unhandled error",
+                    request_id,
+                )
+                raise
+            error_log.exception(
+                "unhandled error on %s %s, request %s",
+                scope["method"],
+                scope["path"],
+                request_id,
+            )
+            response = JSONResponse(
+                status_code=500, content={"detail": "internal server error"}
+            )
+            await response(scope, receive, send)
 
 
 class HeadAsGetMiddleware:
