@@ -204,13 +204,18 @@ async def check_json_body(request: Request) -> None:
     # json.loads keeps the last value of a repeated key, so {"k": 3, "k": 50}
     # would silently ask for 50. It also reads NaN and Infinity, which JSON
     # (RFC 8259) does not have, and decodes UTF-16 and UTF-32 bytes, where
-    # RFC 8259 requires UTF-8. The body parsed above, so only these checks
-    # fail here, or a body in UTF-16 or UTF-32 without a byte order mark.
+    # RFC 8259 requires UTF-8. It turns an escaped lone surrogate such as
+    # "\ud800" into a str that UTF-8 cannot encode, so that polars, SQLite or
+    # the response would fail on it later. The body parsed above, so only
+    # these checks fail here, or a body in UTF-16 or UTF-32 without a byte
+    # order mark.
     try:
-        json.loads(
-            body.decode("utf-8-sig"),
-            object_pairs_hook=_unique_keys,
-            parse_constant=_reject_constant,
+        _check_strings(
+            json.loads(
+                body.decode("utf-8-sig"),
+                object_pairs_hook=_unique_keys,
+                parse_constant=_reject_constant,
+            )
         )
     except UnicodeDecodeError as error:
         raise _invalid_json(
@@ -229,6 +234,14 @@ async def check_json_body(request: Request) -> None:
     except _NonJsonConstantError as error:
         raise _invalid_json(
             f"{error.constant} is not a JSON value; send a number or null",
+            None,
+        ) from None
+    except _LoneSurrogateError as error:
+        raise _invalid_json(
+            f"a string contains the escape \\u{error.code_point:04x}, half of a "
+            "UTF-16 surrogate pair without its other half (a lone surrogate), "
+            "which is not a Unicode character; send the character itself or "
+            "both halves of its pair",
             None,
         ) from None
     except _RepeatedKeyError as error:
@@ -257,18 +270,49 @@ class _NonJsonConstantError(ValueError):
         self.constant = constant
 
 
+class _LoneSurrogateError(ValueError):
+    def __init__(self, code_point: int) -> None:
+        super().__init__(code_point)
+        self.code_point = code_point
+
+
+def _check_text(text: str) -> None:
+    """Raise _LoneSurrogateError when ``text`` cannot be encoded as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise _LoneSurrogateError(ord(text[error.start])) from None
+
+
+def _check_strings(value: Any) -> Any:
+    """Raise _LoneSurrogateError for a str in ``value`` or in the lists it
+    nests, and return ``value``. Objects are checked by _unique_keys as they
+    are parsed, so a nested object is not walked again."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, list):
+            pending.extend(item)
+    return value
+
+
 def _reject_constant(constant: str) -> Any:
     """Raise _NonJsonConstantError for NaN, Infinity or -Infinity."""
     raise _NonJsonConstantError(constant)
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """Build a JSON object, raising _RepeatedKeyError on a repeated key."""
+    """Build a JSON object, raising _RepeatedKeyError on a repeated key and
+    _LoneSurrogateError on a key or value that UTF-8 cannot encode."""
     result: dict[str, Any] = {}
     for key, value in pairs:
+        # Checked first, because the error of a repeated key names the key.
+        _check_text(key)
         if key in result:
             raise _RepeatedKeyError(key)
-        result[key] = value
+        result[key] = _check_strings(value)
     return result
 
 

@@ -16,6 +16,7 @@ from service.request_checks import CheckedRoute
 
 class _Body(BaseModel):
     k: int
+    names: list[str] = []
 
 
 @pytest.fixture(scope="module")
@@ -26,9 +27,10 @@ def client() -> TestClient:
 
     @app.post("/echo")
     def echo(body: _Body) -> dict[str, Any]:
-        return {"k": body.k}
+        return {"k": body.k, "names": body.names}
 
-    return TestClient(app)
+    # Without raising server errors, a 500 reaches the assertions.
+    return TestClient(app, raise_server_exceptions=False)
 
 
 @pytest.mark.parametrize(
@@ -65,4 +67,39 @@ def test_json_with_utf8_byte_order_mark_accepted(client: TestClient) -> None:
     )
 
     assert response.status_code == 200
-    assert response.json() == {"k": 2}
+    assert response.json() == {"k": 2, "names": []}
+
+
+# A JSON escape of half a UTF-16 surrogate pair parses to a str that UTF-8
+# cannot encode, in a plain str field, in a key and in a repeated key.
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"k": 2, "names": ["\\ud800"]}',
+        b'{"k": 2, "names": [["x", "a\\udfff"]]}',
+        b'{"k": 2, "\\ud800": 1}',
+        b'{"k": 2, "\\ud800": 1, "\\ud800": 2}',
+        b'"\\ud83d"',
+    ],
+)
+def test_json_lone_surrogate_rejected(client: TestClient, body: bytes) -> None:
+    response = client.post(
+        "/echo", content=body, headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body"]
+    assert error["type"] == "json_invalid"
+    assert "lone surrogate" in error["msg"]
+
+
+def test_json_surrogate_pair_accepted(client: TestClient) -> None:
+    response = client.post(
+        "/echo",
+        content=b'{"k": 2, "names": ["\\ud83c\\udf55"]}',
+        headers={"content-type": "application/json"},
+    )
+
+    assert response.status_code == 200
+    assert response.json() == {"k": 2, "names": ["\U0001f355"]}
