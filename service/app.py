@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Mount
 
 from service.app_admin import add_admin_routes
 from service.app_errors import _http_error, _invalid_request
@@ -26,6 +27,7 @@ from service.app_middleware import (
     HeadAsGetMiddleware,
     InternalErrorMiddleware,
     RequestContextMiddleware,
+    WithoutRangesMiddleware,
 )
 from service.app_reload import ReloadSignal, _follow_reloads
 from service.app_routes import (
@@ -45,6 +47,9 @@ from service.request_checks import CheckedRoute
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+# Path of the script and style files of the /docs and /redoc pages.
+DOCS_ASSETS_PATH = "/static-offline-docs"
 
 
 def _open_feedback_log(settings: Settings) -> FeedbackLog | None:
@@ -120,7 +125,11 @@ def create_app(
         # Starlette's redirect to the path with or without a trailing slash
         # builds its Location from the Host header; a 404 names no host.
         redirect_slashes=False,
+        static_url=DOCS_ASSETS_PATH,
     )
+    for route in app.routes:
+        if isinstance(route, Mount) and route.path == DOCS_ASSETS_PATH:
+            route.app = WithoutRangesMiddleware(route.app)
     app.state.settings = settings
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StarletteHTTPException, _http_error)

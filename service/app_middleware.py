@@ -284,3 +284,34 @@ class RequestContextMiddleware:
             "latency_ms": round((time.perf_counter() - started) * 1000, 2),
         }
         request_log.info("request", extra={"fields": fields})
+
+
+class WithoutRangesMiddleware:
+    """Serve every response of ``app`` whole: drop the ``Range`` and
+    ``If-Range`` request headers, and the ``Accept-Ranges`` response header.
+
+    It wraps the static files of the documentation pages. For a malformed or
+    unsatisfiable Range, Starlette's FileResponse (1.10) sends a plain-text
+    400 or 416 of its own, where the API sends JSON errors. RFC 9110 lets a
+    server ignore Range, and browsers load these files whole.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = [
+            (name, value)
+            for name, value in scope.get("headers") or []
+            if name.lower() not in (b"range", b"if-range")
+        ]
+
+        async def send_without_ranges(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                del MutableHeaders(scope=message)["accept-ranges"]
+            await send(message)
+
+        await self.app({**scope, "headers": headers}, receive, send_without_ranges)
