@@ -32,7 +32,7 @@ def _serve(args: argparse.Namespace, paths: VarPaths) -> None:
     import uvicorn
 
     from service.app import create_app
-    from service.http_protocol import HTTP_PROTOCOL
+    from service.http_protocol import HTTP_PROTOCOL, WEBSOCKET_PROTOCOL
     from service.logs import JSON_LOGS_ENV, use_json_logs
     from service.settings import load_settings
 
@@ -63,6 +63,7 @@ def _serve(args: argparse.Namespace, paths: VarPaths) -> None:
             host=args.host,
             port=args.port,
             http=HTTP_PROTOCOL,
+            ws=WEBSOCKET_PROTOCOL,
             access_log=False,
             log_config=None,
         )
@@ -93,6 +94,7 @@ def _serve(args: argparse.Namespace, paths: VarPaths) -> None:
         port=args.port,
         workers=args.workers,
         http=HTTP_PROTOCOL,
+        ws=WEBSOCKET_PROTOCOL,
         access_log=False,
         log_config=None,
         # Above uvicorn's default of 5 s, for a worker whose replies wait on

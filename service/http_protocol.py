@@ -8,6 +8,12 @@ status with a JSON ``detail``, like every other error of the API. uvicorn still
 logs its warning for each such request. They use httptools
 when it is installed and h11 otherwise, the choice of uvicorn's "auto".
 
+The service has no WebSocket route, so ``recommender serve`` runs uvicorn
+with ``ws=WEBSOCKET_PROTOCOL``, "none". With uvicorn's WebSocket support, an
+``Upgrade: websocket`` request got a plain-text 400 from the websockets
+library, or an empty 403, before it reached the app. Without it, uvicorn
+serves the request as plain HTTP and logs a warning about the upgrade.
+
 With httptools, a request target (path and query) longer than 65,535 bytes
 gets ``414 URI Too Long`` with its length in the ``detail``, because httptools
 0.9 cannot parse a longer URL. h11 rejects a request line over its 16 KiB
@@ -25,13 +31,26 @@ INVALID_HTTP_DETAIL = (
     "invalid HTTP request: the request line, a header or the body framing "
     "could not be parsed as HTTP/1.1"
 )
+# uvicorn's ``ws`` setting: no WebSocket protocol.
+WEBSOCKET_PROTOCOL = "none"
 # Maximum length in bytes of a request target that httptools 0.9 parses,
 # because its URL offsets are 16-bit.
 MAX_URL_BYTES = 65_535
 
 
+UNSUPPORTED_UPGRADE_WARNING = (
+    "Unsupported upgrade request; served as plain HTTP, since the service has "
+    "no WebSocket route."
+)
+
+
 class JsonErrorH11Protocol(H11Protocol):
     """uvicorn's h11 protocol with a JSON body on its 400."""
+
+    def _unsupported_upgrade_warning(self) -> None:
+        # uvicorn 0.55 adds that no WebSocket library is installed and
+        # suggests installing one, which does not apply with ws="none".
+        self.logger.warning(UNSUPPORTED_UPGRADE_WARNING)
 
     def send_400_response(self, msg: str) -> None:
         self.transport.write(
@@ -50,6 +69,10 @@ else:
     class JsonErrorHttpToolsProtocol(HttpToolsProtocol):
         """uvicorn's httptools protocol with a JSON body on its 400, and a 414
         for a request target that httptools cannot parse for its length."""
+
+        def _unsupported_upgrade_warning(self) -> None:
+            # As in JsonErrorH11Protocol.
+            self.logger.warning(UNSUPPORTED_UPGRADE_WARNING)
 
         def send_400_response(self, msg: str) -> None:
             # on_message_begin resets url, so it is this request's target.

@@ -22,7 +22,7 @@ import pytest
 import uvicorn
 
 from service.app import create_app
-from service.http_protocol import HTTP_PROTOCOL
+from service.http_protocol import HTTP_PROTOCOL, WEBSOCKET_PROTOCOL
 from service.settings import Settings
 
 START_SECONDS = 120.0
@@ -58,13 +58,14 @@ def _served(
     var_dir: Path, http: type[asyncio.Protocol] = HTTP_PROTOCOL, **settings: Any
 ) -> Iterator[int]:
     """Serve the app on ``var_dir`` with uvicorn in a thread, with the HTTP
-    protocol ``recommender serve`` uses unless given, and ``settings`` over
-    the defaults; yield its port."""
+    protocol ``recommender serve`` uses unless given, its WebSocket setting,
+    and ``settings`` over the defaults; yield its port."""
     config = uvicorn.Config(
         create_app(Settings(var_dir=var_dir, **settings)),
         host="127.0.0.1",
         port=_free_port(),
         http=http,
+        ws=WEBSOCKET_PROTOCOL,
         log_level="warning",
     )
     server = uvicorn.Server(config)

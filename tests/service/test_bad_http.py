@@ -17,6 +17,7 @@ import pytest
 from service.http_protocol import (
     INVALID_HTTP_DETAIL,
     MAX_URL_BYTES,
+    UNSUPPORTED_UPGRADE_WARNING,
     JsonErrorH11Protocol,
 )
 
@@ -80,6 +81,42 @@ def test_serve_bad_http_json_400(
 
     # The server keeps serving after the bad requests.
     assert httpx2.get(f"{url}/healthz", timeout=10).status_code == 200
+
+
+# The service has no WebSocket route. uvicorn's WebSocket support responded to an
+# upgrade request with a plain-text 400 or an empty 403 before the app saw it.
+WEBSOCKET_UPGRADE = (
+    b"GET /v1/restaurants/nothing/similar HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    b"Connection: Upgrade, close\r\nUpgrade: websocket\r\n"
+    b"Sec-WebSocket-Version: 13\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+)
+
+
+@pytest.mark.parametrize("key", [True, False])
+def test_serve_websocket_upgrade_plain_http(
+    pipeline_var_dir: Path,
+    start_workers: Callable[..., tuple[str, subprocess.Popen[bytes]]],
+    log_tail: Callable[[str, Path], str],
+    key: bool,
+) -> None:
+    url, _ = start_workers(pipeline_var_dir, {}, workers=1)
+    port = urlsplit(url).port
+    assert port is not None
+    request = WEBSOCKET_UPGRADE
+    if not key:
+        request = request.replace(
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", b""
+        )
+
+    status, headers, body = _exchange(port, request)
+
+    assert status == 404
+    assert headers["content-type"] == "application/json"
+    assert json.loads(body) == {"detail": "restaurant 'nothing' not found"}
+    log = log_tail(url, pipeline_var_dir)
+    assert UNSUPPORTED_UPGRADE_WARNING in log
+    assert "No supported WebSocket library" not in log
 
 
 def test_h11_protocol_json_400(
