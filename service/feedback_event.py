@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -12,6 +13,8 @@ from features.schema import ID_PATTERN, MAX_ID_LENGTH
 
 # The largest value of DuckDB's INTEGER, the type of the store's position column.
 MAX_POSITION = 2**31 - 1
+# Unicode category Cc, which the API's ids and cities may not contain either.
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class FeedbackEvent(BaseModel):
@@ -110,6 +113,15 @@ class FeedbackEvent(BaseModel):
         # rejected because a Unix time may be in seconds or in milliseconds.
         if not isinstance(value, str):
             return value
+        # datetime.fromisoformat (Python 3.11) takes any character between
+        # the date and the time, and accepts a NUL or a tab in places, where
+        # the API rejects control characters as a client bug.
+        if _CONTROL_CHARACTER.search(value):
+            msg = (
+                f"occurred_at must be an ISO 8601 time without control "
+                f"characters, such as '2026-12-04T15:30:00Z', got {value!r}"
+            )
+            raise ValueError(msg)
         try:
             return datetime.fromisoformat(value)
         except ValueError:

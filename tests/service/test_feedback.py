@@ -428,6 +428,10 @@ def test_event_defaults() -> None:
         ("occurred_at", "yesterday", "must be an ISO 8601 time"),
         ("occurred_at", 1714564800, "valid datetime"),
         ("occurred_at", "0001-01-01T00:00:00+05:00", "out of range in UTC"),
+        # datetime.fromisoformat (Python 3.11) reads these as midnight UTC.
+        ("occurred_at", "2024-05-01\x0000:00:00Z", "control characters"),
+        ("occurred_at", "2024-05-01T00:00:00\tZ", "control characters"),
+        ("occurred_at", "2024-05-01T00:00:00Z\x00", "control characters"),
         ("kind", "like", "'impression', 'click' or 'order'"),
         ("kind", None, "'impression', 'click' or 'order'"),
         ("request_id", "", "at least 1 character"),
