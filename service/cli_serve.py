@@ -45,7 +45,7 @@ def _serve(args: argparse.Namespace, paths: VarPaths) -> None:
     user_id = _example_user(paths)
     hint = (
         f"when the server reports it is running, try (user {user_id} has orders):\n"
-        f"  curl 'http://{args.host}:{args.port}/v1/users/{user_id}/"
+        f"  curl '{base_url(args.host, args.port)}/v1/users/{user_id}/"
         "recommendations?k=5'"
     )
     # One JSON line per record, request lines included, instead of uvicorn's
@@ -169,12 +169,31 @@ def _example_user(paths: VarPaths) -> str:
     return str(rows[0][0]) if rows else README_USER
 
 
+def _is_ipv6(host: str) -> bool:
+    """Return whether uvicorn (0.55) binds ``host`` as an IPv6 address, which
+    it does for any host with a ':'."""
+    return ":" in host
+
+
+def base_url(host: str, port: int) -> str:
+    """Return the URL of a server on ``host`` and ``port``, with an IPv6
+    address in brackets."""
+    address = f"[{host}]" if _is_ipv6(host) else host
+    return f"http://{address}:{port}"
+
+
 def _check_port_free(host: str, port: int) -> None:
-    with socket.socket() as probe:
+    """Raise ValueError when uvicorn could not listen on ``host`` and ``port``."""
+    family = socket.AF_INET6 if _is_ipv6(host) else socket.AF_INET
+    address = base_url(host, port).removeprefix("http://")
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
         # Uvicorn binds with SO_REUSEADDR too, so only a listening socket fails.
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as error:
-            msg = f"cannot listen on {host}:{port}: {error.strerror}; pick --port"
+            msg = (
+                f"cannot listen on {address}: {error.strerror}; pick another "
+                "--port, or check --host"
+            )
             raise ValueError(msg) from error
