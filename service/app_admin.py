@@ -72,11 +72,13 @@ def add_admin_routes(
         except StoreBusyError as error:
             # A lock held by an import or a `features` run ends, so the
             # client may retry, unlike the lasting problems below.
+            # The overlap with another reload has no underlying error.
+            cause = "" if error.__cause__ is None else f" ({error.__cause__})"
             logger.warning(
-                "reload failed, model %s stays loaded: %s (%s)",
+                "reload failed, model %s stays loaded: %s%s",
                 recommender.model_version,
                 error,
-                error.__cause__,
+                cause,
             )
             raise HTTPException(
                 status_code=503,
