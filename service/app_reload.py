@@ -5,7 +5,7 @@ import logging
 import pathlib
 import time
 
-from service.recommender import Recommender
+from service.recommender import Recommender, StoreBusyError
 
 # The app logs under one name, service.app, whichever module defines the code.
 logger = logging.getLogger("service.app")
@@ -77,7 +77,13 @@ async def _follow_reloads(recommender: Recommender, signal: ReloadSignal) -> Non
             failures += 1
             wait = min(RELOAD_POLL_SECONDS * 2**failures, RELOAD_RETRY_MAX_SECONDS)
             retry_at = time.monotonic() + wait
-            logger.error(
+            # A busy store or another reload of this worker passes, and the
+            # retry handles it, so only a lasting failure is an error.
+            level = (
+                logging.WARNING if isinstance(error, StoreBusyError) else logging.ERROR
+            )
+            logger.log(
+                level,
                 "reload after another worker's failed (attempt %d), model %s "
                 "stays loaded, next attempt in %.0f s: %s: %s",
                 failures,

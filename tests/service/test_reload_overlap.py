@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 from collections.abc import Callable
@@ -13,6 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
+from service.app_reload import RELOAD_POLL_SECONDS, ReloadSignal, _follow_reloads
+from service.recommender import Recommender
 from service.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -56,3 +59,31 @@ def test_overlapping_reload_is_503(
     ]
     assert len(warnings) == 1
     assert warnings[0].endswith("so retry the reload later")
+
+
+def test_follower_busy_reload_is_warning(
+    pipeline_var_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    var_dir = tmp_path / "var"
+    shutil.copytree(pipeline_var_dir, var_dir)
+    recommender = Recommender(Settings(var_dir=var_dir))
+    follower_signal = ReloadSignal(var_dir)
+
+    async def follow_a_reload() -> None:
+        task = asyncio.create_task(_follow_reloads(recommender, follower_signal))
+        ReloadSignal(var_dir).send()
+        await asyncio.sleep(RELOAD_POLL_SECONDS * 2.5)
+        task.cancel()
+
+    # The worker's own reload holds the lock, so the follower finds it busy.
+    with caplog.at_level(logging.WARNING, logger="service.app"):
+        assert recommender._reload_lock.acquire(blocking=False)
+        try:
+            asyncio.run(follow_a_reload())
+        finally:
+            recommender._reload_lock.release()
+
+    failed = [r for r in caplog.records if "another worker's failed" in r.message]
+    assert failed
+    assert {record.levelname for record in failed} == {"WARNING"}
+    assert "another reload is still running" in failed[0].message
