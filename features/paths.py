@@ -26,8 +26,15 @@ FEAST_PROFILES = (EMBEDDED, PRODUCTION)
 
 
 def default_var_dir() -> Path:
-    """``$RECOMMENDER_VAR_DIR`` if set, else ``var/`` in the working directory."""
-    return Path(os.environ.get(VAR_DIR_ENV, "var")).resolve()
+    """Return ``$RECOMMENDER_VAR_DIR`` if set, else ``var/`` in the working
+    directory.
+
+    A blank value counts as unset, as ``VAR_DIR`` does in the Makefile: it
+    would put the store and the ``features/`` tables in the working
+    directory, a checkout's ``features/`` package included.
+    """
+    value = os.environ.get(VAR_DIR_ENV, "")
+    return Path(value if value.strip() else "var").resolve()
 
 
 def default_feast_profile() -> str:

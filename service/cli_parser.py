@@ -53,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--var-dir",
-        type=Path,
+        type=_folder_argument,
         default=default_var_dir(),
         help=f"folder for generated files (default: ${VAR_DIR_ENV} or ./var)",
     )
@@ -361,3 +361,11 @@ def int_in_range(low: int, high: int) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def _folder_argument(text: str) -> Path:
+    """Return ``text`` as a path; argparse reports the error of a blank one."""
+    if not text.strip():
+        msg = "expected a folder, got an empty value"
+        raise argparse.ArgumentTypeError(msg)
+    return Path(text)

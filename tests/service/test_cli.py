@@ -27,6 +27,7 @@ from features.paths import (
     RANKER_CONFIG,
     SEGMENTS_CONFIG,
     VarPaths,
+    default_var_dir,
 )
 from models.runs import list_runs
 from models.tracking import EVALUATE, log_evaluation, start_run, tracking_uri
@@ -66,6 +67,25 @@ def test_var_dir_file_rejected(
 
     assert main(["--var-dir", str(file), "data"]) == 2
     assert "--var-dir must name a folder" in caplog.text
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_blank_var_dir_named(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as raised:
+        main(["--var-dir", value, "data"])
+
+    assert raised.value.code == 2
+    assert "--var-dir: expected a folder, got an empty value" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["", " "])
+def test_blank_var_dir_variable_unset(
+    value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RECOMMENDER_VAR_DIR", value)
+
+    assert default_var_dir() == tmp_path.resolve() / "var"
 
 
 def test_serve_without_features_fails(
