@@ -29,4 +29,19 @@ def _check_header(path: Path, header: list[str], table_format: TableFormat) -> N
             f"{path}: invalid header: {'; '.join(problems)}. Expected columns "
             f"{expected}, of which {required} are required"
         )
+        separator = _other_separator(header)
+        if separator is not None:
+            msg += (
+                f". The header is one column with {separator!r} in it: the files "
+                "are read as comma-separated, so save the file with commas"
+            )
         raise ImportFileError(msg)
+
+
+def _other_separator(header: list[str]) -> str | None:
+    """Return the separator, other than a comma, of a header read as one
+    column, such as the semicolons of a spreadsheet saved in a European
+    locale, or None."""
+    if len(header) != 1:
+        return None
+    return next((mark for mark in (";", "\t", "|") if mark in header[0]), None)

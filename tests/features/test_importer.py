@@ -433,6 +433,12 @@ FILE_FAILURES = {
         b"user_id,city,city\nu1,Lyon,Lyon\n",
         "repeated columns ['city']",
     ),
+    "semicolon separated": (
+        "users.csv",
+        b"user_id;city\nu1;Lyon\n",
+        "The header is one column with ';' in it: the files are read as "
+        "comma-separated, so save the file with commas",
+    ),
     "unclosed quote": (
         "users.csv",
         b'user_id,city\nu1,"Lyon\n',
