@@ -333,11 +333,18 @@ def numeric_features(store: FeatureStore, feature_service: str) -> list[str]:
         service = store.get_feature_service(feature_service)
     except FeatureServiceNotFoundException as error:
         known = sorted(service.name for service in store.list_feature_services())
+        if not known:
+            msg = (
+                f"feature service {feature_service!r} not found: the Feast "
+                "registry has no feature service yet; run `recommender features` "
+                "first"
+            )
+            raise FeaturesNotReadyError(msg) from error
         msg = (
             f"feature service {feature_service!r} not found in the Feast registry, "
-            f"which has {', '.join(known) or 'no feature service'}; check "
-            "feature_service in the ranker config or --feature-service, or run "
-            "`recommender features` if the service was declared since its last run"
+            f"which has {', '.join(known)}; check feature_service in the ranker "
+            "config or --feature-service, or run `recommender features` if the "
+            "service was declared since its last run"
         )
         raise FeaturesNotReadyError(msg) from error
     names = []
