@@ -58,6 +58,9 @@ _SETTINGS = {
 _CUTOFF_MINIMUMS = {"count": 1, "every_days": 1, "horizon_days": 1, "label_folds": 2}
 
 
+# LightGBM's seed parameter and its aliases (LightGBM 4.x Parameters).
+_SEED_PARAMS = ("seed", "random_seed", "random_state")
+
 # LightGBM's ranking objectives and their aliases (LightGBM 4.x Parameters).
 RANKING_OBJECTIVES = (
     "lambdarank",
@@ -213,7 +216,10 @@ def load_config(path: Path) -> RankerConfig:
     _check_lightgbm_params(path, params)
     seed = _whole_number(path, raw["seed"], "seed", minimum=0)
     rounds = _whole_number(path, raw["num_boost_round"], "num_boost_round", minimum=1)
-    params.setdefault("seed", seed)
+    # LightGBM prefers ``seed`` to its aliases, so the config's seed is added
+    # only when params sets none. Otherwise it would override a random_state.
+    if not any(name in params for name in _SEED_PARAMS):
+        params["seed"] = seed
     windows = raw.get("cutoffs") or {}
     if not isinstance(windows, dict):
         msg = f"{path}: 'cutoffs' must be a mapping, got {type(windows).__name__}"
