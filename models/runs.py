@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 # MLflow run ids are 32 hex digits. A shorter run of hex digits is taken as
 # the start of one, as git takes a short commit hash.
 _RUN_ID_PREFIX = re.compile(r"[0-9a-f]{1,31}")
+# MLflow writes run ids in lower case, so hex digits in upper case are read
+# as their lower-case form.
+_HEX_DIGITS = re.compile(r"[0-9a-fA-F]+")
 
 
 @dataclass(frozen=True)
@@ -118,8 +121,9 @@ def compare_runs(uri: str, run_a: str, run_b: str) -> str:
 def _get_run(client: MlflowClient, uri: str, run_id: str) -> Run:
     from mlflow.exceptions import MlflowException
 
+    normalized = run_id.lower() if _HEX_DIGITS.fullmatch(run_id) else run_id
     try:
-        return client.get_run(_expand_run_id(client, uri, run_id))
+        return client.get_run(_expand_run_id(client, uri, normalized))
     except MlflowException as error:
         if error.error_code not in (
             "RESOURCE_DOES_NOT_EXIST",

@@ -596,6 +596,16 @@ def test_compare_by_id_prefix(uri: str, tmp_path: Path, ranker: LightGBMRanker) 
     assert table == compare_runs(uri, first, second).splitlines()
 
 
+def test_compare_by_uppercase_id(
+    uri: str, tmp_path: Path, ranker: LightGBMRanker
+) -> None:
+    first = train_run(uri, tmp_path, ranker, make_metadata("v1", 80, 0.5))
+    second = train_run(uri, tmp_path, ranker, make_metadata("v2", 100, 0.5))
+    expected = compare_runs(uri, first, second).splitlines()
+
+    assert compare_runs(uri, first.upper(), second[:8].upper()).splitlines() == expected
+
+
 def test_compare_ambiguous_id_prefix(
     uri: str, tmp_path: Path, ranker: LightGBMRanker
 ) -> None:
