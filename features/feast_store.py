@@ -167,7 +167,11 @@ def check_repository(
         check_service_names(contents.feature_services)
     warn_of_null_features(contents.feature_views, tables)
     warn_of_constant_features(contents.feature_views, tables)
-    warn_of_views_without_service(contents.feature_views, contents.feature_services)
+    warn_of_views_without_service(
+        contents.feature_views,
+        contents.feature_services,
+        contents.on_demand_feature_views,
+    )
 
 
 @contextlib.contextmanager

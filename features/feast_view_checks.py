@@ -206,20 +206,30 @@ def warn_of_constant_features(
 
 
 def warn_of_views_without_service(
-    views: Sequence[Any], services: Sequence[Any]
+    views: Sequence[Any],
+    services: Sequence[Any],
+    on_demand_views: Sequence[Any] = (),
 ) -> list[str]:
     """Log a warning naming the feature views that no feature service lists,
     and return their names, sorted.
 
     Such a view is applied and materialized, but no model reads it, which
     usually means the view was added to the repository and not to a service.
+    A source of an on-demand view in ``on_demand_views`` that a service lists
+    is read, because Feast retrieves it to compute that view.
     """
     listed = {
         projection.name
         for service in services
         for projection in service.feature_view_projections
     }
-    unread = sorted(view.name for view in views if view.name not in listed)
+    sources = {
+        name
+        for view in on_demand_views
+        if view.name in listed
+        for name in view.source_feature_view_projections
+    }
+    unread = sorted(view.name for view in views if view.name not in listed | sources)
     if unread:
         singular = len(unread) == 1
         logger.warning(

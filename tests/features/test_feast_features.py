@@ -21,7 +21,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from feast import FeatureStore, FeatureView, Field
+from feast import FeatureService, FeatureStore, FeatureView, Field
 from feast.protos.feast.core.Registry_pb2 import Registry
 from feast.types import Float64, Int64
 
@@ -431,6 +431,34 @@ def test_views_without_service_warned(
         "no model reads them; add them to a FeatureService in "
         "feature_repo/definitions.py"
     ]
+
+
+def test_on_demand_source_not_warned(
+    store: FeatureStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    # user_diet is listed only as a source of user_restaurant_pair, whose
+    # vegetarian_match Feast computes from it for the model.
+    views = store.list_feature_views()
+    on_demand = store.list_on_demand_feature_views()
+    listed = [view for view in views if view.name != "user_diet"]
+    service = FeatureService(name="without_user_diet", features=[*listed, *on_demand])
+
+    with caplog.at_level(logging.WARNING, logger="features.feast_view_checks"):
+        unread = warn_of_views_without_service(views, [service], on_demand)
+
+    assert unread == []
+    assert not caplog.records
+
+
+def test_unlisted_on_demand_sources_warned(store: FeatureStore) -> None:
+    views = store.list_feature_views()
+    on_demand = store.list_on_demand_feature_views()
+    listed = [view for view in views if view.name != "user_diet"]
+    service = FeatureService(name="without_user_diet", features=listed)
+
+    unread = warn_of_views_without_service(views, [service], on_demand)
+
+    assert unread == ["user_diet"]
 
 
 def test_every_view_in_a_service(
