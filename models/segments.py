@@ -138,7 +138,9 @@ class SegmentSpec(BaseModel):
         try:
             pl.sql_expr(where)
         except pl.exceptions.PolarsError as error:
-            msg = f"a SQL boolean expression that polars parses ({error})"
+            msg = (
+                f"a SQL boolean expression that polars parses ({_polars_reason(error)})"
+            )
             raise ValueError(msg) from error
         return where.strip()
 
@@ -319,7 +321,8 @@ def _evaluate(spec: SegmentSpec, frame: pl.DataFrame, where: pl.Expr) -> pl.Seri
         flags = frame.select(pl.col(key), where.alias(_MEMBER)).get_column(_MEMBER)
     except pl.exceptions.PolarsError as error:
         msg = (
-            f"{spec.location}: field 'where': evaluating {spec.where!r} failed: {error}"
+            f"{spec.location}: field 'where': evaluating {spec.where!r} failed: "
+            f"{_polars_reason(error)}"
         )
         raise ValueError(msg) from error
     if flags.dtype != pl.Boolean:
@@ -329,6 +332,13 @@ def _evaluate(spec: SegmentSpec, frame: pl.DataFrame, where: pl.Expr) -> pl.Seri
         )
         raise ValueError(msg)
     return flags
+
+
+def _polars_reason(error: pl.exceptions.PolarsError) -> str:
+    """Return the first line of a polars error, its reason. The lines after it
+    print the expression that failed, which the messages here give already."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
 
 
 def _segment(

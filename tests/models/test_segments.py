@@ -684,6 +684,29 @@ def test_non_boolean_where_rejected(
     )
 
 
+def test_where_type_error_one_line(
+    frames: tuple[pl.DataFrame, pl.DataFrame],
+) -> None:
+    # An id written without quotes reads as a number, which polars cannot
+    # compare with the text column user_id.
+    spec = SegmentSpec(
+        name="one_user",
+        entity="user",
+        description="One user by id.",
+        where="user_id = 1e5",
+    )
+
+    with pytest.raises(ValueError) as raised:
+        assign_segments([spec], *frames)
+
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith(
+        "segment one_user: field 'where': evaluating 'user_id = 1e5' failed: "
+        "cannot compare string with numeric type"
+    )
+
+
 # ---------------------------------------------------------------------------
 # A synthetic world.
 # ---------------------------------------------------------------------------
