@@ -47,7 +47,21 @@ class DietGuardrail:
     max_coffee_tea_share: float = 0.5
 
     def validate(self) -> None:
-        """Raise ValueError naming a threshold outside its range."""
+        """Raise ValueError naming a threshold of the wrong type or outside its
+        range."""
+        # The values come from YAML unchecked. A string such as 90% would fail
+        # the comparisons below with a TypeError, and a bool passes them as 0 or 1.
+        for name in ("min_order_ratio", "max_coffee_tea_share"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                msg = f"{name} must be a number in (0, 1], got {value!r}"
+                raise ValueError(msg)
+        orders = self.min_diet_orders
+        if isinstance(orders, bool) or not isinstance(orders, int):
+            msg = (
+                f"min_diet_orders must be a whole number of at least 1, got {orders!r}"
+            )
+            raise ValueError(msg)
         if not 0.0 < self.min_order_ratio <= 1.0:
             msg = f"min_order_ratio must be in (0, 1], got {self.min_order_ratio}"
             raise ValueError(msg)

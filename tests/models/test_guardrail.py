@@ -75,3 +75,35 @@ def test_read_guardrail_checks_keys_and_ranges() -> None:
         read_guardrail({"ratio": 0.9}, "ranker.yaml")
     with pytest.raises(ValueError, match=r"min_order_ratio must be in \(0, 1\]"):
         read_guardrail({"min_order_ratio": 1.5}, "ranker.yaml")
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (
+            {"min_order_ratio": "90%"},
+            "ranker.yaml: diet_guardrail: min_order_ratio must be a number in "
+            "(0, 1], got '90%'",
+        ),
+        (
+            {"max_coffee_tea_share": True},
+            "ranker.yaml: diet_guardrail: max_coffee_tea_share must be a number "
+            "in (0, 1], got True",
+        ),
+        (
+            {"min_diet_orders": 2.5},
+            "ranker.yaml: diet_guardrail: min_diet_orders must be a whole number "
+            "of at least 1, got 2.5",
+        ),
+        (
+            {"min_diet_orders": True},
+            "ranker.yaml: diet_guardrail: min_diet_orders must be a whole number "
+            "of at least 1, got True",
+        ),
+    ],
+)
+def test_read_guardrail_wrong_types(raw: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        read_guardrail(raw, "ranker.yaml")
+
+    assert str(raised.value) == message
