@@ -61,11 +61,16 @@ def describe_error(
     value = raw.get(field)
     message = f"{location}: field {field!r}: got {value!r}, expected {wanted}"
     if first["type"] == "string_type" and value is not None:
-        # YAML reads TRUE, 2024 or 0.5 as a bool or a number, not as text.
-        message += (
-            f" (YAML read the value as {_article(type(value).__name__)}; put it "
-            "in quotes to keep it as text)"
-        )
+        # YAML reads TRUE, 2024 or 0.5 as a bool or a number, not as text. In
+        # a list, the error's location ends with the index of the item.
+        item = first["input"]
+        read = f"YAML read the value as {_article(type(item).__name__)}"
+        if len(first["loc"]) > 1:
+            read = (
+                f"YAML read item {first['loc'][-1]}, {item!r}, as "
+                f"{_article(type(item).__name__)}"
+            )
+        message += f" ({read}; put it in quotes to keep it as text)"
     return message
 
 

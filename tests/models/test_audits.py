@@ -682,6 +682,21 @@ def test_exclude_needs_each(tmp_path: Path) -> None:
     )
 
 
+def test_exclude_number_names_item(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "audits:\n" + entry(segment="each") + "    exclude: [city, 1e5]\n"
+    )
+
+    with pytest.raises(ValueError) as raised:
+        load_audits(path)
+
+    assert str(raised.value) == (
+        f"{path}: audits[0] (other): field 'exclude': got ['city', 100000.0], "
+        "expected a list of segment names (YAML read item 1, 100000.0, as a "
+        "float; put it in quotes to keep it as text)"
+    )
+
+
 def test_exclude_unknown_segment(tmp_path: Path) -> None:
     segments = load_segments(CONFIGS / "segments.yaml")
     path = write(
