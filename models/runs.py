@@ -266,7 +266,8 @@ def _format_number(
 
 
 def _param_changes(first: Run, second: Run) -> str:
-    old, new = first.data.params, second.data.params
+    old = _lightgbm_main_names(first.data.params)
+    new = _lightgbm_main_names(second.data.params)
     changed = [
         f"{name}: {old.get(name, 'unset')} -> {new.get(name, 'unset')}"
         for name in sorted(set(old) | set(new))
@@ -275,3 +276,37 @@ def _param_changes(first: Run, second: Run) -> str:
     if not changed:
         return "params: the same in both runs"
     return "params that differ:\n" + "\n".join(f"- {line}" for line in changed)
+
+
+def _lightgbm_main_names(params: dict[str, str]) -> dict[str, str]:
+    """Return ``params`` with each LightGBM alias, such as ``lightgbm.eta``,
+    under its main name, ``lightgbm.learning_rate``, so that two runs that
+    spell one parameter differently compare equal.
+
+    When a run sets the main name and an alias, LightGBM uses the main name's
+    value, and so does the result.
+    """
+    # NOTE: of two aliases set without the main name, the result keeps the
+    # later one, which need not be the one LightGBM used.
+    import lightgbm as lgb
+
+    # LightGBM's own alias table, read through a private helper, as
+    # models/_ranker_config.py does; without it the names are kept as logged.
+    table = getattr(lgb.basic, "_ConfigAliases", None)
+    if table is None or not hasattr(table, "_get_all_param_aliases"):
+        return dict(params)
+    main_names = {
+        alias: main
+        for main, aliases in table._get_all_param_aliases().items()
+        for alias in aliases
+    }
+    renamed: dict[str, str] = {}
+    for name, value in params.items():
+        section, _, key = name.partition(".")
+        if section != "lightgbm" or key not in main_names:
+            renamed[name] = value
+            continue
+        main = f"lightgbm.{main_names[key]}"
+        if name == main or main not in params:
+            renamed[main] = value
+    return renamed

@@ -515,6 +515,25 @@ def test_compare_training_runs(
     assert not any(line.startswith("| segment |") for line in table)
 
 
+def test_compare_params_by_main_name(
+    uri: str, tmp_path: Path, ranker: LightGBMRanker
+) -> None:
+    # eta and learning_rate name one LightGBM parameter, as do
+    # min_child_samples and min_data_in_leaf.
+    spelled = {**PARAMS, "eta": 0.05, "min_child_samples": 5}
+    del spelled["min_data_in_leaf"]
+    main = {**PARAMS, "learning_rate": 0.1}
+    first = replace(make_metadata("v1", 80, 0.5), params=spelled)
+    second = replace(make_metadata("v2", 80, 0.5), params=main)
+    first_run = train_run(uri, tmp_path, ranker, first)
+    second_run = train_run(uri, tmp_path, ranker, second)
+
+    lines = compare_runs(uri, first_run, second_run).splitlines()
+    changes = [line for line in lines if line.startswith("- lightgbm.")]
+
+    assert changes == ["- lightgbm.learning_rate: 0.05 -> 0.1"]
+
+
 def test_compare_segments(uri: str, tmp_path: Path) -> None:
     first = evaluation_run(uri, tmp_path, make_report((0.25, 0.5), segment_mean=0.75))
     second = evaluation_run(uri, tmp_path, make_report((0.5, 0.5), segment_mean=0.5))
