@@ -182,8 +182,13 @@ def merge_reports(
     for now, before in zip(current["splits"], previous["splits"], strict=True):
         models = {**now["models"], PREVIOUS: before["models"][RANKER]}
         splits.append({**now, "models": {name: models[name] for name in summary}})
+    # Each evaluation ran without a previous system; the merged row is one.
+    settings = {
+        **current["settings"],
+        "previous_service": previous["ranker"]["feature_service"],
+    }
     return {
-        "settings": current["settings"],
+        "settings": settings,
         "relevance": current["relevance"],
         "data_fingerprint": current["data_fingerprint"],
         "split_kind": current.get("split_kind", "random"),

@@ -232,6 +232,7 @@ def test_bench_writes_both_files(synthetic_var_dir: Path) -> None:
     assert [split["seed"] for split in report["splits"]] == [0, 1]
     assert report["ranker"]["feature_service"] == "ranker_v2"
     assert report["previous_ranker"]["feature_service"] == "ranker_v1"
+    assert report["settings"]["previous_service"] == "ranker_v1"
     assert report["machine"]["packages"]["lightfm-next"] is not None
     assert report["command"].endswith(
         f"bench/quality_bench.py --var-dir {synthetic_var_dir} --splits 2 --report-only"
