@@ -20,6 +20,7 @@ import httpx2
 import psutil
 import pytest
 import uvicorn
+from fastapi import FastAPI
 
 from service.app import create_app
 from service.http_protocol import HTTP_PROTOCOL, WEBSOCKET_PROTOCOL
@@ -60,8 +61,19 @@ def _served(
     """Serve the app on ``var_dir`` with uvicorn in a thread, with the HTTP
     protocol ``recommender serve`` uses unless given, its WebSocket setting,
     and ``settings`` over the defaults; yield its port."""
+    app = create_app(Settings(var_dir=var_dir, **settings))
+    with _served_app(app, http) as port:
+        yield port
+
+
+@contextmanager
+def _served_app(
+    app: FastAPI, http: type[asyncio.Protocol] = HTTP_PROTOCOL
+) -> Iterator[int]:
+    """Serve ``app`` with uvicorn in a thread, as ``recommender serve`` does
+    but with one worker; yield its port."""
     config = uvicorn.Config(
-        create_app(Settings(var_dir=var_dir, **settings)),
+        app,
         host="127.0.0.1",
         port=_free_port(),
         http=http,
@@ -121,6 +133,12 @@ def store_locked() -> Callable[[Path], AbstractContextManager[None]]:
 def serve_in_thread() -> Callable[..., AbstractContextManager[int]]:
     """Return the context manager that serves a var folder in a thread."""
     return _served
+
+
+@pytest.fixture
+def serve_app_in_thread() -> Callable[..., AbstractContextManager[int]]:
+    """Return the context manager that serves an app in a thread."""
+    return _served_app
 
 
 @pytest.fixture

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import logging
-import socket
-import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx2
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from service.app import create_app
@@ -35,37 +32,21 @@ def failing_app(pipeline_var_dir: Path) -> FastAPI:
     return app
 
 
-@pytest.fixture
-def served(failing_app: FastAPI, caplog: pytest.LogCaptureFixture) -> Iterator[int]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(failing_app, host="127.0.0.1", port=port)
-    # uvicorn's own logging configuration does not pass its records to the
-    # root logger, where caplog listens.
-    server_logger = logging.getLogger("uvicorn.error")
-    server_logger.addHandler(caplog.handler)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 60
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert server.started
-        yield port
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        server_logger.removeHandler(caplog.handler)
-
-
 def test_unhandled_error_logged_once(
-    served: int, caplog: pytest.LogCaptureFixture
+    failing_app: FastAPI,
+    serve_app_in_thread: Callable[[FastAPI], AbstractContextManager[int]],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with caplog.at_level(logging.ERROR):
-        response = httpx2.get(f"http://127.0.0.1:{served}/failing", timeout=10)
-        request_id = response.headers["x-request-id"]
+    # uvicorn configures its loggers when it starts, so that they do not pass
+    # records to the root logger, where caplog listens.
+    server_logger = logging.getLogger("uvicorn.error")
+    with serve_app_in_thread(failing_app) as port, caplog.at_level(logging.ERROR):
+        server_logger.addHandler(caplog.handler)
+        try:
+            response = httpx2.get(f"http://127.0.0.1:{port}/failing", timeout=10)
+        finally:
+            server_logger.removeHandler(caplog.handler)
+    request_id = response.headers["x-request-id"]
 
     with_traceback = [
         record
