@@ -336,7 +336,10 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
         help="worker processes (default: 1)",
     )
     parser.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
+        "--host",
+        type=_host_argument,
+        default="127.0.0.1",
+        help="address to listen on, such as 0.0.0.0 or ::1 (default: 127.0.0.1)",
     )
     parser.add_argument(
         "--port",
@@ -369,3 +372,21 @@ def _folder_argument(text: str) -> Path:
         msg = "expected a folder, got an empty value"
         raise argparse.ArgumentTypeError(msg)
     return Path(text)
+
+
+def _host_argument(text: str) -> str:
+    """Return the address ``text`` names, without the brackets of an IPv6
+    address written as in a URL (``[::1]``); argparse reports a blank one.
+
+    asyncio listens on every address, IPv4 and IPv6, for an empty host, so a
+    blank --host would expose the service where 127.0.0.1 was meant.
+    """
+    if not text.strip():
+        msg = (
+            "expected a host name or IP address, got an empty value; use "
+            "0.0.0.0 to listen on every IPv4 address"
+        )
+        raise argparse.ArgumentTypeError(msg)
+    if text.startswith("[") and text.endswith("]"):
+        return text[1:-1]
+    return text

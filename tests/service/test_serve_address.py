@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from service.cli_parser import _parser
 from service.cli_serve import _check_port_free, base_url
 
 
@@ -49,3 +50,33 @@ def test_port_check_ipv6_in_use(ipv6_listener: int) -> None:
 )
 def test_base_url_brackets_ipv6(host: str, expected: str) -> None:
     assert base_url(host, 8000) == expected
+
+
+@pytest.mark.parametrize("command", ["serve", "run"])
+@pytest.mark.parametrize("host", ["", "   "])
+def test_blank_host_rejected(
+    command: str, host: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An empty host makes asyncio listen on every address.
+    with pytest.raises(SystemExit) as raised:
+        _parser().parse_args([command, "--host", host])
+
+    assert raised.value.code == 2
+    assert "argument --host: expected a host name or IP address" in (
+        capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize(
+    ("host", "address", "url"),
+    [
+        ("[::1]", "::1", "http://[::1]:8000"),
+        ("::1", "::1", "http://[::1]:8000"),
+        ("0.0.0.0", "0.0.0.0", "http://0.0.0.0:8000"),
+    ],
+)
+def test_host_brackets_removed(host: str, address: str, url: str) -> None:
+    args = _parser().parse_args(["serve", "--host", host])
+
+    assert args.host == address
+    assert base_url(args.host, 8000) == url
