@@ -12,7 +12,9 @@ The service has no WebSocket route, so ``recommender serve`` runs uvicorn
 with ``ws=WEBSOCKET_PROTOCOL``, "none". With uvicorn's WebSocket support, an
 ``Upgrade: websocket`` request got a plain-text 400 from the websockets
 library, or an empty 403, before it reached the app. Without it, uvicorn
-serves the request as plain HTTP and logs a warning about the upgrade.
+serves the request as plain HTTP and logs a warning about the upgrade, and
+the httptools protocol here keeps the body of such a request and the
+requests pipelined after it.
 
 With httptools, a request target (path and query) longer than 65,535 bytes
 gets ``414 URI Too Long`` with its length in the ``detail``, because httptools
@@ -61,18 +63,89 @@ class JsonErrorH11Protocol(H11Protocol):
 
 HTTP_PROTOCOL: type[asyncio.Protocol]
 try:
+    import httptools
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 except ImportError:  # httptools is an optional dependency of uvicorn
     HTTP_PROTOCOL = JsonErrorH11Protocol
 else:
 
     class JsonErrorHttpToolsProtocol(HttpToolsProtocol):
-        """uvicorn's httptools protocol with a JSON body on its 400, and a 414
-        for a request target that httptools cannot parse for its length."""
+        """uvicorn's httptools protocol with a JSON body on its 400, a 414
+        for a request target that httptools cannot parse for its length, and
+        upgrade requests served whole as plain HTTP.
+
+        For a request with ``Connection: upgrade`` and an ``Upgrade`` header,
+        llhttp (httptools 0.9) ends the message at its headers and stops
+        parsing there, expecting the other protocol. uvicorn 0.55 then drops
+        the rest of the bytes read, so the request's body and any request
+        pipelined after it were lost: a POST sent by ``curl --http2``, which
+        requests ``Upgrade: h2c``, got 422 for a missing body. This class
+        parses such a request again without its upgrade headers.
+        """
 
         def _unsupported_upgrade_warning(self) -> None:
             # As in JsonErrorH11Protocol.
             self.logger.warning(UNSUPPORTED_UPGRADE_WARNING)
+
+        def _is_plain_http_upgrade(self) -> bool:
+            # CONNECT also counts as an upgrade for llhttp, and it stays one.
+            return (
+                self.parser.should_upgrade()
+                and self.parser.get_method() != b"CONNECT"
+                and not self._should_upgrade()
+            )
+
+        def on_headers_complete(self) -> None:
+            if self._is_plain_http_upgrade():
+                # data_received parses the request again, as the class explains.
+                return
+            super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            if self._is_plain_http_upgrade():
+                return
+            super().on_message_complete()
+
+        def data_received(self, data: bytes) -> None:
+            self._unset_keepalive_if_required()
+            # A loop, not recursion, because one read may contain many pipelined
+            # upgrade requests.
+            while True:
+                try:
+                    self.parser.feed_data(data)
+                except httptools.HttpParserError:
+                    self.logger.warning("Invalid HTTP request received.")
+                    self.send_400_response("Invalid HTTP request received.")
+                except httptools.HttpParserUpgrade as upgrade:
+                    if self._should_upgrade():
+                        self.handle_websocket_upgrade()
+                        return
+                    self._unsupported_upgrade_warning()
+                    if self.parser.get_method() == b"CONNECT":
+                        return
+                    # The exception's argument is the offset in ``data`` where
+                    # llhttp stopped: the end of the upgrade request's headers.
+                    data = self._head_without_upgrade() + data[upgrade.args[0] :]
+                    self.parser = _request_parser(self)
+                    continue
+                return
+
+        def _head_without_upgrade(self) -> bytes:
+            """Return the request line and headers of the request just parsed,
+            without ``Upgrade`` and the ``upgrade`` token of ``Connection``."""
+            version = self.parser.get_http_version().encode("ascii")
+            lines = [self.parser.get_method() + b" " + self.url + b" HTTP/" + version]
+            for name, value in self.headers:
+                if name == b"upgrade":
+                    continue
+                if name == b"connection":
+                    tokens = [token.strip() for token in value.split(b",")]
+                    kept = [t for t in tokens if t and t.lower() != b"upgrade"]
+                    if not kept:
+                        continue
+                    value = b", ".join(kept)
+                lines.append(name + b": " + value)
+            return b"\r\n".join(lines) + b"\r\n\r\n"
 
         def send_400_response(self, msg: str) -> None:
             # on_message_begin resets url, so it is this request's target.
@@ -90,6 +163,13 @@ else:
             self.transport.close()
 
     HTTP_PROTOCOL = JsonErrorHttpToolsProtocol
+
+    def _request_parser(protocol: HttpToolsProtocol) -> httptools.HttpRequestParser:
+        """Return a parser for ``protocol`` set up as uvicorn 0.55 sets up its
+        own."""
+        parser = httptools.HttpRequestParser(protocol)
+        parser.set_dangerous_leniencies(lenient_data_after_close=True)
+        return parser
 
 
 def _response_bytes(
