@@ -1,6 +1,7 @@
 """JSON-lines logging for the service.
 
-Each record becomes one JSON object: time, level, logger, message, and the
+Each record becomes one JSON object: time, level, logger, message, the
+process id (which distinguishes the workers of ``serve --workers N``), and the
 fields a caller passes as ``extra={"fields": {...}}`` (the request log adds
 the request id, user id, strategy, status and latency). Tracebacks go into an
 ``error`` field, so a line never spans two lines.
@@ -27,6 +28,7 @@ class JsonFormatter(logging.Formatter):
             ),
             "level": record.levelname.lower(),
             "logger": record.name,
+            "pid": record.process,
             "message": record.getMessage(),
         }
         fields = getattr(record, "fields", None)
