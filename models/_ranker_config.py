@@ -72,22 +72,26 @@ RANKING_OBJECTIVES = (
 )
 
 
+def lightgbm_param_aliases() -> dict[str, list[str]] | None:
+    """Return LightGBM's parameters, each with its aliases, or None when the
+    installed LightGBM lacks the private table they are read from."""
+    table = getattr(lgb.basic, "_ConfigAliases", None)
+    if table is None or not hasattr(table, "_get_all_param_aliases"):
+        return None
+    return {main: list(names) for main, names in table._get_all_param_aliases().items()}
+
+
 def _check_lightgbm_params(path: Path, params: dict[str, Any]) -> None:
     """Raise ValueError for a parameter name LightGBM does not know.
 
     LightGBM only warns about one, and the config's ``verbosity: -1`` hides
     the warning, so a misspelled ``num_leavs`` would train with the default.
     """
-    # LightGBM's own list of parameters and aliases, read through a private
-    # helper; without it (another LightGBM version) the check is skipped.
-    aliases = getattr(lgb.basic, "_ConfigAliases", None)
-    if aliases is None or not hasattr(aliases, "_get_all_param_aliases"):
+    # Without LightGBM's table (another LightGBM version) the check is skipped.
+    aliases = lightgbm_param_aliases()
+    if aliases is None:
         return
-    known = {
-        name
-        for main, names in aliases._get_all_param_aliases().items()
-        for name in (main, *names)
-    }
+    known = {name for main, names in aliases.items() for name in (main, *names)}
     unknown = sorted(str(name) for name in params if name not in known)
     if unknown:
         msg = (
@@ -95,8 +99,8 @@ def _check_lightgbm_params(path: Path, params: dict[str, Any]) -> None:
             "https://lightgbm.readthedocs.io/en/latest/Parameters.html"
         )
         raise ValueError(msg)
-    _check_numeric_params(path, params, aliases._get_all_param_aliases())
-    objective_names = aliases._get_all_param_aliases().get("objective", ())
+    _check_numeric_params(path, params, aliases)
+    objective_names = aliases.get("objective", ())
     objectives = 0
     for name in ("objective", *objective_names):
         objective = params.get(name)

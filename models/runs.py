@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from models._ranker_config import lightgbm_param_aliases
 from models.tracking import (
     HEADLINE_TAG,
     KIND_TAG,
@@ -288,18 +289,10 @@ def _lightgbm_main_names(params: dict[str, str]) -> dict[str, str]:
     """
     # NOTE: of two aliases set without the main name, the result keeps the
     # later one, which need not be the one LightGBM used.
-    import lightgbm as lgb
-
-    # LightGBM's own alias table, read through a private helper, as
-    # models/_ranker_config.py does; without it the names are kept as logged.
-    table = getattr(lgb.basic, "_ConfigAliases", None)
-    if table is None or not hasattr(table, "_get_all_param_aliases"):
+    table = lightgbm_param_aliases()
+    if table is None:
         return dict(params)
-    main_names = {
-        alias: main
-        for main, aliases in table._get_all_param_aliases().items()
-        for alias in aliases
-    }
+    main_names = {alias: main for main, aliases in table.items() for alias in aliases}
     renamed: dict[str, str] = {}
     for name, value in params.items():
         section, _, key = name.partition(".")
