@@ -23,8 +23,11 @@ EVENT_TIMESTAMP = "event_timestamp"
 # every field and so never store such an id. Imports apply the same rule, so
 # that every stored id can be requested.
 MAX_ID_LENGTH = 128
-_ID_CHARACTER = r"[^\x00-\x1f\x7f-\x9f/]"
-_ID_END_CHARACTER = r"[^\x00-\x1f\x7f-\x9f/\s]"
+# The control characters (Unicode category Cc), as the inside of a regular
+# expression's character class.
+CONTROL_CHARACTERS = r"\x00-\x1f\x7f-\x9f"
+_ID_CHARACTER = rf"[^{CONTROL_CHARACTERS}/]"
+_ID_END_CHARACTER = rf"[^{CONTROL_CHARACTERS}/\s]"
 ID_PATTERN = rf"^{_ID_END_CHARACTER}(?:{_ID_CHARACTER}*{_ID_END_CHARACTER})?$"
 ID_RULE = (
     "expected an id without '/', control characters such as tab or newline, "

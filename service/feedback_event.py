@@ -9,12 +9,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from features.schema import ID_PATTERN, MAX_ID_LENGTH
+from features.schema import CONTROL_CHARACTERS, ID_PATTERN, MAX_ID_LENGTH
 
 # The largest value of DuckDB's INTEGER, the type of the store's position column.
 MAX_POSITION = 2**31 - 1
-# Unicode category Cc, which the API's ids and cities may not contain either.
-_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# The API's ids and cities may not contain these characters either.
+_CONTROL_CHARACTER = re.compile(f"[{CONTROL_CHARACTERS}]")
 
 
 class FeedbackEvent(BaseModel):

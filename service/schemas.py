@@ -7,12 +7,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 
+from features.schema import CONTROL_CHARACTERS
+
 # A city or cuisine in a request loses its surrounding whitespace, as an
 # imported one does, and may not contain control characters, whose presence is
 # a client bug.
 MAX_CITY_LENGTH = 128
 MAX_CUISINE_LENGTH = 128
-TEXT_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"
+TEXT_PATTERN = rf"^[^{CONTROL_CHARACTERS}]+$"
 TEXT_RULE = "expected text without control characters such as tab or newline"
 STRIP_WHITESPACE = StringConstraints(strip_whitespace=True)
 City = Annotated[
