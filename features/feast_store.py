@@ -44,11 +44,13 @@ from features.feast_reader import OnlineReader as OnlineReader
 from features.feast_view_checks import (
     check_service_names,
     check_view_list,
+)
+from features.feast_view_checks import check_views as check_views
+from features.feast_view_warnings import (
     warn_of_constant_features,
     warn_of_null_features,
     warn_of_views_without_service,
 )
-from features.feast_view_checks import check_views as check_views
 from features.paths import EMBEDDED
 from features.tracebacks import line_in_folder
 from features.transforms import FEATURE_TABLES, RESTAURANT, USER

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,8 +12,6 @@ from features.transforms import FEATURE_TABLES
 
 if TYPE_CHECKING:
     from feast import FeatureStore
-
-logger = logging.getLogger(__name__)
 
 
 def check_views(store: FeatureStore, tables: dict[str, pl.DataFrame]) -> None:
@@ -82,7 +79,7 @@ def check_view_list(
     for view in sorted(views, key=lambda v: v.name):
         # A view of a table counts as its reader even when misnamed, so that
         # one mistake is not reported twice.
-        read_tables.add(_table_read_by(view))
+        read_tables.add(table_read_by(view))
         if view.name in view_names:
             problems.append(
                 f"two feature views are named {view.name}; rename one, because "
@@ -127,121 +124,15 @@ def check_view_list(
         raise ValueError(msg)
 
 
-def warn_of_null_features(
-    views: Sequence[Any], tables: dict[str, pl.DataFrame]
-) -> dict[str, list[str]]:
-    """Log a warning for each table with declared features that are null on
-    every row, and return those features by table.
+def table_read_by(view: Any) -> str | None:
+    """Return the feature table a view reads, named by its local Parquet
+    file, or None for another kind of source."""
+    from feast import FileSource
 
-    Such a feature carries nothing for the ranker, and usually comes from a
-    bug in the transform. The bundled UCI data has no order times or totals, menus,
-    diets or opening dates, so the features built from them are null there.
-    Empty tables and features missing from their table are skipped.
-    """
-    found: dict[str, list[str]] = {}
-    for view in sorted(views, key=lambda v: v.name):
-        table_name = _table_read_by(view)
-        table = None if table_name is None else tables.get(table_name)
-        if table_name is None or table is None or table.is_empty():
-            continue
-        names = [
-            field.name
-            for field in view.features
-            if field.name in table.columns
-            and table[field.name].null_count() == table.height
-        ]
-        if not names:
-            continue
-        found[table_name] = names
-        logger.warning(
-            "feature table %s: %s %s null on all %d rows, so the ranker learns "
-            "nothing from %s. Check the transform unless the data lacks its "
-            "inputs (the bundled UCI data has no order times or totals, menus, "
-            "diets or opening dates)",
-            table_name,
-            ", ".join(names),
-            "is" if len(names) == 1 else "are",
-            table.height,
-            "it" if len(names) == 1 else "them",
-        )
-    return found
-
-
-def warn_of_constant_features(
-    views: Sequence[Any], tables: dict[str, pl.DataFrame]
-) -> dict[str, list[str]]:
-    """Log a warning for each table with declared numeric features that take
-    one value on every row, none null, and return those features by table.
-
-    Like a feature null on every row, such a feature carries nothing for the
-    ranker. Tables of fewer than two rows are skipped.
-    """
-    found: dict[str, list[str]] = {}
-    for view in sorted(views, key=lambda v: v.name):
-        table_name = _table_read_by(view)
-        table = None if table_name is None else tables.get(table_name)
-        if table_name is None or table is None or table.height < 2:
-            continue
-        values = {
-            field.name: table[field.name][0]
-            for field in view.features
-            if field.name in table.columns
-            and table.schema[field.name].is_numeric()
-            and table[field.name].null_count() == 0
-            and table[field.name].n_unique() == 1
-        }
-        if not values:
-            continue
-        found[table_name] = list(values)
-        singular = len(values) == 1
-        logger.warning(
-            "feature table %s: %s on all %d rows, so the ranker learns nothing "
-            "from %s. Check the transform unless the data lacks its inputs",
-            table_name,
-            ", ".join(f"{name} is {value}" for name, value in values.items()),
-            table.height,
-            "it" if singular else "them",
-        )
-    return found
-
-
-def warn_of_views_without_service(
-    views: Sequence[Any],
-    services: Sequence[Any],
-    on_demand_views: Sequence[Any] = (),
-) -> list[str]:
-    """Log a warning naming the feature views that no feature service lists,
-    and return their names, sorted.
-
-    Such a view is applied and materialized, but no model reads it, which
-    usually means the view was added to the repository and not to a service.
-    A source of an on-demand view in ``on_demand_views`` that a service lists
-    is read, because Feast retrieves it to compute that view.
-    """
-    listed = {
-        projection.name
-        for service in services
-        for projection in service.feature_view_projections
-    }
-    sources = {
-        name
-        for view in on_demand_views
-        if view.name in listed
-        for name in view.source_feature_view_projections
-    }
-    unread = sorted(view.name for view in views if view.name not in listed | sources)
-    if unread:
-        singular = len(unread) == 1
-        logger.warning(
-            "feature %s %s %s in no feature service, so no model reads %s; add "
-            "%s to a FeatureService in feature_repo/definitions.py",
-            "view" if singular else "views",
-            ", ".join(unread),
-            "is" if singular else "are",
-            "it" if singular else "them",
-            "it" if singular else "them",
-        )
-    return unread
+    source = view.batch_source
+    if isinstance(source, FileSource) and "://" not in source.path:
+        return Path(source.path).stem
+    return None
 
 
 def _check_view_source(
@@ -252,7 +143,7 @@ def _check_view_source(
 ) -> pl.DataFrame:
     """Return the feature table a view reads, or raise ValueError when its
     source, name or entity does not fit the tables (see check_view_list)."""
-    table_name = _table_read_by(view)
+    table_name = table_read_by(view)
     if table_name is None:
         msg = (
             f"feature view {view.name} reads {type(view.batch_source).__name__}"
@@ -282,17 +173,6 @@ def _check_view_source(
         raise ValueError(msg)
     _check_view_table(view, table_name)
     return table
-
-
-def _table_read_by(view: Any) -> str | None:
-    """Return the feature table a view reads, named by its local Parquet
-    file, or None for another kind of source."""
-    from feast import FileSource
-
-    source = view.batch_source
-    if isinstance(source, FileSource) and "://" not in source.path:
-        return Path(source.path).stem
-    return None
 
 
 def _check_view_table(view: Any, table_name: str) -> None:

@@ -36,7 +36,7 @@ from features.feast_store import (
     open_store,
     write_feature_tables,
 )
-from features.feast_view_checks import (
+from features.feast_view_warnings import (
     warn_of_constant_features,
     warn_of_null_features,
     warn_of_views_without_service,
@@ -374,7 +374,7 @@ def test_null_features_warned_by_table(
     )
     rows = tables["user_diet"].height
 
-    with caplog.at_level(logging.WARNING, logger="features.feast_view_checks"):
+    with caplog.at_level(logging.WARNING, logger="features.feast_view_warnings"):
         check_repository(FEATURE_REPO, var_dir, EMBEDDED, tables)
 
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -398,7 +398,7 @@ def test_constant_features_warned_by_table(
     )
     rows = tables["user_diet"].height
 
-    with caplog.at_level(logging.WARNING, logger="features.feast_view_checks"):
+    with caplog.at_level(logging.WARNING, logger="features.feast_view_warnings"):
         found = warn_of_constant_features(store.list_feature_views(), tables)
 
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -421,7 +421,7 @@ def test_views_without_service_warned(
 ) -> None:
     services = [store.get_feature_service("ranker_v1")]
 
-    with caplog.at_level(logging.WARNING, logger="features.feast_view_checks"):
+    with caplog.at_level(logging.WARNING, logger="features.feast_view_warnings"):
         unread = warn_of_views_without_service(store.list_feature_views(), services)
 
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -443,7 +443,7 @@ def test_on_demand_source_not_warned(
     listed = [view for view in views if view.name != "user_diet"]
     service = FeatureService(name="without_user_diet", features=[*listed, *on_demand])
 
-    with caplog.at_level(logging.WARNING, logger="features.feast_view_checks"):
+    with caplog.at_level(logging.WARNING, logger="features.feast_view_warnings"):
         unread = warn_of_views_without_service(views, [service], on_demand)
 
     assert unread == []
@@ -466,7 +466,7 @@ def test_every_view_in_a_service(
 ) -> None:
     services = store.list_feature_services()
 
-    with caplog.at_level(logging.WARNING, logger="features.feast_view_checks"):
+    with caplog.at_level(logging.WARNING, logger="features.feast_view_warnings"):
         unread = warn_of_views_without_service(store.list_feature_views(), services)
 
     assert unread == []
