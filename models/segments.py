@@ -276,12 +276,10 @@ def _expand(spec: SegmentSpec, frame: pl.DataFrame) -> list[Segment]:
     values = column.drop_nulls().unique().sort().to_list()
     if len(values) > MANY_PER_VALUES:
         logger.warning(
-            "segments %s=...: column %s has %d values, so the reports list %d "
-            "segments of this declaration; per reads best on a column of few "
-            "values, such as a band or a city",
+            "segments %s=...: column %s has %d values, one segment each in every "
+            "report; use per on a column of few values, such as a band or a city",
             spec.name,
             spec.per,
-            len(values),
             len(values),
         )
     return [

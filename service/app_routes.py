@@ -58,7 +58,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 def add_probe_routes(app: FastAPI) -> None:
     """Add the liveness, readiness and metrics routes."""
 
-    # HEAD on this and every GET route is answered by HeadAsGetMiddleware.
+    # HeadAsGetMiddleware handles HEAD on this and every other GET route.
     @app.get("/healthz", summary="Process is alive")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}

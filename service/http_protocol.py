@@ -140,10 +140,10 @@ else:
                     continue
                 if name == b"connection":
                     tokens = [token.strip() for token in value.split(b",")]
-                    kept = [t for t in tokens if t and t.lower() != b"upgrade"]
-                    if not kept:
+                    remaining = [t for t in tokens if t and t.lower() != b"upgrade"]
+                    if not remaining:
                         continue
-                    value = b", ".join(kept)
+                    value = b", ".join(remaining)
                 lines.append(name + b": " + value)
             return b"\r\n".join(lines) + b"\r\n\r\n"
 

@@ -95,7 +95,7 @@ def test_default_k_above_max_k_named(
     )
 
 
-def test_default_k_above_max_k_named_with_other_errors(
+def test_default_k_check_with_other_errors(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("RECOMMENDER_MAX_K", "5")

@@ -1,7 +1,7 @@
 """Requests that ask for a protocol upgrade are served whole as plain HTTP by
 the protocol that ``recommender serve`` runs uvicorn with.
 
-A small app that echoes each request stands in for the service, since the
+A small app that echoes each request is served in place of the service, since the
 protocol is the same for any app.
 """
 
