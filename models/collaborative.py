@@ -26,6 +26,13 @@ from threadpoolctl import threadpool_limits
 
 from features.schema import RESTAURANT_ID, USER_ID
 from features.transforms import StoreFrames
+from models._sparse_rows import (
+    edge_inside,
+    keep_largest,
+    largest_per_row,
+    unit_rows,
+    without_self,
+)
 
 # Dense blocks of scores or similarities are computed for this many cells at
 # a time (32 MiB of float64), so memory stays bounded for many users.
@@ -124,7 +131,7 @@ class UserKnnBaseline:
     def fit(self, frames: StoreFrames) -> None:
         """Build the order matrix and its rows scaled to unit length."""
         self._matrix = InteractionMatrix.from_orders(frames.orders)
-        self._normalized = _unit_rows(self._matrix.counts)
+        self._normalized = unit_rows(self._matrix.counts)
         self._transposed = None
 
     def score(self, rows: pl.DataFrame) -> np.ndarray:
@@ -164,7 +171,7 @@ class UserKnnBaseline:
         # user's own. On 2,048 users of a world of 200,000, that covered every
         # edge value; twice as many covered 71% of them.
         width = 15 * self.neighbours + 1
-        largest = _without_self(
+        largest = without_self(
             sp_matmul_topn(
                 self._normalized[users],
                 self._transposed,
@@ -173,13 +180,13 @@ class UserKnnBaseline:
             ),
             users,
         )
-        complete = _edge_inside(largest, width, self.neighbours)
-        weights = _largest_per_row(largest, self.neighbours)
+        complete = edge_inside(largest, width, self.neighbours)
+        weights = largest_per_row(largest, self.neighbours)
         incomplete = np.flatnonzero(~complete)
         if incomplete.size == 0:
             return weights
-        full = _largest_per_row(
-            _without_self(
+        full = largest_per_row(
+            without_self(
                 self._normalized[users[incomplete]] @ self._transposed,
                 users[incomplete],
             ),
@@ -189,35 +196,6 @@ class UserKnnBaseline:
         for position, row in enumerate(incomplete):
             rows[row] = full[position]
         return sp.vstack(rows, format="csr")
-
-
-def _without_self(similarity: sp.csr_matrix, users: np.ndarray) -> sp.csr_matrix:
-    """Set each row's similarity to its own user to 0: a user is not their own
-    neighbour."""
-    similarity = similarity.tocsr()
-    rows = np.repeat(np.arange(users.size), np.diff(similarity.indptr))
-    similarity.data[similarity.indices == users[rows]] = 0.0
-    return similarity
-
-
-def _edge_inside(largest: sp.csr_matrix, width: int, count: int) -> np.ndarray:
-    """Return whether each row of the ``width`` largest values of a similarity
-    row contains every value equal to the row's count-th largest.
-
-    It does when fewer than ``width`` values came back (that is the whole
-    row), or when the smallest returned value, the self-similarity aside, is
-    below the count-th largest: every value left out is at most that
-    smallest one.
-    """
-    lengths = np.diff(largest.indptr)
-    rows = np.repeat(np.arange(largest.shape[0]), lengths)
-    place = np.arange(largest.nnz) - np.repeat(largest.indptr[:-1], lengths)
-    padded = np.full((largest.shape[0], width), np.inf)
-    padded[rows, place] = np.where(largest.data > 0, largest.data, np.inf)
-    smallest = padded.min(axis=1)
-    padded[np.isinf(padded)] = -np.inf
-    edge = -np.sort(-padded, axis=1)[:, count - 1]
-    return (lengths < width) | (smallest < edge)
 
 
 class ItemKnnBaseline:
@@ -247,10 +225,10 @@ class ItemKnnBaseline:
     def fit(self, frames: StoreFrames) -> None:
         """Build the order matrix and each restaurant's nearest restaurants."""
         self._matrix = InteractionMatrix.from_orders(frames.orders)
-        columns = _unit_rows(self._matrix.counts.T.tocsr())
+        columns = unit_rows(self._matrix.counts.T.tocsr())
         similarity = (columns @ columns.T).toarray()
         np.fill_diagonal(similarity, 0.0)
-        self._similarity = sp.csr_matrix(_keep_largest(similarity, self.neighbours))
+        self._similarity = sp.csr_matrix(keep_largest(similarity, self.neighbours))
 
     def score(self, rows: pl.DataFrame) -> np.ndarray:
         matrix = _fitted(self._matrix, self.name)
@@ -355,63 +333,6 @@ def _positions(ids: pl.Series, labels: pl.Series) -> np.ndarray:
         .fill_null(-1)
     )
     return found.to_numpy()
-
-
-def _unit_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
-    """Scale each row to unit Euclidean length; empty rows stay empty."""
-    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
-    inverse = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-    return sp.csr_matrix(sp.diags(inverse) @ matrix)
-
-
-def _keep_largest(similarity: np.ndarray, count: int) -> np.ndarray:
-    """Zero all but the ``count`` largest values of each row.
-
-    A stable sort keeps, among equal values, the one in the smaller column.
-    """
-    if count >= similarity.shape[1]:
-        return similarity
-    order = np.argsort(-similarity, axis=1, kind="stable")[:, :count]
-    pruned = np.zeros_like(similarity)
-    row_index = np.arange(similarity.shape[0])[:, None]
-    pruned[row_index, order] = similarity[row_index, order]
-    return pruned
-
-
-def _largest_per_row(matrix: sp.csr_matrix, count: int) -> sp.csr_matrix:
-    """Keep the ``count`` largest values above 0 of each row and drop the rest.
-
-    Among equal values at the edge, the ones in smaller columns are kept. This
-    is :func:`_keep_largest` for sparse rows: the zeros that it may keep add
-    nothing to a weighted sum. The column indices need not be sorted.
-    """
-    height = matrix.shape[0]
-    lengths = np.diff(matrix.indptr)
-    rows = np.repeat(np.arange(height), lengths)
-    positive = matrix.data > 0
-    values = np.where(positive, matrix.data, -np.inf)
-    # Each row's count-th largest value; -inf for rows with fewer values. One
-    # partition per row costs tens of microseconds for thousands of values.
-    threshold = np.full(height, -np.inf)
-    for row in np.flatnonzero(lengths > count):
-        begin, end = matrix.indptr[row], matrix.indptr[row + 1]
-        threshold[row] = np.partition(values[begin:end], end - begin - count)[
-            end - begin - count
-        ]
-    threshold = threshold[rows]
-    above = positive & (matrix.data > threshold)
-    tied = np.flatnonzero(positive & (matrix.data == threshold))
-    needed = count - np.bincount(rows[above], minlength=height)
-    # The tied values in row order, then column order.
-    tied = tied[np.lexsort((matrix.indices[tied], rows[tied]))]
-    tied_rows = rows[tied]
-    first = np.flatnonzero(np.r_[True, tied_rows[1:] != tied_rows[:-1]])
-    rank = np.arange(tied.size) - np.repeat(first, np.diff(np.r_[first, tied.size]))
-    keep = above
-    keep[tied[rank < needed[tied_rows]]] = True
-    return sp.csr_matrix(
-        (matrix.data[keep], (rows[keep], matrix.indices[keep])), shape=matrix.shape
-    )
 
 
 def _fitted(matrix: InteractionMatrix | None, name: str) -> InteractionMatrix:

@@ -27,7 +27,7 @@ from features.schema import RESTAURANT_ID, USER_ID
 from features.synthetic import WorldConfig, generate_world
 from features.transforms import StoreFrames, compute_tables, snapshot_at
 from features.uci import load_uci
-from models import collaborative
+from models import _sparse_rows, collaborative
 from models.baselines import (
     Baseline,
     CityPopularityBaseline,
@@ -546,8 +546,8 @@ def test_largest_per_row_as_dense() -> None:
     dense[8, 3:] = 0.0
 
     for count in (1, 3, 5, 50):
-        kept = collaborative._largest_per_row(sp.csr_matrix(dense), count)
-        expected = collaborative._keep_largest(dense, count)
+        kept = _sparse_rows.largest_per_row(sp.csr_matrix(dense), count)
+        expected = _sparse_rows.keep_largest(dense, count)
         np.testing.assert_array_equal(kept.toarray(), expected, err_msg=str(count))
 
 
@@ -565,18 +565,18 @@ def test_user_knn_sparse_neighbours_match_dense(neighbours: int) -> None:
 
     similarity = (normalized @ normalized.T).toarray()
     similarity[users, users] = 0.0
-    weights = collaborative._keep_largest(similarity, neighbours)
+    weights = _sparse_rows.keep_largest(similarity, neighbours)
     expected = weights @ matrix.counts.toarray() + matrix.counts.toarray()
 
     np.testing.assert_allclose(baseline._user_block(users), expected, rtol=1e-12)
     # Every row's neighbours came from its largest values alone; the test
     # below reaches the rows read whole.
     width = 15 * neighbours + 1
-    largest = collaborative._without_self(
+    largest = _sparse_rows.without_self(
         collaborative.sp_matmul_topn(normalized, normalized.T.tocsr(), top_n=width),
         users,
     )
-    assert collaborative._edge_inside(largest, width, neighbours).all()
+    assert _sparse_rows.edge_inside(largest, width, neighbours).all()
 
 
 def test_user_knn_ties_beyond_largest_values() -> None:
@@ -592,13 +592,13 @@ def test_user_knn_ties_beyond_largest_values() -> None:
     matrix = baseline._matrix
     assert matrix is not None
     users = np.arange(matrix.user_ids.len())
-    largest = collaborative._without_self(
+    largest = _sparse_rows.without_self(
         collaborative.sp_matmul_topn(
             baseline._normalized, baseline._normalized.T.tocsr(), top_n=16
         ),
         users,
     )
-    assert not collaborative._edge_inside(largest, 16, 1)[0]
+    assert not _sparse_rows.edge_inside(largest, 16, 1)[0]
 
     scores = baseline.score(pairs("a", ["r1", "r2", "x00", "x01"]))
 
