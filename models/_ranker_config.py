@@ -152,6 +152,13 @@ _NUMERIC_PARAMS: dict[str, type] = {
 }
 
 
+# LightGBM keeps whole-number parameters in 32 bits and wraps a larger value
+# without a word: num_leaves 2**31 fails as "num_leaves > 1", a seed of 10**11
+# trains with another seed.
+_INT32_MIN = -(2**31)
+_INT32_MAX = 2**31 - 1
+
+
 def _check_numeric_params(
     path: Path, params: dict[str, Any], aliases: dict[str, Any]
 ) -> None:
@@ -163,8 +170,12 @@ def _check_numeric_params(
             if value is None:
                 continue
             if kind is int:
-                valid = isinstance(value, int) and not isinstance(value, bool)
-                expected = "a whole number"
+                valid = (
+                    isinstance(value, int)
+                    and not isinstance(value, bool)
+                    and _INT32_MIN <= value <= _INT32_MAX
+                )
+                expected = f"a whole number from {_INT32_MIN} to {_INT32_MAX}"
             else:
                 valid = (
                     isinstance(value, int | float)
@@ -218,7 +229,7 @@ def load_config(path: Path) -> RankerConfig:
         raise ValueError(msg)
     params = dict(raw["params"])
     _check_lightgbm_params(path, params)
-    seed = _whole_number(path, raw["seed"], "seed", minimum=0)
+    seed = _whole_number(path, raw["seed"], "seed", minimum=0, maximum=_INT32_MAX)
     rounds = _whole_number(path, raw["num_boost_round"], "num_boost_round", minimum=1)
     # LightGBM prefers ``seed`` to its aliases, so the config's seed is added
     # only when params sets none. Otherwise it would override a random_state.
@@ -276,14 +287,23 @@ def load_config(path: Path) -> RankerConfig:
     )
 
 
-def _whole_number(path: Path, value: object, name: str, minimum: int) -> int:
-    """Return ``value`` when it is an integer of at least ``minimum``.
+def _whole_number(
+    path: Path, value: object, name: str, minimum: int, maximum: int | None = None
+) -> int:
+    """Return ``value`` when it is an integer from ``minimum`` to ``maximum``.
 
     Raises:
-        ValueError: a string, float, boolean or smaller integer; names ``path``.
+        ValueError: a string, float, boolean or integer out of range; names
+            ``path``.
     """
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         msg = f"{path}: {name} must be an integer of at least {minimum}, got {value!r}"
+        raise ValueError(msg)
+    if maximum is not None and value > maximum:
+        msg = (
+            f"{path}: {name} must be an integer from {minimum} to {maximum}, "
+            f"got {value!r}"
+        )
         raise ValueError(msg)
     return value
 

@@ -636,6 +636,11 @@ def test_config_misspelled_lightgbm_param(tmp_path: Path) -> None:
         ("seed", 7.5, "seed must be an integer of at least 0, got 7.5"),
         ("seed", True, "seed must be an integer of at least 0, got True"),
         (
+            "seed",
+            2**31,
+            "seed must be an integer from 0 to 2147483647, got 2147483648",
+        ),
+        (
             "num_boost_round",
             0,
             "num_boost_round must be an integer of at least 1, got 0",
@@ -661,6 +666,7 @@ def test_config_misspelled_lightgbm_param(tmp_path: Path) -> None:
         "seed-negative",
         "seed-float",
         "seed-boolean",
+        "seed-above-32-bits",
         "rounds-zero",
         "rounds-text",
         "params-list",
@@ -702,16 +708,31 @@ def test_config_non_ranking_objective_rejected(
     )
 
 
+WHOLE_32_BITS = "a whole number from -2147483648 to 2147483647"
+
+
 @pytest.mark.parametrize(
     ("name", "value", "expected"),
     [
         ("learning_rate", "fast", "a finite number"),
         ("eta", True, "a finite number"),
         ("lambda_l2", float("nan"), "a finite number"),
-        ("num_leaves", 15.5, "a whole number"),
-        ("min_child_samples", "20", "a whole number"),
+        ("num_leaves", 15.5, WHOLE_32_BITS),
+        ("min_child_samples", "20", WHOLE_32_BITS),
+        ("max_bin", 99_999_999_999, WHOLE_32_BITS),
+        ("num_leaves", 2**31, WHOLE_32_BITS),
+        ("random_state", -(2**31) - 1, WHOLE_32_BITS),
     ],
-    ids=["string", "alias-bool", "nan", "float-for-int", "alias-string"],
+    ids=[
+        "string",
+        "alias-bool",
+        "nan",
+        "float-for-int",
+        "alias-string",
+        "max-bin-above-32-bits",
+        "leaves-above-32-bits",
+        "seed-alias-below-32-bits",
+    ],
 )
 def test_config_numeric_param_wrong_type(
     tmp_path: Path, name: str, value: object, expected: str
