@@ -152,9 +152,9 @@ _NUMERIC_PARAMS: dict[str, type] = {
 }
 
 
-# LightGBM keeps whole-number parameters in 32 bits and wraps a larger value
-# without a word: num_leaves 2**31 fails as "num_leaves > 1", a seed of 10**11
-# trains with another seed.
+# LightGBM stores whole-number parameters as 32-bit integers and wraps a larger
+# value without an error: num_leaves 2**31 fails the check "num_leaves > 1",
+# and a seed of 10**11 trains with another seed.
 _INT32_MIN = -(2**31)
 _INT32_MAX = 2**31 - 1
 
