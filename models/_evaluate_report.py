@@ -42,16 +42,17 @@ def format_table(report: dict[str, Any]) -> str:
         windows = [split["test_from"][:10] for split in report["splits"]]
         horizon = report["ranker"]["cutoffs"]["horizon_days"]
         if len(windows) == 1:
-            over = f"one test window of {horizon} days starting {windows[0]}"
-        else:
-            over = (
-                f"{len(windows)} test windows of {horizon} days starting "
-                f"{', '.join(windows)}"
+            # One window has no spread, so the table shows its values alone.
+            lines.append(
+                f"One test window of {horizon} days starting {windows[0]}; it "
+                "trains on the orders before it."
             )
-        lines.append(
-            f"Mean ± sample standard deviation over {over}; each trains on the "
-            "orders before its window."
-        )
+        else:
+            lines.append(
+                f"Mean ± sample standard deviation over {len(windows)} test "
+                f"windows of {horizon} days starting {', '.join(windows)}; each "
+                "trains on the orders before its window."
+            )
     elif settings["n_splits"] == 1:
         lines.append(
             f"One random {1 - settings['test_fraction']:.0%}/"

@@ -190,14 +190,18 @@ def _splits_section(report: Mapping[str, Any]) -> _Section | None:
     splits = report.get("splits")
     count = len(splits) if isinstance(splits, list) else 0
     unit = "test window" if report.get("split_kind") == "temporal" else "split"
-    unit = unit if count == 1 else f"{unit}s"
+    if count == 1:
+        # One split has no spread, so the table shows its values alone.
+        paragraph = f"Values of one {unit}, which the sections below analyse."
+    else:
+        paragraph = (
+            f"Mean ± sample standard deviation over {count} {unit}s. The "
+            "sections below analyse the first of them."
+        )
     return _Section(
         key="splits",
         title="Every split",
-        paragraphs=[
-            f"Mean ± sample standard deviation over {count} {unit}. The "
-            "sections below analyse the first of them."
-        ],
+        paragraphs=[paragraph],
         tables=[_Table(["model", *metrics], rows)],
     )
 

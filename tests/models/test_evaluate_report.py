@@ -88,6 +88,19 @@ def test_table_temporal_windows() -> None:
     assert "| popularity | 0.1000 ± 0.0000 |" in table
 
 
+def test_table_single_window_no_spread() -> None:
+    windows = [split(0, "2024-04-24T00:00:00+00:00", 0.7, 0.1)]
+
+    table = format_table(report(windows, "temporal"))
+
+    assert "| lightgbm_ranker | 0.7000 |" in table
+    assert "standard deviation" not in table
+    assert (
+        "One test window of 7 days starting 2024-04-24; it trains on the orders "
+        "before it." in table
+    )
+
+
 def test_compare_reports_changes() -> None:
     before = report([split(0, None, 0.4, 0.1), split(1, None, 0.6, 0.3)], "random")
     after = report([split(0, None, 0.5, 0.1), split(1, None, 0.7, 0.3)], "random")

@@ -604,6 +604,23 @@ def test_run_sentence_of_a_random_split() -> None:
     assert "Random split of seed 0, 1,002 test users." in analysis_markdown(report)
 
 
+def test_splits_section_spread_by_count() -> None:
+    report = copy.deepcopy(REPORT)
+    report["summary"] = {"lightgbm_ranker": {"ndcg@10": {"mean": 0.7, "std": 0.01}}}
+
+    two_windows_page = analysis_html(report)
+    report["splits"] = report["splits"][:1]
+    report["summary"]["lightgbm_ranker"]["ndcg@10"]["std"] = None
+    one_window_page = analysis_html(report)
+
+    assert "Mean ± sample standard deviation over 2 test windows." in two_windows_page
+    assert (
+        "Values of one test window, which the sections below analyse."
+        in one_window_page
+    )
+    assert "standard deviation" not in one_window_page
+
+
 def test_missing_analysis_rejected() -> None:
     with pytest.raises(ValueError, match="report field 'analysis' is NoneType"):
         analysis_markdown({"created_at": "2026-12-05T01:00:00+00:00"})
