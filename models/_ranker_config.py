@@ -353,4 +353,12 @@ def _min_rating(path: Path, relevance: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         msg = f"{path}: relevance: min_rating must be a number or null, got {value!r}"
         raise ValueError(msg)
+    # No rating is at least nan or inf, so these would leave no relevant
+    # order. A number below every rating, not -inf, keeps the rated ones.
+    if not math.isfinite(value):
+        msg = (
+            f"{path}: relevance: min_rating must be a finite number or null, "
+            f"got {value!r}"
+        )
+        raise ValueError(msg)
     return float(value)

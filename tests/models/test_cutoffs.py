@@ -926,6 +926,14 @@ def test_config_relevance(tmp_path: Path) -> None:
     [
         ({"min_rating": "good"}, "min_rating must be a number or null, got 'good'"),
         ({"min_rating": True}, "min_rating must be a number or null, got True"),
+        (
+            {"min_rating": float("nan")},
+            "min_rating must be a finite number or null, got nan",
+        ),
+        (
+            {"min_rating": float("-inf")},
+            "min_rating must be a finite number or null, got -inf",
+        ),
         ({"min_score": 1}, "'relevance' must be a mapping with the one key"),
         ([1], "'relevance' must be a mapping with the one key"),
     ],
