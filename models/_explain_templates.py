@@ -189,8 +189,13 @@ def _kilometres(distance: float) -> str:
     return f"{distance:.1f} km" if distance < 10 else f"{distance:.0f} km"
 
 
+# Stored cuisine words that reasons write as acronyms, in capitals.
+CUISINE_ACRONYMS: dict[str, str] = {"bbq": "BBQ"}
+
+
 def cuisine_name(name: str) -> str:
     """Turn a stored cuisine name, lower case with underscores (``fast_food``),
-    into text (``Fast food``)."""
-    words = name.replace("_", " ")
-    return words[:1].upper() + words[1:]
+    into text (``Fast food``), with acronyms in capitals (``BBQ``)."""
+    words = [CUISINE_ACRONYMS.get(word, word) for word in name.split("_")]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]

@@ -17,6 +17,7 @@ from models.explain import (
     MIN_CONTRIBUTION,
     TEMPLATED_FEATURES,
     USER_CONTEXT_FEATURES,
+    cuisine_name,
     explain,
     popularity_reasons,
 )
@@ -271,6 +272,16 @@ RENDER_CASES: list[tuple[str, dict[str, Any], str | None]] = [
     ),
     (
         "cuisine",
+        {
+            "cuisine_affinity": 0.44,
+            "restaurant_cuisines": ["bbq", "american"],
+            "user_cuisine_names": ["bbq", "american"],
+            "user_cuisine_shares": [0.44, 0.3],
+        },
+        "BBQ, like 44% of your orders",
+    ),
+    (
+        "cuisine",
         {"cuisine_affinity": 0.25},
         "serves a cuisine of 25% of your orders",
     ),
@@ -421,3 +432,16 @@ def test_every_model_feature_classified() -> None:
     reads = {column for family in FAMILIES for column in family.reads}
     assert sorted(reads - all_features) == []
     assert sorted(TEMPLATED_FEATURES - model_inputs) == []
+
+
+@pytest.mark.parametrize(
+    ("stored", "text"),
+    [
+        ("fast_food", "Fast food"),
+        ("bbq", "BBQ"),
+        ("korean_bbq", "Korean BBQ"),
+        ("cafe-coffee_shop", "Cafe-coffee shop"),
+    ],
+)
+def test_cuisine_name_text(stored: str, text: str) -> None:
+    assert cuisine_name(stored) == text
