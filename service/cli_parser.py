@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from features.paths import (
@@ -44,6 +44,42 @@ from service.cli_serve import _serve
 MAX_WORLD_USERS = 3_000_000
 MAX_WORLD_RESTAURANTS = 100_000
 
+# The options of each data source, by argparse dest, with their defaults. They
+# parse as None and get these defaults after the check, so that an option
+# given for the other source is rejected rather than silently ignored.
+SOURCE_OPTIONS: dict[str, dict[str, object]] = {
+    "uci": {"data_dir": UCI_DATA_DIR},
+    "synthetic": {"users": 5000, "restaurants": 300, "days": 120, "world_seed": 0},
+}
+
+
+class _CommandParser(argparse.ArgumentParser):
+    """Parser of one command, which rejects a data option of the source not
+    chosen with --source."""
+
+    def parse_known_args(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        namespace: argparse.Namespace | None = None,
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if getattr(parsed, "source", None) in SOURCE_OPTIONS:
+            self._apply_source_options(parsed)
+        return parsed, extras
+
+    def _apply_source_options(self, parsed: argparse.Namespace) -> None:
+        for source, defaults in SOURCE_OPTIONS.items():
+            for name, default in defaults.items():
+                if source == parsed.source:
+                    if getattr(parsed, name) is None:
+                        setattr(parsed, name, default)
+                elif getattr(parsed, name) is not None:
+                    option = "--" + name.replace("_", "-")
+                    self.error(
+                        f"argument {option}: applies only to --source {source}; "
+                        f"add --source {source}, or leave out {option}"
+                    )
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -58,7 +94,9 @@ def _parser() -> argparse.ArgumentParser:
         help=f"folder for generated files (default: ${VAR_DIR_ENV} or ./var)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug lines")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(
+        dest="command", required=True, parser_class=_CommandParser
+    )
 
     data = commands.add_parser(
         "data",
@@ -216,26 +254,22 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir",
         type=Path,
-        default=UCI_DATA_DIR,
         help=f"folder of the UCI CSV files (default: {UCI_DATA_DIR})",
     )
     world = parser.add_argument_group("synthetic world (with --source synthetic)")
     world.add_argument(
         "--users",
         type=int_in_range(MIN_USERS, MAX_WORLD_USERS),
-        default=5000,
         help="default: 5000",
     )
     world.add_argument(
         "--restaurants",
         type=int_in_range(MIN_RESTAURANTS, MAX_WORLD_RESTAURANTS),
-        default=300,
         help="default: 300",
     )
     world.add_argument(
         "--days",
         type=int_in_range(MIN_DAYS, 3650),
-        default=120,
         help=(
             "days of orders (default: 120); `features` with the shipped ranker "
             "config needs at least 28, for its four weekly training cutoffs"
@@ -244,7 +278,6 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     world.add_argument(
         "--world-seed",
         type=int_in_range(0, 2**32 - 1),
-        default=0,
         help="seed of the generator (default: 0)",
     )
 

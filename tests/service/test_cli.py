@@ -26,12 +26,14 @@ from features.paths import (
     FEATURE_REPO,
     RANKER_CONFIG,
     SEGMENTS_CONFIG,
+    UCI_DATA_DIR,
     VarPaths,
     default_var_dir,
 )
 from models.runs import list_runs
 from models.tracking import EVALUATE, log_evaluation, start_run, tracking_uri
 from service.cli import EXIT_AUDITS, hide_library_warnings, main
+from service.cli_parser import _parser
 from service.cli_serve import _example_user
 
 UNREACHABLE = "http://127.0.0.1:9"
@@ -57,6 +59,53 @@ def test_bad_argument_exits_2(
 
     assert raised.value.code == 2
     assert "error: argument" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["data", "--users", "300"], "argument --users: applies only to --source "),
+        (
+            ["data", "--source", "uci", "--world-seed", "3"],
+            "argument --world-seed: applies only to --source synthetic; add "
+            "--source synthetic, or leave out --world-seed",
+        ),
+        (
+            ["data", "--source", "synthetic", "--data-dir", "data/uci"],
+            "argument --data-dir: applies only to --source uci",
+        ),
+        (
+            ["run", "--days", "30", "--no-serve"],
+            "argument --days: applies only to --source ",
+        ),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, list) else "",
+)
+def test_option_of_other_source_rejected(
+    arguments: list[str],
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as raised:
+        main(["--var-dir", str(tmp_path), *arguments])
+
+    assert raised.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "store.duckdb").exists()
+
+
+def test_source_options_get_defaults() -> None:
+    synthetic = _parser().parse_args(["data", "--source", "synthetic", "--days", "30"])
+    uci = _parser().parse_args(["data"])
+
+    assert synthetic.users == 5000
+    assert synthetic.restaurants == 300
+    assert synthetic.days == 30
+    assert synthetic.world_seed == 0
+    assert synthetic.data_dir is None
+    assert uci.data_dir == UCI_DATA_DIR
+    assert uci.users is None
 
 
 def test_var_dir_file_rejected(
