@@ -81,18 +81,29 @@ def describe_splits(report: dict[str, Any]) -> str:
     """Describe the splits of the report in a sentence: weekly test windows
     when the orders have times, else random splits of the orders."""
     settings = report["settings"]
+    # One split has no spread, so its table shows the values alone.
     if report.get("split_kind") == "temporal":
         windows = [split["test_from"][:10] for split in report["splits"]]
         horizon = report["ranker"]["cutoffs"]["horizon_days"]
+        if len(windows) == 1:
+            return (
+                f"Values of one test window of {horizon} days starting "
+                f"{windows[0]}, each model trained on the orders before it."
+            )
         return (
             f"Mean ± sample standard deviation over {len(windows)} test windows "
             f"of {horizon} days starting {', '.join(windows)}, each model "
             "trained on the orders before the window."
         )
+    fractions = f"{1 - settings['test_fraction']:.0%}/{settings['test_fraction']:.0%}"
+    if settings["n_splits"] == 1:
+        return (
+            f"Values of one random {fractions} split of the orders, seed "
+            f"{report['split_seeds'][0]}."
+        )
     return (
         f"Mean ± sample standard deviation over {settings['n_splits']} random "
-        f"{1 - settings['test_fraction']:.0%}/{settings['test_fraction']:.0%} "
-        f"splits of the orders, seeds {report['split_seeds']}."
+        f"{fractions} splits of the orders, seeds {report['split_seeds']}."
     )
 
 

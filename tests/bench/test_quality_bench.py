@@ -190,6 +190,26 @@ def test_splits_described_by_kind() -> None:
     assert "2 random 80%/20% splits of the orders, seeds [0, 1]" in shuffled
 
 
+def test_one_split_described_without_spread() -> None:
+    temporal = {
+        "settings": {"n_splits": 1, "test_fraction": 0.2, "seed": 0},
+        "split_kind": "temporal",
+        "split_seeds": [3],
+        "splits": [{"test_from": "2024-04-22T00:00:00"}],
+        "ranker": {"cutoffs": {"horizon_days": 7}},
+    }
+    random = {**temporal, "split_kind": "random"}
+
+    window = describe_splits(temporal)
+    shuffled = describe_splits(random)
+
+    assert window == (
+        "Values of one test window of 7 days starting 2024-04-22, each model "
+        "trained on the orders before it."
+    )
+    assert shuffled == "Values of one random 80%/20% split of the orders, seed 3."
+
+
 def test_negative_seed_named(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as stopped:
         main(["--seed", "-1"])
