@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from features.cities import city_centres, nearest_city
 from features.cuisines import cuisine_key
 from features.pair_arrays import RestaurantArrays
 from features.pairs import PAIR_FEATURES
@@ -85,6 +86,13 @@ class Catalogue:
             cuisine_key,
         )
         self.city_spellings = _spellings(self.columns["restaurant_city"], str.lower)
+        self.city_centres = city_centres(
+            restaurants.select(
+                city=pl.col("restaurant_city"),
+                latitude=pl.col("restaurant_latitude"),
+                longitude=pl.col("restaurant_longitude"),
+            )
+        )
         self._filtered: Callable[[Filters], np.ndarray] = lru_cache(
             maxsize=FILTER_CACHE_SIZE
         )(self._apply)
@@ -137,6 +145,12 @@ class Catalogue:
             # may have several.
             spelled["user_city"] = self.city_spellings.get(city.lower(), (city,))[0]
         return spelled
+
+    def city_at(self, location: tuple[float, float]) -> str | None:
+        """Return the city whose restaurants' mean position is nearest to
+        ``location`` (latitude, longitude), or None beyond
+        :data:`features.cities.MAX_CITY_DISTANCE_KM` of every city."""
+        return nearest_city(location[0], location[1], self.city_centres)
 
     def in_city(self, rows: np.ndarray, city: str) -> np.ndarray:
         """Return the rows of restaurants in ``city``, ignoring case."""

@@ -61,7 +61,7 @@ class _UserListsMixin(_ListsMixin):
         """Rank the user's top ``k`` restaurants among those ``filters`` keep.
 
         ``location`` (latitude, longitude) replaces the user's home for the
-        distance features.
+        distance features, and its nearest city replaces the home city.
         """
         state = self._state
         filters = filters or Filters()
@@ -110,6 +110,8 @@ class _UserListsMixin(_ListsMixin):
                 home_city, ordered, vegetarian = stored
                 if not state.repeat_orders:
                     rows = state.catalogue.without(rows, ordered)
+            if location is not None:
+                home_city = state.catalogue.city_at(location)
             city = filters.city or home_city
             return self._popular(
                 state, rows, k, user_id, request_id, city, True, notes, vegetarian
@@ -131,7 +133,9 @@ class _UserListsMixin(_ListsMixin):
                 notes,
             )
         if location is not None:
+            # Distances and the city are measured from where the user is now.
             user["user_latitude"], user["user_longitude"] = location
+            user["user_city"] = state.catalogue.city_at(location)
         order_count = user["user_order_count"]
         has_orders = order_count is not None and order_count > 0
         # An import without liked cuisines stores an empty list, not null.
@@ -221,6 +225,8 @@ class _UserListsMixin(_ListsMixin):
         if stored.declared or location is not None or filters.diet is not None:
             values = stored.preferences(location).user_row().row(0, named=True)
             values[USER_ID] = user_id
+            if location is not None:
+                values["user_city"] = state.catalogue.city_at(location)
             ranked = rank_by_content(state.catalogue, values, rows, k)
             return self._response(
                 state, ranked, k, user_id, request_id, Strategy.CONTENT, False, notes

@@ -172,10 +172,13 @@ def test_added_vegetarian_gets_content(client: TestClient) -> None:
 
 
 # The stored location, and San Luis Potosi, 300 km from it, given in the
-# request in place of it.
-@pytest.mark.parametrize("location", [(18.92, -99.23), (22.15, -100.98)])
+# request in place of it. The city is the one at the location.
+@pytest.mark.parametrize(
+    ("location", "city"),
+    [((18.92, -99.23), "Cuernavaca"), ((22.15, -100.98), "San Luis Potosi")],
+)
 def test_added_user_as_declared_preferences(
-    client: TestClient, location: tuple[float, float]
+    client: TestClient, location: tuple[float, float], city: str
 ) -> None:
     latitude, longitude = location
     body = client.get(
@@ -186,7 +189,7 @@ def test_added_user_as_declared_preferences(
     declared = Preferences(
         latitude=latitude,
         longitude=longitude,
-        city="Cuernavaca",
+        city=city,
         diet="vegetarian",
         liked_cuisines=("cafeteria",),
         budget="low",

@@ -370,6 +370,45 @@ def test_user_without_orders_gets_content(
         assert item["reasons"] == expected, item
 
 
+MADRID_CENTRE = {"latitude": 40.4168, "longitude": -3.7038}
+# In the Atlantic, hundreds of kilometres from every city of the world.
+OPEN_SEA = {"latitude": 35.0, "longitude": -30.0}
+
+
+def test_location_sets_the_city(client: TestClient, world: World) -> None:
+    londoners = world.users.filter(
+        (pl.col("city") == "London")
+        & (pl.col("segment") == "regular")
+        & (pl.col("order_count") > 0)
+    )
+    user_id = londoners["user_id"][0]
+    k = world.restaurants.height
+    response, body = _get_list(
+        client, user_id, k=k, include_features="true", **MADRID_CENTRE
+    )
+
+    assert response.status_code == 200, body
+    assert body["strategy"] == "ranker"
+    for item in body["recommendations"]:
+        in_madrid = _restaurant(world, item["restaurant_id"])["city"] == "Madrid"
+        assert item["features"]["same_city"] == (1 if in_madrid else 0), item
+        if "in your city" in item["reasons"]:
+            assert in_madrid, item
+
+
+def test_location_far_from_cities_has_no_city(client: TestClient, world: World) -> None:
+    user_id = _with_orders(world, "regular")[0]
+    k = world.restaurants.height
+    response, body = _get_list(
+        client, user_id, k=k, include_features="true", **OPEN_SEA
+    )
+
+    assert response.status_code == 200, body
+    for item in body["recommendations"]:
+        assert item["features"]["same_city"] is None, item
+        assert "in your city" not in item["reasons"], item
+
+
 def test_unknown_user_gets_popularity(
     client: TestClient, world: World, versions: list[str]
 ) -> None:
