@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,13 +86,45 @@ def save_model(
     partial = models_dir / f".{metadata.version}.partial"
     # A partial folder is left only by a save that crashed; it is never read.
     shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    ranker.booster.save_model(str(partial / MODEL_FILE))
-    metadata.model_sha256 = _sha256(partial / MODEL_FILE)
-    (partial / METADATA_FILE).write_text(json.dumps(asdict(metadata), indent=2))
-    partial.rename(final)
+    try:
+        partial.mkdir(parents=True)
+        ranker.booster.save_model(str(partial / MODEL_FILE))
+        metadata.model_sha256 = _sha256(partial / MODEL_FILE)
+        (partial / METADATA_FILE).write_text(json.dumps(asdict(metadata), indent=2))
+        partial.rename(final)
+    except OSError as error:
+        shutil.rmtree(partial, ignore_errors=True)
+        target = f"model version {metadata.version}"
+        raise _write_error(models_dir, target, error) from error
     _point_current(models_dir, metadata.version)
     return final
+
+
+def check_writable(models_dir: Path) -> None:
+    """Raise ValueError when no file can be created in ``models_dir``, such as
+    on a read-only file system; training checks this before it starts."""
+    if models_dir.exists() and not models_dir.is_dir():
+        msg = (
+            f"{models_dir} is a file, so model versions cannot be written "
+            "there; move or delete it"
+        )
+        raise ValueError(msg)
+    try:
+        models_dir.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(prefix=".write-check.", dir=models_dir)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        raise _write_error(models_dir, "a model version", error) from error
+
+
+def _write_error(models_dir: Path, target: str, error: OSError) -> ValueError:
+    """Return the one-line error for a write to the models folder that failed."""
+    reason = error.strerror or str(error)
+    return ValueError(
+        f"cannot write {target} in {models_dir}: {reason}; make the folder "
+        "writable or set --var-dir or RECOMMENDER_VAR_DIR to a writable folder"
+    )
 
 
 def set_current(models_dir: Path, version: str) -> None:
@@ -133,15 +166,23 @@ def _point_current(models_dir: Path, version: str) -> None:
     check_alias(models_dir)
     # A name of its own per writer, so that two trainings or promotions at
     # once each replace the alias whole: the last one to finish wins.
-    handle, partial = tempfile.mkstemp(
-        prefix=f".{CURRENT_ALIAS}.", suffix=".partial", dir=models_dir
-    )
+    # os.open rather than mkstemp: mkstemp creates the file readable by its
+    # owner only, and a service that runs as another user must read the
+    # alias as it reads the model files, which follow the umask.
+    partial = models_dir / f".{CURRENT_ALIAS}.{uuid.uuid4().hex}.partial"
+    try:
+        handle = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as error:
+        raise _write_error(models_dir, f"the {CURRENT_ALIAS} alias", error) from error
     try:
         with os.fdopen(handle, "w") as file:
             file.write(version + "\n")
         os.replace(partial, models_dir / CURRENT_ALIAS)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        raise _write_error(models_dir, f"the {CURRENT_ALIAS} alias", error) from error
     except BaseException:
-        Path(partial).unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
         raise
 
 
@@ -156,12 +197,25 @@ def load_current(models_dir: Path) -> tuple[LightGBMRanker, ModelMetadata]:
         msg = f"no current model in {models_dir}; run `recommender train` first"
         raise ModelNotFoundError(msg)
     check_alias(models_dir)
-    version = alias.read_text().strip()
+    content = alias.read_bytes().strip()
+    try:
+        version = content.decode()
+    except UnicodeDecodeError:
+        version = ""
     if not version or version in (".", "..") or Path(version).name != version:
+        # Bytes that are not UTF-8 are shown as bytes.
+        quoted = repr(version) if version or not content else repr(content)
         msg = (
-            f"{alias} names no model version (it contains {version!r}, expected "
+            f"{alias} names no model version (it contains {quoted}, expected "
             "the name of a folder in the models folder); promote a version "
             "with `recommender promote` or train again"
+        )
+        raise ModelNotFoundError(msg)
+    if not (models_dir / version).is_dir():
+        msg = (
+            f"{alias} names model version {version!r}, which is not in "
+            f"{models_dir}; promote a version with `recommender promote` or "
+            "train again"
         )
         raise ModelNotFoundError(msg)
     return load_version(models_dir, version)
@@ -194,7 +248,10 @@ def load_version(
     """Load one model version."""
     folder = models_dir / version
     if not folder.is_dir():
-        msg = f"model version {version} not found in {models_dir}"
+        msg = (
+            f"model version {version!r} not found in {models_dir}; "
+            f"`ls {models_dir}` lists the versions"
+        )
         raise ModelNotFoundError(msg)
     if not (folder / MODEL_FILE).is_file():
         msg = (
@@ -204,8 +261,19 @@ def load_version(
         raise ModelNotFoundError(msg)
 
     try:
-        metadata = ModelMetadata(**json.loads((folder / METADATA_FILE).read_text()))
-    except (OSError, ValueError, TypeError) as error:
+        fields = json.loads((folder / METADATA_FILE).read_text())
+    except (OSError, ValueError) as error:
+        msg = f"invalid model metadata {folder / METADATA_FILE}: {error}"
+        raise ValueError(msg) from error
+    if not isinstance(fields, dict):
+        msg = (
+            f"invalid model metadata {folder / METADATA_FILE}: expected a JSON "
+            f"object of the metadata fields, got {type(fields).__name__}"
+        )
+        raise ValueError(msg)
+    try:
+        metadata = ModelMetadata(**fields)
+    except TypeError as error:
         msg = f"invalid model metadata {folder / METADATA_FILE}: {error}"
         raise ValueError(msg) from error
     _check_field_types(metadata, folder / METADATA_FILE)
@@ -213,6 +281,13 @@ def load_version(
         msg = (
             f"invalid model metadata {folder / METADATA_FILE}: version "
             f"{metadata.version!r} does not match its folder {version!r}"
+        )
+        raise ValueError(msg)
+    if metadata.model_sha256 is None:
+        msg = (
+            f"invalid model metadata {folder / METADATA_FILE}: it has no "
+            f"model_sha256, so {MODEL_FILE} cannot be checked; retrain with "
+            "`recommender train`"
         )
         raise ValueError(msg)
     if metadata.model_sha256 != _sha256(folder / MODEL_FILE):

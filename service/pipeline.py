@@ -58,7 +58,7 @@ from models.evaluate import (
     write_report,
 )
 from models.ranker import RankerConfig, load_config
-from models.registry import ModelMetadata, check_alias, git_state
+from models.registry import ModelMetadata, check_alias, check_writable, git_state
 from models.report_render import write_html
 from models.segments import (
     assign_segments,
@@ -175,9 +175,11 @@ def train(
         check_production_stores(feature_repo, paths.root, online_store=False)
     check_features_current(paths.features, paths.store, feature_repo)
     check_registry_folder(feature_repo, paths.root, feast_profile)
-    # Checked before training: a `current` that is not a file would make the
-    # save fail after minutes of boosting.
+    # Checked before training: a `current` that is not a file, or a models
+    # folder that cannot be written, would make the save fail after minutes
+    # of boosting.
     check_alias(paths.models)
+    check_writable(paths.models)
     frames = read_store(paths)
     feature_store = open_store(feature_repo, paths.root, feast_profile)
     metadata = train_current_model(

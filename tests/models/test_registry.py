@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, replace
@@ -24,6 +26,7 @@ from models.registry import (
     ModelMetadata,
     ModelNotFoundError,
     check_alias,
+    check_writable,
     load_current,
     load_version,
     new_version,
@@ -421,3 +424,169 @@ def test_load_restores_the_diet_guardrail(
 
     assert loaded.guardrail == DietGuardrail(min_order_ratio=0.8, min_diet_orders=4)
     assert ranker.guardrail is None
+
+
+def fail_writes_in(monkeypatch: pytest.MonkeyPatch, folder: Path, name: str) -> None:
+    """Make ``os.<name>`` fail as on a read-only file system for paths directly
+    in ``folder``. File modes cannot do this, because root writes through them."""
+    real = getattr(os, name)
+
+    def fail(path: str | os.PathLike[str], *args: object, **kwargs: object) -> object:
+        if Path(path).parent == folder:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, name, fail)
+
+
+def test_set_current_read_only_folder(
+    tmp_path: Path, ranker: LightGBMRanker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    save_model(tmp_path, ranker, make_metadata("v1"))
+    save_model(tmp_path, ranker, make_metadata("v2"))
+    fail_writes_in(monkeypatch, tmp_path, "open")
+
+    with pytest.raises(ValueError) as raised:
+        set_current(tmp_path, "v1")
+
+    assert str(raised.value).startswith(
+        f"cannot write the current alias in {tmp_path}: Read-only file system; "
+    )
+    assert (tmp_path / CURRENT_ALIAS).read_text() == "v2\n"
+
+
+def test_save_model_read_only_folder(
+    tmp_path: Path, ranker: LightGBMRanker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    save_model(tmp_path, ranker, make_metadata("v1"))
+    fail_writes_in(monkeypatch, tmp_path, "mkdir")
+
+    with pytest.raises(ValueError) as raised:
+        save_model(tmp_path, ranker, make_metadata("v2"))
+
+    assert str(raised.value).startswith(
+        f"cannot write model version v2 in {tmp_path}: Read-only file system; "
+    )
+    assert sorted(path.name for path in tmp_path.iterdir()) == [CURRENT_ALIAS, "v1"]
+
+
+def test_failed_rename_leaves_no_partial(
+    tmp_path: Path, ranker: LightGBMRanker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    save_model(tmp_path, ranker, make_metadata("v1"))
+    # The files are written, and the rename into place fails.
+    fail_writes_in(monkeypatch, tmp_path, "rename")
+
+    with pytest.raises(ValueError, match="cannot write model version v2 in"):
+        save_model(tmp_path, ranker, make_metadata("v2"))
+
+    assert sorted(path.name for path in tmp_path.iterdir()) == [CURRENT_ALIAS, "v1"]
+    assert (tmp_path / CURRENT_ALIAS).read_text() == "v1\n"
+
+
+def test_check_writable_read_only_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fail_writes_in(monkeypatch, tmp_path, "open")
+
+    with pytest.raises(ValueError) as raised:
+        check_writable(tmp_path)
+
+    assert str(raised.value).startswith(
+        f"cannot write a model version in {tmp_path}: Read-only file system; "
+    )
+
+
+def test_check_writable_leaves_nothing(tmp_path: Path) -> None:
+    models_dir = tmp_path / "models"
+
+    check_writable(models_dir)
+
+    assert list(models_dir.iterdir()) == []
+
+
+def test_alias_mode_follows_umask(tmp_path: Path, ranker: LightGBMRanker) -> None:
+    previous = os.umask(0o022)
+    try:
+        save_model(tmp_path, ranker, make_metadata("v1"))
+    finally:
+        os.umask(previous)
+
+    mode = (tmp_path / CURRENT_ALIAS).stat().st_mode & 0o777
+
+    # A service running as another user reads the alias as it reads the model.
+    assert mode == 0o644
+    assert mode == (tmp_path / "v1" / MODEL_FILE).stat().st_mode & 0o777
+
+
+def test_alias_not_utf8_named(tmp_path: Path, ranker: LightGBMRanker) -> None:
+    save_model(tmp_path, ranker, make_metadata("v1"))
+    alias = tmp_path / CURRENT_ALIAS
+    alias.write_bytes(b"\x00\xff\xfe\n")
+
+    with pytest.raises(ModelNotFoundError) as raised:
+        load_current(tmp_path)
+
+    assert str(raised.value).startswith(
+        f"{alias} names no model version (it contains b'\\x00\\xff\\xfe', "
+    )
+
+
+def test_alias_names_missing_version(tmp_path: Path, ranker: LightGBMRanker) -> None:
+    save_model(tmp_path, ranker, make_metadata("v1"))
+    alias = tmp_path / CURRENT_ALIAS
+    alias.write_text("v9\n")
+
+    with pytest.raises(ModelNotFoundError) as raised:
+        load_current(tmp_path)
+
+    assert str(raised.value).startswith(
+        f"{alias} names model version 'v9', which is not in {tmp_path}; "
+    )
+
+
+def test_missing_version_quoted_and_listed(
+    tmp_path: Path, ranker: LightGBMRanker
+) -> None:
+    save_model(tmp_path, ranker, make_metadata("v1"))
+
+    with pytest.raises(ModelNotFoundError) as raised:
+        set_current(tmp_path, "v1 ")
+
+    assert str(raised.value) == (
+        f"model version 'v1 ' not found in {tmp_path}; `ls {tmp_path}` lists "
+        "the versions"
+    )
+
+
+@pytest.mark.parametrize(("content", "kind"), [("[]", "list"), ("null", "NoneType")])
+def test_metadata_not_object_rejected(
+    tmp_path: Path, ranker: LightGBMRanker, content: str, kind: str
+) -> None:
+    folder = save_model(tmp_path, ranker, make_metadata("v1"))
+    (folder / METADATA_FILE).write_text(content)
+
+    with pytest.raises(ValueError) as raised:
+        load_version(tmp_path, "v1")
+
+    assert str(raised.value) == (
+        f"invalid model metadata {folder / METADATA_FILE}: expected a JSON "
+        f"object of the metadata fields, got {kind}"
+    )
+
+
+def test_metadata_without_checksum_named(
+    tmp_path: Path, ranker: LightGBMRanker
+) -> None:
+    folder = save_model(tmp_path, ranker, make_metadata("v1"))
+    fields = json.loads((folder / METADATA_FILE).read_text())
+    del fields["model_sha256"]
+    (folder / METADATA_FILE).write_text(json.dumps(fields))
+
+    with pytest.raises(ValueError) as raised:
+        load_version(tmp_path, "v1")
+
+    assert str(raised.value).startswith(
+        f"invalid model metadata {folder / METADATA_FILE}: it has no "
+        "model_sha256, so model.txt cannot be checked; "
+    )

@@ -486,8 +486,9 @@ def test_current_naming_missing_version_logged(
 
     assert ready.status_code == 503
     assert (
-        f"model version 20990101T000000000000Z not found in {models}; every list "
-        "falls back to popularity"
+        f"{models / 'current'} names model version '20990101T000000000000Z', "
+        f"which is not in {models}; promote a version with `recommender "
+        "promote` or train again; every list falls back to popularity"
     ) in messages
 
 

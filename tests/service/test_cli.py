@@ -361,6 +361,25 @@ def test_failed_features_keeps_last_tables(
     check_features_current(var_dir / "features", var_dir / "store.duckdb", FEATURE_REPO)
 
 
+def test_train_checks_models_folder_first(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    var_dir = tmp_path / "var"
+    assert main(["--var-dir", str(var_dir), "data"]) == 0
+    assert main(["--var-dir", str(var_dir), "features"]) == 0
+    models = var_dir / "models"
+    models.write_text("not a folder\n")
+
+    assert main(["--var-dir", str(var_dir), "train"]) == 1
+
+    assert caplog.records[-1].getMessage() == (
+        f"{models} is a file, so model versions cannot be written there; move "
+        "or delete it"
+    )
+    # The check comes before training, not after the boosting rounds.
+    assert "trained ranker" not in caplog.text
+
+
 def test_train_in_copied_folder_needs_features(
     pipeline_var_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
