@@ -205,10 +205,19 @@ def log_evaluation(
 
 
 def open_client(uri: str) -> MlflowClient:
-    """Return an MLflow client of the tracking store at ``uri``."""
+    """Return an MLflow client of the tracking store at ``uri``.
+
+    Raises:
+        TrackingError: ``uri`` cannot be parsed, such as ``http://[::1``.
+    """
     from mlflow import MlflowClient
 
-    return MlflowClient(tracking_uri=uri)
+    try:
+        return MlflowClient(tracking_uri=uri)
+    except ValueError as error:
+        # urllib.parse raises a plain ValueError, which names no URI.
+        msg = f"invalid MLflow tracking URI {uri!r} ({TRACKING_URI_ENV}): {error}"
+        raise TrackingError(msg) from error
 
 
 def store_missing(uri: str) -> bool:

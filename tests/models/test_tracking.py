@@ -691,3 +691,31 @@ def test_training_run_spans_training_time(
 
     assert info.end_time is not None
     assert info.end_time - info.start_time >= 1500
+
+
+def test_malformed_uri_keeps_model(
+    tmp_path: Path,
+    ranker: LightGBMRanker,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # urllib.parse raises a plain ValueError on an unclosed IPv6 bracket.
+    malformed = "http://[::1"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", malformed)
+    paths = VarPaths(tmp_path)
+    metadata = make_metadata("v1", 80, 0.5)
+    save_model(paths.models, ranker, metadata)
+
+    run_id = record_training(paths, metadata, make_config())
+
+    assert run_id is None
+    assert f"invalid MLflow tracking URI {malformed!r}" in caplog.text
+    assert "model v1 is registered and current" in caplog.text
+    assert load_current(paths.models)[1].version == "v1"
+
+
+def test_malformed_uri_list_runs_named() -> None:
+    malformed = "http://[::1"
+
+    with pytest.raises(TrackingError, match=r"invalid MLflow tracking URI 'http"):
+        list_runs(malformed)
