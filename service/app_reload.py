@@ -36,9 +36,22 @@ class ReloadSignal:
             return 0
 
     def send(self) -> None:
-        """Touch the file, and count the change as seen by this worker."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(f"{time.time_ns()}\n")
+        """Touch the file, and count the change as seen by this worker.
+
+        A file that cannot be written, as in a read-only models folder, is
+        logged: this worker has reloaded, but the others do not follow.
+        """
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(f"{time.time_ns()}\n")
+        except OSError as error:
+            logger.error(
+                "cannot write the reload signal %s, so the other workers of "
+                "`serve --workers N` keep their model until they restart: %s",
+                self.path,
+                error,
+            )
+            return
         self.seen = self._stamp()
 
     def received(self) -> bool:
