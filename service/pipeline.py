@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -232,7 +233,8 @@ def evaluate(
 
     Raises:
         ValueError: the segments or audits file is invalid, or the reports
-            folder is a file (checked before any model is trained).
+            folder is a file or cannot be written (checked before any model
+            is trained).
     """
     started_at = time.time()
     # The reports are written last, so a file in their place would otherwise
@@ -243,6 +245,7 @@ def evaluate(
             "move or delete it"
         )
         raise ValueError(msg)
+    _check_reports_writable(paths.reports)
     segment_specs = load_segments(segments_path)
     audit_specs = load_audits(audits_path, segment_specs, settings.k)
     if feast_profile == PRODUCTION:
@@ -302,6 +305,23 @@ def evaluate(
     print(console_summary(report))
     print(f"\nreport written to {json_path}, {markdown_path} and {html_path}")
     return report
+
+
+def _check_reports_writable(reports: Path) -> None:
+    """Raise ValueError when no file can be created in ``reports``, such as on
+    a read-only file system."""
+    probe = reports / f".write-check.{os.getpid()}"
+    try:
+        reports.mkdir(parents=True, exist_ok=True)
+        probe.touch()
+        probe.unlink()
+    except OSError as error:
+        msg = (
+            f"cannot write the reports in {reports}: "
+            f"{error.strerror or error}; make the folder writable or set "
+            "--var-dir or RECOMMENDER_VAR_DIR to a writable folder"
+        )
+        raise ValueError(msg) from error
 
 
 def failed_audits(report: dict[str, Any], not_measured: bool = False) -> list[str]:

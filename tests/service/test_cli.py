@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import math
+import os
 import shutil
 import signal
 import socket
@@ -526,6 +528,34 @@ def test_evaluate_reports_file_rejected_first(
         f"{reports}: is a file, so the reports cannot be written there; move or "
         "delete it"
     ) in caplog.text
+
+
+def test_evaluate_read_only_reports_first(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    var_dir = tmp_path / "var"
+    reports = var_dir / "reports"
+    reports.mkdir(parents=True)
+    real_open = os.open
+
+    # File modes cannot make the folder read-only, because root writes
+    # through them, so os.open fails as on a read-only file system.
+    def fail_in_reports(path: str, *args: Any, **kwargs: Any) -> int:
+        if Path(path).parent == reports:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", fail_in_reports)
+
+    # No store either, so the check runs before anything else.
+    code = main(["--var-dir", str(var_dir), "evaluate", "--splits", "1"])
+
+    assert code == 1
+    assert caplog.records[-1].getMessage() == (
+        f"cannot write the reports in {reports}: Read-only file system; make "
+        "the folder writable or set --var-dir or RECOMMENDER_VAR_DIR to a "
+        "writable folder"
+    )
 
 
 @pytest.mark.usefixtures("local_tracking")
