@@ -96,7 +96,7 @@ def add_admin_routes(
             )
             raise HTTPException(status_code=409, detail=str(error)) from None
         # The other workers of `serve --workers N` follow the signal.
-        request.app.state.reload_signal.send()
+        request.app.state.reload_signal.send(version)
         return {"model_version": version}
 
 
@@ -107,5 +107,5 @@ def _log_late_reload(signal: ReloadSignal, running: asyncio.Future[str | None]) 
     if error is not None:
         logger.error("reload that timed out failed: %s", error)
         return
-    signal.send()
+    signal.send(running.result())
     logger.info("reload that timed out finished: model %s", running.result())

@@ -2,8 +2,10 @@
 
 import asyncio
 import logging
+import os
 import pathlib
 import time
+import uuid
 
 from service.recommender import Recommender, StoreBusyError
 
@@ -35,16 +37,22 @@ class ReloadSignal:
         except OSError:
             return 0
 
-    def send(self) -> None:
-        """Touch the file, and count the change as seen by this worker.
+    def send(self, version: str | None = None) -> None:
+        """Write the time and the model ``version`` this worker loaded to the
+        file, and count the change as seen by this worker.
 
         A file that cannot be written, as in a read-only models folder, is
         logged: this worker has reloaded, but the others do not follow.
         """
+        content = f"{time.time_ns()}\n" + ("" if version is None else f"{version}\n")
+        # Written whole and renamed, so a follower never reads half a version.
+        partial = self.path.with_name(f"{self.path.name}.{uuid.uuid4().hex}.partial")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text(f"{time.time_ns()}\n")
+            partial.write_text(content)
+            os.replace(partial, self.path)
         except OSError as error:
+            partial.unlink(missing_ok=True)
             logger.error(
                 "cannot write the reload signal %s, so the other workers of "
                 "`serve --workers N` keep their model until they restart: %s",
@@ -53,6 +61,17 @@ class ReloadSignal:
             )
             return
         self.seen = self._stamp()
+
+    def version(self) -> str | None:
+        """Return the model version in the file, or None when it names none
+        or cannot be read; the follower then loads the current model."""
+        try:
+            lines = self.path.read_text().splitlines()
+        except (OSError, UnicodeDecodeError):
+            return None
+        if len(lines) < 2 or not lines[1].strip():
+            return None
+        return lines[1].strip()
 
     def received(self) -> bool:
         """Return whether another worker sent the signal since the last call."""
@@ -66,24 +85,29 @@ class ReloadSignal:
 async def _follow_reloads(recommender: Recommender, signal: ReloadSignal) -> None:
     """Reload whenever another worker has reloaded, until cancelled.
 
+    The follower loads the version that the other worker loaded, not the
+    model that ``current`` names when it looks, because a training or a
+    promotion may have changed ``current`` since.
     A reload that fails is retried, after a wait that doubles up to
     RELOAD_RETRY_MAX_SECONDS, until one succeeds. The other worker returned
     200 to the client, so a failure here, such as a store locked by a writer
     for a moment, would otherwise leave this worker on the old model.
     """
     pending = False
+    target: str | None = None
     failures = 0
     retry_at = 0.0
     while True:
         await asyncio.sleep(RELOAD_POLL_SECONDS)
         if signal.received():
             pending = True
+            target = signal.version()
             failures = 0
             retry_at = 0.0
         if not pending or time.monotonic() < retry_at:
             continue
         try:
-            version = await asyncio.to_thread(recommender.reload)
+            version = await asyncio.to_thread(recommender.reload, target)
         except Exception as error:
             # Any error, from the model files or from the stores, must leave
             # this loop running, or the worker would stop following reloads.

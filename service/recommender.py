@@ -138,9 +138,10 @@ class Recommender(_UserListsMixin, _StateLoadingMixin):
         metadata = self._state.metadata
         return None if metadata is None else metadata.version
 
-    def reload(self) -> str | None:
-        """Load the current model and the restaurant features again and swap
-        them in; return the new model version.
+    def reload(self, version: str | None = None) -> str | None:
+        """Load the current model, or ``version`` when given, and the
+        restaurant features again and swap them in; return the new model
+        version.
 
         Raises:
             ModelNotFoundError: no current model; the old state stays.
@@ -164,16 +165,16 @@ class Recommender(_UserListsMixin, _StateLoadingMixin):
             )
             raise StoreBusyError(msg)
         try:
-            return self._reload_locked()
+            return self._reload_locked(version)
         finally:
             self._reload_lock.release()
 
-    def _reload_locked(self) -> str | None:
+    def _reload_locked(self, version: str | None) -> str | None:
         """Reload as :meth:`reload` does, with the reload lock held."""
         try:
             store, online_file = self._reopened_store()
             self._check_views(store)
-            state = self._load_state(store, require_model=True)
+            state = self._load_state(store, require_model=True, version=version)
             if state.restaurants_online == 0 and len(state.catalogue) > 0:
                 msg = (
                     "the online store has features for none of the "

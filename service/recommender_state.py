@@ -25,6 +25,7 @@ from models.registry import (
     ModelMetadata,
     ModelNotFoundError,
     load_current,
+    load_version,
 )
 from service.catalogue import Catalogue, ModelInputs
 from service.shap_tables import ShapTables, checked_tables
@@ -98,11 +99,16 @@ class _StateLoadingMixin:
 
     paths: VarPaths
 
-    def _load_state(self, store: FeatureStore, require_model: bool = False) -> _State:
+    def _load_state(
+        self,
+        store: FeatureStore,
+        require_model: bool = False,
+        version: str | None = None,
+    ) -> _State:
         stuck = materializing_views(store)
         if stuck:
             raise ModelLoadError(materializing_message(stuck))
-        ranker, metadata = self._load_model(require_model)
+        ranker, metadata = self._load_model(require_model, version)
         user_reader = OnlineReader(store, USER_VIEWS, USER_ID)
         connection = connect(self.paths.store, read_only=True)
         try:
@@ -260,10 +266,10 @@ class _StateLoadingMixin:
         )
 
     def _load_model(
-        self, require_model: bool
+        self, require_model: bool, version: str | None = None
     ) -> tuple[LightGBMRanker | None, ModelMetadata | None]:
-        """Load the current model, or return Nones when there is none and
-        ``require_model`` is false.
+        """Load ``version``, else the current model, or return Nones when there
+        is none and ``require_model`` is false.
 
         Raises:
             ModelNotFoundError: no current model and ``require_model``.
@@ -272,7 +278,10 @@ class _StateLoadingMixin:
         """
         models = self.paths.models
         try:
-            ranker, metadata = load_current(models)
+            if version is None:
+                ranker, metadata = load_current(models)
+            else:
+                ranker, metadata = load_version(models, version)
         except ModelNotFoundError as error:
             if require_model:
                 raise
