@@ -302,6 +302,16 @@ def load_version(
     except lgb.basic.LightGBMError as error:
         msg = f"{folder / MODEL_FILE}: invalid LightGBM model file: {error}"
         raise ValueError(msg) from error
+    # A multiclass model scores each row once per class, and the service
+    # ranks by one score per restaurant.
+    if booster.num_model_per_iteration() != 1:
+        msg = (
+            f"{folder / MODEL_FILE}: the model gives "
+            f"{booster.num_model_per_iteration()} scores per row (objective "
+            f"{booster.params.get('objective')!r}), expected one per row as a "
+            "ranker gives; train it with `recommender train`"
+        )
+        raise ValueError(msg)
     if booster.num_feature() != len(metadata.features):
         msg = (
             f"invalid model metadata {folder / METADATA_FILE}: it lists "

@@ -590,3 +590,24 @@ def test_metadata_without_checksum_named(
         f"invalid model metadata {folder / METADATA_FILE}: it has no "
         "model_sha256, so model.txt cannot be checked; "
     )
+
+
+def test_multiclass_model_rejected(tmp_path: Path, ranker: LightGBMRanker) -> None:
+    save_model(tmp_path, ranker, make_metadata("v1"))
+    rows = random_rows(seed=4, n_rows=60)
+    labels = np.arange(60) % 3
+    dataset = lgb.Dataset(rows.to_numpy(), label=labels, feature_name=list(FEATURES))
+    params = {"objective": "multiclass", "num_class": 3, "verbosity": -1}
+    booster = lgb.train(params, dataset, num_boost_round=2)
+    save_model(tmp_path, LightGBMRanker(booster, FEATURES), make_metadata("v2"))
+    set_current(tmp_path, "v1")
+
+    with pytest.raises(ValueError) as raised:
+        set_current(tmp_path, "v2")
+
+    assert str(raised.value) == (
+        f"{tmp_path / 'v2' / MODEL_FILE}: the model gives 3 scores per row "
+        "(objective 'multiclass'), expected one per row as a ranker gives; "
+        "train it with `recommender train`"
+    )
+    assert (tmp_path / CURRENT_ALIAS).read_text() == "v1\n"
