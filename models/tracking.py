@@ -78,8 +78,11 @@ class TrackingError(Exception):
 
 
 def tracking_uri(var_dir: Path) -> str:
-    """Return ``$MLFLOW_TRACKING_URI``, else the SQLite store under ``var_dir``."""
-    configured = os.environ.get(TRACKING_URI_ENV)
+    """Return ``$MLFLOW_TRACKING_URI``, else the SQLite store under ``var_dir``.
+
+    A blank value counts as unset, as a blank ``RECOMMENDER_VAR_DIR`` does.
+    """
+    configured = os.environ.get(TRACKING_URI_ENV, "").strip()
     if configured:
         return configured
     database = var_dir.resolve() / MLRUNS_DIR / DATABASE_FILE

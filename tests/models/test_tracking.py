@@ -207,6 +207,16 @@ def test_tracking_uri_from_environment(
     assert tracking_uri(tmp_path) == "http://127.0.0.1:5000"
 
 
+@pytest.mark.parametrize("blank", ["", "  ", "\t\n"], ids=["empty", "spaces", "tab"])
+def test_tracking_uri_blank_is_unset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, blank: str
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", blank)
+    expected = f"sqlite:///{tmp_path.resolve()}/mlruns/mlflow.db"
+
+    assert tracking_uri(tmp_path) == expected
+
+
 @pytest.mark.parametrize(
     ("parts", "expected"),
     [
