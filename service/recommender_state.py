@@ -34,6 +34,7 @@ from service.store_profiles import (
     comparable_restaurants,
     read_stored_restaurants,
     read_stored_users,
+    read_vegetarians_by_orders,
     with_stored_restaurants,
 )
 
@@ -87,6 +88,9 @@ class _State:
     comparable: pl.DataFrame
     # Restaurants of the store without online features.
     stored_restaurants: frozenset[str]
+    # Users vegetarian by their orders in the feature tables, for degraded
+    # lists when the online store fails.
+    vegetarians_by_orders: frozenset[str]
 
     @property
     def restaurants(self) -> pl.DataFrame:
@@ -136,6 +140,7 @@ class _StateLoadingMixin:
                 ).fetchall()
             ]
             stored_users = read_stored_users(connection, self.paths.features)
+            vegetarians = read_vegetarians_by_orders(connection, self.paths.features)
         finally:
             connection.close()
         probe_user = next(
@@ -221,6 +226,7 @@ class _StateLoadingMixin:
             stored_users,
             comparable_restaurants(restaurants),
             frozenset(stored_restaurants),
+            vegetarians,
         )
 
     def _with_stored_restaurants(

@@ -110,6 +110,7 @@ class _UserListsMixin(_ListsMixin):
                 home_city, ordered, vegetarian = stored
                 if not state.repeat_orders:
                     rows = state.catalogue.without(rows, ordered)
+            vegetarian = vegetarian or user_id in state.vegetarians_by_orders
             if location is not None:
                 home_city = state.catalogue.city_at(location)
             city = filters.city or home_city

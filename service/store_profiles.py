@@ -28,6 +28,7 @@ from features.transforms import (
     StoreFrames,
     classified_menu,
 )
+from service.ranking import CONTENT_MAX_COFFEE_TEA_SHARE, CONTENT_VEGETARIAN_RATIO
 from service.strategies import BUDGET_LEVELS, VEGETARIAN, Preferences
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,9 @@ logger = logging.getLogger(__name__)
 MAX_STORED_USERS = 10_000
 # The feature table that lists every user of the last `features` run.
 USER_PROFILE_TABLE = "user_profile"
+# The feature tables of a user's vegetarian-order ratio and coffee or tea share.
+USER_DIET_TABLE = "user_diet"
+USER_CUISINE_TABLE = "user_cuisine"
 # The restaurant feature tables computed from the store's restaurants and
 # menu_items rows alone. The other restaurant tables count orders, so a
 # restaurant without online features has none of their values until the
@@ -101,6 +105,54 @@ class StoredUser:
             liked_cuisines=self.liked_cuisines,
             budget=self.budget if self.budget in BUDGET_LEVELS else None,
         )
+
+
+def read_vegetarians_by_orders(
+    connection: duckdb.DuckDBPyConnection, features_dir: Path
+) -> frozenset[str]:
+    """Return the users whose latest feature rows make them vegetarian by
+    their orders, as :func:`service.ranking.is_vegetarian` reads them online.
+
+    Degraded lists read these when the online store fails, so that a user
+    known as vegetarian only from their orders is still kept from meat-only
+    restaurants. Missing or unreadable tables give no user, with a warning
+    for an unreadable one.
+    """
+    diet = features_dir / f"{USER_DIET_TABLE}.parquet"
+    cuisine = features_dir / f"{USER_CUISINE_TABLE}.parquet"
+    if not diet.is_file() or not cuisine.is_file():
+        return frozenset()
+    # Every user of a `features` run has a row at its latest cutoff, the one
+    # the online store serves.
+    latest = "event_timestamp = (SELECT max(event_timestamp) FROM read_parquet(?))"
+    try:
+        rows = connection.execute(
+            f"SELECT d.{USER_ID} FROM (SELECT {USER_ID}, "
+            f"user_vegetarian_order_ratio FROM read_parquet(?) WHERE {latest}) d "
+            f"LEFT JOIN (SELECT {USER_ID}, user_coffee_tea_share "
+            f"FROM read_parquet(?) WHERE {latest}) c USING ({USER_ID}) "
+            "WHERE d.user_vegetarian_order_ratio >= ? "
+            "AND coalesce(c.user_coffee_tea_share, 0) < ?",
+            [
+                str(diet),
+                str(diet),
+                str(cuisine),
+                str(cuisine),
+                CONTENT_VEGETARIAN_RATIO,
+                CONTENT_MAX_COFFEE_TEA_SHARE,
+            ],
+        ).fetchall()
+    except duckdb.Error as error:
+        logger.warning(
+            "cannot read the vegetarian users from the feature tables %s and "
+            "%s: %s. Degraded lists then keep only users who declared a "
+            "vegetarian diet from meat-only restaurants",
+            diet,
+            cuisine,
+            error,
+        )
+        return frozenset()
+    return frozenset(row[0] for row in rows)
 
 
 def read_stored_users(

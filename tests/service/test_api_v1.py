@@ -767,6 +767,75 @@ def test_missing_model_degrades(var_dir: Path, tmp_path: Path, world: World) -> 
     assert len(content_body["recommendations"]) == 3
 
 
+def _drop_online_user_tables(var_dir: Path) -> int:
+    """Drop the user tables of the SQLite online store; return their number."""
+    online = sqlite3.connect(var_dir / "feast" / "online_store.db")
+    tables = [
+        name
+        for (name,) in online.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'"
+        )
+        if "_user_" in name
+    ]
+    for name in tables:
+        online.execute(f"DROP TABLE {name}")
+    online.commit()
+    online.close()
+    return len(tables)
+
+
+def _vegetarians_by_orders(var_dir: Path) -> list[str]:
+    """Return the users who declared no vegetarian diet and whose latest
+    feature rows have at least 90% vegetarian orders, under half of them at
+    coffee or tea places."""
+
+    def latest(name: str) -> pl.DataFrame:
+        table = pl.read_parquet(var_dir / "features" / f"{name}.parquet")
+        return table.filter(
+            pl.col("event_timestamp") == pl.col("event_timestamp").max()
+        )
+
+    rows = latest("user_diet").join(latest("user_cuisine"), on="user_id", how="left")
+    chosen = rows.filter(
+        (pl.col("user_vegetarian_order_ratio") >= 0.9)
+        & (pl.col("user_coffee_tea_share").fill_null(0.0) < 0.5)
+        & (pl.col("user_declared_vegetarian").fill_null(0) == 0)
+    )
+    return sorted(chosen["user_id"].to_list())
+
+
+def test_lost_online_store_keeps_vegetarians_from_meat(
+    var_dir: Path, tmp_path: Path, world: World
+) -> None:
+    copy = _copy(var_dir, tmp_path)
+    flags = world.menu_features.filter(pl.col("restaurant_has_vegetarian_options") == 0)
+    meat_only = set(flags["restaurant_id"].to_list())
+    users = _vegetarians_by_orders(copy)
+    # Lists where popularity alone puts a meat-only restaurant first.
+    reordered = 0
+
+    with TestClient(create_app(Settings(var_dir=copy))) as test_client:
+        dropped = _drop_online_user_tables(copy)
+        for user_id in users:
+            city = _user(world, user_id)["city"]
+            local = _in_city(world, city)
+            popular = _popularity_order(world, local)
+            response, body = _get_list(test_client, user_id, k=len(local), city=city)
+            listed = [restaurant in meat_only for restaurant in _ids(body)]
+
+            assert response.status_code == 200, body
+            assert body["degraded"] is True
+            assert sorted(_ids(body)) == sorted(popular)
+            # Meat-only restaurants come after every other one.
+            assert listed == sorted(listed), (user_id, _ids(body))
+            by_popularity = [restaurant in meat_only for restaurant in popular]
+            reordered += by_popularity != sorted(by_popularity)
+
+    assert dropped == 5
+    assert len(users) >= 3
+    assert reordered >= 1
+
+
 def test_lost_online_store_degrades(
     var_dir: Path, tmp_path: Path, world: World, versions: list[str]
 ) -> None:
@@ -778,23 +847,12 @@ def test_lost_online_store_degrades(
     with TestClient(create_app(Settings(var_dir=copy))) as test_client:
         before = _get_list(test_client, user_id, k=3)[1]
         # The online store loses its user tables after start-up.
-        online = sqlite3.connect(copy / "feast" / "online_store.db")
-        tables = [
-            name
-            for (name,) in online.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'"
-            )
-            if "_user_" in name
-        ]
-        for name in tables:
-            online.execute(f"DROP TABLE {name}")
-        online.commit()
-        online.close()
+        dropped = _drop_online_user_tables(copy)
         response, body = _get_list(test_client, user_id, k=len(local), city=city)
         health = test_client.get("/healthz")
 
     assert before["strategy"] == "ranker"
-    assert len(tables) == 5
+    assert dropped == 5
     assert response.status_code == 200
     assert body["strategy"] == "popularity"
     assert body["degraded"] is True
