@@ -42,6 +42,12 @@ from service.strategies import Filters, Preferences
 
 logger = logging.getLogger("service.app")
 
+LOCATION_DESCRIPTION = (
+    "Given with the other coordinate, replaces the user's home for distances, "
+    "and the home city with the city whose restaurants' centre is nearest "
+    "(none beyond 30 km)."
+)
+
 
 EndpointType = TypeVar("EndpointType", bound=Callable[..., Any])
 
@@ -129,9 +135,15 @@ def add_recommendation_routes(app: FastAPI, settings: Settings) -> None:
             ),
             STRIP_WHITESPACE,
         ] = None,
-        latitude: Annotated[float | None, Query(ge=-90, le=90), DECIMAL_NUMBER] = None,
+        latitude: Annotated[
+            float | None,
+            Query(ge=-90, le=90, description=LOCATION_DESCRIPTION),
+            DECIMAL_NUMBER,
+        ] = None,
         longitude: Annotated[
-            float | None, Query(ge=-180, le=180), DECIMAL_NUMBER
+            float | None,
+            Query(ge=-180, le=180, description=LOCATION_DESCRIPTION),
+            DECIMAL_NUMBER,
         ] = None,
         diet: Annotated[
             Diet | None,
