@@ -1,6 +1,7 @@
 """Reloads across the workers of one service: the signal file and its follower."""
 
 import asyncio
+import contextlib
 import logging
 import os
 import pathlib
@@ -52,7 +53,10 @@ class ReloadSignal:
             partial.write_text(content)
             os.replace(partial, self.path)
         except OSError as error:
-            partial.unlink(missing_ok=True)
+            # A read-only file system rejects even the removal of a file that
+            # was never created, with EROFS rather than ENOENT.
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)
             logger.error(
                 "cannot write the reload signal %s, so the other workers of "
                 "`serve --workers N` keep their model until they restart: %s",

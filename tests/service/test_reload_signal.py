@@ -34,6 +34,20 @@ def test_unwritable_signal_logged(
     assert f"cannot write the reload signal {signal.path}" in caplog.text
 
 
+def test_signal_in_unusable_folder_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    signal = ReloadSignal(tmp_path)
+    # A file in place of the models folder fails the write of the partial
+    # file and its removal alike, as a read-only file system does (EROFS).
+    signal.path.parent.write_text("")
+
+    with caplog.at_level(logging.ERROR, logger="service.app"):
+        signal.send("20260101T000000000000Z")
+
+    assert f"cannot write the reload signal {signal.path}" in caplog.text
+
+
 @pytest.mark.slow
 def test_reload_unwritable_signal_200(
     pipeline_var_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
