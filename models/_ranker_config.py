@@ -149,6 +149,31 @@ _NUMERIC_PARAMS: dict[str, type] = {
     "seed": int,
     "bagging_seed": int,
     "feature_fraction_seed": int,
+    # The other whole-number parameters of LightGBM 4 (docs: Parameters), so
+    # that each is checked against 32 bits: LightGBM wraps an extra_seed of
+    # 10**11 to 1215752192 and a min_data_in_bin of 2**32 + 3 to 3.
+    "extra_seed": int,
+    "drop_seed": int,
+    "data_random_seed": int,
+    "objective_seed": int,
+    "max_drop": int,
+    "top_k": int,
+    "max_cat_threshold": int,
+    "max_cat_to_onehot": int,
+    "min_data_per_group": int,
+    "min_data_in_bin": int,
+    "bin_construct_sample_cnt": int,
+    "num_class": int,
+    "num_grad_quant_bins": int,
+    "multi_error_top_k": int,
+    "snapshot_freq": int,
+    "metric_freq": int,
+    "num_machines": int,
+    "local_listen_port": int,
+    "time_out": int,
+    "num_gpu": int,
+    "gpu_platform_id": int,
+    "gpu_device_id": int,
 }
 
 

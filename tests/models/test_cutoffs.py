@@ -722,6 +722,10 @@ WHOLE_32_BITS = "a whole number from -2147483648 to 2147483647"
         ("max_bin", 99_999_999_999, WHOLE_32_BITS),
         ("num_leaves", 2**31, WHOLE_32_BITS),
         ("random_state", -(2**31) - 1, WHOLE_32_BITS),
+        ("extra_seed", 10**11, WHOLE_32_BITS),
+        ("data_seed", 2**32 + 7, WHOLE_32_BITS),
+        ("min_data_in_bin", 2**32 + 3, WHOLE_32_BITS),
+        ("subsample_for_bin", -(2**31) - 1, WHOLE_32_BITS),
     ],
     ids=[
         "string",
@@ -732,6 +736,10 @@ WHOLE_32_BITS = "a whole number from -2147483648 to 2147483647"
         "max-bin-above-32-bits",
         "leaves-above-32-bits",
         "seed-alias-below-32-bits",
+        "extra-seed-above-32-bits",
+        "data-seed-alias-above-32-bits",
+        "min-data-in-bin-above-32-bits",
+        "sample-count-alias-below-32-bits",
     ],
 )
 def test_config_numeric_param_wrong_type(
