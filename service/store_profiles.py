@@ -115,12 +115,20 @@ def read_vegetarians_by_orders(
 
     Degraded lists read these when the online store fails, so that a user
     known as vegetarian only from their orders is still kept from meat-only
-    restaurants. Missing or unreadable tables give no user, with a warning
-    for an unreadable one.
+    restaurants. Missing or unreadable tables give no user, with a warning.
     """
     diet = features_dir / f"{USER_DIET_TABLE}.parquet"
     cuisine = features_dir / f"{USER_CUISINE_TABLE}.parquet"
-    if not diet.is_file() or not cuisine.is_file():
+    missing = [str(table) for table in (diet, cuisine) if not table.is_file()]
+    if missing:
+        # Every `features` run writes both, so a missing one was deleted or
+        # moved, and degraded lists would lose these users without a word.
+        logger.warning(
+            "missing feature tables %s; run `recommender features` again. "
+            "Degraded lists then keep only users who declared a vegetarian "
+            "diet from meat-only restaurants",
+            " and ".join(missing),
+        )
         return frozenset()
     # Every user of a `features` run has a row at its latest cutoff, the one
     # the online store serves.
