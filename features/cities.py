@@ -67,11 +67,29 @@ def city_centres(places: pl.DataFrame) -> dict[str, tuple[float, float]]:
     """Mean latitude and longitude of the places of each named city.
 
     ``places`` needs the columns ``city``, ``latitude`` and ``longitude``.
+    The longitudes of a city that spans more than 180 degrees of them, as one
+    across the antimeridian does (179.9 and -179.9), are averaged with the
+    negative ones shifted by 360 degrees. Their plain mean would be near 0, on
+    the other side of the globe.
     """
+    longitude = pl.col("longitude")
+    across = (longitude.max() - longitude.min()).over("city") > 180
     centres = (
         places.drop_nulls(["city", "latitude", "longitude"])
+        .with_columns(
+            pl.when(across & (longitude < 0))
+            .then(longitude + 360)
+            .otherwise(longitude)
+            .alias("longitude")
+        )
         .group_by("city")
-        .agg(pl.col("latitude").mean(), pl.col("longitude").mean())
+        .agg(pl.col("latitude").mean(), longitude.mean())
+        .with_columns(
+            pl.when(longitude > 180)
+            .then(longitude - 360)
+            .otherwise(longitude)
+            .alias("longitude")
+        )
     )
     return {
         row["city"]: (row["latitude"], row["longitude"])

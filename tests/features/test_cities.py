@@ -146,3 +146,21 @@ def test_city_centres_mean_skips_nulls() -> None:
     assert centres["Alpha"] == pytest.approx((11.0, -101.0))
     # The Beta row without a latitude is left out of the mean.
     assert centres["Beta"] == pytest.approx((20.0, -90.0))
+
+
+def test_city_centres_across_antimeridian() -> None:
+    # Three places of one city on either side of 180, centred at 180.0167,
+    # which is -179.9833.
+    places = pl.DataFrame(
+        {
+            "city": ["Taveuni", "Taveuni", "Taveuni"],
+            "latitude": [-16.8, -16.8, -16.8],
+            "longitude": [179.9, -179.9, -179.95],
+        }
+    )
+
+    centres = city_centres(places)
+
+    assert centres["Taveuni"] == pytest.approx((-16.8, -179.9833333))
+    assert nearest_city(-16.8, 180.0, centres) == "Taveuni"
+    assert nearest_city(-16.8, -179.9, centres) == "Taveuni"
