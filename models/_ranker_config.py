@@ -100,6 +100,7 @@ def _check_lightgbm_params(path: Path, params: dict[str, Any]) -> None:
         )
         raise ValueError(msg)
     _check_numeric_params(path, params, aliases)
+    _check_eval_at(path, params, aliases)
     objective_names = aliases.get("objective", ())
     objectives = 0
     for name in ("objective", *objective_names):
@@ -211,6 +212,34 @@ def _check_numeric_params(
             if not valid:
                 msg = f"{path}: params: {name} must be {expected}, got {value!r}"
                 raise ValueError(msg)
+
+
+def _check_eval_at(path: Path, params: dict[str, Any], aliases: dict[str, Any]) -> None:
+    """Raise ValueError for NDCG and MAP cut-offs that are not whole numbers
+    from 1 to the 32-bit maximum, under ``eval_at`` or an alias.
+
+    LightGBM keeps them as 32-bit integers too, so [4294967306] measured
+    NDCG@10, and it rejects 0, a negative number or a string only once
+    training has started, with a message that names neither the setting nor
+    the file.
+    """
+    for name in ("eval_at", *aliases.get("eval_at", ())):
+        value = params.get(name)
+        if value is None:
+            continue
+        cutoffs = value if isinstance(value, list) else [value]
+        valid = bool(cutoffs) and all(
+            isinstance(cutoff, int)
+            and not isinstance(cutoff, bool)
+            and 1 <= cutoff <= _INT32_MAX
+            for cutoff in cutoffs
+        )
+        if not valid:
+            msg = (
+                f"{path}: params: {name} must be a whole number or a non-empty "
+                f"list of whole numbers from 1 to {_INT32_MAX}, got {value!r}"
+            )
+            raise ValueError(msg)
 
 
 def load_config(path: Path) -> RankerConfig:

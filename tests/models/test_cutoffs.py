@@ -755,6 +755,46 @@ def test_config_numeric_param_wrong_type(
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("eval_at", [2**32 + 10]),
+        ("eval_at", [0]),
+        ("eval_at", [10, -1]),
+        ("eval_at", ["x"]),
+        ("eval_at", []),
+        ("eval_at", [True]),
+        ("ndcg_at", 2.5),
+    ],
+    ids=[
+        "above-32-bits",
+        "zero",
+        "negative",
+        "string",
+        "empty",
+        "bool",
+        "alias-float",
+    ],
+)
+def test_config_eval_at_invalid(tmp_path: Path, name: str, value: object) -> None:
+    path = write_config(tmp_path, params={"objective": "lambdarank", name: value})
+
+    with pytest.raises(ValueError) as raised:
+        load_config(path)
+
+    assert str(raised.value) == (
+        f"{path}: params: {name} must be a whole number or a non-empty list of "
+        f"whole numbers from 1 to 2147483647, got {value!r}"
+    )
+
+
+@pytest.mark.parametrize("value", [10, [5, 10], [2147483647]])
+def test_config_eval_at_accepted(tmp_path: Path, value: object) -> None:
+    path = write_config(tmp_path, params={"objective": "lambdarank", "eval_at": value})
+
+    assert load_config(path).params["eval_at"] == value
+
+
 def test_config_numeric_params_accepted(tmp_path: Path) -> None:
     params = {"objective": "lambdarank", "learning_rate": 1, "num_leaves": 7}
     path = write_config(tmp_path, params=params)
