@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from models._ranker_config import lightgbm_param_aliases
+from models._lightgbm_params import lightgbm_param_aliases
 from models.tracking import (
     HEADLINE_TAG,
     KIND_TAG,
