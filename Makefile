@@ -9,8 +9,9 @@ ifeq ($(strip $(VAR_DIR)),)
 override VAR_DIR := $(if $(strip $(RECOMMENDER_VAR_DIR)),$(RECOMMENDER_VAR_DIR),var)
 endif
 SOURCE ?= uci
-# Size and seed of the world that SOURCE=synthetic generates. The commands get
-# them only for that source, since the UCI source has no use for them.
+# Size and seed of the world that SOURCE=synthetic generates. For another
+# source the commands get only those set on make's command line, and reject
+# them, as they would reject the options.
 USERS ?= 5000
 RESTAURANTS ?= 300
 DAYS ?= 120
@@ -38,8 +39,13 @@ BIN := $(VENV)/bin
 RECOMMENDER := $(call quote,$(BIN)/recommender)
 # WORLD_OPTIONS, SPLITS_OPTION and EVALUATE_FILES are appended to a command
 # without a space, so that they add nothing when they do not apply.
-WORLD_OPTIONS := $(if $(filter synthetic,$(strip $(SOURCE))), --users $(USERS) \
-	--restaurants $(RESTAURANTS) --days $(DAYS) --world-seed $(SEED))
+# $(call world_option,VARIABLE,OPTION) is " --OPTION $(VARIABLE)" for the
+# synthetic source or a VARIABLE set on make's command line, else nothing.
+world_option = $(if $(filter synthetic,$(strip $(SOURCE)))$(filter command \
+	line,$(origin $(1))), --$(2) $($(1)))
+WORLD_OPTIONS := $(call world_option,USERS,users)$(call \
+	world_option,RESTAURANTS,restaurants)$(call world_option,DAYS,days)$(call \
+	world_option,SEED,world-seed)
 SPLITS_OPTION := $(if $(strip $(SPLITS)), --splits $(call quote,$(strip $(SPLITS))))
 EVALUATE_FILES := $(if $(strip $(SEGMENTS)), --segments $(call quote,$(strip \
 	$(SEGMENTS))))$(if $(strip $(AUDITS)), --audits $(call quote,$(strip $(AUDITS))))

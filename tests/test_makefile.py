@@ -404,16 +404,30 @@ def test_evaluate_files_passed_to_command(arguments: list[str], expected: str) -
             "data --source synthetic --users 800 --restaurants 300 --days 120 "
             "--world-seed 3",
         ),
-        (["data", "USERS=800"], "data --source uci"),
+        # The command rejects it, rather than make dropping it.
+        (["data", "USERS=800"], "data --source uci --users 800"),
+        (
+            ["run", "DAYS=60", "SEED=2"],
+            "run --source uci --days 60 --world-seed 2 --host 127.0.0.1 --port 8000",
+        ),
         (
             ["run", "SOURCE=synthetic", "DAYS=60"],
             "run --source synthetic --users 5000 --restaurants 300 --days 60 "
             "--world-seed 0 --host 127.0.0.1 --port 8000",
         ),
     ],
-    ids=["data uci", "data synthetic", "data sized", "uci ignores size", "run"],
+    ids=[
+        "data uci",
+        "data synthetic",
+        "data sized",
+        "uci given size",
+        "uci run given days",
+        "run",
+    ],
 )
-def test_world_options_only_for_synthetic(arguments: list[str], expected: str) -> None:
+def test_world_options_for_synthetic_or_given(
+    arguments: list[str], expected: str
+) -> None:
     result = run_make(PROJECT_DIR, "-n", *arguments)
 
     assert result.returncode == 0
