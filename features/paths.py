@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,3 +80,26 @@ class VarPaths:
     @property
     def reports(self) -> Path:
         return self.root / "reports"
+
+
+def folder_write_error(folder: Path, target: str, error: OSError) -> ValueError:
+    """Return the one-line error for a write of ``target`` to a folder of the
+    var folder that failed."""
+    reason = error.strerror or str(error)
+    return ValueError(
+        f"cannot write {target} in {folder}: {reason}; make the folder "
+        f"writable or set --var-dir or {VAR_DIR_ENV} to a writable folder"
+    )
+
+
+def check_folder_writable(folder: Path, target: str) -> None:
+    """Create ``folder`` if needed and raise :func:`folder_write_error` when no file
+    can be created in it, such as on a read-only file system. Commands check
+    this before minutes of work whose result goes there."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(prefix=".write-check.", dir=folder)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        raise folder_write_error(folder, target, error) from error

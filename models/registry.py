@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +26,7 @@ from typing import Any, get_type_hints
 import lightgbm as lgb
 from pydantic import TypeAdapter, ValidationError
 
+from features.paths import check_folder_writable, folder_write_error
 from models.guardrail import read_guardrail
 from models.ranker import LightGBMRanker
 
@@ -95,7 +95,7 @@ def save_model(
     except OSError as error:
         shutil.rmtree(partial, ignore_errors=True)
         target = f"model version {metadata.version}"
-        raise _write_error(models_dir, target, error) from error
+        raise folder_write_error(models_dir, target, error) from error
     _point_current(models_dir, metadata.version)
     return final
 
@@ -109,22 +109,7 @@ def check_writable(models_dir: Path) -> None:
             "there; move or delete it"
         )
         raise ValueError(msg)
-    try:
-        models_dir.mkdir(parents=True, exist_ok=True)
-        handle, probe = tempfile.mkstemp(prefix=".write-check.", dir=models_dir)
-        os.close(handle)
-        os.unlink(probe)
-    except OSError as error:
-        raise _write_error(models_dir, "a model version", error) from error
-
-
-def _write_error(models_dir: Path, target: str, error: OSError) -> ValueError:
-    """Return the one-line error for a write to the models folder that failed."""
-    reason = error.strerror or str(error)
-    return ValueError(
-        f"cannot write {target} in {models_dir}: {reason}; make the folder "
-        "writable or set --var-dir or RECOMMENDER_VAR_DIR to a writable folder"
-    )
+    check_folder_writable(models_dir, "a model version")
 
 
 def set_current(models_dir: Path, version: str) -> None:
@@ -173,14 +158,18 @@ def _point_current(models_dir: Path, version: str) -> None:
     try:
         handle = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except OSError as error:
-        raise _write_error(models_dir, f"the {CURRENT_ALIAS} alias", error) from error
+        raise folder_write_error(
+            models_dir, f"the {CURRENT_ALIAS} alias", error
+        ) from error
     try:
         with os.fdopen(handle, "w") as file:
             file.write(version + "\n")
         os.replace(partial, models_dir / CURRENT_ALIAS)
     except OSError as error:
         partial.unlink(missing_ok=True)
-        raise _write_error(models_dir, f"the {CURRENT_ALIAS} alias", error) from error
+        raise folder_write_error(
+            models_dir, f"the {CURRENT_ALIAS} alias", error
+        ) from error
     except BaseException:
         partial.unlink(missing_ok=True)
         raise

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -35,6 +34,7 @@ from features.paths import (
     PROJECT_DIR,
     SEGMENTS_CONFIG,
     VarPaths,
+    check_folder_writable,
 )
 from features.rejects import RejectLog
 from features.schema import (
@@ -245,7 +245,7 @@ def evaluate(
             "move or delete it"
         )
         raise ValueError(msg)
-    _check_reports_writable(paths.reports)
+    check_folder_writable(paths.reports, "the reports")
     segment_specs = load_segments(segments_path)
     audit_specs = load_audits(audits_path, segment_specs, settings.k)
     if feast_profile == PRODUCTION:
@@ -305,23 +305,6 @@ def evaluate(
     print(console_summary(report))
     print(f"\nreport written to {json_path}, {markdown_path} and {html_path}")
     return report
-
-
-def _check_reports_writable(reports: Path) -> None:
-    """Raise ValueError when no file can be created in ``reports``, such as on
-    a read-only file system."""
-    probe = reports / f".write-check.{os.getpid()}"
-    try:
-        reports.mkdir(parents=True, exist_ok=True)
-        probe.touch()
-        probe.unlink()
-    except OSError as error:
-        msg = (
-            f"cannot write the reports in {reports}: "
-            f"{error.strerror or error}; make the folder writable or set "
-            "--var-dir or RECOMMENDER_VAR_DIR to a writable folder"
-        )
-        raise ValueError(msg) from error
 
 
 def failed_audits(report: dict[str, Any], not_measured: bool = False) -> list[str]:
