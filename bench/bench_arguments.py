@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from features.synthetic.config import MIN_DAYS, MIN_RESTAURANTS, MIN_USERS
-from service.cli_parser import int_in_range
+from service.cli_arguments import int_in_range
 
 __all__ = [
     "MIN_DAYS",

@@ -1,9 +1,8 @@
-"""The argument parser of the ``recommender`` command, and its integer type."""
+"""The argument parser of the ``recommender`` command."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from features.paths import (
@@ -13,13 +12,18 @@ from features.paths import (
     FEATURE_REPO,
     RANKER_CONFIG,
     SEGMENTS_CONFIG,
-    UCI_DATA_DIR,
     VAR_DIR_ENV,
     default_feast_profile,
     default_var_dir,
 )
-from features.synthetic.config import MIN_DAYS, MIN_RESTAURANTS, MIN_USERS
 from models.tracking import TRACKING_URI_ENV
+from service.cli_arguments import (
+    CommandParser,
+    add_data_options,
+    folder_argument,
+    host_argument,
+    int_in_range,
+)
 from service.cli_commands import (
     EXIT_AUDITS,
     EXIT_REJECTS,
@@ -38,48 +42,6 @@ from service.cli_commands import (
 )
 from service.cli_serve import _serve
 
-# Largest synthetic world the command accepts. Generating and loading 1 million
-# users with 20 orders each peaks at 5.9 GB (docs/benchmarks.md), so 3 million
-# is an estimated 18 GB, within a 24 GB machine.
-MAX_WORLD_USERS = 3_000_000
-MAX_WORLD_RESTAURANTS = 100_000
-
-# The options of each data source, by argparse dest, with their defaults. They
-# parse as None and get these defaults after the check, so that an option
-# given for the other source is rejected rather than silently ignored.
-SOURCE_OPTIONS: dict[str, dict[str, object]] = {
-    "uci": {"data_dir": UCI_DATA_DIR},
-    "synthetic": {"users": 5000, "restaurants": 300, "days": 120, "world_seed": 0},
-}
-
-
-class _CommandParser(argparse.ArgumentParser):
-    """Parser of one command, which rejects a data option of the source not
-    chosen with --source."""
-
-    def parse_known_args(  # type: ignore[override]
-        self,
-        args: Sequence[str] | None = None,
-        namespace: argparse.Namespace | None = None,
-    ) -> tuple[argparse.Namespace, list[str]]:
-        parsed, extras = super().parse_known_args(args, namespace)
-        if getattr(parsed, "source", None) in SOURCE_OPTIONS:
-            self._apply_source_options(parsed)
-        return parsed, extras
-
-    def _apply_source_options(self, parsed: argparse.Namespace) -> None:
-        for source, defaults in SOURCE_OPTIONS.items():
-            for name, default in defaults.items():
-                if source == parsed.source:
-                    if getattr(parsed, name) is None:
-                        setattr(parsed, name, default)
-                elif getattr(parsed, name) is not None:
-                    option = "--" + name.replace("_", "-")
-                    self.error(
-                        f"argument {option}: applies only to --source {source}; "
-                        f"add --source {source}, or leave out {option}"
-                    )
-
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -89,20 +51,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--var-dir",
-        type=_folder_argument,
+        type=folder_argument,
         default=default_var_dir(),
         help=f"folder for generated files (default: ${VAR_DIR_ENV} or ./var)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug lines")
     commands = parser.add_subparsers(
-        dest="command", required=True, parser_class=_CommandParser
+        dest="command", required=True, parser_class=CommandParser
     )
 
     data = commands.add_parser(
         "data",
         help="replace the store with the bundled UCI data or a synthetic world",
     )
-    _add_data_options(data)
+    add_data_options(data)
     data.set_defaults(handler=_data)
 
     importer = commands.add_parser(
@@ -195,7 +157,7 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="data, features, train, evaluate, then serve")
     for add_options in (
-        _add_data_options,
+        add_data_options,
         _add_feature_options,
         _add_config_option,
         _add_service_option,
@@ -239,47 +201,6 @@ def _add_runs_commands(commands: argparse._SubParsersAction) -> None:
     )
     compare.add_argument("run_b", help="MLflow run id of the second run, likewise")
     compare.set_defaults(handler=_runs_compare)
-
-
-def _add_data_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--source",
-        choices=["uci", "synthetic"],
-        default="uci",
-        help=(
-            "uci: the bundled UCI files; synthetic: a generated food-delivery "
-            "world (default: uci)"
-        ),
-    )
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        help=f"folder of the UCI CSV files (default: {UCI_DATA_DIR})",
-    )
-    world = parser.add_argument_group("synthetic world (with --source synthetic)")
-    world.add_argument(
-        "--users",
-        type=int_in_range(MIN_USERS, MAX_WORLD_USERS),
-        help="default: 5000",
-    )
-    world.add_argument(
-        "--restaurants",
-        type=int_in_range(MIN_RESTAURANTS, MAX_WORLD_RESTAURANTS),
-        help="default: 300",
-    )
-    world.add_argument(
-        "--days",
-        type=int_in_range(MIN_DAYS, 3650),
-        help=(
-            "days of orders (default: 120); `features` with the shipped ranker "
-            "config needs at least 28, for its four weekly training cutoffs"
-        ),
-    )
-    world.add_argument(
-        "--world-seed",
-        type=int_in_range(0, 2**32 - 1),
-        help="seed of the generator (default: 0)",
-    )
 
 
 def _add_feature_options(parser: argparse.ArgumentParser) -> None:
@@ -370,7 +291,7 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--host",
-        type=_host_argument,
+        type=host_argument,
         default="127.0.0.1",
         help="address to listen on, such as 0.0.0.0 or ::1 (default: 127.0.0.1)",
     )
@@ -380,46 +301,3 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
         default=8000,
         help="port to listen on (default: 8000)",
     )
-
-
-def int_in_range(low: int, high: int) -> Callable[[str], int]:
-    """Return an argparse type that accepts integers from ``low`` to ``high``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            msg = f"expected an integer, got {text!r}"
-            raise argparse.ArgumentTypeError(msg) from None
-        if not low <= value <= high:
-            msg = f"expected an integer from {low} to {high}, got {value}"
-            raise argparse.ArgumentTypeError(msg)
-        return value
-
-    return parse
-
-
-def _folder_argument(text: str) -> Path:
-    """Return ``text`` as a path; argparse reports the error of a blank one."""
-    if not text.strip():
-        msg = "expected a folder, got an empty value"
-        raise argparse.ArgumentTypeError(msg)
-    return Path(text)
-
-
-def _host_argument(text: str) -> str:
-    """Return the address ``text`` names, without the brackets of an IPv6
-    address written as in a URL (``[::1]``); argparse reports a blank one.
-
-    asyncio listens on every address, IPv4 and IPv6, for an empty host, so a
-    blank --host would expose the service where 127.0.0.1 was meant.
-    """
-    if not text.strip():
-        msg = (
-            "expected a host name or IP address, got an empty value; use "
-            "0.0.0.0 to listen on every IPv4 address"
-        )
-        raise argparse.ArgumentTypeError(msg)
-    if text.startswith("[") and text.endswith("]"):
-        return text[1:-1]
-    return text
