@@ -102,7 +102,7 @@ def save_model(
 
 def check_writable(models_dir: Path) -> None:
     """Raise ValueError when no file can be created in ``models_dir``, such as
-    on a read-only file system; training checks this before it starts."""
+    on a read-only file system. Training checks this before it starts."""
     if models_dir.exists() and not models_dir.is_dir():
         msg = (
             f"{models_dir} is a file, so model versions cannot be written "

@@ -68,7 +68,7 @@ class ReloadSignal:
 
     def version(self) -> str | None:
         """Return the model version in the file, or None when it names none
-        or cannot be read; the follower then loads the current model."""
+        or cannot be read. With None, the follower loads the current model."""
         try:
             lines = self.path.read_text().splitlines()
         except (OSError, UnicodeDecodeError):
